@@ -1,0 +1,1 @@
+"""Varsel: cross-border cyber resilience hub."""

@@ -1,0 +1,5 @@
+"""Allow ``python -m varsel``."""
+
+from varsel.cli import main
+
+main()

@@ -1,0 +1,38 @@
+"""Build the ASGI application; nothing is created at import time."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI
+
+from varsel.api import errors, rest, taxii
+from varsel.api.deps import HubState
+from varsel.api.ratelimit import FailureWindow
+from varsel.config import Settings
+from varsel.db import make_engine, make_sessionmaker
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Return a hub application for ``settings`` (from the environment by default)."""
+    settings = settings or Settings()
+    engine = make_engine(settings.database_url)
+    app = FastAPI(
+        title=settings.title,
+        version="0.1.0",
+        description="Varsel hub: TAXII 2.1 server, REST API and web interface.",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.state.hub = HubState(
+        settings=settings,
+        sessions=make_sessionmaker(engine),
+        throttle=FailureWindow(settings.auth_failures_per_minute),
+    )
+    app.state.engine = engine
+    errors.install(app)
+    app.include_router(taxii.router)
+    app.include_router(rest.router)
+    logging.getLogger("varsel").setLevel(logging.INFO)
+    return app

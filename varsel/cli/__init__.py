@@ -1,0 +1,15 @@
+"""The ``varsel`` command line: set up, administer, share and fetch.
+
+Exit codes: 0 success; 1 a domain error (unknown name, conflict, refused); 2 usage errors (from
+Typer); 3 ``share`` finished but rejected some objects.
+"""
+
+from __future__ import annotations
+
+from varsel.cli.main import app, main
+
+__all__ = ["app", "main"]
+
+from varsel.cli import transfer
+
+transfer.register(app)

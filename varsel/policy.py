@@ -1,0 +1,117 @@
+"""The access policy: the one place that decides who may read or write what.
+
+Every read path — TAXII, REST, web pages, listings, search, exports — builds its query and hands
+it to :func:`restrict`, which adds the policy's conditions in SQL. A query over something the
+policy does not know returns nothing, so a forgotten rule leaks nothing (NetBox's
+``RestrictedQuerySet`` works the same way). The rules are documented in ``docs/access-policy.md``;
+keep the two in step.
+
+Rules for reading a STIX object version in collection C, owned by community K, for principal P
+(user U of organisation O with role R):
+
+1. O produced it (shared it into the hub)                                 → visible
+2. TLP:CLEAR                                                               → visible
+3. TLP:GREEN, TLP:AMBER, TLP:AMBER+STRICT: O is a member of K and R is one of C's read roles
+                                                                           → visible
+4. TLP:AMBER: a member M of K re-shared this object to O, and O is still a registered client
+   of M, and M is still a member of K                                      → visible
+5. TLP:RED: O or U is named as a recipient of this version                 → visible
+Nothing else is visible. Community membership and client relations are read at query time, so
+changes take effect on the next request.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, and_, exists, false, literal, or_, select
+
+from varsel.orgs.models import ClientRelation, CommunityMember
+from varsel.orgs.service import Principal
+from varsel.sharing.models import Collection, Recipient, Reshare, StixObject
+from varsel.sharing.tlp import TLP
+
+T = TypeVar("T", bound=tuple[Any, ...])
+
+_COMMUNITY_LEVELS = (TLP.GREEN.value, TLP.AMBER.value, TLP.AMBER_STRICT.value)
+
+
+class Action(StrEnum):
+    """What the principal wants to do."""
+
+    READ = "read"
+    WRITE = "write"
+    DELETE = "delete"
+
+
+def _has_role(roles_column: Any, principal: Principal) -> Any:
+    # Roles are stored space-separated; pad both sides so "admin" can never match "org-admin".
+    return (literal(" ") + roles_column + literal(" ")).contains(f" {principal.role.value} ")
+
+
+def _member_collections(principal: Principal, action: Action) -> Select[tuple[str]]:
+    """Return the ids of collections whose community has O as member and whose rights admit R."""
+    roles = Collection.write_roles if action is Action.WRITE else Collection.read_roles
+    return (
+        select(Collection.id)
+        .join(CommunityMember, CommunityMember.community_id == Collection.community_id)
+        .where(CommunityMember.org_id == principal.org_id, _has_role(roles, principal))
+    )
+
+
+def object_read_condition(principal: Principal) -> Any:
+    """Return the SQL condition under which ``principal`` may read a StixObject row."""
+    member_of_community = StixObject.collection_id.in_(_member_collections(principal, Action.READ))
+    provider = ClientRelation.__table__.alias("provider")
+    reshared_to_me = exists(
+        select(Reshare.id)
+        .join(provider, and_(provider.c.provider_id == Reshare.from_org_id,
+                             provider.c.client_id == Reshare.to_org_id))
+        .join(Collection, Collection.id == StixObject.collection_id)
+        .join(CommunityMember, and_(CommunityMember.community_id == Collection.community_id,
+                                    CommunityMember.org_id == Reshare.from_org_id))
+        .where(Reshare.object_pk == StixObject.id, Reshare.to_org_id == principal.org_id)
+    )
+    named_recipient = exists(
+        select(Recipient.id).where(
+            Recipient.object_pk == StixObject.id,
+            or_(Recipient.org_id == principal.org_id, Recipient.user_id == principal.user_id),
+        )
+    )
+    return or_(
+        StixObject.producer_org_id == principal.org_id,
+        StixObject.tlp == TLP.CLEAR.value,
+        and_(StixObject.tlp.in_(_COMMUNITY_LEVELS), member_of_community),
+        and_(StixObject.tlp == TLP.AMBER.value, reshared_to_me),
+        and_(StixObject.tlp == TLP.RED.value, named_recipient),
+    )
+
+
+def restrict(query: Select[T], principal: Principal | None, action: Action) -> Select[T]:
+    """Return ``query`` narrowed to what ``principal`` may do ``action`` to; empty if unknown.
+
+    ``query`` must select from StixObject or Collection (its first column's entity decides).
+    """
+    if principal is None:
+        return query.where(false())
+    entity = query.column_descriptions[0].get("entity") if query.column_descriptions else None
+    if entity is StixObject:
+        if action is Action.READ:
+            return query.where(object_read_condition(principal))
+        if action is Action.DELETE:
+            # Only the producing organisation deletes, and only where it may still write.
+            return query.where(
+                StixObject.producer_org_id == principal.org_id,
+                StixObject.collection_id.in_(_member_collections(principal, Action.WRITE)),
+            )
+        return query.where(false())
+    if entity is Collection:
+        if action is Action.READ:
+            # Every authenticated user may list collections: TLP:CLEAR content in any of them
+            # is theirs to read; rule 1-5 above still filter the objects.
+            return query
+        if action is Action.WRITE:
+            return query.where(Collection.id.in_(_member_collections(principal, Action.WRITE)))
+        return query.where(false())
+    return query.where(false())

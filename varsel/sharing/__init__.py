@@ -1,0 +1,1 @@
+"""STIX 2.1 sharing: collections, objects, markings and validation."""

@@ -1,0 +1,117 @@
+"""TAXII collections and the STIX objects stored in them, one row per object version."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from varsel.db import Base, BigId
+
+
+class Collection(Base):
+    """A TAXII 2.1 collection owned by one community, with a default TLP and role rights."""
+
+    __tablename__ = "collections"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    title: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str] = mapped_column(String(2000), default="")
+    alias: Mapped[str | None] = mapped_column(String(100), unique=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id"), index=True)
+    default_tlp: Mapped[str] = mapped_column(String(16))
+    # Space-separated role names; kept as text so SQLite and PostgreSQL store them alike.
+    read_roles: Mapped[str] = mapped_column(String(100), default="analyst org-admin hub-admin")
+    write_roles: Mapped[str] = mapped_column(String(100), default="analyst org-admin hub-admin")
+    # Writers serialise on this row; it holds the last date_added handed out (µs since epoch),
+    # which is what makes added_after polling lose and repeat nothing.
+    last_added_us: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class StixObject(Base):
+    """One version of one STIX object in one collection, with its raw JSON as received."""
+
+    __tablename__ = "stix_objects"
+    __table_args__ = (
+        UniqueConstraint("collection_id", "stix_id", "version_key"),
+        Index("ix_stix_objects_coll_added", "collection_id", "date_added_us"),
+        Index("ix_stix_objects_coll_latest_added", "collection_id", "is_latest", "date_added_us"),
+        Index("ix_stix_objects_stix_id", "stix_id"),
+        Index("ix_stix_objects_coll_type", "collection_id", "type", "date_added_us"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    collection_id: Mapped[str] = mapped_column(
+        ForeignKey("collections.id", ondelete="CASCADE")
+    )
+    stix_id: Mapped[str] = mapped_column(String(300))
+    type: Mapped[str] = mapped_column(String(250))
+    spec_version: Mapped[str] = mapped_column(String(8))
+    version: Mapped[str] = mapped_column(String(40))
+    version_key: Mapped[str] = mapped_column(String(40))
+    date_added_us: Mapped[int] = mapped_column(BigInteger)
+    is_latest: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_first: Mapped[bool] = mapped_column(Boolean, default=True)
+    tlp: Mapped[str] = mapped_column(String(16))
+    producer_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    shared_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    name: Mapped[str | None] = mapped_column(String(500))
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    raw: Mapped[str] = mapped_column(Text)
+
+
+class Recipient(Base):
+    """An organisation or user named as a recipient of a TLP:RED object version."""
+
+    __tablename__ = "recipients"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    object_pk: Mapped[int] = mapped_column(
+        ForeignKey("stix_objects.id", ondelete="CASCADE"), index=True
+    )
+    org_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+
+
+class Reshare(Base):
+    """A member organisation passed a TLP:AMBER object version on to one of its clients."""
+
+    __tablename__ = "reshares"
+    __table_args__ = (UniqueConstraint("object_pk", "from_org_id", "to_org_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    object_pk: Mapped[int] = mapped_column(
+        ForeignKey("stix_objects.id", ondelete="CASCADE"), index=True
+    )
+    from_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    to_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class IngestStatus(Base):
+    """A TAXII status resource: the outcome of one POST of an envelope."""
+
+    __tablename__ = "ingest_status"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    collection_id: Mapped[str] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    request_timestamp: Mapped[str] = mapped_column(String(40))
+    total_count: Mapped[int] = mapped_column(Integer)
+    success_count: Mapped[int] = mapped_column(Integer)
+    failure_count: Mapped[int] = mapped_column(Integer)
+    # JSON text: {"successes": [...], "failures": [...]} as TAXII status details.
+    details: Mapped[str] = mapped_column(Text)

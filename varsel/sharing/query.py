@@ -1,0 +1,161 @@
+"""Read STIX objects back: TAXII's filters, paging and versions, always through the policy."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import Select, and_, delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from varsel.audit import service as audit
+from varsel.errors import InvalidInput, NotFound
+from varsel.orgs.service import Principal
+from varsel.policy import Action, restrict
+from varsel.sharing import cursor as cursors
+from varsel.sharing.models import StixObject
+from varsel.sharing.tlp import TLP
+from varsel.sharing.validation import InvalidStixObject, timestamp_key
+
+
+@dataclass(frozen=True)
+class Filters:
+    """TAXII 2.1 §3.4 filtering parameters, already parsed."""
+
+    ids: tuple[str, ...] = ()
+    types: tuple[str, ...] = ()
+    versions: tuple[str, ...] = ("last",)
+    spec_versions: tuple[str, ...] = ()
+    added_after_us: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One object version as a page carries it."""
+
+    pk: int
+    stix_id: str
+    type: str
+    version: str
+    spec_version: str
+    date_added_us: int
+    tlp: str
+    raw: str
+
+
+@dataclass
+class Page:
+    """One page of results and where the next one starts."""
+
+    rows: list[Row] = field(default_factory=list)
+    more: bool = False
+    next: str | None = None
+
+
+_COLUMNS = (
+    StixObject.id, StixObject.stix_id, StixObject.type, StixObject.version,
+    StixObject.spec_version, StixObject.date_added_us, StixObject.tlp, StixObject.raw,
+)
+
+
+def _version_condition(versions: Sequence[str]) -> object | None:
+    conditions = []
+    for value in versions:
+        if value == "all":
+            return None
+        if value == "last":
+            conditions.append(StixObject.is_latest.is_(True))
+        elif value == "first":
+            conditions.append(StixObject.is_first.is_(True))
+        else:
+            try:
+                key = timestamp_key(value)
+            except InvalidStixObject:
+                raise InvalidInput(
+                    f"match[version] must be 'last', 'first', 'all' or a timestamp, got {value!r}"
+                ) from None
+            conditions.append(or_(StixObject.version_key == key,
+                                  and_(StixObject.version_key == "", StixObject.version == value)))
+    return or_(*conditions) if conditions else None
+
+
+def _filtered(collection_id: str, principal: Principal, filters: Filters,
+              columns: Sequence[object] = _COLUMNS) -> Select[tuple[object, ...]]:
+    query: Select[tuple[object, ...]] = select(*columns).where(  # type: ignore[call-overload]
+        StixObject.collection_id == collection_id)
+    query = restrict(query, principal, Action.READ)
+    if filters.ids:
+        query = query.where(StixObject.stix_id.in_(filters.ids))
+    if filters.types:
+        query = query.where(StixObject.type.in_(filters.types))
+    if filters.spec_versions:
+        query = query.where(StixObject.spec_version.in_(filters.spec_versions))
+    if filters.added_after_us is not None:
+        query = query.where(StixObject.date_added_us > filters.added_after_us)
+    condition = _version_condition(filters.versions)
+    if condition is not None:
+        query = query.where(condition)
+    return query
+
+
+def page(
+    *, session: Session, collection_id: str, principal: Principal, filters: Filters,
+    limit: int, next_cursor: str | None, secret_key: str,
+) -> Page:
+    """Return one page of the objects ``principal`` may read, oldest ``date_added`` first."""
+    query = _filtered(collection_id, principal, filters)
+    if next_cursor:
+        after_us, after_pk = cursors.decode(secret_key, next_cursor)
+        query = query.where(or_(
+            StixObject.date_added_us > after_us,
+            and_(StixObject.date_added_us == after_us, StixObject.id > after_pk),
+        ))
+    query = query.order_by(StixObject.date_added_us, StixObject.id).limit(limit + 1)
+    rows = [Row(*r) for r in session.execute(query)]
+    result = Page(rows=rows[:limit], more=len(rows) > limit)
+    if result.more:
+        last = result.rows[-1]
+        result.next = cursors.encode(secret_key, last.date_added_us, last.pk)
+    _audit_red_reads(session, principal, collection_id, result.rows)
+    return result
+
+
+def _audit_red_reads(session: Session, principal: Principal, collection_id: str,
+                     rows: Sequence[Row]) -> None:
+    red = [f"{r.stix_id}@{r.version}" for r in rows if r.tlp == TLP.RED.value]
+    if red:
+        audit.record(session=session, actor=principal.label, action="objects.read.red",
+                     target=collection_id, details={"objects": red})
+
+
+def delete_object(
+    *, session: Session, collection_id: str, principal: Principal, stix_id: str, filters: Filters,
+) -> int:
+    """Delete the versions of ``stix_id`` that the filters select and the policy allows."""
+    query = _filtered(collection_id, principal, Filters(
+        ids=(stix_id,), versions=filters.versions if filters.versions != ("last",) else ("all",),
+        spec_versions=filters.spec_versions), columns=(StixObject.id,))
+    # Deletion is narrowed twice: the caller must be able to read it and to delete it.
+    query = restrict(query, principal, Action.DELETE)
+    pks = [pk for (pk,) in session.execute(query)]
+    if not pks:
+        raise NotFound(f"no object {stix_id} that you may delete in this collection")
+    session.execute(delete(StixObject).where(StixObject.id.in_(pks)))
+    _refresh_flags(session, collection_id, stix_id)
+    audit.record(session=session, actor=principal.label, action="objects.delete",
+                 target=collection_id, details={"id": stix_id, "versions": len(pks)})
+    return len(pks)
+
+
+def _refresh_flags(session: Session, collection_id: str, stix_id: str) -> None:
+    rows = session.execute(
+        select(StixObject.id, StixObject.version_key)
+        .where(StixObject.collection_id == collection_id, StixObject.stix_id == stix_id)
+        .order_by(StixObject.version_key)
+    ).all()
+    if not rows:
+        return
+    session.execute(update(StixObject).where(StixObject.id.in_([r[0] for r in rows]))
+                    .values(is_latest=False, is_first=False))
+    session.execute(update(StixObject).where(StixObject.id == rows[-1][0]).values(is_latest=True))
+    session.execute(update(StixObject).where(StixObject.id == rows[0][0]).values(is_first=True))
