@@ -23,11 +23,21 @@ changes take effect on the next request.
 from __future__ import annotations
 
 from enum import StrEnum
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, and_, exists, false, literal, or_, select
 
-from varsel.orgs.models import ClientRelation, CommunityMember
+from varsel.audit.models import AuditEvent
+from varsel.orgs.models import (
+    ApiToken,
+    ClientRelation,
+    Community,
+    CommunityMember,
+    Organisation,
+    Role,
+    User,
+)
 from varsel.orgs.service import Principal
 from varsel.sharing.models import Collection, Recipient, Reshare, StixObject
 from varsel.sharing.tlp import TLP
@@ -88,30 +98,87 @@ def object_read_condition(principal: Principal) -> Any:
     )
 
 
+def _object_rule(query: Select[T], principal: Principal, action: Action) -> Select[T]:
+    if action is Action.READ:
+        return query.where(object_read_condition(principal))
+    if action is Action.DELETE:
+        # Only the producing organisation deletes, and only where it may still write.
+        return query.where(
+            StixObject.producer_org_id == principal.org_id,
+            StixObject.collection_id.in_(_member_collections(principal, Action.WRITE)),
+        )
+    return query.where(false())
+
+
+def _collection_rule(query: Select[T], principal: Principal, action: Action) -> Select[T]:
+    if action is Action.READ:
+        # Every authenticated user may list collections: TLP:CLEAR content in any of them is
+        # theirs to read; rules 1-5 above still filter the objects.
+        return query
+    if action is Action.WRITE:
+        return query.where(Collection.id.in_(_member_collections(principal, Action.WRITE)))
+    return query.where(false())
+
+
+def _directory_rule(query: Select[T], principal: Principal, action: Action) -> Select[T]:
+    # Organisation and community names are needed to address TLP:RED shares and to see who
+    # shared what; only hub-admins change them.
+    if action is Action.READ or principal.role is Role.HUB_ADMIN:
+        return query
+    return query.where(false())
+
+
+def _user_rule(query: Select[T], principal: Principal, action: Action) -> Select[T]:
+    if principal.role is Role.HUB_ADMIN:
+        return query
+    if principal.role is Role.ORG_ADMIN:
+        return query.where(User.org_id == principal.org_id)
+    if action is Action.READ:
+        return query.where(User.id == principal.user_id)
+    return query.where(false())
+
+
+def _token_rule(query: Select[T], principal: Principal, action: Action) -> Select[T]:
+    if principal.role is Role.HUB_ADMIN:
+        return query
+    if principal.role is Role.ORG_ADMIN:
+        return query.where(ApiToken.user_id.in_(
+            select(User.id).where(User.org_id == principal.org_id)))
+    return query.where(ApiToken.user_id == principal.user_id)
+
+
+def _audit_rule(query: Select[T], principal: Principal, action: Action) -> Select[T]:
+    # The audit log is append-only: nobody writes through a query, hub-admins read.
+    if action is Action.READ and principal.role is Role.HUB_ADMIN:
+        return query
+    return query.where(false())
+
+
+Rule = Callable[[Select[Any], Principal, Action], Select[Any]]
+
+# One rule per entity, listed here explicitly; an entity missing from this table is invisible.
+_RULES: dict[type[Any], Rule] = {
+    StixObject: _object_rule,
+    Collection: _collection_rule,
+    Organisation: _directory_rule,
+    Community: _directory_rule,
+    CommunityMember: _directory_rule,
+    User: _user_rule,
+    ApiToken: _token_rule,
+    AuditEvent: _audit_rule,
+}
+
+
 def restrict(query: Select[T], principal: Principal | None, action: Action) -> Select[T]:
     """Return ``query`` narrowed to what ``principal`` may do ``action`` to; empty if unknown.
 
-    ``query`` must select from StixObject or Collection (its first column's entity decides).
+    The entity of the query's first column decides which rule applies; a query over an entity
+    without a rule, or without a principal, returns nothing.
     """
-    if principal is None:
+    if principal is None or not query.column_descriptions:
         return query.where(false())
-    entity = query.column_descriptions[0].get("entity") if query.column_descriptions else None
-    if entity is StixObject:
-        if action is Action.READ:
-            return query.where(object_read_condition(principal))
-        if action is Action.DELETE:
-            # Only the producing organisation deletes, and only where it may still write.
-            return query.where(
-                StixObject.producer_org_id == principal.org_id,
-                StixObject.collection_id.in_(_member_collections(principal, Action.WRITE)),
-            )
+    entity = query.column_descriptions[0].get("entity")
+    rule = _RULES.get(entity) if entity is not None else None
+    if rule is None:
         return query.where(false())
-    if entity is Collection:
-        if action is Action.READ:
-            # Every authenticated user may list collections: TLP:CLEAR content in any of them
-            # is theirs to read; rule 1-5 above still filter the objects.
-            return query
-        if action is Action.WRITE:
-            return query.where(Collection.id.in_(_member_collections(principal, Action.WRITE)))
-        return query.where(false())
-    return query.where(false())
+    return rule(query, principal, action)

@@ -148,7 +148,32 @@ def test_non_members_cannot_write_and_unknown_queries_return_nothing(hub: Hub) -
             ingesting.ingest(session=s, collection=coll, principal=f.principal(s, "us"),
                              body=f.envelope(f.indicator()))
         # A query over an entity the policy does not know returns nothing at all.
-        from varsel.orgs.models import User
+        from varsel.sharing.models import IngestStatus
 
-        assert s.execute(restrict(select(User), f.principal(s, "alice"), Action.READ)).all() == []
+        assert s.execute(restrict(select(IngestStatus), f.principal(s, "alice"),
+                                  Action.READ)).all() == []
         assert s.execute(restrict(select(StixObject), None, Action.READ)).all() == []
+
+
+def test_people_and_tokens_are_visible_by_role(hub: Hub) -> None:
+    from varsel.orgs.models import ApiToken, User
+
+    with hub.session() as s:
+        _world(s)
+        f.user(s, "root", "Partner", role="hub-admin", password=None)
+        for name in ("alice", "alice2", "mssp"):
+            f.token(s, name)
+        s.commit()
+
+        def users(who: str) -> set[str]:
+            query = restrict(select(User.username), f.principal(s, who), Action.READ)
+            return set(s.execute(query).scalars())
+
+        def tokens(who: str) -> int:
+            query = restrict(select(ApiToken.id), f.principal(s, who), Action.READ)
+            return len(s.execute(query).all())
+
+        assert users("alice") == {"alice"}
+        assert users("mssp") == {"mssp"}                      # org-admin of a one-user org
+        assert users("root") >= {"alice", "alice2", "bob", "mssp", "root"}
+        assert (tokens("alice"), tokens("bob"), tokens("root")) == (1, 0, 3)

@@ -54,12 +54,14 @@ def client_address(request: Request) -> str:
 
 
 def authenticate(request: Request, state: HubState) -> Principal | None:
-    """Return the principal of the Authorization header (Basic or Bearer) or the web session."""
+    """Return the principal of the Authorization header (Basic or Bearer), or None.
+
+    The API never accepts the web session cookie, so cross-site requests cannot ride on it.
+    """
     header = request.headers.get("authorization")
     address = client_address(request)
     if header is None:
-        web_user = getattr(request.state, "web_principal", None)
-        return web_user if isinstance(web_user, Principal) else None
+        return None
     if state.throttle.blocked(address):
         raise TooManyAttempts("too many failed authentications from your address; wait a minute")
     scheme, _, value = header.partition(" ")
