@@ -29,6 +29,9 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, and_, exists, false, literal, or_, select
 
 from varsel.audit.models import AuditEvent
+from varsel.clearances import condition as clearance_condition
+from varsel.clearances.models import Clearance, ExpiryNotice, Person, RecognitionRequest
+from varsel.incidents.models import Incident, Participant, ParticipantRole
 from varsel.orgs.models import (
     ApiToken,
     ClientRelation,
@@ -89,13 +92,16 @@ def object_read_condition(principal: Principal) -> Any:
             or_(Recipient.org_id == principal.org_id, Recipient.user_id == principal.user_id),
         )
     )
-    return or_(
+    tlp_and_community = or_(
         StixObject.producer_org_id == principal.org_id,
         StixObject.tlp == TLP.CLEAR.value,
         and_(StixObject.tlp.in_(_COMMUNITY_LEVELS), member_of_community),
         and_(StixObject.tlp == TLP.AMBER.value, reshared_to_me),
         and_(StixObject.tlp == TLP.RED.value, named_recipient),
     )
+    # Classified rows also need the clearance decision, for the producer too: the hub never
+    # shows anyone more than their own clearance (docs/classification.md).
+    return and_(tlp_and_community, clearance_condition.read_condition(principal))
 
 
 def _object_rule(query: Select[T], principal: Principal, action: Action) -> Select[T]:
@@ -154,6 +160,86 @@ def _audit_rule(query: Select[T], principal: Principal, action: Action) -> Selec
     return query.where(false())
 
 
+def _security_officer_persons(principal: Principal) -> Any:
+    """Return the condition on Person rows this principal sees: own record, or as officer."""
+    if principal.role is Role.ORG_ADMIN:
+        return or_(Person.employer_org_id == principal.org_id, Person.user_id == principal.user_id)
+    return Person.user_id == principal.user_id
+
+
+def _person_rule(query: Select[T], principal: Principal, action: Action) -> Select[T]:
+    # Security officers are the org-admins of the person's employer; hub-admins see all;
+    # a person sees their own record. Only officers and hub-admins change anything.
+    if principal.role is Role.HUB_ADMIN:
+        return query
+    if action is Action.READ:
+        return query.where(_security_officer_persons(principal))
+    if principal.role is Role.ORG_ADMIN:
+        return query.where(Person.employer_org_id == principal.org_id)
+    return query.where(false())
+
+
+def _clearance_rule(query: Select[T], principal: Principal, action: Action) -> Select[T]:
+    if principal.role is Role.HUB_ADMIN:
+        return query
+    if action is Action.READ:
+        return query.where(Clearance.person_id.in_(
+            select(Person.id).where(_security_officer_persons(principal))))
+    if principal.role is Role.ORG_ADMIN:
+        return query.where(Clearance.person_id.in_(
+            select(Person.id).where(Person.employer_org_id == principal.org_id)))
+    return query.where(false())
+
+
+def _recognition_rule(query: Select[T], principal: Principal, action: Action) -> Select[T]:
+    # Besides the person's officers, the org-admins of an authority of the country asked to
+    # recognise see (and decide) the requests addressed to that country.
+    if principal.role is Role.HUB_ADMIN:
+        return query
+    mine = RecognitionRequest.clearance_id.in_(
+        select(Clearance.id).join(Person, Person.id == Clearance.person_id)
+        .where(_security_officer_persons(principal)))
+    authority = false()
+    if principal.role is Role.ORG_ADMIN:
+        authority = and_(
+            RecognitionRequest.country == principal.country,
+            exists(select(Organisation.id).where(Organisation.id == principal.org_id,
+                                                 Organisation.kind == "authority")))
+    if action is Action.READ:
+        return query.where(or_(mine, authority))
+    if action is Action.WRITE and principal.role is Role.ORG_ADMIN:
+        return query.where(authority)
+    return query.where(false())
+
+
+def _notice_rule(query: Select[T], principal: Principal, action: Action) -> Select[T]:
+    if action is Action.READ and principal.role is Role.HUB_ADMIN:
+        return query
+    if action is Action.READ:
+        return query.where(ExpiryNotice.recipient_user_id == principal.user_id)
+    return query.where(false())
+
+
+def _incident_rule(query: Select[T], principal: Principal, action: Action) -> Select[T]:
+    # Participants are organisations (all their users) or single users. TLP:CLEAR incidents
+    # are open to every authenticated user; every other level only to participants, so a
+    # TLP:RED incident reaches exactly the named participants.
+    named = exists(select(Participant.id).where(
+        Participant.incident_id == Incident.id,
+        or_(Participant.org_id == principal.org_id, Participant.user_id == principal.user_id)))
+    if action is Action.READ:
+        return query.where(or_(Incident.tlp == TLP.CLEAR.value, named))
+    if action is Action.WRITE:
+        if principal.role is Role.HUB_ADMIN:
+            return query
+        lead = exists(select(Participant.id).where(
+            Participant.incident_id == Incident.id,
+            Participant.role == ParticipantRole.LEAD.value,
+            or_(Participant.org_id == principal.org_id, Participant.user_id == principal.user_id)))
+        return query.where(lead)
+    return query.where(false())
+
+
 Rule = Callable[[Select[Any], Principal, Action], Select[Any]]
 
 # One rule per entity, listed here explicitly; an entity missing from this table is invisible.
@@ -166,6 +252,11 @@ _RULES: dict[type[Any], Rule] = {
     User: _user_rule,
     ApiToken: _token_rule,
     AuditEvent: _audit_rule,
+    Incident: _incident_rule,
+    Person: _person_rule,
+    Clearance: _clearance_rule,
+    RecognitionRequest: _recognition_rule,
+    ExpiryNotice: _notice_rule,
 }
 
 

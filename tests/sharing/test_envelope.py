@@ -20,10 +20,21 @@ def test_objects_keep_their_exact_text() -> None:
     assert envelope.properties == {"more": False, "objects": None}
 
 
-@pytest.mark.parametrize("text", [
-    "", "[]", "{", '{"objects": [}', '{"objects": [1,]}', '{"objects": [1 2]}',
-    '{"a": 1 "b": 2}', '{"objects": []} trailing', "{1: 2}", '{"objects": [{"a": }]}',
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "[]",
+        "{",
+        '{"objects": [}',
+        '{"objects": [1,]}',
+        '{"objects": [1 2]}',
+        '{"a": 1 "b": 2}',
+        '{"objects": []} trailing',
+        "{1: 2}",
+        '{"objects": [{"a": }]}',
+    ],
+)
 def test_malformed_json_is_refused_with_a_reason(text: str) -> None:
     with pytest.raises(InvalidInput, match="not valid JSON"):
         split(text)
@@ -31,15 +42,21 @@ def test_malformed_json_is_refused_with_a_reason(text: str) -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=5), children, max_size=4),
-    max_leaves=12)
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4)
+    ),
+    max_leaves=12,
+)
 
 
-@given(st.dictionaries(st.text(max_size=8), json_values, max_size=4),
-       st.lists(json_values, max_size=6), st.sampled_from(["", " ", "\n  "]))
-def test_split_agrees_with_json_loads(props: dict[str, object], objects: list[object],
-                                      ws: str) -> None:
+@given(
+    st.dictionaries(st.text(max_size=8), json_values, max_size=4),
+    st.lists(json_values, max_size=6),
+    st.sampled_from(["", " ", "\n  "]),
+)
+def test_split_agrees_with_json_loads(
+    props: dict[str, object], objects: list[object], ws: str
+) -> None:
     props.pop("objects", None)
     body = {**props, "objects": objects}
     text = json.dumps(body, indent=2 if ws else None)

@@ -30,10 +30,19 @@ def test_polling_reader_sees_every_object_exactly_once(live: str, world: World) 
         token = world.tokens["alice" if n % 2 else "bob"]
         with httpx.Client(timeout=60) as client:
             for e in range(ENVELOPES):
-                objects = [f.indicator(value=f"198.51.{n}.{e * PER_ENVELOPE + i}")
-                           for i in range(PER_ENVELOPE)]
-                response = client.post(url, content=f.envelope(*objects), headers={
-                    "Accept": TAXII, "Content-Type": TAXII, "Authorization": f"Bearer {token}"})
+                objects = [
+                    f.indicator(value=f"198.51.{n}.{e * PER_ENVELOPE + i}")
+                    for i in range(PER_ENVELOPE)
+                ]
+                response = client.post(
+                    url,
+                    content=f.envelope(*objects),
+                    headers={
+                        "Accept": TAXII,
+                        "Content-Type": TAXII,
+                        "Authorization": f"Bearer {token}",
+                    },
+                )
                 if response.status_code != 202 or response.json()["failure_count"]:
                     errors.append(response.text)
                 with sent_lock:

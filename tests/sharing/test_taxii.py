@@ -16,8 +16,9 @@ from varsel.sharing.tlp import TLP
 
 
 def _collection(live: str, world: World, who: str = "alice") -> Collection:
-    return Collection(f"{live}/taxii2/hub/collections/{world.collection_id}/",
-                      auth=BearerAuth(world.tokens[who]))
+    return Collection(
+        f"{live}/taxii2/hub/collections/{world.collection_id}/", auth=BearerAuth(world.tokens[who])
+    )
 
 
 def test_discovery_and_api_root_with_basic_auth(live: str, world: World) -> None:
@@ -45,7 +46,8 @@ def test_add_and_read_back_objects_exactly_as_sent(live: str, world: World) -> N
     first, second = f.indicator(), f.indicator(value="203.0.113.9")
     # Odd spacing and escapes: the hub must hand back these very bytes.
     raw_second = json.dumps(second, indent=3, ensure_ascii=True).replace(
-        '"name": "', '"name":     "\\u0042ad ')
+        '"name": "', '"name":     "\\u0042ad '
+    )
     body = '{"objects": [' + json.dumps(first) + ",\n  " + raw_second + "]}"
     status = coll.add_objects(body)
     assert status.status == "complete"
@@ -54,9 +56,10 @@ def test_add_and_read_back_objects_exactly_as_sent(live: str, world: World) -> N
 
     envelope = coll.get_objects()
     assert [o["id"] for o in envelope["objects"]] == [first["id"], second["id"]]
-    response = httpx.get(f"{live}/taxii2/hub/collections/{world.collection_id}/objects/",
-                         headers={"Accept": TAXII,
-                                  "Authorization": f"Bearer {world.tokens['alice']}"})
+    response = httpx.get(
+        f"{live}/taxii2/hub/collections/{world.collection_id}/objects/",
+        headers={"Accept": TAXII, "Authorization": f"Bearer {world.tokens['alice']}"},
+    )
     assert raw_second in response.text
     assert response.headers["content-type"] == TAXII
     assert "X-TAXII-Date-Added-First" in response.headers
@@ -91,7 +94,8 @@ def test_bad_objects_are_rejected_one_by_one(live: str, world: World) -> None:
 
 
 def test_same_id_and_modified_is_idempotent_and_new_modified_is_a_version(
-        live: str, world: World) -> None:
+    live: str, world: World
+) -> None:
     coll = _collection(live, world)
     oid = f.stix_id()
     v1 = f.indicator(oid=oid, modified="2026-01-01T00:00:00.000Z")
@@ -102,28 +106,39 @@ def test_same_id_and_modified_is_idempotent_and_new_modified_is_a_version(
     versions = coll.object_versions(oid)["versions"]
     assert versions == ["2026-01-01T00:00:00.000Z", "2026-02-01T00:00:00.000Z"]
     assert [o["modified"] for o in coll.get_object(oid)["objects"]] == [v2["modified"]]
-    assert [o["modified"] for o in coll.get_object(oid, version="first")["objects"]] == \
-        [v1["modified"]]
+    assert [o["modified"] for o in coll.get_object(oid, version="first")["objects"]] == [
+        v1["modified"]
+    ]
     assert len(coll.get_object(oid, version="all")["objects"]) == 2
-    assert [o["modified"] for o in coll.get_object(
-        oid, version="2026-01-01T00:00:00Z")["objects"]] == [v1["modified"]]
+    assert [
+        o["modified"] for o in coll.get_object(oid, version="2026-01-01T00:00:00Z")["objects"]
+    ] == [v1["modified"]]
     # An older version arriving late does not become the latest.
-    v0 = f.indicator(oid=oid, modified="2025-12-01T00:00:00.000Z")
+    v0 = f.indicator(oid=oid, created="2025-12-01T00:00:00.000Z")
     coll.add_objects(f.envelope(v0))
     assert [o["modified"] for o in coll.get_objects()["objects"]] == [v2["modified"]]
-    assert [o["modified"] for o in coll.get_object(oid, version="first")["objects"]] == \
-        [v0["modified"]]
+    assert [o["modified"] for o in coll.get_object(oid, version="first")["objects"]] == [
+        v0["modified"]
+    ]
 
 
 def test_filters_by_id_type_spec_version_and_added_after(live: str, world: World) -> None:
     coll = _collection(live, world)
     ind = f.indicator()
-    malware = {"type": "malware", "spec_version": "2.1", "id": f.stix_id("malware"),
-               "created": "2026-01-01T00:00:00Z", "modified": "2026-01-01T00:00:00Z",
-               "name": "FjordLock", "is_family": True}
+    malware = {
+        "type": "malware",
+        "spec_version": "2.1",
+        "id": f.stix_id("malware"),
+        "created": "2026-01-01T00:00:00Z",
+        "modified": "2026-01-01T00:00:00Z",
+        "name": "FjordLock",
+        "is_family": True,
+    }
     coll.add_objects(f.envelope(ind))
-    first_page = httpx.get(coll.objects_url, headers={
-        "Accept": TAXII, "Authorization": f"Bearer {world.tokens['alice']}"})
+    first_page = httpx.get(
+        coll.objects_url,
+        headers={"Accept": TAXII, "Authorization": f"Bearer {world.tokens['alice']}"},
+    )
     marker = first_page.headers["X-TAXII-Date-Added-Last"]
     coll.add_objects(f.envelope(malware))
 
@@ -142,8 +157,11 @@ def test_paging_with_limit_and_next_visits_every_object_once(live: str, world: W
     coll = _collection(live, world)
     sent = [f.indicator(value=f"198.51.100.{i}") for i in range(1, 38)]
     coll.add_objects(f.envelope(*sent))
-    seen = [o["id"] for page in as_pages(coll.get_objects, per_request=10)
-            for o in page.get("objects", [])]
+    seen = [
+        o["id"]
+        for page in as_pages(coll.get_objects, per_request=10)
+        for o in page.get("objects", [])
+    ]
     assert seen == [o["id"] for o in sent]
     first = coll.get_objects(limit=10)
     assert first["more"] is True and first["next"]
@@ -164,7 +182,8 @@ def test_next_cursor_survives_a_restart(live: str, world: World, hub: object) ->
         response = client.get(
             f"/taxii2/hub/collections/{world.collection_id}/objects/",
             params={"limit": 10, "next": page["next"]},
-            headers={"Accept": TAXII, "Authorization": f"Bearer {world.tokens['alice']}"})
+            headers={"Accept": TAXII, "Authorization": f"Bearer {world.tokens['alice']}"},
+        )
     assert response.status_code == 200
     assert len(response.json()["objects"]) == 3
     other.state.engine.dispose()
@@ -173,8 +192,12 @@ def test_next_cursor_survives_a_restart(live: str, world: World, hub: object) ->
 def test_delete_object_and_versions(live: str, world: World) -> None:
     coll = _collection(live, world)
     oid = f.stix_id()
-    coll.add_objects(f.envelope(f.indicator(oid=oid, modified="2026-01-01T00:00:00.000Z"),
-                                f.indicator(oid=oid, modified="2026-03-01T00:00:00.000Z")))
+    coll.add_objects(
+        f.envelope(
+            f.indicator(oid=oid, modified="2026-01-01T00:00:00.000Z"),
+            f.indicator(oid=oid, modified="2026-03-01T00:00:00.000Z"),
+        )
+    )
     coll.delete_object(oid, version="2026-03-01T00:00:00.000Z")
     assert coll.object_versions(oid)["versions"] == ["2026-01-01T00:00:00.000Z"]
     # The remaining version is now the latest.
@@ -194,45 +217,80 @@ def _call(live: str, method: str, path: str, token: str | None, **kwargs: object
     return httpx.request(method, f"{live}{path}", headers=headers, **kwargs)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("case", "status"), [
-    ("no-auth", 401), ("bad-token", 401), ("wrong-accept", 406), ("wrong-content-type", 415),
-    ("too-large", 413), ("malformed-json", 400), ("unknown-collection", 404),
-    ("outsider-writes", 403), ("bad-limit", 400), ("bad-added-after", 400),
-    ("forged-next", 400), ("unknown-object", 404), ("unknown-status", 404),
-    ("objects-not-a-list", 400),
-])
-def test_errors_are_taxii_error_resources(live: str, world: World, case: str,
-                                          status: int) -> None:
+@pytest.mark.parametrize(
+    ("case", "status"),
+    [
+        ("no-auth", 401),
+        ("bad-token", 401),
+        ("wrong-accept", 406),
+        ("wrong-content-type", 415),
+        ("too-large", 413),
+        ("malformed-json", 400),
+        ("unknown-collection", 404),
+        ("outsider-writes", 403),
+        ("bad-limit", 400),
+        ("bad-added-after", 400),
+        ("forged-next", 400),
+        ("unknown-object", 404),
+        ("unknown-status", 404),
+        ("objects-not-a-list", 400),
+        ("nul-in-url", 400),
+    ],
+)
+def test_errors_are_taxii_error_resources(live: str, world: World, case: str, status: int) -> None:
     base = f"/taxii2/hub/collections/{world.collection_id}"
     alice = world.tokens["alice"]
     post = {"headers": {"Content-Type": TAXII}}
     calls = {
         "no-auth": lambda: _call(live, "GET", f"{base}/objects/", None),
         "bad-token": lambda: _call(live, "GET", f"{base}/objects/", "vs_not-a-token"),
-        "wrong-accept": lambda: _call(live, "GET", f"{base}/objects/", alice,
-                                      headers={"Accept": "application/xml"}),
-        "wrong-content-type": lambda: _call(live, "POST", f"{base}/objects/", alice,
-                                            headers={"Content-Type": "application/json"},
-                                            content=f.envelope(f.indicator())),
-        "too-large": lambda: _call(live, "POST", f"{base}/objects/", alice,
-                                   content='{"objects": [' + " " * (3 * 1024 * 1024) + "]}",
-                                   **post),
-        "malformed-json": lambda: _call(live, "POST", f"{base}/objects/", alice,
-                                        content='{"objects": [{"type": ', **post),
-        "unknown-collection": lambda: _call(live, "GET", "/taxii2/hub/collections/nope/objects/",
-                                            alice),
-        "outsider-writes": lambda: _call(live, "POST", f"{base}/objects/", world.tokens["carol"],
-                                         content=f.envelope(f.indicator()), **post),
+        "wrong-accept": lambda: _call(
+            live, "GET", f"{base}/objects/", alice, headers={"Accept": "application/xml"}
+        ),
+        "wrong-content-type": lambda: _call(
+            live,
+            "POST",
+            f"{base}/objects/",
+            alice,
+            headers={"Content-Type": "application/json"},
+            content=f.envelope(f.indicator()),
+        ),
+        "too-large": lambda: _call(
+            live,
+            "POST",
+            f"{base}/objects/",
+            alice,
+            content='{"objects": [' + " " * (3 * 1024 * 1024) + "]}",
+            **post,
+        ),
+        "malformed-json": lambda: _call(
+            live, "POST", f"{base}/objects/", alice, content='{"objects": [{"type": ', **post
+        ),
+        "unknown-collection": lambda: _call(
+            live, "GET", "/taxii2/hub/collections/nope/objects/", alice
+        ),
+        "outsider-writes": lambda: _call(
+            live,
+            "POST",
+            f"{base}/objects/",
+            world.tokens["carol"],
+            content=f.envelope(f.indicator()),
+            **post,
+        ),
         "bad-limit": lambda: _call(live, "GET", f"{base}/objects/?limit=zero", alice),
-        "bad-added-after": lambda: _call(live, "GET", f"{base}/objects/?added_after=yesterday",
-                                         alice),
-        "forged-next": lambda: _call(live, "GET", f"{base}/objects/?next=AAAAAAAAAAAAAAAAAAAAAA",
-                                     alice),
+        "bad-added-after": lambda: _call(
+            live, "GET", f"{base}/objects/?added_after=yesterday", alice
+        ),
+        "forged-next": lambda: _call(
+            live, "GET", f"{base}/objects/?next=AAAAAAAAAAAAAAAAAAAAAA", alice
+        ),
         "unknown-object": lambda: _call(live, "GET", f"{base}/objects/{f.stix_id()}/", alice),
         "unknown-status": lambda: _call(live, "GET", "/taxii2/hub/status/nope/", alice),
-        "objects-not-a-list": lambda: _call(live, "POST", f"{base}/objects/", alice,
-                                            content='{"objects": {"a": 1}}', **post),
+        "objects-not-a-list": lambda: _call(
+            live, "POST", f"{base}/objects/", alice, content='{"objects": {"a": 1}}', **post
+        ),
     }
+    calls["nul-in-url"] = lambda: _call(live, "GET", f"{base}/objects/?match[id]=a%00b", alice)
     response = calls[case]()
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == TAXII
@@ -244,10 +302,26 @@ def test_errors_are_taxii_error_resources(live: str, world: World, case: str,
 def test_nothing_is_half_written_when_the_body_is_malformed(live: str, world: World) -> None:
     coll = _collection(live, world)
     text = f.envelope(f.indicator())[:-3]
-    response = _call(live, "POST", f"/taxii2/hub/collections/{world.collection_id}/objects/",
-                     world.tokens["alice"], headers={"Content-Type": TAXII}, content=text)
+    response = _call(
+        live,
+        "POST",
+        f"/taxii2/hub/collections/{world.collection_id}/objects/",
+        world.tokens["alice"],
+        headers={"Content-Type": TAXII},
+        content=text,
+    )
     assert response.status_code == 400
     assert "objects" not in coll.get_objects()
+
+
+def test_nul_characters_never_reach_the_database(live: str, world: World) -> None:
+    coll = _collection(live, world)
+    named = f.indicator(name="evil\u0000name")
+    red = f.indicator(tlp=TLP.RED, recipients=["Svea\u0000"])
+    status = coll.add_objects(f.envelope(named, red))
+    assert status.success_count == 1
+    assert "unknown recipient" in status.failures[0]["message"]
+    assert coll.get_object(named["id"])["objects"][0]["name"] == "evil\u0000name"
 
 
 def test_tlp_red_needs_named_recipients(live: str, world: World) -> None:
@@ -257,12 +331,15 @@ def test_tlp_red_needs_named_recipients(live: str, world: World) -> None:
     status = coll.add_objects(f.envelope(unnamed, named))
     assert status.success_count == 1
     assert "recipients" in status.failures[0]["message"]
-    assert [o["id"] for o in _collection(live, world, "bob").get_objects()["objects"]] == \
-        [named["id"]]
+    assert [o["id"] for o in _collection(live, world, "bob").get_objects()["objects"]] == [
+        named["id"]
+    ]
     # Envelope-level recipients apply to RED objects without their own.
     other = f.indicator(tlp=TLP.RED)
     coll.add_objects(f.envelope(other, x_varsel_recipients=["user:bob"]))
-    assert {o["id"] for o in _collection(live, world, "bob").get_objects()["objects"]} == \
-        {named["id"], other["id"]}
+    assert {o["id"] for o in _collection(live, world, "bob").get_objects()["objects"]} == {
+        named["id"],
+        other["id"],
+    }
     unknown = coll.add_objects(f.envelope(f.indicator(tlp=TLP.RED, recipients=["Nobody AS"])))
     assert "unknown recipient" in unknown.failures[0]["message"]

@@ -6,11 +6,15 @@ import logging
 
 from fastapi import FastAPI
 
+from varsel import web
 from varsel.api import errors, rest, taxii
 from varsel.api.deps import HubState
 from varsel.api.ratelimit import FailureWindow
+from varsel.clearances import views as clearance_views
 from varsel.config import Settings
 from varsel.db import make_engine, make_sessionmaker
+from varsel.incidents import views as incident_views
+from varsel.matching import views as matching_views
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -32,8 +36,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.engine = engine
     errors.install(app)
+    app.add_middleware(errors.RejectNul)
     # Every router is listed here explicitly (no registration by import side effects).
     app.include_router(taxii.router)
     app.include_router(rest.router)
+    app.include_router(matching_views.router)
+    app.include_router(clearance_views.router)
+    app.include_router(incident_views.router)
+    app.include_router(web.router)
+    web.install(app)  # HTML error pages and sign-in redirects on page routes only
     logging.getLogger("varsel").setLevel(logging.INFO)
     return app

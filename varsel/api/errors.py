@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from varsel.errors import (
@@ -85,9 +87,39 @@ def install(app: FastAPI) -> None:
         return error_response(request, exc.status_code,
                               titles.get(exc.status_code, "HTTP error"), str(exc.detail))
 
+    @app.exception_handler(DataError)
+    @app.exception_handler(OverflowError)
+    async def _data(request: Request, exc: Exception) -> Response:
+        # The database refused a value the request carried (out of range, NUL byte, …): the
+        # request is at fault, and the unit of work was rolled back with the session.
+        return error_response(request, 400, "Bad request",
+                              "a value in the request is out of range or not storable")
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         # Logged with the path only: request bodies and headers may hold secrets.
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return error_response(request, 500, "Internal error",
                               "the server failed to handle this request; it was logged")
+
+
+class RejectNul:
+    """ASGI middleware: refuse a path or query string holding a NUL character (400).
+
+    PostgreSQL cannot store NUL in text, and no identifier or filter legitimately contains one,
+    so it is refused at the door with a clear message instead of failing deep in a query.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            raw = scope.get("path", "") + scope.get("query_string", b"").decode("latin-1")
+            if "\x00" in raw or "%00" in raw.lower():
+                response = error_response(
+                    Request(scope), 400, "Bad request", "the URL contains a NUL character"
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

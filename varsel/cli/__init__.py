@@ -10,6 +10,12 @@ from varsel.cli.main import app, main
 
 __all__ = ["app", "main"]
 
+from varsel.clearances import cli as clearance_cli
 from varsel.cli import transfer
+from varsel.incidents import cli as incident_cli
+from varsel.matching import cli as matching_cli
 
 transfer.register(app)
+matching_cli.register(app)
+clearance_cli.register(app)
+incident_cli.register(app)

@@ -37,10 +37,18 @@ class BrowseFilters:
     text: str | None = None
 
     @classmethod
-    def parse(cls, *, type: str | None = None, tlp: str | None = None,
-              collection: str | None = None, producer: str | None = None,
-              country: str | None = None, community: str | None = None,
-              added_after: str | None = None, text: str | None = None) -> BrowseFilters:
+    def parse(
+        cls,
+        *,
+        type: str | None = None,
+        tlp: str | None = None,
+        collection: str | None = None,
+        producer: str | None = None,
+        country: str | None = None,
+        community: str | None = None,
+        added_after: str | None = None,
+        text: str | None = None,
+    ) -> BrowseFilters:
         """Return filters from user input (empty strings mean 'any'), or raise InvalidInput."""
         level = None
         if tlp:
@@ -56,12 +64,19 @@ class BrowseFilters:
             try:
                 after = datetime_to_us(parse_timestamp(value))
             except InvalidStixObject:
-                raise InvalidInput(f"'added since' must be a date or RFC 3339 timestamp, "
-                                   f"got {added_after!r}") from None
-        return cls(type=type or None, tlp=level, collection=collection or None,
-                   producer=producer or None, country=(country or "").upper() or None,
-                   community=community or None, added_after_us=after,
-                   text=(text or "").strip() or None)
+                raise InvalidInput(
+                    f"'added since' must be a date or RFC 3339 timestamp, got {added_after!r}"
+                ) from None
+        return cls(
+            type=type or None,
+            tlp=level,
+            collection=collection or None,
+            producer=producer or None,
+            country=(country or "").upper() or None,
+            community=community or None,
+            added_after_us=after,
+            text=(text or "").strip() or None,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,15 +105,27 @@ class Results:
     next: str | None = None
 
 
-_COLUMNS = (StixObject.id, StixObject.stix_id, StixObject.type, StixObject.name, StixObject.tlp,
-            StixObject.version, StixObject.collection_id, Organisation.name,
-            Organisation.country, StixObject.date_added_us, StixObject.raw)
+_COLUMNS = (
+    StixObject.id,
+    StixObject.stix_id,
+    StixObject.type,
+    StixObject.name,
+    StixObject.tlp,
+    StixObject.version,
+    StixObject.collection_id,
+    Organisation.name,
+    Organisation.country,
+    StixObject.date_added_us,
+    StixObject.raw,
+)
 
 
 def _query(principal: Principal, filters: BrowseFilters):  # type: ignore[no-untyped-def]
-    query = (select(*_COLUMNS)
-             .join(Organisation, Organisation.id == StixObject.producer_org_id)
-             .where(StixObject.is_latest.is_(True)))
+    query = (
+        select(*_COLUMNS)
+        .join(Organisation, Organisation.id == StixObject.producer_org_id)
+        .where(StixObject.is_latest.is_(True))
+    )
     query = restrict(query, principal, Action.READ)
     if filters.type:
         query = query.where(StixObject.type == filters.type)
@@ -111,28 +138,49 @@ def _query(principal: Principal, filters: BrowseFilters):  # type: ignore[no-unt
     if filters.country:
         query = query.where(Organisation.country == filters.country)
     if filters.community:
-        query = query.where(StixObject.collection_id.in_(
-            select(Collection.id).join(Community, Community.id == Collection.community_id)
-            .where(Community.name == filters.community)))
+        query = query.where(
+            StixObject.collection_id.in_(
+                select(Collection.id)
+                .join(Community, Community.id == Collection.community_id)
+                .where(Community.name == filters.community)
+            )
+        )
     if filters.added_after_us is not None:
         query = query.where(StixObject.date_added_us > filters.added_after_us)
     if filters.text:
-        needle = "%" + filters.text.lower().replace("\\", "\\\\").replace("%", "\\%") \
-            .replace("_", "\\_") + "%"
-        query = query.where(or_(func.lower(StixObject.name).like(needle, escape="\\"),
-                                func.lower(StixObject.raw).like(needle, escape="\\")))
+        needle = (
+            "%"
+            + filters.text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            + "%"
+        )
+        query = query.where(
+            or_(
+                func.lower(StixObject.name).like(needle, escape="\\"),
+                func.lower(StixObject.raw).like(needle, escape="\\"),
+            )
+        )
     return query
 
 
-def search(*, session: Session, principal: Principal, filters: BrowseFilters, limit: int,
-           next_cursor: str | None, secret_key: str) -> Results:
+def search(
+    *,
+    session: Session,
+    principal: Principal,
+    filters: BrowseFilters,
+    limit: int,
+    next_cursor: str | None,
+    secret_key: str,
+) -> Results:
     """Return a page of the latest object versions ``principal`` may read, newest first."""
     query = _query(principal, filters)
     if next_cursor:
         before_us, before_pk = cursors.decode(secret_key, next_cursor)
-        query = query.where(or_(StixObject.date_added_us < before_us,
-                                and_(StixObject.date_added_us == before_us,
-                                     StixObject.id < before_pk)))
+        query = query.where(
+            or_(
+                StixObject.date_added_us < before_us,
+                and_(StixObject.date_added_us == before_us, StixObject.id < before_pk),
+            )
+        )
     query = query.order_by(StixObject.date_added_us.desc(), StixObject.id.desc()).limit(limit + 1)
     rows = [Hit(*r) for r in session.execute(query)]
     result = Results(rows=rows[:limit], more=len(rows) > limit)
@@ -151,10 +199,14 @@ def count(*, session: Session, principal: Principal, filters: BrowseFilters) -> 
 
 def versions_of(*, session: Session, principal: Principal, stix_id: str) -> list[Hit]:
     """Return every version of ``stix_id`` the principal may read, oldest first."""
-    query = (select(*_COLUMNS).join(Organisation, Organisation.id == StixObject.producer_org_id)
-             .where(StixObject.stix_id == stix_id))
-    query = restrict(query, principal, Action.READ).order_by(StixObject.version_key,
-                                                             StixObject.date_added_us)
+    query = (
+        select(*_COLUMNS)
+        .join(Organisation, Organisation.id == StixObject.producer_org_id)
+        .where(StixObject.stix_id == stix_id)
+    )
+    query = restrict(query, principal, Action.READ).order_by(
+        StixObject.version_key, StixObject.date_added_us
+    )
     rows = [Hit(*r) for r in session.execute(query)]
     if not rows:
         raise NotFound(f"no object {stix_id!r} that you may read")
@@ -165,12 +217,18 @@ def versions_of(*, session: Session, principal: Principal, stix_id: str) -> list
 def _audit_red(session: Session, principal: Principal, rows: list[Hit]) -> None:
     red = [f"{r.stix_id}@{r.version}" for r in rows if r.tlp == TLP.RED.value]
     if red:
-        audit.record(session=session, actor=principal.label, action="objects.read.red",
-                     target="search", details={"objects": red})
+        audit.record(
+            session=session,
+            actor=principal.label,
+            action="objects.read.red",
+            target="search",
+            details={"objects": red},
+        )
 
 
-def reshare(*, session: Session, principal: Principal, collection_id: str, stix_id: str,
-            client: str) -> int:
+def reshare(
+    *, session: Session, principal: Principal, collection_id: str, stix_id: str, client: str
+) -> int:
     """Re-share the readable TLP:AMBER versions of ``stix_id`` with a registered client.
 
     TLP 2.0 lets a recipient pass TLP:AMBER on to its clients on a need-to-know basis; TLP:
@@ -180,28 +238,69 @@ def reshare(*, session: Session, principal: Principal, collection_id: str, stix_
     if session.get(ClientRelation, (principal.org_id, target.id)) is None:
         raise Forbidden(f"{client!r} is not a registered client of {principal.org_name!r}")
     rows = session.execute(
-        restrict(select(StixObject.id, StixObject.tlp), principal, Action.READ)
-        .where(StixObject.collection_id == collection_id, StixObject.stix_id == stix_id)
+        restrict(select(StixObject.id, StixObject.tlp), principal, Action.READ).where(
+            StixObject.collection_id == collection_id, StixObject.stix_id == stix_id
+        )
     ).all()
     if not rows:
         raise NotFound(f"no object {stix_id!r} that you may read in collection {collection_id!r}")
     amber = [pk for pk, tlp in rows if tlp == TLP.AMBER.value]
     if not amber:
         levels = sorted({TLP(t).label for _, t in rows})
-        raise Forbidden(f"only TLP:AMBER may be re-shared to clients; this object is "
-                        f"{', '.join(levels)}")
+        raise Forbidden(
+            f"only TLP:AMBER may be re-shared to clients; this object is {', '.join(levels)}"
+        )
     now = utcnow()
     added = 0
     for pk in amber:
-        exists = session.execute(select(Reshare.id).where(
-            Reshare.object_pk == pk, Reshare.from_org_id == principal.org_id,
-            Reshare.to_org_id == target.id)).first()
+        exists = session.execute(
+            select(Reshare.id).where(
+                Reshare.object_pk == pk,
+                Reshare.from_org_id == principal.org_id,
+                Reshare.to_org_id == target.id,
+            )
+        ).first()
         if exists is None:
-            session.add(Reshare(object_pk=pk, from_org_id=principal.org_id, to_org_id=target.id,
-                                by_user_id=principal.user_id, created_at=now))
+            session.add(
+                Reshare(
+                    object_pk=pk,
+                    from_org_id=principal.org_id,
+                    to_org_id=target.id,
+                    by_user_id=principal.user_id,
+                    created_at=now,
+                )
+            )
             added += 1
     session.flush()
-    audit.record(session=session, actor=principal.label, action="objects.reshare",
-                 target=stix_id, details={"collection": collection_id, "client": client,
-                                          "versions": len(amber)})
+    audit.record(
+        session=session,
+        actor=principal.label,
+        action="objects.reshare",
+        target=stix_id,
+        details={"collection": collection_id, "client": client, "versions": len(amber)},
+    )
     return len(amber)
+
+
+_DAY_US = 86_400 * 1_000_000
+
+
+def tally(
+    *, session: Session, principal: Principal, filters: BrowseFilters, by: str
+) -> list[tuple[str | int, int]]:
+    """Return how many matching latest versions there are per TLP, country or UTC day.
+
+    ``by`` is ``"tlp"``, ``"country"`` or ``"day"`` (days as µs since the epoch at 00:00 UTC);
+    the rows are exactly those :func:`search` pages through, so the sums agree with it.
+    """
+    sub = _query(principal, filters).subquery()
+    keys = {
+        "tlp": sub.c.tlp,
+        "country": sub.c.country,
+        "day": (sub.c.date_added_us // _DAY_US) * _DAY_US,
+    }
+    if by not in keys:
+        raise InvalidInput(f"cannot tally by {by!r}; expected one of {', '.join(keys)}")
+    key = keys[by].label("key")
+    rows = session.execute(select(key, func.count()).select_from(sub).group_by(key).order_by(key))
+    return [(k, int(n)) for k, n in rows]

@@ -36,16 +36,18 @@ def _decode(text: str, pos: int) -> tuple[Any, int]:
     try:
         return _decoder.raw_decode(text, pos)
     except json.JSONDecodeError as exc:
-        raise InvalidInput(f"the body is not valid JSON: {exc.msg} at line {exc.lineno} "
-                           f"column {exc.colno}") from None
+        raise InvalidInput(
+            f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
 
 
 def _expect(text: str, pos: int, char: str, what: str) -> int:
     pos = _skip(text, pos)
     if pos >= len(text) or text[pos] != char:
         found = repr(text[pos]) if pos < len(text) else "the end of the body"
-        raise InvalidInput(f"the body is not valid JSON: expected {what} at offset {pos}, "
-                           f"found {found}")
+        raise InvalidInput(
+            f"the body is not valid JSON: expected {what} at offset {pos}, found {found}"
+        )
     return pos + 1
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from varsel.audit import service as audit
+from varsel.clearances.marking import UNCLASSIFIED, Classifier
 from varsel.clock import now_us, us_to_rfc3339
 from varsel.errors import Forbidden, InvalidInput
 from varsel.orgs.models import Organisation, User
@@ -70,6 +71,7 @@ class _Candidate:
     facts: ValidatedObject
     tlp: TLP
     recipients: tuple[tuple[int | None, int | None], ...] = ()
+    classification: dict[str, Any] = field(default_factory=lambda: dict(UNCLASSIFIED))
 
 
 def _recipient_names(obj: dict[str, Any], envelope_default: Any) -> Any:
@@ -85,17 +87,19 @@ class _RecipientResolver:
 
     def resolve(self, name: str) -> tuple[int | None, int | None] | None:
         if name not in self._cache:
-            self._cache[name] = self._lookup(name)
+            self._cache[name] = None if "\x00" in name else self._lookup(name)
         return self._cache[name]
 
     def _lookup(self, name: str) -> tuple[int | None, int | None] | None:
         if name.startswith("user:"):
             uid = self._session.execute(
-                select(User.id).where(User.username == name[5:])).scalar_one_or_none()
+                select(User.id).where(User.username == name[5:])
+            ).scalar_one_or_none()
             return None if uid is None else (None, uid)
         org_name = name[4:] if name.startswith("org:") else name
         oid = self._session.execute(
-            select(Organisation.id).where(Organisation.name == org_name)).scalar_one_or_none()
+            select(Organisation.id).where(Organisation.name == org_name)
+        ).scalar_one_or_none()
         return None if oid is None else (oid, None)
 
 
@@ -103,8 +107,11 @@ def _all_marking_refs(obj: dict[str, Any], facts: ValidatedObject) -> list[str]:
     refs = list(facts.marking_refs)
     granular = obj.get("granular_markings")
     if isinstance(granular, list):
-        refs.extend(g["marking_ref"] for g in granular
-                    if isinstance(g, dict) and isinstance(g.get("marking_ref"), str))
+        refs.extend(
+            g["marking_ref"]
+            for g in granular
+            if isinstance(g, dict) and isinstance(g.get("marking_ref"), str)
+        )
     return refs
 
 
@@ -122,8 +129,9 @@ def ingest(
     of their own (see docs/access-policy.md). Everything is written in the caller's transaction.
     """
     writable = session.execute(
-        restrict(select(Collection.id).where(Collection.id == collection.id), principal,
-                 Action.WRITE)
+        restrict(
+            select(Collection.id).where(Collection.id == collection.id), principal, Action.WRITE
+        )
     ).first()
     if writable is None:
         raise Forbidden(f"you may not add objects to collection {collection.id}")
@@ -134,50 +142,81 @@ def ingest(
     default_tlp = TLP(collection.default_tlp)
     result = IngestResult(status_id=str(uuid.uuid4()), request_timestamp="")
     resolver = _RecipientResolver(session)
+    classifier = Classifier(session, envelope.objects)
 
     candidates: list[_Candidate] = []
     for raw, obj in envelope.objects:
         try:
             facts = validate_object(obj)
         except InvalidStixObject as exc:
-            oid = obj.get("id") if isinstance(obj, dict) and isinstance(obj.get("id"), str) else None
+            oid = (
+                obj.get("id") if isinstance(obj, dict) and isinstance(obj.get("id"), str) else None
+            )
             result.failures.append(Outcome(oid, None, exc.reason))
             continue
-        tlp = effective_tlp(_all_marking_refs(obj, facts), default_tlp)
-        cand = _Candidate(raw=raw, obj=obj, facts=facts, tlp=tlp)
+        refs = _all_marking_refs(obj, facts)
+        classification, refused = classifier.classify(obj, refs)
+        if refused:
+            result.failures.append(Outcome(facts.stix_id, facts.modified or facts.created, refused))
+            continue
+        tlp = effective_tlp(refs, default_tlp)
+        cand = _Candidate(raw=raw, obj=obj, facts=facts, tlp=tlp, classification=classification)
         if tlp is TLP.RED:
             failure = _attach_recipients(cand, _recipient_names(obj, default_recipients), resolver)
             if failure:
-                result.failures.append(Outcome(facts.stix_id, facts.modified or facts.created,
-                                               failure))
+                result.failures.append(
+                    Outcome(facts.stix_id, facts.modified or facts.created, failure)
+                )
                 continue
         candidates.append(cand)
 
-    _store(session=session, collection=collection, principal=principal,
-           candidates=candidates, result=result)
+    _store(
+        session=session,
+        collection=collection,
+        principal=principal,
+        candidates=candidates,
+        result=result,
+    )
     result.request_timestamp = us_to_rfc3339(now_us())
-    session.add(IngestStatus(
-        id=result.status_id, collection_id=collection.id, user_id=principal.user_id,
-        request_timestamp=result.request_timestamp, total_count=result.total,
-        success_count=len(result.successes), failure_count=len(result.failures),
-        details=json.dumps({
-            "successes": [o.as_taxii() for o in result.successes],
-            "failures": [o.as_taxii() for o in result.failures],
-        }),
-    ))
+    session.add(
+        IngestStatus(
+            id=result.status_id,
+            collection_id=collection.id,
+            user_id=principal.user_id,
+            request_timestamp=result.request_timestamp,
+            total_count=result.total,
+            success_count=len(result.successes),
+            failure_count=len(result.failures),
+            details=json.dumps(
+                {
+                    "successes": [o.as_taxii() for o in result.successes],
+                    "failures": [o.as_taxii() for o in result.failures],
+                }
+            ),
+        )
+    )
     red = [c.facts.stix_id for c in candidates if c.tlp is TLP.RED]
     audit.record(
-        session=session, actor=principal.label, action="objects.share", target=collection.id,
-        details={"status": result.status_id, "accepted": len(result.successes),
-                 "rejected": len(result.failures), "red_ids": red[:1000]},
+        session=session,
+        actor=principal.label,
+        action="objects.share",
+        target=collection.id,
+        details={
+            "status": result.status_id,
+            "accepted": len(result.successes),
+            "rejected": len(result.failures),
+            "red_ids": red[:1000],
+        },
     )
     return result
 
 
 def _attach_recipients(cand: _Candidate, names: Any, resolver: _RecipientResolver) -> str | None:
     if names is None or names == []:
-        return (f"{cand.facts.stix_id}: a TLP:RED object must name its recipients in "
-                f"'{RECIPIENTS_PROPERTY}' (organisation names or 'user:USERNAME')")
+        return (
+            f"{cand.facts.stix_id}: a TLP:RED object must name its recipients in "
+            f"'{RECIPIENTS_PROPERTY}' (organisation names or 'user:USERNAME')"
+        )
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         return f"{cand.facts.stix_id}: '{RECIPIENTS_PROPERTY}' must be a list of strings"
     resolved = []
@@ -191,16 +230,22 @@ def _attach_recipients(cand: _Candidate, names: Any, resolver: _RecipientResolve
 
 
 def _store(
-    *, session: Session, collection: Collection, principal: Principal,
-    candidates: list[_Candidate], result: IngestResult,
+    *,
+    session: Session,
+    collection: Collection,
+    principal: Principal,
+    candidates: list[_Candidate],
+    result: IngestResult,
 ) -> None:
     # Take the collection's lock before reading anything the ordering depends on.
     session.execute(
-        update(Collection).where(Collection.id == collection.id)
+        update(Collection)
+        .where(Collection.id == collection.id)
         .values(last_added_us=Collection.last_added_us)
     )
     last = session.execute(
-        select(Collection.last_added_us).where(Collection.id == collection.id)).scalar_one()
+        select(Collection.last_added_us).where(Collection.id == collection.id)
+    ).scalar_one()
     if not candidates:
         return
 
@@ -209,10 +254,16 @@ def _store(
     existing: dict[str, dict[str, tuple[int, bool, bool]]] = {}
     for start in range(0, len(ids), _CHUNK):
         rows = session.execute(
-            select(StixObject.stix_id, StixObject.version_key, StixObject.id,
-                   StixObject.is_latest, StixObject.is_first)
-            .where(StixObject.collection_id == collection.id,
-                   StixObject.stix_id.in_(ids[start:start + _CHUNK]))
+            select(
+                StixObject.stix_id,
+                StixObject.version_key,
+                StixObject.id,
+                StixObject.is_latest,
+                StixObject.is_first,
+            ).where(
+                StixObject.collection_id == collection.id,
+                StixObject.stix_id.in_(ids[start : start + _CHUNK]),
+            )
         )
         for stix_id, vkey, pk, is_latest, is_first in rows:
             existing.setdefault(stix_id, {})[vkey] = (pk, is_latest, is_first)
@@ -249,30 +300,48 @@ def _store(
             # date_added; its version_key stays "" so that sending it again is idempotent.
             version = us_to_rfc3339(last)
         mine[facts.version_key] = len(new_rows)
-        new_rows.append({
-            "collection_id": collection.id, "stix_id": facts.stix_id, "type": facts.type,
-            "spec_version": facts.spec_version, "version": version,
-            "version_key": facts.version_key,
-            "date_added_us": last, "is_latest": is_latest, "is_first": is_first,
-            "tlp": cand.tlp.value, "producer_org_id": principal.org_id,
-            "shared_by_user_id": principal.user_id, "name": (facts.name or None) and facts.name[:500],
-            "revoked": facts.revoked, "raw": cand.raw,
-        })
+        new_rows.append(
+            {
+                "collection_id": collection.id,
+                "stix_id": facts.stix_id,
+                "type": facts.type,
+                "spec_version": facts.spec_version,
+                "version": version,
+                "version_key": facts.version_key,
+                "date_added_us": last,
+                "is_latest": is_latest,
+                "is_first": is_first,
+                "tlp": cand.tlp.value,
+                "producer_org_id": principal.org_id,
+                "shared_by_user_id": principal.user_id,
+                # PostgreSQL text cannot hold NUL; the raw JSON keeps the escape intact.
+                "name": (facts.name or None) and facts.name[:500].replace("\x00", "\ufffd"),
+                "revoked": facts.revoked,
+                "raw": cand.raw,
+                **cand.classification,
+            }
+        )
         red_recipients.append((len(new_rows) - 1, cand.recipients))
         result.successes.append(Outcome(facts.stix_id, version))
 
     for pks, column in ((demote_latest, StixObject.is_latest), (demote_first, StixObject.is_first)):
         if pks:
-            session.execute(update(StixObject).where(StixObject.id.in_(sorted(pks)))
-                            .values({column: False}))
+            session.execute(
+                update(StixObject).where(StixObject.id.in_(sorted(pks))).values({column: False})
+            )
     if new_rows:
-        pks = list(session.scalars(
-            insert(StixObject).returning(StixObject.id, sort_by_parameter_order=True), new_rows))
+        pks = list(
+            session.scalars(
+                insert(StixObject).returning(StixObject.id, sort_by_parameter_order=True), new_rows
+            )
+        )
         recipient_rows = [
             {"object_pk": pks[idx], "org_id": org_id, "user_id": user_id}
-            for idx, targets in red_recipients for org_id, user_id in targets
+            for idx, targets in red_recipients
+            for org_id, user_id in targets
         ]
         if recipient_rows:
             session.execute(insert(Recipient), recipient_rows)
-        session.execute(update(Collection).where(Collection.id == collection.id)
-                        .values(last_added_us=last))
+        session.execute(
+            update(Collection).where(Collection.id == collection.id).values(last_added_us=last)
+        )

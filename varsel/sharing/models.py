@@ -53,9 +53,7 @@ class StixObject(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    collection_id: Mapped[str] = mapped_column(
-        ForeignKey("collections.id", ondelete="CASCADE")
-    )
+    collection_id: Mapped[str] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
     stix_id: Mapped[str] = mapped_column(String(300))
     type: Mapped[str] = mapped_column(String(250))
     spec_version: Mapped[str] = mapped_column(String(8))
@@ -70,6 +68,11 @@ class StixObject(Base):
     name: Mapped[str | None] = mapped_column(String(500))
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
     raw: Mapped[str] = mapped_column(Text)
+    # Security classification from a classification marking (docs/classification.md): the
+    # scheme's two-letter storage code, the common grade 1-4 and the level as written.
+    class_country: Mapped[str | None] = mapped_column(String(2))
+    class_grade: Mapped[int | None] = mapped_column(Integer)
+    class_level: Mapped[str | None] = mapped_column(String(60))
 
 
 class Recipient(Base):

@@ -53,8 +53,14 @@ class Page:
 
 
 _COLUMNS = (
-    StixObject.id, StixObject.stix_id, StixObject.type, StixObject.version,
-    StixObject.spec_version, StixObject.date_added_us, StixObject.tlp, StixObject.raw,
+    StixObject.id,
+    StixObject.stix_id,
+    StixObject.type,
+    StixObject.version,
+    StixObject.spec_version,
+    StixObject.date_added_us,
+    StixObject.tlp,
+    StixObject.raw,
 )
 
 
@@ -74,15 +80,21 @@ def _version_condition(versions: Sequence[str]) -> object | None:
                 raise InvalidInput(
                     f"match[version] must be 'last', 'first', 'all' or a timestamp, got {value!r}"
                 ) from None
-            conditions.append(or_(StixObject.version_key == key,
-                                  and_(StixObject.version_key == "", StixObject.version == value)))
+            conditions.append(
+                or_(
+                    StixObject.version_key == key,
+                    and_(StixObject.version_key == "", StixObject.version == value),
+                )
+            )
     return or_(*conditions) if conditions else None
 
 
-def _filtered(collection_id: str, principal: Principal, filters: Filters,
-              columns: Sequence[object] = _COLUMNS) -> Select[tuple[object, ...]]:
+def _filtered(
+    collection_id: str, principal: Principal, filters: Filters, columns: Sequence[object] = _COLUMNS
+) -> Select[tuple[object, ...]]:
     query: Select[tuple[object, ...]] = select(*columns).where(  # type: ignore[call-overload]
-        StixObject.collection_id == collection_id)
+        StixObject.collection_id == collection_id
+    )
     query = restrict(query, principal, Action.READ)
     if filters.ids:
         query = query.where(StixObject.stix_id.in_(filters.ids))
@@ -99,17 +111,25 @@ def _filtered(collection_id: str, principal: Principal, filters: Filters,
 
 
 def page(
-    *, session: Session, collection_id: str, principal: Principal, filters: Filters,
-    limit: int, next_cursor: str | None, secret_key: str,
+    *,
+    session: Session,
+    collection_id: str,
+    principal: Principal,
+    filters: Filters,
+    limit: int,
+    next_cursor: str | None,
+    secret_key: str,
 ) -> Page:
     """Return one page of the objects ``principal`` may read, oldest ``date_added`` first."""
     query = _filtered(collection_id, principal, filters)
     if next_cursor:
         after_us, after_pk = cursors.decode(secret_key, next_cursor)
-        query = query.where(or_(
-            StixObject.date_added_us > after_us,
-            and_(StixObject.date_added_us == after_us, StixObject.id > after_pk),
-        ))
+        query = query.where(
+            or_(
+                StixObject.date_added_us > after_us,
+                and_(StixObject.date_added_us == after_us, StixObject.id > after_pk),
+            )
+        )
     query = query.order_by(StixObject.date_added_us, StixObject.id).limit(limit + 1)
     rows = [Row(*r) for r in session.execute(query)]
     result = Page(rows=rows[:limit], more=len(rows) > limit)
@@ -120,21 +140,39 @@ def page(
     return result
 
 
-def _audit_red_reads(session: Session, principal: Principal, collection_id: str,
-                     rows: Sequence[Row]) -> None:
+def _audit_red_reads(
+    session: Session, principal: Principal, collection_id: str, rows: Sequence[Row]
+) -> None:
     red = [f"{r.stix_id}@{r.version}" for r in rows if r.tlp == TLP.RED.value]
     if red:
-        audit.record(session=session, actor=principal.label, action="objects.read.red",
-                     target=collection_id, details={"objects": red})
+        audit.record(
+            session=session,
+            actor=principal.label,
+            action="objects.read.red",
+            target=collection_id,
+            details={"objects": red},
+        )
 
 
 def delete_object(
-    *, session: Session, collection_id: str, principal: Principal, stix_id: str, filters: Filters,
+    *,
+    session: Session,
+    collection_id: str,
+    principal: Principal,
+    stix_id: str,
+    filters: Filters,
 ) -> int:
     """Delete the versions of ``stix_id`` that the filters select and the policy allows."""
-    query = _filtered(collection_id, principal, Filters(
-        ids=(stix_id,), versions=filters.versions if filters.versions != ("last",) else ("all",),
-        spec_versions=filters.spec_versions), columns=(StixObject.id,))
+    query = _filtered(
+        collection_id,
+        principal,
+        Filters(
+            ids=(stix_id,),
+            versions=filters.versions if filters.versions != ("last",) else ("all",),
+            spec_versions=filters.spec_versions,
+        ),
+        columns=(StixObject.id,),
+    )
     # Deletion is narrowed twice: the caller must be able to read it and to delete it.
     query = restrict(query, principal, Action.DELETE)
     pks = [pk for (pk,) in session.execute(query)]
@@ -142,8 +180,13 @@ def delete_object(
         raise NotFound(f"no object {stix_id} that you may delete in this collection")
     session.execute(delete(StixObject).where(StixObject.id.in_(pks)))
     _refresh_flags(session, collection_id, stix_id)
-    audit.record(session=session, actor=principal.label, action="objects.delete",
-                 target=collection_id, details={"id": stix_id, "versions": len(pks)})
+    audit.record(
+        session=session,
+        actor=principal.label,
+        action="objects.delete",
+        target=collection_id,
+        details={"id": stix_id, "versions": len(pks)},
+    )
     return len(pks)
 
 
@@ -155,7 +198,10 @@ def _refresh_flags(session: Session, collection_id: str, stix_id: str) -> None:
     ).all()
     if not rows:
         return
-    session.execute(update(StixObject).where(StixObject.id.in_([r[0] for r in rows]))
-                    .values(is_latest=False, is_first=False))
+    session.execute(
+        update(StixObject)
+        .where(StixObject.id.in_([r[0] for r in rows]))
+        .values(is_latest=False, is_first=False)
+    )
     session.execute(update(StixObject).where(StixObject.id == rows[-1][0]).values(is_latest=True))
     session.execute(update(StixObject).where(StixObject.id == rows[0][0]).values(is_first=True))

@@ -29,9 +29,16 @@ def _roles(value: str | list[str] | None, default: str) -> str:
 
 
 def add_collection(
-    *, session: Session, title: str, community: str, default_tlp: str, description: str = "",
-    alias: str | None = None, read_roles: str | list[str] | None = None,
-    write_roles: str | list[str] | None = None, actor: str = "cli",
+    *,
+    session: Session,
+    title: str,
+    community: str,
+    default_tlp: str,
+    description: str = "",
+    alias: str | None = None,
+    read_roles: str | list[str] | None = None,
+    write_roles: str | list[str] | None = None,
+    actor: str = "cli",
 ) -> Collection:
     """Create a TAXII collection owned by ``community`` with a default TLP for unmarked objects."""
     title = title.strip()
@@ -46,15 +53,26 @@ def add_collection(
         raise Conflict(f"collection {title!r} already exists")
     all_roles = " ".join(r.value for r in Role)
     row = Collection(
-        id=str(uuid.uuid4()), title=title, description=description, alias=alias,
-        community_id=owner.id, default_tlp=tlp.value,
-        read_roles=_roles(read_roles, all_roles), write_roles=_roles(write_roles, all_roles),
-        last_added_us=0, created_at=utcnow(),
+        id=str(uuid.uuid4()),
+        title=title,
+        description=description,
+        alias=alias,
+        community_id=owner.id,
+        default_tlp=tlp.value,
+        read_roles=_roles(read_roles, all_roles),
+        write_roles=_roles(write_roles, all_roles),
+        last_added_us=0,
+        created_at=utcnow(),
     )
     session.add(row)
     session.flush()
-    audit.record(session=session, actor=actor, action="collection.create", target=row.id,
-                 details={"title": title, "community": community, "default_tlp": tlp.value})
+    audit.record(
+        session=session,
+        actor=actor,
+        action="collection.create",
+        target=row.id,
+        details={"title": title, "community": community, "default_tlp": tlp.value},
+    )
     return row
 
 
@@ -63,7 +81,8 @@ def get_collection(*, session: Session, collection_id: str) -> Collection:
     row = session.get(Collection, collection_id)
     if row is None:
         row = session.execute(
-            select(Collection).where(Collection.alias == collection_id)).scalar_one_or_none()
+            select(Collection).where(Collection.alias == collection_id)
+        ).scalar_one_or_none()
     if row is None:
         raise NotFound(f"no collection {collection_id!r}")
     return row
@@ -74,7 +93,9 @@ def find_collection(*, session: Session, ref: str) -> Collection:
     try:
         return get_collection(session=session, collection_id=ref)
     except NotFound:
-        row = session.execute(select(Collection).where(Collection.title == ref)).scalar_one_or_none()
+        row = session.execute(
+            select(Collection).where(Collection.title == ref)
+        ).scalar_one_or_none()
         if row is None:
             raise
         return row
@@ -82,11 +103,16 @@ def find_collection(*, session: Session, ref: str) -> Collection:
 
 def visible_collections(*, session: Session, principal: Principal) -> list[tuple[Collection, bool]]:
     """Return the collections ``principal`` may list, each with whether it may write to it."""
-    rows = session.execute(
-        restrict(select(Collection), principal, Action.READ).order_by(Collection.title)
-    ).scalars().all()
-    writable = set(session.execute(
-        restrict(select(Collection.id), principal, Action.WRITE)).scalars())
+    rows = (
+        session.execute(
+            restrict(select(Collection), principal, Action.READ).order_by(Collection.title)
+        )
+        .scalars()
+        .all()
+    )
+    writable = set(
+        session.execute(restrict(select(Collection.id), principal, Action.WRITE)).scalars()
+    )
     return [(row, row.id in writable) for row in rows]
 
 

@@ -1,0 +1,1 @@
+"""Benchmarks of the Varsel hub; see docs/benchmarks.md."""

@@ -1,0 +1,67 @@
+"""A small world for the web tests, and a browser-like client that signs in."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests import factories as f
+from tests.conftest import Hub
+
+_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def csrf_of(html: str) -> str:
+    """Return the CSRF token of the first form on a page."""
+    match = _CSRF.search(html)
+    assert match, "the page has no form with a CSRF token"
+    return match.group(1)
+
+
+def sign_in(client: TestClient, username: str, password: str = f.PASSWORD) -> None:
+    """Sign ``client`` in through the sign-in form, as a browser would."""
+    page = client.get("/login")
+    response = client.post(
+        "/login",
+        data={"username": username, "password": password, "csrf": csrf_of(page.text), "next": "/"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+
+
+def post_form(
+    client: TestClient, page: str, action: str, data: dict[str, object], **kwargs: object
+) -> object:
+    """Open ``page``, then POST ``data`` to ``action`` with the page's CSRF token."""
+    token = csrf_of(client.get(page).text)
+    return client.post(action, data={**data, "csrf": token}, follow_redirects=False, **kwargs)  # type: ignore[arg-type]
+
+
+@dataclass
+class World:
+    """alice (Fjordnett, NO, analyst) and bob (Svea, SE, org-admin) share community Nordic;
+    carol (Outsider, US) is in none; root is a hub-admin at Fjordnett."""
+
+    collection_id: str
+    tokens: dict[str, str]
+
+
+@pytest.fixture
+def world(hub: Hub) -> World:
+    """Create the web tests' world and return its collection and API tokens."""
+    with hub.session() as s:
+        f.org(s, "Fjordnett", "NO")
+        f.org(s, "Svea", "SE")
+        f.org(s, "Outsider", "US", kind="international-partner")
+        f.user(s, "alice", "Fjordnett")
+        f.user(s, "bob", "Svea", role="org-admin")
+        f.user(s, "carol", "Outsider")
+        f.user(s, "root", "Fjordnett", role="hub-admin")
+        f.community(s, "Nordic", ["Fjordnett", "Svea"])
+        coll = f.collection(s, "Indicators", "Nordic", default_tlp="amber", alias="indicators")
+        tokens = {name: f.token(s, name) for name in ("alice", "bob", "carol", "root")}
+        s.commit()
+        return World(collection_id=coll.id, tokens=tokens)

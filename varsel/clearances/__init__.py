@@ -1,0 +1,1 @@
+"""Personnel security clearances across borders, and access to classified material."""

@@ -1,0 +1,201 @@
+"""The STIX 2.1 classification marking, and the ingest step that reads and enforces it.
+
+A classification is a ``marking-definition`` carrying Varsel's own property extension::
+
+    {"type": "marking-definition", "spec_version": "2.1",
+     "id": "marking-definition--<uuid5(NAMESPACE, 'NO:KONFIDENSIELT')>",
+     "created": "2026-01-01T00:00:00.000Z", "name": "NO:KONFIDENSIELT",
+     "extensions": {EXTENSION_ID: {"extension_type": "property-extension",
+                                   "country": "NO", "level": "KONFIDENSIELT"}}}
+
+Ids are deterministic (UUIDv5 of ``SCHEME:LEVEL`` in the scheme's canonical spelling), so two
+hubs mint the same id for the same classification. docs/classification.md is the reference.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from varsel.clearances import rules
+from varsel.sharing.models import StixObject
+
+NAMESPACE = uuid.UUID("5d0e6c1e-3b7a-5c2e-9f0e-7a1c0b4e2d61")
+EXTENSION_ID = f"extension-definition--{uuid.uuid5(NAMESPACE, 'varsel-classification-v1')}"
+IDENTITY_ID = f"identity--{uuid.uuid5(NAMESPACE, 'varsel')}"
+CREATED = "2026-01-01T00:00:00.000Z"
+
+
+def marking_id(level: rules.Level) -> str:
+    """Return the deterministic marking-definition id of ``level``."""
+    return f"marking-definition--{uuid.uuid5(NAMESPACE, level.label)}"
+
+
+def marking_definition(level: rules.Level) -> dict[str, Any]:
+    """Return the STIX 2.1 marking-definition for ``level``."""
+    return {
+        "type": "marking-definition",
+        "spec_version": "2.1",
+        "id": marking_id(level),
+        "created": CREATED,
+        "created_by_ref": IDENTITY_ID,
+        "name": level.label,
+        "extensions": {
+            EXTENSION_ID: {
+                "extension_type": "property-extension",
+                "country": level.scheme,
+                "level": level.name,
+            }
+        },
+    }
+
+
+def extension_definition() -> dict[str, Any]:
+    """Return the STIX 2.1 extension-definition of the classification marking."""
+    return {
+        "type": "extension-definition",
+        "spec_version": "2.1",
+        "id": EXTENSION_ID,
+        "created_by_ref": IDENTITY_ID,
+        "created": CREATED,
+        "modified": CREATED,
+        "name": "Varsel security classification marking",
+        "description": "A marking-definition property extension naming a security "
+        "classification: the classifying country (or NATO, EU) and its level "
+        "as that country writes it.",
+        "schema": "Properties: country (string: ISO 3166-1 alpha-2 code, or NATO or EU); "
+        "level (string: the level in that scheme's own spelling, e.g. "
+        "KONFIDENSIELT). See docs/classification.md of Varsel.",
+        "version": "1.0",
+        "extension_types": ["property-extension"],
+    }
+
+
+@cache
+def _known_ids() -> dict[str, rules.Level]:
+    return {marking_id(lvl): lvl for sch in rules.schemes() for lvl in sch.levels}
+
+
+def _level_of_definition(obj: dict[str, Any]) -> rules.Level | str | None:
+    """Return the level a marking-definition names, an error text, or None if not ours."""
+    ext = (
+        (obj.get("extensions") or {}).get(EXTENSION_ID)
+        if isinstance(obj.get("extensions"), dict)
+        else None
+    )
+    if ext is None:
+        return None
+    if (
+        not isinstance(ext, dict)
+        or not isinstance(ext.get("country"), str)
+        or not isinstance(ext.get("level"), str)
+    ):
+        return "the classification extension needs string properties 'country' and 'level'"
+    try:
+        found = rules.level(ext["country"], ext["level"])
+    except rules.UnknownLevel as exc:
+        return str(exc)
+    expected = _known_ids().get(str(obj.get("id")))
+    if expected is not None and expected != found:
+        return (
+            f"marking {obj.get('id')} is the id of {expected.label} but its extension says "
+            f"{found.label}"
+        )
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Classified:
+    """The classification an object carries, as stored in its row."""
+
+    level: rules.Level
+
+    def columns(self) -> dict[str, Any]:
+        """Return the StixObject column values."""
+        return {
+            "class_country": rules.scheme(self.level.scheme).stored_as,
+            "class_grade": self.level.grade,
+            "class_level": self.level.name,
+        }
+
+
+UNCLASSIFIED: dict[str, Any] = {"class_country": None, "class_grade": None, "class_level": None}
+
+
+class Classifier:
+    """Read classification markings for one envelope: its own definitions, stored ones, ours."""
+
+    def __init__(self, session: Session, objects: list[tuple[str, Any]]) -> None:
+        self._session = session
+        self._defined: dict[str, rules.Level | str] = {}
+        for _raw, obj in objects:
+            if isinstance(obj, dict) and obj.get("type") == "marking-definition":
+                found = _level_of_definition(obj)
+                if found is not None and isinstance(obj.get("id"), str):
+                    self._defined[obj["id"]] = found
+        self._stored: dict[str, rules.Level | str | None] = {}
+        self.ceiling = rules.ceiling()
+
+    def _lookup(self, ref: str) -> rules.Level | str | None:
+        if ref in _known_ids():
+            return _known_ids()[ref]
+        if ref in self._defined:
+            return self._defined[ref]
+        if not ref.startswith("marking-definition--"):
+            return None
+        if ref not in self._stored:
+            raw = self._session.execute(
+                select(StixObject.raw)
+                .where(StixObject.stix_id == ref, StixObject.is_latest.is_(True))
+                .limit(1)
+            ).scalar_one_or_none()
+            found = None
+            if raw is not None:
+                try:
+                    found = _level_of_definition(json.loads(raw))
+                except ValueError:
+                    found = None
+            self._stored[ref] = found
+        return self._stored[ref]
+
+    def classify(self, obj: dict[str, Any], refs: list[str]) -> tuple[dict[str, Any], str | None]:
+        """Return the object's classification columns, or a failure reason to refuse it with.
+
+        An object's own marking-definition is checked too; the classification of an object is
+        the highest level among its object and granular markings, all of one country.
+        """
+        oid = obj.get("id")
+        if obj.get("type") == "marking-definition":
+            own = _level_of_definition(obj)
+            if isinstance(own, str):
+                return UNCLASSIFIED, f"{oid}: {own}"
+        levels: list[rules.Level] = []
+        for ref in refs:
+            found = self._lookup(ref)
+            if isinstance(found, str):
+                return UNCLASSIFIED, f"{oid}: classification marking {ref} is invalid: {found}"
+            if found is not None:
+                levels.append(found)
+        if not levels:
+            return UNCLASSIFIED, None
+        countries = {lvl.scheme for lvl in levels}
+        if len(countries) > 1:
+            return UNCLASSIFIED, (
+                f"{oid}: carries classifications of more than one country "
+                f"({', '.join(sorted(countries))}); share one object per "
+                f"classifying country"
+            )
+        top = max(levels, key=lambda lvl: lvl.grade)
+        if top.grade > self.ceiling.grade:
+            return UNCLASSIFIED, (
+                f"{oid}: classified {top.label} (grade {top.grade}), above "
+                f"what this hub may hold: {self.ceiling.describe()}; "
+                f"nothing of it was stored"
+            )
+        return Classified(top).columns(), None

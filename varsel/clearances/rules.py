@@ -1,0 +1,298 @@
+"""The equivalence rules as data: classification schemes, common grades, agreements, the ceiling.
+
+``data/classification.json`` maps each scheme's levels (Norway, Sweden, Denmark, Finland,
+Iceland, NATO, the EU and the US) to four common grades; ``data/security_agreements.json`` says
+which agreements bind which parties. A hub registers further agreements (a bilateral one with a
+US partner, say) in the JSON file named by ``VARSEL_SECURITY_AGREEMENTS``; that file is read on
+every call, so a registration takes effect at once. ``VARSEL_ACCREDITATION_CEILING`` is the
+highest level this installation may hold (``NO:HEMMELIG`` or a grade ``3``); unset, the hub
+holds nothing classified.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import unicodedata
+from dataclasses import dataclass
+from datetime import date
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+CEILING_ENV = "VARSEL_ACCREDITATION_CEILING"
+AGREEMENTS_ENV = "VARSEL_SECURITY_AGREEMENTS"
+GRADES = (1, 2, 3, 4)
+GRADE_NAMES = {1: "RESTRICTED", 2: "CONFIDENTIAL", 3: "SECRET", 4: "TOP SECRET"}
+SUPRANATIONAL = ("NATO", "EU")
+
+
+class UnknownLevel(ValueError):
+    """A scheme or level that the classification table does not hold."""
+
+
+@dataclass(frozen=True, slots=True)
+class Level:
+    """One level of one scheme and the common grade it maps to."""
+
+    scheme: str
+    name: str
+    grade: int
+    verified: bool
+    source: str
+
+    @property
+    def label(self) -> str:
+        """Return ``SCHEME:LEVEL``, e.g. ``NO:KONFIDENSIELT``."""
+        return f"{self.scheme}:{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Scheme:
+    """A classification scheme: a country's, NATO's or the EU's."""
+
+    code: str
+    stored_as: str
+    name: str
+    kind: str
+    time_zone: str
+    levels: tuple[Level, ...]
+
+    def level_of_grade(self, grade: int) -> Level | None:
+        """Return this scheme's level at ``grade``, or None when it has none."""
+        return next((lvl for lvl in self.levels if lvl.grade == grade), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Agreement:
+    """A security agreement binding parties for national, NATO or EU material."""
+
+    id: str
+    name: str
+    covers: str
+    parties: frozenset[str]
+    party_since: dict[str, date]
+    in_force: date
+    verified: bool
+    source: str
+    restricted_without_clearance: bool
+    restricted_verified: bool
+
+    def binds(self, a: str, b: str, on: date) -> bool:
+        """Return whether the agreement binds both ``a`` and ``b`` on day ``on``."""
+        if on < self.in_force or a not in self.parties or b not in self.parties:
+            return False
+        return all(self.party_since.get(p, self.in_force) <= on for p in (a, b))
+
+
+def normalise(text: str) -> str:
+    """Return a level as compared: NFC, upper case, single spaces."""
+    return " ".join(unicodedata.normalize("NFC", text).upper().split())
+
+
+@dataclass(frozen=True)
+class _Table:
+    schemes: dict[str, Scheme]
+    by_stored: dict[str, Scheme]
+    lookup: dict[tuple[str, str], Level]
+
+
+def _read(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(
+        resources.files("varsel.data").joinpath(name).read_text(encoding="utf-8")
+    )
+    return data
+
+
+@cache
+def _table() -> _Table:
+    raw = _read("classification.json")
+    schemes: dict[str, Scheme] = {}
+    lookup: dict[tuple[str, str], Level] = {}
+    for row in raw["schemes"]:
+        levels = []
+        for cell in row["levels"]:
+            if cell["level"] is None:
+                continue
+            level = Level(
+                scheme=row["code"],
+                name=cell["level"],
+                grade=int(cell["grade"]),
+                verified=bool(cell["verified"]),
+                source=cell["source"],
+            )
+            levels.append(level)
+            for spelling in (cell["level"], *cell["aliases"]):
+                lookup[(row["code"], normalise(spelling))] = level
+        schemes[row["code"]] = Scheme(
+            code=row["code"],
+            stored_as=row["stored_as"],
+            name=row["name"],
+            kind=row["kind"],
+            time_zone=row["time_zone"],
+            levels=tuple(levels),
+        )
+    return _Table(
+        schemes=schemes, by_stored={s.stored_as: s for s in schemes.values()}, lookup=lookup
+    )
+
+
+def schemes() -> list[Scheme]:
+    """Return every scheme of the classification table."""
+    return list(_table().schemes.values())
+
+
+def scheme(code: str) -> Scheme:
+    """Return the scheme ``code`` (``NO``, ``NATO``, …) or raise UnknownLevel."""
+    found = _table().schemes.get(code.strip().upper())
+    if found is None:
+        known = ", ".join(_table().schemes)
+        raise UnknownLevel(f"unknown classification scheme {code!r}; expected one of {known}")
+    return found
+
+
+def scheme_of_stored(stored: str) -> Scheme:
+    """Return the scheme whose two-letter storage code is ``stored`` (``XN`` is NATO)."""
+    return _table().by_stored[stored]
+
+
+def level(scheme_code: str, text: str) -> Level:
+    """Return the level ``text`` of scheme ``scheme_code`` or raise UnknownLevel."""
+    sch = scheme(scheme_code)
+    found = _table().lookup.get((sch.code, normalise(text)))
+    if found is None:
+        names = ", ".join(lvl.name for lvl in sch.levels)
+        raise UnknownLevel(
+            f"{text!r} is not a {sch.name} classification level; expected one of {names}"
+        )
+    return found
+
+
+def parse_label(text: str) -> Level:
+    """Return the level named ``SCHEME:LEVEL`` (``NO:KONFIDENSIELT``, ``NATO:NATO SECRET``)."""
+    code, sep, rest = text.partition(":")
+    if not sep or not rest.strip():
+        raise UnknownLevel(
+            f"write a classification as SCHEME:LEVEL, e.g. NO:KONFIDENSIELT; got {text!r}"
+        )
+    return level(code, rest)
+
+
+def time_zone(country: str) -> ZoneInfo:
+    """Return the time zone in which ``country``'s clearances expire (UTC if unknown)."""
+    found = _table().schemes.get(country)
+    return ZoneInfo(found.time_zone if found else "UTC")
+
+
+def issuing_countries() -> list[str]:
+    """Return the countries whose clearances the register accepts (national schemes)."""
+    return [s.code for s in _table().schemes.values() if s.kind == "national"]
+
+
+# Agreements ------------------------------------------------------------------------------
+
+
+def _agreement(row: dict[str, Any]) -> Agreement:
+    restricted = row.get("restricted_without_clearance") or {}
+    return Agreement(
+        id=str(row["id"]),
+        name=str(row["name"]),
+        covers=str(row.get("covers", "national")),
+        parties=frozenset(str(p).upper() for p in row["parties"]),
+        party_since={
+            k.upper(): date.fromisoformat(v) for k, v in (row.get("party_since") or {}).items()
+        },
+        in_force=date.fromisoformat(row["in_force"]),
+        verified=bool(row.get("verified")),
+        source=str(row.get("source", "")),
+        restricted_without_clearance=bool(restricted.get("value", False)),
+        restricted_verified=bool(restricted.get("verified", False)),
+    )
+
+
+@cache
+def _packaged_agreements() -> tuple[Agreement, ...]:
+    raw = _read("security_agreements.json")
+    return tuple(_agreement(r) for r in [*raw["agreements"], *raw.get("bilateral", [])])
+
+
+class AgreementsFileError(ValueError):
+    """The hub's registered-agreements file cannot be read."""
+
+
+def registered_agreements() -> tuple[Agreement, ...]:
+    """Return the agreements this hub registered in ``VARSEL_SECURITY_AGREEMENTS``.
+
+    Read on every call, without caching, so that a registration or removal takes effect at once.
+    """
+    path = os.environ.get(AGREEMENTS_ENV, "").strip()
+    if not path:
+        return ()
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        rows = [*raw.get("agreements", []), *raw.get("bilateral", [])]
+        return tuple(_agreement(r) for r in rows)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise AgreementsFileError(f"{AGREEMENTS_ENV}={path!r} cannot be read: {exc}") from None
+
+
+def agreements() -> tuple[Agreement, ...]:
+    """Return every agreement: the packaged ones and the hub's registered ones."""
+    return (*_packaged_agreements(), *registered_agreements())
+
+
+def agreement_between(a: str, b: str, on: date, covers: str = "national") -> Agreement | None:
+    """Return an agreement covering ``covers`` material that binds ``a`` and ``b`` on ``on``."""
+    return next((ag for ag in agreements() if ag.covers == covers and ag.binds(a, b, on)), None)
+
+
+# The accreditation ceiling ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Ceiling:
+    """The highest common grade this hub may hold, and how it was configured."""
+
+    grade: int
+    text: str
+    problem: str | None = None
+
+    def describe(self) -> str:
+        """Return the ceiling in words."""
+        if self.problem:
+            return self.problem
+        if self.grade == 0:
+            return f"this hub is not accredited for classified material ({CEILING_ENV} is unset)"
+        return f"this hub is accredited up to grade {self.grade} ({GRADE_NAMES[self.grade]})"
+
+
+def ceiling() -> Ceiling:
+    """Return the hub's accreditation ceiling from ``VARSEL_ACCREDITATION_CEILING``.
+
+    Unset means grade 0: nothing classified may be held. A value that cannot be read also means
+    grade 0, with the problem stated, so that a typo never opens the hub to more than intended.
+    """
+    text = os.environ.get(CEILING_ENV, "").strip()
+    if not text:
+        return Ceiling(0, "")
+    if text.isdigit():
+        grade = int(text)
+        if 0 <= grade <= 4:
+            return Ceiling(grade, text)
+        return Ceiling(
+            0,
+            text,
+            f"{CEILING_ENV}={text!r} is not a grade 0-4; classified "
+            f"material is refused until it is fixed",
+        )
+    try:
+        return Ceiling(parse_label(text).grade, text)
+    except UnknownLevel as exc:
+        return Ceiling(
+            0,
+            text,
+            f"{CEILING_ENV}={text!r} is not understood ({exc}); classified "
+            f"material is refused until it is fixed",
+        )

@@ -1,0 +1,1 @@
+"""Incidents as shared workspaces, and the reports each country requires of them."""

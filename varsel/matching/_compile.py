@@ -1,0 +1,188 @@
+"""Compile the indicators a principal may read into a :class:`Matcher`, reporting what was left out.
+
+Indicators come from the latest version of each ``indicator`` object the access policy lets the
+principal read (one row per collection; the highest version wins when an indicator sits in
+several). Revoked indicators, and those not valid at the compile time (``valid_from`` /
+``valid_until``), are counted and left out; patterns that are not STIX, or that the matcher
+cannot evaluate, are listed with the reason — nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Final
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from varsel.matching._index import Matcher
+from varsel.matching._normalize import Kind
+from varsel.matching._patterns import Atom, Unsupported, parse
+from varsel.orgs.service import Principal
+from varsel.policy import Action, restrict
+from varsel.sharing.models import StixObject
+
+_FRACTION: Final = re.compile(r"\.(\d+)")
+
+
+@dataclass
+class CompileReport:
+    """What compiling found: counts of what was left out, and why for each unusable pattern."""
+
+    readable: int = 0
+    compiled: int = 0
+    atoms: int = 0
+    revoked: int = 0
+    expired: int = 0
+    not_yet_valid: int = 0
+    not_stix: int = 0
+    unsupported: list[tuple[str, str]] = field(default_factory=list)
+    flagged: list[tuple[str, str]] = field(default_factory=list)
+    # The next moment (time key) at which an indicator becomes valid or expires.
+    next_change: str | None = None
+
+    def note_boundary(self, key: str) -> None:
+        """Remember ``key`` if it is the earliest future validity boundary seen so far."""
+        if self.next_change is None or key < self.next_change:
+            self.next_change = key
+
+    def as_dict(self) -> dict[str, object]:
+        """Return the report as JSON-ready data."""
+        return {
+            "readable": self.readable, "compiled": self.compiled, "atoms": self.atoms,
+            "revoked": self.revoked, "expired": self.expired,
+            "not_yet_valid": self.not_yet_valid, "not_stix_patterns": self.not_stix,
+            "unsupported": [{"id": i, "reason": r} for i, r in self.unsupported],
+            "warning_lists": [{"id": i, "warning": w} for i, w in self.flagged],
+        }
+
+
+@dataclass
+class Compiled:
+    """A matcher, the indicator id and name of each member index, and the report."""
+
+    matcher: Matcher
+    ids: list[str]
+    names: list[str | None]
+    report: CompileReport
+    entries: list[tuple[int, Atom]] | None = None
+
+
+def _time_key(value: object) -> str | None:
+    """Return a sortable key for a STIX UTC timestamp (any fraction length), or None."""
+    if not isinstance(value, str) or len(value) < 20 or not value.endswith("Z"):
+        return None
+    fraction = _FRACTION.match(value, 19)
+    return value[:19] + "." + ((fraction.group(1) if fraction else "") + "0" * 9)[:9]
+
+
+def time_key(moment: datetime) -> str:
+    """Return the sortable key of an aware datetime, comparable with :func:`_time_key`."""
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S") + f".{utc.microsecond:06d}000"
+
+
+@dataclass(frozen=True, slots=True)
+class IndicatorRow:
+    """The parts of a stored indicator version that compiling needs."""
+
+    stix_id: str
+    raw: str
+    revoked: bool = False
+
+
+def compile_rows(rows: Iterable[IndicatorRow], *, at: datetime | None = None,
+                 warn: bool = True, keep_entries: bool = False,
+                 include_subdomains: bool = False) -> Compiled:
+    """Compile indicator rows into a matcher, as valid at ``at`` (default: now).
+
+    ``include_subdomains`` lets every exact domain indicator match its subdomains as well.
+    """
+    now = time_key(at or datetime.now(UTC))
+    report = CompileReport()
+    ids: list[str] = []
+    names: list[str | None] = []
+    entries: list[tuple[int, Atom]] = []
+    for row in rows:
+        report.readable += 1
+        try:
+            obj = json.loads(row.raw)
+        except ValueError:
+            report.unsupported.append((row.stix_id, "stored JSON does not parse"))
+            continue
+        if row.revoked or obj.get("revoked") is True:
+            report.revoked += 1
+            continue
+        if obj.get("pattern_type") != "stix":
+            report.not_stix += 1
+            continue
+        start, end = _time_key(obj.get("valid_from")), _time_key(obj.get("valid_until"))
+        if start is not None and start > now:
+            report.not_yet_valid += 1
+            report.note_boundary(start)
+            continue
+        if end is not None and end <= now:
+            report.expired += 1
+            continue
+        if end is not None:
+            report.note_boundary(end)
+        pattern = obj.get("pattern")
+        try:
+            atoms = parse(pattern) if isinstance(pattern, str) else None
+        except Unsupported as exc:
+            report.unsupported.append((row.stix_id, str(exc)))
+            continue
+        if not atoms:
+            report.unsupported.append((row.stix_id, "the indicator has no pattern"))
+            continue
+        member = len(ids)
+        ids.append(row.stix_id)
+        name = obj.get("name")
+        names.append(name if isinstance(name, str) else None)
+        entries.extend((member, atom) for atom in atoms)
+        if include_subdomains:
+            entries.extend((member, Atom(a.kind, a.value, a.direction, True)) for a in atoms
+                           if a.kind is Kind.DOMAIN and not a.subdomains)
+    report.compiled = len(ids)
+    report.atoms = len(entries)
+    if warn and entries:
+        from varsel.matching.warninglists import flag_atoms
+
+        for member, messages in sorted(flag_atoms(entries).items()):
+            report.flagged.extend((ids[member], m) for m in messages)
+    matcher = Matcher(entries)
+    return Compiled(matcher=matcher, ids=ids, names=names, report=report,
+                    entries=entries if keep_entries else None)
+
+
+def readable_indicator_rows(*, session: Session, principal: Principal) -> Iterator[IndicatorRow]:
+    """Yield the latest version of each indicator ``principal`` may read, once per indicator."""
+    # An indicator in several collections appears once per collection: keep its newest version.
+    duplicates = dict(session.execute(restrict(
+        select(StixObject.stix_id, func.max(StixObject.version_key))
+        .where(StixObject.type == "indicator", StixObject.is_latest.is_(True))
+        .group_by(StixObject.stix_id).having(func.count() > 1), principal, Action.READ)).all())
+    seen: set[str] = set()
+    query = restrict(
+        select(StixObject.stix_id, StixObject.version_key, StixObject.revoked, StixObject.raw)
+        .where(StixObject.type == "indicator", StixObject.is_latest.is_(True)),
+        principal, Action.READ).execution_options(yield_per=5000)
+    for stix_id, version_key, revoked, raw in session.execute(query):
+        if stix_id in duplicates:
+            if version_key != duplicates[stix_id] or stix_id in seen:
+                continue
+            seen.add(stix_id)
+        yield IndicatorRow(stix_id, raw, bool(revoked))
+
+
+def compile_for(*, session: Session, principal: Principal, at: datetime | None = None,
+                warn: bool = True, keep_entries: bool = False,
+                include_subdomains: bool = False) -> Compiled:
+    """Compile the indicators ``principal`` may read, as valid at ``at`` (default: now)."""
+    return compile_rows(readable_indicator_rows(session=session, principal=principal), at=at,
+                        warn=warn, keep_entries=keep_entries,
+                        include_subdomains=include_subdomains)

@@ -1,0 +1,120 @@
+"""Community sighting aggregates, k-anonymous: who saw an indicator is never revealed.
+
+For each indicator the caller may read (through the access policy), the hub counts the
+organisations and countries that shared a sighting of it and the first and last day seen —
+and shows the aggregate only when at least k organisations contributed (``VARSEL_SIGHTING_K``,
+default 3). The statistics are computed over every sighting in the hub except TLP:RED ones
+(those are for their named recipients only), including sightings the caller may not read:
+that is the point of an aggregate, and k-anonymity is what makes it safe.
+
+Differencing (subtracting one query from another to isolate a contributor) is prevented by
+offering no filter over contributors (country, sector, time window): an aggregate is always the
+whole population of an indicator's sightings, and times are coarsened to the day.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from varsel.matching.settings import sighting_k
+from varsel.orgs.models import Organisation
+from varsel.orgs.service import Principal
+from varsel.policy import Action, restrict
+from varsel.sharing.models import StixObject
+from varsel.sharing.tlp import TLP
+
+_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """How many organisations and countries sighted one indicator, and on which days."""
+
+    indicator_id: str
+    organisations: int
+    countries: int
+    first_seen: str
+    last_seen: str
+
+    def as_dict(self) -> dict[str, object]:
+        """Return the JSON form."""
+        return {"indicator_id": self.indicator_id, "organisations": self.organisations,
+                "countries": self.countries, "first_seen": self.first_seen,
+                "last_seen": self.last_seen}
+
+
+@dataclass
+class _Group:
+    orgs: set[int] = field(default_factory=set)
+    countries: set[str] = field(default_factory=set)
+    first: str | None = None
+    last: str | None = None
+
+
+def _day(timestamp: object) -> str | None:
+    if not isinstance(timestamp, str) or len(timestamp) < 10:
+        return None
+    return timestamp[:10]
+
+
+def _readable_indicators(session: Session, principal: Principal,
+                         ids: Iterable[str] | None) -> set[str]:
+    query = restrict(select(StixObject.stix_id).where(StixObject.type == "indicator"),
+                     principal, Action.READ)
+    if ids is None:
+        return set(session.execute(query.distinct()).scalars())
+    wanted = list(dict.fromkeys(ids))
+    found: set[str] = set()
+    for start in range(0, len(wanted), _CHUNK):
+        found.update(session.execute(
+            query.where(StixObject.stix_id.in_(wanted[start:start + _CHUNK])).distinct()
+        ).scalars())
+    return found
+
+
+def aggregates(*, session: Session, principal: Principal, indicator_ids: list[str] | None = None,
+               k: int | None = None) -> list[Aggregate]:
+    """Return the k-anonymous sighting aggregates of the indicators ``principal`` may read."""
+    k = sighting_k() if k is None else k
+    readable = _readable_indicators(session, principal, indicator_ids)
+    if not readable:
+        return []
+    groups: dict[str, _Group] = {}
+    seen: set[str] = set()
+    # A statistic over all non-RED sightings (see the module docstring), hence no restrict().
+    rows = session.execute(
+        select(StixObject.stix_id, StixObject.producer_org_id, Organisation.country,
+               StixObject.raw)
+        .join(Organisation, Organisation.id == StixObject.producer_org_id)
+        .where(StixObject.type == "sighting", StixObject.is_latest.is_(True),
+               StixObject.tlp != TLP.RED.value)
+        .execution_options(yield_per=2000))
+    for stix_id, org_id, country, raw in rows:
+        if stix_id in seen:  # the same sighting in several collections counts once
+            continue
+        seen.add(stix_id)
+        try:
+            obj = json.loads(raw)
+        except ValueError:
+            continue
+        target = obj.get("sighting_of_ref")
+        if target not in readable:
+            continue
+        group = groups.setdefault(target, _Group())
+        group.orgs.add(org_id)
+        group.countries.add(country)
+        for day in (_day(obj.get("first_seen") or obj.get("created")),
+                    _day(obj.get("last_seen") or obj.get("created"))):
+            if day is not None:
+                group.first = day if group.first is None or day < group.first else group.first
+                group.last = day if group.last is None or day > group.last else group.last
+    return [
+        Aggregate(indicator_id=target, organisations=len(g.orgs), countries=len(g.countries),
+                  first_seen=g.first or "", last_seen=g.last or "")
+        for target, g in sorted(groups.items()) if len(g.orgs) >= k
+    ]

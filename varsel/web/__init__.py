@@ -1,0 +1,24 @@
+"""The web interface: server-rendered pages for browsing, sharing and administering a hub.
+
+Pages read through the same access policy as the API (``varsel.policy.restrict`` via the
+sharing services and :mod:`varsel.web.queries`) and write through the same services. Sessions
+and CSRF are in :mod:`varsel.web.sessions`; every string is in ``locale/en.json``.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from varsel.web import admin, auth, home, objects, share, static
+from varsel.web.errors import install
+
+router = APIRouter(include_in_schema=False)
+# Every area's routes, listed explicitly.
+router.include_router(static.router)
+router.include_router(auth.router)
+router.include_router(home.router)
+router.include_router(objects.router)
+router.include_router(share.router)
+router.include_router(admin.router)
+
+__all__ = ["install", "router"]
