@@ -49,8 +49,9 @@ def pg_available() -> None:
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-                 ) -> Iterator[str]:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """Yield the URL of a migrated, empty database on each backend."""
     if request.param == "sqlite":
         path: Path = tmp_path_factory.mktemp("sqlite") / "hub.sqlite3"
@@ -98,13 +99,23 @@ class Hub:
 
 @pytest.fixture(scope="session")
 def _hub_app(database_url: str) -> Iterator[Hub]:
-    settings = Settings(database_url=database_url, secret_key=SECRET, max_failed_logins=5,
-                        lockout_seconds=900, auth_failures_per_minute=1000,
-                        max_content_length=2 * 1024 * 1024)
+    settings = Settings(
+        database_url=database_url,
+        secret_key=SECRET,
+        max_failed_logins=5,
+        lockout_seconds=900,
+        auth_failures_per_minute=1000,
+        max_content_length=2 * 1024 * 1024,
+    )
     app = create_app(settings)
     engine: Engine = app.state.engine
-    yield Hub(app=app, settings=settings, sessions=make_sessionmaker(engine), engine=engine,
-              backend=engine.dialect.name)
+    yield Hub(
+        app=app,
+        settings=settings,
+        sessions=make_sessionmaker(engine),
+        engine=engine,
+        backend=engine.dialect.name,
+    )
     engine.dispose()
 
 
@@ -125,8 +136,14 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def _live_server(_hub_app: Hub) -> Iterator[str]:
     port = _free_port()
-    config = uvicorn.Config(_hub_app.app, host="127.0.0.1", port=port, log_level="warning",
-                            access_log=False, lifespan="off")
+    config = uvicorn.Config(
+        _hub_app.app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

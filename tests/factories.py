@@ -23,11 +23,17 @@ def org(session: Session, name: str, country: str = "NO", kind: str = "company")
     return orgs.add_org(session=session, name=name, country=country, kind=kind, actor="test").id
 
 
-def user(session: Session, username: str, org_name: str, role: str = "analyst",
-         password: str | None = PASSWORD) -> int:
+def user(
+    session: Session,
+    username: str,
+    org_name: str,
+    role: str = "analyst",
+    password: str | None = PASSWORD,
+) -> int:
     """Create a user and return its id (argon2 makes this ~50 ms; pass password=None to skip)."""
-    return orgs.add_user(session=session, username=username, org=org_name, role=role,
-                         password=password, actor="test").id
+    return orgs.add_user(
+        session=session, username=username, org=org_name, role=role, password=password, actor="test"
+    ).id
 
 
 def token(session: Session, username: str) -> str:
@@ -40,11 +46,18 @@ def community(session: Session, name: str, members: list[str]) -> int:
     return orgs.add_community(session=session, name=name, members=members, actor="test").id
 
 
-def collection(session: Session, title: str, community_name: str,
-               default_tlp: str = "amber", **kwargs: Any) -> Collection:
+def collection(
+    session: Session, title: str, community_name: str, default_tlp: str = "amber", **kwargs: Any
+) -> Collection:
     """Create a collection owned by ``community_name``."""
-    return sharing.add_collection(session=session, title=title, community=community_name,
-                                  default_tlp=default_tlp, actor="test", **kwargs)
+    return sharing.add_collection(
+        session=session,
+        title=title,
+        community=community_name,
+        default_tlp=default_tlp,
+        actor="test",
+        **kwargs,
+    )
 
 
 def principal(session: Session, username: str) -> Principal:
@@ -57,14 +70,26 @@ def stix_id(kind: str = "indicator") -> str:
     return f"{kind}--{uuid.uuid4()}"
 
 
-def indicator(*, oid: str | None = None, tlp: TLP | None = None, modified: str | None = None,
-              created: str = "2026-01-01T00:00:00.000Z", value: str = "198.51.100.7",
-              recipients: list[str] | None = None, **extra: Any) -> dict[str, Any]:
+def indicator(
+    *,
+    oid: str | None = None,
+    tlp: TLP | None = None,
+    modified: str | None = None,
+    created: str = "2026-01-01T00:00:00.000Z",
+    value: str = "198.51.100.7",
+    recipients: list[str] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     """Return a valid STIX 2.1 indicator."""
     obj: dict[str, Any] = {
-        "type": "indicator", "spec_version": "2.1", "id": oid or stix_id(),
-        "created": created, "modified": modified or created, "name": f"Bad address {value}",
-        "pattern": f"[ipv4-addr:value = '{value}']", "pattern_type": "stix",
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": oid or stix_id(),
+        "created": created,
+        "modified": modified or created,
+        "name": f"Bad address {value}",
+        "pattern": f"[ipv4-addr:value = '{value}']",
+        "pattern_type": "stix",
         "valid_from": created,
     }
     if tlp is not None:

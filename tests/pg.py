@@ -33,8 +33,12 @@ def _try_start() -> None:
         return
     for version_dir in sorted(glob.glob("/etc/postgresql/*")):
         version = os.path.basename(version_dir)
-        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"],
-                       check=False, capture_output=True, timeout=60)
+        subprocess.run(
+            ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"],
+            check=False,
+            capture_output=True,
+            timeout=60,
+        )
 
 
 def ensure_server() -> str | None:

@@ -23,14 +23,14 @@ def test_no_operation_answers_500(hub: Hub) -> None:
         token = f.token(s, "alice")
         s.commit()
     schema = schemathesis.openapi.from_asgi("/api/openapi.json", hub.app)
-    headers = {"Authorization": f"Bearer {token}",
-               "Accept": "application/taxii+json;version=2.1"}
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/taxii+json;version=2.1"}
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 10
     for operation in operations:
 
-        @settings(max_examples=15, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=15, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        )
         @given(case=operation.as_strategy())
         def check(case: schemathesis.Case) -> None:
             response = case.call(headers=headers)

@@ -47,7 +47,9 @@ def _int_env(name: str, default: int) -> int:
 class Settings:
     """Everything a hub needs to run; immutable once built."""
 
-    database_url: str = field(default_factory=lambda: os.environ.get("VARSEL_DATABASE_URL") or _default_database_url())
+    database_url: str = field(
+        default_factory=lambda: os.environ.get("VARSEL_DATABASE_URL") or _default_database_url()
+    )
     secret_key: str = field(default_factory=_secret_key, repr=False)
     host: str = field(default_factory=lambda: os.environ.get("VARSEL_HOST", "127.0.0.1"))
     port: int = field(default_factory=lambda: _int_env("VARSEL_PORT", 8000))

@@ -60,25 +60,48 @@ USERS = [
 NORDIC = [name for name, country, _, _ in ORGS if country != "US" and name != "Småland Kraft AB"]
 COMMUNITIES = {
     "Nordic Technology Security Group": NORDIC,
-    "Nordic–US partners": ["Norsk Demo-CSIRT", "Svensk Demo-CERT", "Dansk Demo-CSIRT",
-                           "Suomen Demo-CERT", "US Partner Agency (demo)"],
+    "Nordic–US partners": [
+        "Norsk Demo-CSIRT",
+        "Svensk Demo-CERT",
+        "Dansk Demo-CSIRT",
+        "Suomen Demo-CERT",
+        "US Partner Agency (demo)",
+    ],
     "Nordic finance sector": ["Øresund Bank A/S", "Dansk Demo-CSIRT", "Svensk Demo-CERT"],
 }
 COLLECTIONS = [
     # title, community, default TLP, description
-    ("Nordic threat indicators", "Nordic Technology Security Group", "amber",
-     "Indicators and context shared across the Nordic tech sector"),
-    ("Nordic–US ransomware", "Nordic–US partners", "amber+strict",
-     "Ransomware intelligence under the Swedish–US cooperation"),
-    ("Public advisories", "Nordic Technology Security Group", "clear",
-     "Advisories that may be published"),
+    (
+        "Nordic threat indicators",
+        "Nordic Technology Security Group",
+        "amber",
+        "Indicators and context shared across the Nordic tech sector",
+    ),
+    (
+        "Nordic–US ransomware",
+        "Nordic–US partners",
+        "amber+strict",
+        "Ransomware intelligence under the Swedish–US cooperation",
+    ),
+    (
+        "Public advisories",
+        "Nordic Technology Security Group",
+        "clear",
+        "Advisories that may be published",
+    ),
     ("Finance sector", "Nordic finance sector", "green", "Sector sharing for banks"),
 ]
 CABLES = [
-    ("C-Lion1", "Helsinki (FI) – Rostock (DE), 1,173 km; operated by Cinia",
-     "en.wikipedia.org/wiki/2024_Baltic_Sea_submarine_cable_disruptions"),
-    ("BCS East-West Interlink", "Lithuania – Gotland (SE), 218 km",
-     "en.wikipedia.org/wiki/2024_Baltic_Sea_submarine_cable_disruptions"),
+    (
+        "C-Lion1",
+        "Helsinki (FI) – Rostock (DE), 1,173 km; operated by Cinia",
+        "en.wikipedia.org/wiki/2024_Baltic_Sea_submarine_cable_disruptions",
+    ),
+    (
+        "BCS East-West Interlink",
+        "Lithuania – Gotland (SE), 218 km",
+        "en.wikipedia.org/wiki/2024_Baltic_Sea_submarine_cable_disruptions",
+    ),
     ("EE-S1", "Stavsnäs (SE) – Estonia, 240 km; Arelion", "en.wikipedia.org/wiki/EE-S1"),
     ("Estlink 2", "Finland – Estonia power cable", "en.wikipedia.org/wiki/2024_Estlink_2_incident"),
     ("Svalbard cable", "Longyearbyen – Andøya/Harstad (NO)", "nrk.no"),
@@ -109,8 +132,9 @@ def _marking(level: TLP | None) -> dict[str, Any]:
     return {"object_marking_refs": [level.stix_id]} if level else {}
 
 
-def _indicator(rng: random.Random, n: int, when: datetime, level: TLP | None,
-               recipients: list[str] | None) -> dict[str, Any]:
+def _indicator(
+    rng: random.Random, n: int, when: datetime, level: TLP | None, recipients: list[str] | None
+) -> dict[str, Any]:
     kind = n % 5
     if kind == 0:
         value = f"198.51.100.{n % 250 + 1}" if n % 2 else f"203.0.113.{n % 250 + 1}"
@@ -128,11 +152,18 @@ def _indicator(rng: random.Random, n: int, when: datetime, level: TLP | None,
         value = f"invoice{n}@mail.example"
         pattern, name = f"[email-addr:value = '{value}']", f"Phishing sender {value}"
     obj: dict[str, Any] = {
-        "type": "indicator", "spec_version": "2.1", "id": _sid("indicator", n),
-        "created": _ts(when), "modified": _ts(when), "name": name,
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": _sid("indicator", n),
+        "created": _ts(when),
+        "modified": _ts(when),
+        "name": name,
         "description": "Seen in a campaign against Nordic telecom and cloud operators.",
-        "indicator_types": ["malicious-activity"], "pattern": pattern, "pattern_type": "stix",
-        "valid_from": _ts(when), "labels": ["demo"],
+        "indicator_types": ["malicious-activity"],
+        "pattern": pattern,
+        "pattern_type": "stix",
+        "valid_from": _ts(when),
+        "labels": ["demo"],
     }
     obj.update(_marking(level))
     if recipients:
@@ -145,91 +176,161 @@ def build_objects(seed: int = 7) -> list[tuple[str, TLP | None, dict[str, Any], 
     rng = random.Random(seed)
     start = datetime(2026, 9, 1, tzinfo=UTC)
     out: list[tuple[str, TLP | None, dict[str, Any], list[str] | None]] = []
-    identities = {}
-    for name, country, kind, _ in ORGS:
-        ident = {"type": "identity", "spec_version": "2.1", "id": _sid("identity", name),
-                 "created": _ts(start), "modified": _ts(start), "name": name,
-                 "identity_class": "organization", "x_varsel_country": country}
-        identities[name] = ident["id"]
+    for name, country, _kind, _ in ORGS:
+        ident = {
+            "type": "identity",
+            "spec_version": "2.1",
+            "id": _sid("identity", name),
+            "created": _ts(start),
+            "modified": _ts(start),
+            "name": name,
+            "identity_class": "organization",
+            "x_varsel_country": country,
+        }
         out.append(("Public advisories", TLP.CLEAR, ident, None))
-    actor = {"type": "intrusion-set", "spec_version": "2.1", "id": _sid("intrusion-set", "BALTIC"),
-             "created": _ts(start), "modified": _ts(start), "name": "DEMO BALTIC ANCHOR",
-             "description": "Fictional intrusion set for the demonstration hub."}
-    malware = {"type": "malware", "spec_version": "2.1", "id": _sid("malware", "fjordlock"),
-               "created": _ts(start), "modified": _ts(start), "name": "FjordLock (demo)",
-               "is_family": True, "malware_types": ["ransomware"]}
-    out += [("Nordic threat indicators", None, actor, None),
-            ("Nordic–US ransomware", None, malware, None)]
+    actor = {
+        "type": "intrusion-set",
+        "spec_version": "2.1",
+        "id": _sid("intrusion-set", "BALTIC"),
+        "created": _ts(start),
+        "modified": _ts(start),
+        "name": "DEMO BALTIC ANCHOR",
+        "description": "Fictional intrusion set for the demonstration hub.",
+    }
+    malware = {
+        "type": "malware",
+        "spec_version": "2.1",
+        "id": _sid("malware", "fjordlock"),
+        "created": _ts(start),
+        "modified": _ts(start),
+        "name": "FjordLock (demo)",
+        "is_family": True,
+        "malware_types": ["ransomware"],
+    }
+    out += [
+        ("Nordic threat indicators", None, actor, None),
+        ("Nordic–US ransomware", None, malware, None),
+    ]
     for i, (cable, where, source) in enumerate(CABLES):
-        infra = {"type": "infrastructure", "spec_version": "2.1",
-                 "id": _sid("infrastructure", cable), "created": _ts(start),
-                 "modified": _ts(start), "name": cable, "description": where,
-                 "infrastructure_types": ["unknown"],
-                 "external_references": [{"source_name": "public reporting",
-                                          "description": source}]}
+        infra = {
+            "type": "infrastructure",
+            "spec_version": "2.1",
+            "id": _sid("infrastructure", cable),
+            "created": _ts(start),
+            "modified": _ts(start),
+            "name": cable,
+            "description": where,
+            "infrastructure_types": ["unknown"],
+            "external_references": [{"source_name": "public reporting", "description": source}],
+        }
         out.append(("Public advisories", TLP.CLEAR if i % 2 else TLP.GREEN, infra, None))
     levels: list[tuple[TLP | None, int]] = [
-        (None, 40), (TLP.CLEAR, 10), (TLP.GREEN, 25), (TLP.AMBER, 15), (TLP.AMBER_STRICT, 6),
-        (TLP.RED, 4)]
+        (None, 40),
+        (TLP.CLEAR, 10),
+        (TLP.GREEN, 25),
+        (TLP.AMBER, 15),
+        (TLP.AMBER_STRICT, 6),
+        (TLP.RED, 4),
+    ]
     choices = [lvl for lvl, weight in levels for _ in range(weight)]
     for n in range(300):
         when = start + timedelta(hours=n * 7, minutes=rng.randrange(60))
         level = rng.choice(choices)
-        title = rng.choice(["Nordic threat indicators"] * 6 + ["Nordic–US ransomware"] * 2
-                           + ["Finance sector"])
+        title = rng.choice(
+            ["Nordic threat indicators"] * 6 + ["Nordic–US ransomware"] * 2 + ["Finance sector"]
+        )
         recipients = None
         if level is TLP.RED:
-            recipients = rng.sample(["Norsk Demo-CSIRT", "Svensk Demo-CERT", "Suomen Demo-CERT",
-                                     "Dansk Demo-CSIRT"], 2)
+            recipients = rng.sample(
+                ["Norsk Demo-CSIRT", "Svensk Demo-CERT", "Suomen Demo-CERT", "Dansk Demo-CSIRT"], 2
+            )
             title = "Nordic–US ransomware" if rng.random() < 0.5 else "Nordic threat indicators"
         ind = _indicator(rng, n, when, level, recipients)
         out.append((title, level, ind, recipients))
         if n % 10 == 0:
-            rel = {"type": "relationship", "spec_version": "2.1", "id": _sid("relationship", n),
-                   "created": _ts(when), "modified": _ts(when), "relationship_type": "indicates",
-                   "source_ref": ind["id"],
-                   "target_ref": malware["id"] if title == "Nordic–US ransomware" else actor["id"]}
+            rel = {
+                "type": "relationship",
+                "spec_version": "2.1",
+                "id": _sid("relationship", n),
+                "created": _ts(when),
+                "modified": _ts(when),
+                "relationship_type": "indicates",
+                "source_ref": ind["id"],
+                "target_ref": malware["id"] if title == "Nordic–US ransomware" else actor["id"],
+            }
             rel.update(_marking(level))
             if recipients:
                 rel["x_varsel_recipients"] = recipients
             out.append((title, level, rel, recipients))
         if n % 25 == 0:
-            sighting = {"type": "sighting", "spec_version": "2.1", "id": _sid("sighting", n),
-                        "created": _ts(when), "modified": _ts(when), "count": rng.randrange(1, 40),
-                        "sighting_of_ref": ind["id"], "first_seen": _ts(when),
-                        "last_seen": _ts(when + timedelta(hours=3))}
+            sighting = {
+                "type": "sighting",
+                "spec_version": "2.1",
+                "id": _sid("sighting", n),
+                "created": _ts(when),
+                "modified": _ts(when),
+                "count": rng.randrange(1, 40),
+                "sighting_of_ref": ind["id"],
+                "first_seen": _ts(when),
+                "last_seen": _ts(when + timedelta(hours=3)),
+            }
             sighting.update(_marking(TLP.AMBER if level is not TLP.RED else TLP.RED))
             if recipients:
                 sighting["x_varsel_recipients"] = recipients
             out.append((title, TLP.AMBER, sighting, recipients))
-    report_refs = [obj["id"] for title, lvl, obj, _ in out
-                   if title == "Public advisories" and obj["type"] == "infrastructure"]
-    out.append(("Public advisories", TLP.CLEAR, {
-        "type": "report", "spec_version": "2.1", "id": _sid("report", "subsea"),
-        "created": _ts(start), "modified": _ts(start), "published": _ts(start),
-        "name": "Baltic subsea cable incidents 2022–2025 (public sources)",
-        "report_types": ["infrastructure"], "object_refs": report_refs}, None))
+    report_refs = [
+        obj["id"]
+        for title, lvl, obj, _ in out
+        if title == "Public advisories" and obj["type"] == "infrastructure"
+    ]
+    out.append(
+        (
+            "Public advisories",
+            TLP.CLEAR,
+            {
+                "type": "report",
+                "spec_version": "2.1",
+                "id": _sid("report", "subsea"),
+                "created": _ts(start),
+                "modified": _ts(start),
+                "published": _ts(start),
+                "name": "Baltic subsea cable incidents 2022–2025 (public sources)",
+                "report_types": ["infrastructure"],
+                "object_refs": report_refs,
+            },
+            None,
+        )
+    )
     return out
 
 
-def seed(*, session: Session, password: str,
-         progress: Callable[[int, int], None] | None = None) -> DemoSummary:
+def seed(
+    *, session: Session, password: str, progress: Callable[[int, int], None] | None = None
+) -> DemoSummary:
     """Create the demonstration hub in an empty database."""
     for name, country, kind, sector in ORGS:
-        orgs.add_org(session=session, name=name, country=country, kind=kind, sector=sector,
-                     actor="demo")
-    orgs.add_client(session=session, provider="Nordvakt MSSP AB", client="Småland Kraft AB",
-                    actor="demo")
+        orgs.add_org(
+            session=session, name=name, country=country, kind=kind, sector=sector, actor="demo"
+        )
+    orgs.add_client(
+        session=session, provider="Nordvakt MSSP AB", client="Småland Kraft AB", actor="demo"
+    )
     for username, org, role in USERS:
-        orgs.add_user(session=session, username=username, org=org, role=role, password=password,
-                      actor="demo")
+        orgs.add_user(
+            session=session, username=username, org=org, role=role, password=password, actor="demo"
+        )
     for name, members in COMMUNITIES.items():
         orgs.add_community(session=session, name=name, members=members, actor="demo")
     collections = {}
     for title, community, tlp, description in COLLECTIONS:
         collections[title] = sharing.add_collection(
-            session=session, title=title, community=community, default_tlp=tlp,
-            description=description, actor="demo")
+            session=session,
+            title=title,
+            community=community,
+            default_tlp=tlp,
+            description=description,
+            actor="demo",
+        )
     objects = build_objects()
     # Share each object as a user of a plausible producing organisation.
     producers = {
@@ -238,18 +339,29 @@ def seed(*, session: Session, password: str,
         "Public advisories": ["csirt.fi", "csirt.no"],
         "Finance sector": ["analyst.dk", "csirt.dk"],
     }
-    principals = {u: orgs.principal_of(orgs.get_user(session=session, username=u))
-                  for u, _, _ in USERS}
+    principals = {
+        u: orgs.principal_of(orgs.get_user(session=session, username=u)) for u, _, _ in USERS
+    }
     groups: dict[tuple[str, str], list[tuple[str, Any]]] = {}
     for i, (title, _level, obj, _recipients) in enumerate(objects):
         who = producers[title][i % len(producers[title])]
         groups.setdefault((title, who), []).append((json.dumps(obj, ensure_ascii=False), obj))
     done = 0
     for (title, who), items in groups.items():
-        ingesting.ingest(session=session, collection=collections[title],
-                         principal=principals[who], body=Envelope(objects=items))
+        ingesting.ingest(
+            session=session,
+            collection=collections[title],
+            principal=principals[who],
+            body=Envelope(objects=items),
+        )
         done += len(items)
         if progress:
             progress(done, len(objects))
-    return DemoSummary(organisations=len(ORGS), users=len(USERS), communities=len(COMMUNITIES),
-                       collections=len(COLLECTIONS), objects=len(objects), password=password)
+    return DemoSummary(
+        organisations=len(ORGS),
+        users=len(USERS),
+        communities=len(COMMUNITIES),
+        collections=len(COLLECTIONS),
+        objects=len(objects),
+        password=password,
+    )

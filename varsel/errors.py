@@ -1,13 +1,13 @@
 """Domain exceptions; they know nothing of HTTP. ``varsel.api.errors`` maps them to responses.
 
-    VarselError
-    ├── NotFound                 an id that does not exist (or that the caller may not know of)
-    ├── Conflict                 a name or id already taken
-    ├── InvalidInput             a request that can never succeed as written
-    ├── AuthenticationFailed     no or bad credentials, expired or revoked token
-    │   └── AccountLocked        too many failed sign-ins
-    ├── TooManyAttempts          too many failed authentications from one address
-    └── Forbidden                authenticated, but the policy does not allow the act
+VarselError
+├── NotFound                 an id that does not exist (or that the caller may not know of)
+├── Conflict                 a name or id already taken
+├── InvalidInput             a request that can never succeed as written
+├── AuthenticationFailed     no or bad credentials, expired or revoked token
+│   └── AccountLocked        too many failed sign-ins
+├── TooManyAttempts          too many failed authentications from one address
+└── Forbidden                authenticated, but the policy does not allow the act
 """
 
 from __future__ import annotations

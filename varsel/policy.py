@@ -16,14 +16,17 @@ Rules for reading a STIX object version in collection C, owned by community K, f
 4. TLP:AMBER: a member M of K re-shared this object to O, and O is still a registered client
    of M, and M is still a member of K                                      → visible
 5. TLP:RED: O or U is named as a recipient of this version                 → visible
-Nothing else is visible. Community membership and client relations are read at query time, so
-changes take effect on the next request.
+Nothing else is visible. For a classified version (a classification marking of country and
+level), the clearance condition of ``varsel.clearances.condition`` is ANDed with rules 1-5: the
+principal's clearances must allow that level today (docs/classification.md). Membership, client
+relations, recipients and clearances are read at query time, so changes take effect on the next
+request.
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, and_, exists, false, literal, or_, select

@@ -24,10 +24,18 @@ def _seed(hub: Hub) -> str:
         coll = f.collection(s, "Indicators", "Nordic")
         f.token(s, "alice")
         red = f.indicator(tlp=TLP.RED, recipients=["Svea"])
-        ingesting.ingest(session=s, collection=coll, principal=f.principal(s, "alice"),
-                         body=f.envelope(red))
-        querying.page(session=s, collection_id=coll.id, principal=f.principal(s, "bob"),
-                      filters=querying.Filters(), limit=10, next_cursor=None, secret_key="k")
+        ingesting.ingest(
+            session=s, collection=coll, principal=f.principal(s, "alice"), body=f.envelope(red)
+        )
+        querying.page(
+            session=s,
+            collection_id=coll.id,
+            principal=f.principal(s, "bob"),
+            filters=querying.Filters(),
+            limit=10,
+            next_cursor=None,
+            secret_key="k",
+        )
         s.commit()
         return str(red["id"])
 
@@ -35,13 +43,25 @@ def _seed(hub: Hub) -> str:
 def test_sensitive_acts_are_recorded_and_the_chain_verifies(hub: Hub) -> None:
     red_id = _seed(hub)
     with hub.session() as s:
-        actions = [e.action for e in s.execute(select(AuditEvent).order_by(AuditEvent.id))
-                   .scalars()]
+        actions = [
+            e.action for e in s.execute(select(AuditEvent).order_by(AuditEvent.id)).scalars()
+        ]
         report = audit.verify(session=s)
-        reads = s.execute(select(AuditEvent).where(AuditEvent.action == "objects.read.red")
-                          ).scalars().all()
-    for action in ["org.create", "user.create", "community.create", "community.member.add",
-                   "collection.create", "token.create", "objects.share", "objects.read.red"]:
+        reads = (
+            s.execute(select(AuditEvent).where(AuditEvent.action == "objects.read.red"))
+            .scalars()
+            .all()
+        )
+    for action in [
+        "org.create",
+        "user.create",
+        "community.create",
+        "community.member.add",
+        "collection.create",
+        "token.create",
+        "objects.share",
+        "objects.read.red",
+    ]:
         assert action in actions
     assert report.ok and report.events == len(actions)
     assert len(reads) == 1 and red_id in reads[0].details and reads[0].actor == "bob@Svea"

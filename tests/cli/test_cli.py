@@ -15,48 +15,110 @@ from tests.conftest import SECRET, Hub
 from varsel.sharing.tlp import TLP
 
 
-def run(hub: Hub, *args: str, stdin: str | None = None, data_dir: Path | None = None
-        ) -> subprocess.CompletedProcess[str]:
+def run(
+    hub: Hub, *args: str, stdin: str | None = None, data_dir: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run ``varsel ARGS`` in a subprocess against the hub's database."""
-    env = {**os.environ, "VARSEL_DATABASE_URL": hub.settings.database_url,
-           "VARSEL_SECRET_KEY": SECRET, "COLUMNS": "200"}
+    env = {
+        **os.environ,
+        "VARSEL_DATABASE_URL": hub.settings.database_url,
+        "VARSEL_SECRET_KEY": SECRET,
+        "COLUMNS": "200",
+    }
     if data_dir is not None:
         env["VARSEL_DATA_DIR"] = str(data_dir)
-    return subprocess.run([sys.executable, "-m", "varsel", *args], input=stdin, env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "varsel", *args],
+        input=stdin,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_setup_share_and_fetch_as_scripts_do(hub: Hub, tmp_path: Path) -> None:
     assert run(hub, "init").returncode == 0
-    assert run(hub, "org", "add", "Fjordnett AS", "--country", "NO", "--kind", "company",
-               "--sector", "digital-infrastructure").returncode == 0
-    assert run(hub, "org", "add", "Svea Moln AB", "--country", "SE", "--kind", "company"
-               ).returncode == 0
-    added = run(hub, "user", "add", "alice", "--org", "Fjordnett AS", "--role", "analyst",
-                stdin=f.PASSWORD + "\n")
+    assert (
+        run(
+            hub,
+            "org",
+            "add",
+            "Fjordnett AS",
+            "--country",
+            "NO",
+            "--kind",
+            "company",
+            "--sector",
+            "digital-infrastructure",
+        ).returncode
+        == 0
+    )
+    assert (
+        run(hub, "org", "add", "Svea Moln AB", "--country", "SE", "--kind", "company").returncode
+        == 0
+    )
+    added = run(
+        hub,
+        "user",
+        "add",
+        "alice",
+        "--org",
+        "Fjordnett AS",
+        "--role",
+        "analyst",
+        stdin=f.PASSWORD + "\n",
+    )
     assert added.returncode == 0, added.stderr
-    assert run(hub, "user", "add", "bob", "--org", "Svea Moln AB", "--role", "analyst",
-               stdin=f.PASSWORD + "\n").returncode == 0
+    assert (
+        run(
+            hub,
+            "user",
+            "add",
+            "bob",
+            "--org",
+            "Svea Moln AB",
+            "--role",
+            "analyst",
+            stdin=f.PASSWORD + "\n",
+        ).returncode
+        == 0
+    )
     token = run(hub, "token", "create", "alice")
     assert token.returncode == 0
     assert token.stdout.startswith("vs_") and token.stdout.count("\n") == 1
-    community = run(hub, "community", "add", "Nordic", "--member", "Fjordnett AS",
-                    "--member", "Svea Moln AB")
+    community = run(
+        hub, "community", "add", "Nordic", "--member", "Fjordnett AS", "--member", "Svea Moln AB"
+    )
     assert community.returncode == 0, community.stderr
-    collection = run(hub, "collection", "add", "Indicators", "--community", "Nordic",
-                     "--default-tlp", "amber")
+    collection = run(
+        hub, "collection", "add", "Indicators", "--community", "Nordic", "--default-tlp", "amber"
+    )
     assert collection.returncode == 0, collection.stderr
     collection_id = collection.stdout.strip()
 
     good = [f.indicator(value=f"198.51.100.{i}") for i in range(3)]
     red = f.indicator(tlp=TLP.RED)
-    bundle = {"type": "bundle", "id": f.stix_id("bundle"),
-              "objects": [*good, red, {"type": "indicator", "id": "broken"}]}
+    bundle = {
+        "type": "bundle",
+        "id": f.stix_id("bundle"),
+        "objects": [*good, red, {"type": "indicator", "id": "broken"}],
+    }
     path = tmp_path / "bundle.json"
     path.write_text(json.dumps(bundle))
-    shared = run(hub, "share", str(path), "--collection", "Indicators", "--as", "alice",
-                 "--recipient", "Svea Moln AB")
-    assert shared.returncode == 3, shared.stderr     # one object rejected
+    shared = run(
+        hub,
+        "share",
+        str(path),
+        "--collection",
+        "Indicators",
+        "--as",
+        "alice",
+        "--recipient",
+        "Svea Moln AB",
+    )
+    assert shared.returncode == 3, shared.stderr  # one object rejected
     assert "accepted 4 of 5" in shared.stderr
     assert "broken" in shared.stderr
 
@@ -70,19 +132,33 @@ def test_setup_share_and_fetch_as_scripts_do(hub: Hub, tmp_path: Path) -> None:
     assert verified.returncode == 0 and "intact" in verified.stdout
 
 
-@pytest.mark.parametrize(("args", "stdin", "message"), [
-    (["org", "add", "X", "--country", "Norway", "--kind", "company"], None, "ISO 3166"),
-    (["org", "add", "X", "--country", "NO", "--kind", "bank"], None, "unknown organisation kind"),
-    (["user", "add", "eve", "--org", "Nowhere", "--role", "analyst"], f.PASSWORD + "\n",
-     "no organisation"),
-    (["user", "add", "eve", "--org", "Fjordnett", "--role", "analyst"], "short\n", "12 char"),
-    (["token", "create", "nobody"], None, "no user"),
-    (["collection", "add", "T", "--community", "None", "--default-tlp", "amber"], None,
-     "no community"),
-    (["share", "/nonexistent.json", "--collection", "x", "--as", "alice"], None, "cannot read"),
-])
-def test_errors_are_clear_and_exit_non_zero(hub: Hub, args: list[str], stdin: str | None,
-                                            message: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        (["org", "add", "X", "--country", "Norway", "--kind", "company"], None, "ISO 3166"),
+        (
+            ["org", "add", "X", "--country", "NO", "--kind", "bank"],
+            None,
+            "unknown organisation kind",
+        ),
+        (
+            ["user", "add", "eve", "--org", "Nowhere", "--role", "analyst"],
+            f.PASSWORD + "\n",
+            "no organisation",
+        ),
+        (["user", "add", "eve", "--org", "Fjordnett", "--role", "analyst"], "short\n", "12 char"),
+        (["token", "create", "nobody"], None, "no user"),
+        (
+            ["collection", "add", "T", "--community", "None", "--default-tlp", "amber"],
+            None,
+            "no community",
+        ),
+        (["share", "/nonexistent.json", "--collection", "x", "--as", "alice"], None, "cannot read"),
+    ],
+)
+def test_errors_are_clear_and_exit_non_zero(
+    hub: Hub, args: list[str], stdin: str | None, message: str
+) -> None:
     with hub.session() as s:
         f.org(s, "Fjordnett")
         s.commit()
@@ -105,13 +181,15 @@ def test_demo_seeds_a_realistic_hub(hub: Hub, tmp_path: Path) -> None:
 
     with hub.session() as s:
         countries = set(s.execute(select(Organisation.country)).scalars())
-        types = dict(s.execute(select(StixObject.type, func.count()).group_by(StixObject.type))
-                     .all())
+        types = dict(
+            s.execute(select(StixObject.type, func.count()).group_by(StixObject.type)).all()
+        )
         tlps = set(s.execute(select(StixObject.tlp)).scalars())
     assert countries == {"NO", "SE", "DK", "FI", "US"}
     assert sum(types.values()) >= 300
-    assert {"indicator", "relationship", "sighting", "identity", "infrastructure",
-            "report"} <= set(types)
+    assert {"indicator", "relationship", "sighting", "identity", "infrastructure", "report"} <= set(
+        types
+    )
     assert tlps == {t.value for t in TLP}
     again = run(hub, "demo", data_dir=tmp_path)
     assert again.returncode == 1 and "empty hub" in again.stderr

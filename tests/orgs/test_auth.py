@@ -30,8 +30,9 @@ def alice(hub: Hub) -> None:
         s.commit()
 
 
-def test_tokens_are_stored_hashed_and_work_until_revoked(hub: Hub, alice: None,
-                                                         caplog: pytest.LogCaptureFixture) -> None:
+def test_tokens_are_stored_hashed_and_work_until_revoked(
+    hub: Hub, alice: None, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     with hub.session() as s:
         row, token = orgs.create_token(session=s, username="alice")
@@ -54,8 +55,9 @@ def test_tokens_are_stored_hashed_and_work_until_revoked(hub: Hub, alice: None,
 
 def test_expired_tokens_are_refused(hub: Hub, alice: None) -> None:
     with hub.session() as s:
-        _, token = orgs.create_token(session=s, username="alice",
-                                     expires_at=utcnow() - timedelta(seconds=1))
+        _, token = orgs.create_token(
+            session=s, username="alice", expires_at=utcnow() - timedelta(seconds=1)
+        )
         s.commit()
     with TestClient(hub.app) as client:
         response = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
@@ -82,8 +84,10 @@ def test_failures_from_one_address_are_throttled(hub: Hub, alice: None) -> None:
     throttle.limit = 3
     try:
         with TestClient(hub.app) as client:
-            codes = [client.get("/api/v1/me", headers={"Authorization": "Bearer vs_nope"})
-                     .status_code for _ in range(4)]
+            codes = [
+                client.get("/api/v1/me", headers={"Authorization": "Bearer vs_nope"}).status_code
+                for _ in range(4)
+            ]
     finally:
         throttle.limit = old
     assert codes == [401, 401, 401, 429]

@@ -38,17 +38,22 @@ def worlds(draw: st.DrawFn) -> dict:  # type: ignore[type-arg]
     # A second user in org 0 makes user-addressed TLP:RED differ from org-addressed.
     users.append((f"u{n_orgs}", 0, draw(st.sampled_from(ROLES))))
     n_comm = draw(st.integers(1, 3))
-    communities = [sorted(draw(st.sets(st.integers(0, n_orgs - 1), min_size=1)))
-                   for _ in range(n_comm)]
-    clients = sorted(draw(st.sets(st.tuples(st.integers(0, n_orgs - 1),
-                                            st.integers(0, n_orgs - 1)), max_size=4)))
+    communities = [
+        sorted(draw(st.sets(st.integers(0, n_orgs - 1), min_size=1))) for _ in range(n_comm)
+    ]
+    clients = sorted(
+        draw(st.sets(st.tuples(st.integers(0, n_orgs - 1), st.integers(0, n_orgs - 1)), max_size=4))
+    )
     clients = [(p, c) for p, c in clients if p != c]
     n_coll = draw(st.integers(1, 3))
-    collections = [{
-        "community": draw(st.integers(0, n_comm - 1)),
-        "default": draw(st.sampled_from(list(TLP))),
-        "read_roles": sorted(draw(st.sets(st.sampled_from(ROLES), min_size=1))),
-    } for _ in range(n_coll)]
+    collections = [
+        {
+            "community": draw(st.integers(0, n_comm - 1)),
+            "default": draw(st.sampled_from(list(TLP))),
+            "read_roles": sorted(draw(st.sets(st.sampled_from(ROLES), min_size=1))),
+        }
+        for _ in range(n_coll)
+    ]
     objects = []
     for _ in range(draw(st.integers(1, 10))):
         versions = []
@@ -56,22 +61,45 @@ def worlds(draw: st.DrawFn) -> dict:  # type: ignore[type-arg]
             level = draw(st.sampled_from(LEVELS))
             recipients = []
             if level in (TLP.RED, None):  # None: the default may be RED
-                recipients = sorted(draw(st.sets(
-                    st.one_of(st.integers(0, n_orgs - 1).map(lambda i: f"org:O{i}"),
-                              st.integers(0, len(users) - 1).map(lambda i: f"user:u{i}")),
-                    min_size=1, max_size=3)))
+                recipients = sorted(
+                    draw(
+                        st.sets(
+                            st.one_of(
+                                st.integers(0, n_orgs - 1).map(lambda i: f"org:O{i}"),
+                                st.integers(0, len(users) - 1).map(lambda i: f"user:u{i}"),
+                            ),
+                            min_size=1,
+                            max_size=3,
+                        )
+                    )
+                )
             versions.append((level, recipients))
-        objects.append({
-            "collection": draw(st.integers(0, n_coll - 1)),
-            "producer": draw(st.integers(0, len(users) - 1)),
-            "versions": versions,
-        })
-    reshares = draw(st.lists(st.tuples(st.integers(0, 20), st.integers(0, len(users) - 1),
-                                       st.integers(0, n_orgs - 1)), max_size=4))
+        objects.append(
+            {
+                "collection": draw(st.integers(0, n_coll - 1)),
+                "producer": draw(st.integers(0, len(users) - 1)),
+                "versions": versions,
+            }
+        )
+    reshares = draw(
+        st.lists(
+            st.tuples(
+                st.integers(0, 20), st.integers(0, len(users) - 1), st.integers(0, n_orgs - 1)
+            ),
+            max_size=4,
+        )
+    )
     removal = draw(st.integers(0, 50))
-    return {"n_orgs": n_orgs, "users": users, "communities": communities, "clients": clients,
-            "collections": collections, "objects": objects, "reshares": reshares,
-            "removal": removal}
+    return {
+        "n_orgs": n_orgs,
+        "users": users,
+        "communities": communities,
+        "clients": clients,
+        "collections": collections,
+        "objects": objects,
+        "reshares": reshares,
+        "removal": removal,
+    }
 
 
 @dataclass
@@ -80,14 +108,15 @@ class Facts:
 
     user_org: dict[str, int] = field(default_factory=dict)
     user_role: dict[str, str] = field(default_factory=dict)
-    members: dict[int, set[int]] = field(default_factory=dict)          # community -> orgs
-    clients: set[tuple[int, int]] = field(default_factory=set)          # (provider, client)
+    members: dict[int, set[int]] = field(default_factory=dict)  # community -> orgs
+    clients: set[tuple[int, int]] = field(default_factory=set)  # (provider, client)
     coll_community: dict[str, int] = field(default_factory=dict)
     coll_read_roles: dict[str, set[str]] = field(default_factory=dict)
     # pk -> (collection, stix_id, version, tlp, producer org, recipient orgs, recipient users)
     rows: dict[int, tuple[str, str, str, str, int, set[int], set[str]]] = field(
-        default_factory=dict)
-    reshares: set[tuple[int, int, int]] = field(default_factory=set)    # (pk, from, to)
+        default_factory=dict
+    )
+    reshares: set[tuple[int, int, int]] = field(default_factory=set)  # (pk, from, to)
     latest: set[int] = field(default_factory=set)
 
 
@@ -99,12 +128,16 @@ def may_read(facts: Facts, username: str, pk: int) -> bool:
     member = org in facts.members[community]
     if producer == org or tlp == "clear":
         return True
-    if tlp in {"green", "amber", "amber+strict"} and member \
-            and facts.user_role[username] in facts.coll_read_roles[coll]:
+    if (
+        tlp in {"green", "amber", "amber+strict"}
+        and member
+        and facts.user_role[username] in facts.coll_read_roles[coll]
+    ):
         return True
     if tlp == "amber" and any(
-            p == pk and to == org and src in facts.members[community]
-            and (src, org) in facts.clients for p, src, to in facts.reshares):
+        p == pk and to == org and src in facts.members[community] and (src, org) in facts.clients
+        for p, src, to in facts.reshares
+    ):
         return True
     return tlp == "red" and (org in r_orgs or username in r_users)
 
@@ -128,37 +161,51 @@ def _build(hub: Hub, plan: dict) -> tuple[Facts, list[str], dict[str, str]]:  # 
             orgs.add_client(session=s, provider=f"O{provider}", client=f"O{client}")
             facts.clients.add((provider, client))
         for k, spec in enumerate(plan["collections"]):
-            coll = f.collection(s, f"K{k}", f"C{spec['community']}", spec["default"].value,
-                                read_roles=spec["read_roles"])
+            coll = f.collection(
+                s,
+                f"K{k}",
+                f"C{spec['community']}",
+                spec["default"].value,
+                read_roles=spec["read_roles"],
+            )
             coll_ids.append(coll.id)
             facts.coll_community[coll.id] = spec["community"]
             facts.coll_read_roles[coll.id] = set(spec["read_roles"])
         s.commit()
-        org_ids = {f"O{i}": orgs.get_org(session=s, name=f"O{i}").id
-                   for i in range(plan["n_orgs"])}
+        org_ids = {f"O{i}": orgs.get_org(session=s, name=f"O{i}").id for i in range(plan["n_orgs"])}
         org_index = {v: int(k[1:]) for k, v in org_ids.items()}
         for n, spec in enumerate(plan["objects"]):
             coll_id = coll_ids[spec["collection"]]
             username = plan["users"][spec["producer"]][0]
             producer = f.principal(s, username)
-            if producer.org_id not in {org_ids[f"O{m}"] for m in
-                                       facts.members[facts.coll_community[coll_id]]}:
+            if producer.org_id not in {
+                org_ids[f"O{m}"] for m in facts.members[facts.coll_community[coll_id]]
+            }:
                 continue  # a non-member cannot write; test_policy.py covers the refusal
             oid = f"indicator--00000000-0000-4000-8000-{n:012d}"
             for v, (level, recipients) in enumerate(spec["versions"]):
                 ts = f"2026-0{v + 1}-01T00:00:00.000Z"
                 obj = f.indicator(oid=oid, tlp=level, modified=ts, recipients=recipients or None)
                 collection = s.get(Collection, coll_id)
-                result = ingesting.ingest(session=s, collection=collection, principal=producer,
-                                          body=f.envelope(obj))
+                result = ingesting.ingest(
+                    session=s, collection=collection, principal=producer, body=f.envelope(obj)
+                )
                 s.commit()
                 assert not result.failures, result.failures
-        for pk, coll, sid, version, tlp, producer_id, latest in s.execute(select(
-                StixObject.id, StixObject.collection_id, StixObject.stix_id,
-                StixObject.version, StixObject.tlp, StixObject.producer_org_id,
-                StixObject.is_latest)):
-            raw = json.loads(s.execute(select(StixObject.raw).where(StixObject.id == pk))
-                             .scalar_one())
+        for pk, coll, sid, version, tlp, producer_id, latest in s.execute(
+            select(
+                StixObject.id,
+                StixObject.collection_id,
+                StixObject.stix_id,
+                StixObject.version,
+                StixObject.tlp,
+                StixObject.producer_org_id,
+                StixObject.is_latest,
+            )
+        ):
+            raw = json.loads(
+                s.execute(select(StixObject.raw).where(StixObject.id == pk)).scalar_one()
+            )
             names = raw.get("x_varsel_recipients", []) if tlp == "red" else []
             r_orgs = {int(n[5:]) for n in names if n.startswith("org:O")}
             r_users = {n[5:] for n in names if n.startswith("user:")}
@@ -173,8 +220,13 @@ def _build(hub: Hub, plan: dict) -> tuple[Facts, list[str], dict[str, str]]:  # 
             coll, sid, *_ = facts.rows[pk]
             username = plan["users"][user_index][0]
             try:
-                browse.reshare(session=s, principal=f.principal(s, username), collection_id=coll,
-                               stix_id=sid, client=f"O{client}")
+                browse.reshare(
+                    session=s,
+                    principal=f.principal(s, username),
+                    collection_id=coll,
+                    stix_id=sid,
+                    client=f"O{client}",
+                )
                 s.commit()
             except Exception as exc:  # noqa: BLE001 - refusals are expected and checked below
                 s.rollback()
@@ -193,9 +245,11 @@ def _check(client: TestClient, facts: Facts, coll_ids: list[str], tokens: dict[s
         allowed = {key_of[pk] for pk in facts.rows if may_read(facts, username, pk)}
         got: set[tuple[str, str, str]] = set()
         for coll in coll_ids:
-            response = client.get(f"/taxii2/hub/collections/{coll}/objects/",
-                                  params={"match[version]": "all", "limit": 1000},
-                                  headers={**auth, "Accept": TAXII})
+            response = client.get(
+                f"/taxii2/hub/collections/{coll}/objects/",
+                params={"match[version]": "all", "limit": 1000},
+                headers={**auth, "Accept": TAXII},
+            )
             assert response.status_code == 200, response.text
             got |= {(coll, o["id"], o["modified"]) for o in response.json().get("objects", [])}
         assert got == allowed, f"TAXII for {username}"
@@ -206,9 +260,15 @@ def _check(client: TestClient, facts: Facts, coll_ids: list[str], tokens: dict[s
         assert rest == allowed_latest, f"REST for {username}"
 
 
-@settings(max_examples=20, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                 HealthCheck.data_too_large])
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+)
 @given(plan=worlds())
 def test_every_endpoint_returns_exactly_what_the_policy_allows(hub: Hub, plan: dict) -> None:  # type: ignore[type-arg]
     _empty(hub.engine)
@@ -224,4 +284,3 @@ def test_every_endpoint_returns_exactly_what_the_policy_allows(hub: Hub, plan: d
             s.commit()
         facts.members[community].discard(member)
         _check(client, facts, coll_ids, tokens)
-

@@ -78,7 +78,9 @@ def authenticate(request: Request, state: HubState) -> Principal | None:
             if not sep:
                 raise AuthenticationFailed("malformed Basic credentials")
             principal = orgs.authenticate_password(
-                session=session, username=username, password=password,
+                session=session,
+                username=username,
+                password=password,
                 max_failures=state.settings.max_failed_logins,
                 lockout_seconds=state.settings.lockout_seconds,
             )

@@ -52,11 +52,11 @@ def error_response(request: Request, status: int, title: str, description: str) 
         headers["WWW-Authenticate"] = 'Basic realm="varsel", Bearer'
     if request.url.path.startswith(TAXII_PREFIX):
         body = {"title": title, "description": description, "http_status": str(status)}
-        return JSONResponse(body, status_code=status, media_type=TAXII_MEDIA_TYPE,
-                            headers=headers)
+        return JSONResponse(body, status_code=status, media_type=TAXII_MEDIA_TYPE, headers=headers)
     body_p = {"type": "about:blank", "title": title, "status": status, "detail": description}
-    return JSONResponse(body_p, status_code=status, media_type="application/problem+json",
-                        headers=headers)
+    return JSONResponse(
+        body_p, status_code=status, media_type="application/problem+json", headers=headers
+    )
 
 
 def install(app: FastAPI) -> None:
@@ -84,23 +84,29 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         titles = {404: "Not found", 405: "Method not allowed"}
-        return error_response(request, exc.status_code,
-                              titles.get(exc.status_code, "HTTP error"), str(exc.detail))
+        return error_response(
+            request, exc.status_code, titles.get(exc.status_code, "HTTP error"), str(exc.detail)
+        )
 
     @app.exception_handler(DataError)
     @app.exception_handler(OverflowError)
     async def _data(request: Request, exc: Exception) -> Response:
         # The database refused a value the request carried (out of range, NUL byte, …): the
         # request is at fault, and the unit of work was rolled back with the session.
-        return error_response(request, 400, "Bad request",
-                              "a value in the request is out of range or not storable")
+        return error_response(
+            request, 400, "Bad request", "a value in the request is out of range or not storable"
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         # Logged with the path only: request bodies and headers may hold secrets.
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return error_response(request, 500, "Internal error",
-                              "the server failed to handle this request; it was logged")
+        return error_response(
+            request,
+            500,
+            "Internal error",
+            "the server failed to handle this request; it was logged",
+        )
 
 
 class RejectNul:

@@ -27,42 +27,81 @@ router = APIRouter(prefix="/api/v1", tags=["rest"])
 @router.get("/me")
 def me(principal: CurrentPrincipal) -> dict[str, Any]:
     """Return who the caller is."""
-    return {"username": principal.username, "organisation": principal.org_name,
-            "country": principal.country, "role": principal.role.value}
+    return {
+        "username": principal.username,
+        "organisation": principal.org_name,
+        "country": principal.country,
+        "role": principal.role.value,
+    }
 
 
 @router.get("/collections")
 def list_collections(session: DbSession, principal: CurrentPrincipal) -> list[dict[str, Any]]:
     """List collections with the caller's rights."""
     return [
-        {"id": c.id, "title": c.title, "description": c.description,
-         "default_tlp": c.default_tlp, "can_read": True, "can_write": w}
+        {
+            "id": c.id,
+            "title": c.title,
+            "description": c.description,
+            "default_tlp": c.default_tlp,
+            "can_read": True,
+            "can_write": w,
+        }
         for c, w in sharing.visible_collections(session=session, principal=principal)
     ]
 
 
 @router.get("/objects")
 def list_objects(
-    request: Request, state: Hub, session: DbSession, principal: CurrentPrincipal,
-    type: str | None = None, tlp: str | None = None, collection: str | None = None,
-    producer: str | None = None, country: str | None = None, community: str | None = None,
-    added_after: str | None = None, q: str | None = None, limit: int = 50,
+    request: Request,
+    state: Hub,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    type: str | None = None,
+    tlp: str | None = None,
+    collection: str | None = None,
+    producer: str | None = None,
+    country: str | None = None,
+    community: str | None = None,
+    added_after: str | None = None,
+    q: str | None = None,
+    limit: int = 50,
     next: str | None = None,
 ) -> dict[str, Any]:
     """Search the latest versions of the objects the caller may read, newest first."""
     filters = browse.BrowseFilters.parse(
-        type=type, tlp=tlp, collection=collection, producer=producer, country=country,
-        community=community, added_after=added_after, text=q)
-    page = browse.search(session=session, principal=principal, filters=filters,
-                         limit=max(1, min(limit, state.settings.max_page_size)),
-                         next_cursor=next, secret_key=state.settings.secret_key)
+        type=type,
+        tlp=tlp,
+        collection=collection,
+        producer=producer,
+        country=country,
+        community=community,
+        added_after=added_after,
+        text=q,
+    )
+    page = browse.search(
+        session=session,
+        principal=principal,
+        filters=filters,
+        limit=max(1, min(limit, state.settings.max_page_size)),
+        next_cursor=next,
+        secret_key=state.settings.secret_key,
+    )
     session.commit()
     return {
         "objects": [
-            {"id": r.stix_id, "type": r.type, "name": r.name, "tlp": r.tlp,
-             "version": r.version, "collection": r.collection_id,
-             "producer": r.producer, "country": r.country,
-             "date_added": us_to_rfc3339(r.date_added_us), "object": json.loads(r.raw)}
+            {
+                "id": r.stix_id,
+                "type": r.type,
+                "name": r.name,
+                "tlp": r.tlp,
+                "version": r.version,
+                "collection": r.collection_id,
+                "producer": r.producer,
+                "country": r.country,
+                "date_added": us_to_rfc3339(r.date_added_us),
+                "object": json.loads(r.raw),
+            }
             for r in page.rows
         ],
         "more": page.more,
@@ -75,10 +114,20 @@ def get_object(stix_id: str, session: DbSession, principal: CurrentPrincipal) ->
     """Return every version of one object the caller may read, in every collection."""
     rows = browse.versions_of(session=session, principal=principal, stix_id=stix_id)
     session.commit()
-    return {"id": stix_id, "versions": [
-        {"version": r.version, "tlp": r.tlp, "collection": r.collection_id,
-         "producer": r.producer, "date_added": us_to_rfc3339(r.date_added_us),
-         "object": json.loads(r.raw)} for r in rows]}
+    return {
+        "id": stix_id,
+        "versions": [
+            {
+                "version": r.version,
+                "tlp": r.tlp,
+                "collection": r.collection_id,
+                "producer": r.producer,
+                "date_added": us_to_rfc3339(r.date_added_us),
+                "object": json.loads(r.raw),
+            }
+            for r in rows
+        ],
+    }
 
 
 class ShareRequest(BaseModel):
@@ -88,38 +137,50 @@ class ShareRequest(BaseModel):
     recipients: list[str] = Field(
         default_factory=list,
         description="Recipients of TLP:RED objects without their own x_varsel_recipients: "
-                    "organisation names, or 'user:USERNAME'")
+        "organisation names, or 'user:USERNAME'",
+    )
 
 
 @router.post("/collections/{collection_id}/share", status_code=200)
-async def share(collection_id: str, request: Request, state: Hub,
-                principal: CurrentPrincipal) -> dict[str, Any]:
+async def share(
+    collection_id: str, request: Request, state: Hub, principal: CurrentPrincipal
+) -> dict[str, Any]:
     """Share STIX objects into a collection; report what was accepted and rejected."""
     raw = await request.body()
     if len(raw) > state.settings.max_content_length:
-        raise HttpProblem(413, "Payload too large",
-                          f"the body exceeds {state.settings.max_content_length} bytes")
+        raise HttpProblem(
+            413, "Payload too large", f"the body exceeds {state.settings.max_content_length} bytes"
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidInput("the body is not UTF-8 encoded JSON") from None
     envelope = split(text)
     recipients = envelope.properties.pop("recipients", None)
-    if recipients is not None and (not isinstance(recipients, list)
-                                   or not all(isinstance(r, str) for r in recipients)):
+    if recipients is not None and (
+        not isinstance(recipients, list) or not all(isinstance(r, str) for r in recipients)
+    ):
         raise InvalidInput("'recipients' must be a list of strings")
 
     def work() -> ingesting.IngestResult:
         with state.sessions() as session:
             coll = sharing.get_collection(session=session, collection_id=collection_id)
-            result = ingesting.ingest(session=session, collection=coll, principal=principal,
-                                      body=envelope, recipients=recipients)
+            result = ingesting.ingest(
+                session=session,
+                collection=coll,
+                principal=principal,
+                body=envelope,
+                recipients=recipients,
+            )
             session.commit()
             return result
 
     result = await run_in_threadpool(work)
-    return {"status": result.status_id, "accepted": [o.as_taxii() for o in result.successes],
-            "rejected": [o.as_taxii() for o in result.failures]}
+    return {
+        "status": result.status_id,
+        "accepted": [o.as_taxii() for o in result.successes],
+        "rejected": [o.as_taxii() for o in result.failures],
+    }
 
 
 class ReshareRequest(BaseModel):
@@ -130,11 +191,17 @@ class ReshareRequest(BaseModel):
 
 
 @router.post("/objects/{stix_id}/reshare")
-def reshare(stix_id: str, body: ReshareRequest, session: DbSession,
-            principal: CurrentPrincipal) -> dict[str, Any]:
+def reshare(
+    stix_id: str, body: ReshareRequest, session: DbSession, principal: CurrentPrincipal
+) -> dict[str, Any]:
     """Re-share a TLP:AMBER object to a registered client of the caller's organisation."""
-    count = browse.reshare(session=session, principal=principal, collection_id=body.collection,
-                           stix_id=stix_id, client=body.client)
+    count = browse.reshare(
+        session=session,
+        principal=principal,
+        collection_id=body.collection,
+        stix_id=stix_id,
+        client=body.client,
+    )
     session.commit()
     return {"reshared_versions": count, "client": body.client}
 
@@ -146,11 +213,13 @@ class TokenRequest(BaseModel):
 
 
 @router.post("/tokens", status_code=201)
-def create_token(body: TokenRequest, session: DbSession,
-                 principal: CurrentPrincipal) -> dict[str, Any]:
+def create_token(
+    body: TokenRequest, session: DbSession, principal: CurrentPrincipal
+) -> dict[str, Any]:
     """Create an API token for the caller; the token is in this response only."""
-    row, token = orgs.create_token(session=session, username=principal.username, name=body.name,
-                                   actor=principal.label)
+    row, token = orgs.create_token(
+        session=session, username=principal.username, name=body.name, actor=principal.label
+    )
     session.commit()
     return {"id": row.id, "name": row.name, "token": token}
 
@@ -161,6 +230,9 @@ def verify_audit(session: DbSession, principal: CurrentPrincipal) -> dict[str, A
     if principal.role is not Role.HUB_ADMIN:
         raise Forbidden("only a hub-admin may verify the audit log")
     report = audit.verify(session=session)
-    return {"ok": report.ok, "events": report.events, "first_bad": report.first_bad,
-            "problem": report.problem}
-
+    return {
+        "ok": report.ok,
+        "events": report.events,
+        "first_bad": report.first_bad,
+        "problem": report.problem,
+    }

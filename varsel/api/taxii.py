@@ -36,22 +36,30 @@ def _accepts_taxii(request: Request) -> None:
     accept = request.headers.get("accept", "*/*")
     for part in accept.split(","):
         media, *params = (p.strip() for p in part.split(";"))
-        version = next((p.split("=", 1)[1].strip() for p in params if p.startswith("version=")),
-                       None)
+        version = next(
+            (p.split("=", 1)[1].strip() for p in params if p.startswith("version=")), None
+        )
         if media in {"*/*", "application/*"}:
             return
         if media == "application/taxii+json" and version in {None, "2.1"}:
             return
-    raise HttpProblem(406, "Not acceptable",
-                      f"this server answers only with {TAXII_MEDIA_TYPE}; send it in Accept")
+    raise HttpProblem(
+        406,
+        "Not acceptable",
+        f"this server answers only with {TAXII_MEDIA_TYPE}; send it in Accept",
+    )
 
 
 Negotiated = Depends(_accepts_taxii)
 
 
 def _taxii(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(json.dumps(body, ensure_ascii=False), status_code=status,
-                    media_type=TAXII_MEDIA_TYPE, headers=headers)
+    return Response(
+        json.dumps(body, ensure_ascii=False),
+        status_code=status,
+        media_type=TAXII_MEDIA_TYPE,
+        headers=headers,
+    )
 
 
 def _one(request: Request, name: str) -> str | None:
@@ -62,11 +70,14 @@ def _one(request: Request, name: str) -> str | None:
 
 
 def _many(request: Request, name: str) -> tuple[str, ...]:
-    return tuple(v.strip() for raw in request.query_params.getlist(name)
-                 for v in raw.split(",") if v.strip())
+    return tuple(
+        v.strip() for raw in request.query_params.getlist(name) for v in raw.split(",") if v.strip()
+    )
 
 
-def _filters(request: Request, *, allow_id: bool = True, allow_type: bool = True) -> querying.Filters:
+def _filters(
+    request: Request, *, allow_id: bool = True, allow_type: bool = True
+) -> querying.Filters:
     """Parse the §3.4 filter parameters (match[…], added_after)."""
     added_after = _one(request, "added_after")
     added_after_us = None
@@ -74,8 +85,9 @@ def _filters(request: Request, *, allow_id: bool = True, allow_type: bool = True
         try:
             added_after_us = datetime_to_us(parse_timestamp(added_after))
         except InvalidStixObject:
-            raise InvalidInput(f"added_after must be an RFC 3339 timestamp, got {added_after!r}")\
-                from None
+            raise InvalidInput(
+                f"added_after must be an RFC 3339 timestamp, got {added_after!r}"
+            ) from None
     versions = _many(request, "match[version]") or ("last",)
     return querying.Filters(
         ids=_many(request, "match[id]") if allow_id else (),
@@ -123,10 +135,13 @@ def _collection_resource(row: Collection, can_write: bool) -> dict[str, Any]:
     return resource
 
 
-def _readable_collection(session: DbSession, principal: Principal, collection_id: str) -> Collection:
+def _readable_collection(
+    session: DbSession, principal: Principal, collection_id: str
+) -> Collection:
     row = session.execute(
-        restrict(select(Collection), principal, Action.READ)
-        .where((Collection.id == collection_id) | (Collection.alias == collection_id))
+        restrict(select(Collection), principal, Action.READ).where(
+            (Collection.id == collection_id) | (Collection.alias == collection_id)
+        )
     ).scalar_one_or_none()
     if row is None:
         raise NotFound(f"no collection {collection_id!r}")
@@ -137,24 +152,28 @@ def _readable_collection(session: DbSession, principal: Principal, collection_id
 def discovery(state: Hub, principal: CurrentPrincipal) -> Response:
     """Describe this server and its API roots (§4.1 Server Discovery)."""
     root = f"/taxii2/{API_ROOT}/"
-    return _taxii({
-        "title": state.settings.title,
-        "description": "Varsel: STIX 2.1 sharing under TLP 2.0 for the Nordic cyber-resilience "
-                       "initiative",
-        "default": root,
-        "api_roots": [root],
-    })
+    return _taxii(
+        {
+            "title": state.settings.title,
+            "description": "Varsel: STIX 2.1 sharing under TLP 2.0 for the Nordic cyber-resilience "
+            "initiative",
+            "default": root,
+            "api_roots": [root],
+        }
+    )
 
 
 @router.get(f"/{API_ROOT}/", dependencies=[Negotiated])
 def api_root(state: Hub, principal: CurrentPrincipal) -> Response:
     """Describe the API root (§4.2 Get API Root Information)."""
-    return _taxii({
-        "title": state.settings.title,
-        "description": "The hub's shared collections",
-        "versions": [TAXII_MEDIA_TYPE],
-        "max_content_length": state.settings.max_content_length,
-    })
+    return _taxii(
+        {
+            "title": state.settings.title,
+            "description": "The hub's shared collections",
+            "versions": [TAXII_MEDIA_TYPE],
+            "max_content_length": state.settings.max_content_length,
+        }
+    )
 
 
 @router.get(f"/{API_ROOT}/status/{{status_id}}/", dependencies=[Negotiated])
@@ -162,18 +181,20 @@ def status(status_id: str, session: DbSession, principal: CurrentPrincipal) -> R
     """Return the status of an earlier POST of objects (§4.3 Get Status)."""
     row = sharing.get_status(session=session, status_id=status_id, principal=principal)
     details = sharing.status_details(row)
-    return _taxii({
-        "id": row.id,
-        "status": "complete",
-        "request_timestamp": row.request_timestamp,
-        "total_count": row.total_count,
-        "success_count": row.success_count,
-        "successes": details["successes"],
-        "failure_count": row.failure_count,
-        "failures": details["failures"],
-        "pending_count": 0,
-        "pendings": [],
-    })
+    return _taxii(
+        {
+            "id": row.id,
+            "status": "complete",
+            "request_timestamp": row.request_timestamp,
+            "total_count": row.total_count,
+            "success_count": row.success_count,
+            "successes": details["successes"],
+            "failure_count": row.failure_count,
+            "failures": details["failures"],
+            "pending_count": 0,
+            "pendings": [],
+        }
+    )
 
 
 @router.get(f"/{API_ROOT}/collections/", dependencies=[Negotiated])
@@ -190,20 +211,32 @@ def collections(session: DbSession, principal: CurrentPrincipal) -> Response:
 def collection(collection_id: str, session: DbSession, principal: CurrentPrincipal) -> Response:
     """Describe one collection (§5.2 Get A Collection)."""
     row = _readable_collection(session, principal, collection_id)
-    writable = session.execute(
-        restrict(select(Collection.id).where(Collection.id == row.id), principal, Action.WRITE)
-    ).first() is not None
+    writable = (
+        session.execute(
+            restrict(select(Collection.id).where(Collection.id == row.id), principal, Action.WRITE)
+        ).first()
+        is not None
+    )
     return _taxii(_collection_resource(row, writable))
 
 
 @router.get(f"/{API_ROOT}/collections/{{collection_id}}/manifest/", dependencies=[Negotiated])
-def manifest(collection_id: str, request: Request, state: Hub, session: DbSession,
-             principal: CurrentPrincipal) -> Response:
+def manifest(
+    collection_id: str,
+    request: Request,
+    state: Hub,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> Response:
     """List manifest records of the objects the caller may read (§5.3 Get Object Manifests)."""
     row = _readable_collection(session, principal, collection_id)
     page = querying.page(
-        session=session, collection_id=row.id, principal=principal, filters=_filters(request),
-        limit=_limit(request, state), next_cursor=_one(request, "next"),
+        session=session,
+        collection_id=row.id,
+        principal=principal,
+        filters=_filters(request),
+        limit=_limit(request, state),
+        next_cursor=_one(request, "next"),
         secret_key=state.settings.secret_key,
     )
     session.commit()
@@ -211,12 +244,15 @@ def manifest(collection_id: str, request: Request, state: Hub, session: DbSessio
     if page.next:
         body["next"] = page.next
     if page.rows:
-        body["objects"] = [{
-            "id": r.stix_id,
-            "date_added": us_to_rfc3339(r.date_added_us),
-            "version": r.version,
-            "media_type": "application/stix+json;version=2.1",
-        } for r in page.rows]
+        body["objects"] = [
+            {
+                "id": r.stix_id,
+                "date_added": us_to_rfc3339(r.date_added_us),
+                "version": r.version,
+                "media_type": "application/stix+json;version=2.1",
+            }
+            for r in page.rows
+        ]
     return _taxii(body, headers=_date_headers(page.rows))
 
 
@@ -232,13 +268,22 @@ def _objects_envelope(page: querying.Page) -> Response:
 
 
 @router.get(f"/{API_ROOT}/collections/{{collection_id}}/objects/", dependencies=[Negotiated])
-def get_objects(collection_id: str, request: Request, state: Hub, session: DbSession,
-                principal: CurrentPrincipal) -> Response:
+def get_objects(
+    collection_id: str,
+    request: Request,
+    state: Hub,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> Response:
     """Return the objects the caller may read, filtered and paged (§5.4 Get Objects)."""
     row = _readable_collection(session, principal, collection_id)
     page = querying.page(
-        session=session, collection_id=row.id, principal=principal, filters=_filters(request),
-        limit=_limit(request, state), next_cursor=_one(request, "next"),
+        session=session,
+        collection_id=row.id,
+        principal=principal,
+        filters=_filters(request),
+        limit=_limit(request, state),
+        next_cursor=_one(request, "next"),
         secret_key=state.settings.secret_key,
     )
     session.commit()
@@ -251,19 +296,28 @@ async def _read_body(request: Request, limit: int) -> str:
     media, *params = (p.strip() for p in content_type.split(";"))
     version = next((p.split("=", 1)[1].strip() for p in params if p.startswith("version=")), None)
     if media != "application/taxii+json" or version not in {None, "2.1"}:
-        raise HttpProblem(415, "Unsupported media type",
-                          f"send the envelope as {TAXII_MEDIA_TYPE}, not {content_type or 'nothing'}")
+        raise HttpProblem(
+            415,
+            "Unsupported media type",
+            f"send the envelope as {TAXII_MEDIA_TYPE}, not {content_type or 'nothing'}",
+        )
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise HttpProblem(413, "Payload too large",
-                          f"the body is {declared} bytes; this API root takes at most {limit}")
+        raise HttpProblem(
+            413,
+            "Payload too large",
+            f"the body is {declared} bytes; this API root takes at most {limit}",
+        )
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise HttpProblem(413, "Payload too large",
-                              f"the body exceeds this API root's max_content_length of {limit}")
+            raise HttpProblem(
+                413,
+                "Payload too large",
+                f"the body exceeds this API root's max_content_length of {limit}",
+            )
         chunks.append(chunk)
     try:
         return b"".join(chunks).decode("utf-8")
@@ -272,47 +326,66 @@ async def _read_body(request: Request, limit: int) -> str:
 
 
 @router.post(f"/{API_ROOT}/collections/{{collection_id}}/objects/", dependencies=[Negotiated])
-async def add_objects(collection_id: str, request: Request, state: Hub,
-                      principal: CurrentPrincipal) -> Response:
+async def add_objects(
+    collection_id: str, request: Request, state: Hub, principal: CurrentPrincipal
+) -> Response:
     """Add the envelope's objects, one by one; answer with a status resource (§5.5 Add Objects)."""
     body = await _read_body(request, state.settings.max_content_length)
 
     def work() -> ingesting.IngestResult:
         with state.sessions() as session:
             row = _readable_collection(session, principal, collection_id)
-            result = ingesting.ingest(session=session, collection=row, principal=principal,
-                                      body=body)
+            result = ingesting.ingest(
+                session=session, collection=row, principal=principal, body=body
+            )
             session.commit()
             return result
 
     result = await run_in_threadpool(work)
-    return _taxii({
-        "id": result.status_id,
-        "status": "complete",
-        "request_timestamp": result.request_timestamp,
-        "total_count": result.total,
-        "success_count": len(result.successes),
-        "successes": [o.as_taxii() for o in result.successes],
-        "failure_count": len(result.failures),
-        "failures": [o.as_taxii() for o in result.failures],
-        "pending_count": 0,
-        "pendings": [],
-    }, status=202)
+    return _taxii(
+        {
+            "id": result.status_id,
+            "status": "complete",
+            "request_timestamp": result.request_timestamp,
+            "total_count": result.total,
+            "success_count": len(result.successes),
+            "successes": [o.as_taxii() for o in result.successes],
+            "failure_count": len(result.failures),
+            "failures": [o.as_taxii() for o in result.failures],
+            "pending_count": 0,
+            "pendings": [],
+        },
+        status=202,
+    )
 
 
-@router.get(f"/{API_ROOT}/collections/{{collection_id}}/objects/{{object_id}}/",
-            dependencies=[Negotiated])
-def get_object(collection_id: str, object_id: str, request: Request, state: Hub,
-               session: DbSession, principal: CurrentPrincipal) -> Response:
+@router.get(
+    f"/{API_ROOT}/collections/{{collection_id}}/objects/{{object_id}}/", dependencies=[Negotiated]
+)
+def get_object(
+    collection_id: str,
+    object_id: str,
+    request: Request,
+    state: Hub,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> Response:
     """Return one object's versions as the filters select (§5.6 Get An Object)."""
     row = _readable_collection(session, principal, collection_id)
     filters = _filters(request, allow_id=False, allow_type=False)
-    filters = querying.Filters(ids=(object_id,), versions=filters.versions,
-                               spec_versions=filters.spec_versions,
-                               added_after_us=filters.added_after_us)
+    filters = querying.Filters(
+        ids=(object_id,),
+        versions=filters.versions,
+        spec_versions=filters.spec_versions,
+        added_after_us=filters.added_after_us,
+    )
     page = querying.page(
-        session=session, collection_id=row.id, principal=principal, filters=filters,
-        limit=_limit(request, state), next_cursor=_one(request, "next"),
+        session=session,
+        collection_id=row.id,
+        principal=principal,
+        filters=filters,
+        limit=_limit(request, state),
+        next_cursor=_one(request, "next"),
         secret_key=state.settings.secret_key,
     )
     if not page.rows and not _one(request, "next"):
@@ -321,8 +394,9 @@ def get_object(collection_id: str, object_id: str, request: Request, state: Hub,
     return _objects_envelope(page)
 
 
-def _exists_for_caller(session: DbSession, principal: Principal, collection_id: str,
-                       object_id: str) -> None:
+def _exists_for_caller(
+    session: DbSession, principal: Principal, collection_id: str, object_id: str
+) -> None:
     """Raise 404 unless the caller may read some version of the object (then 200, empty)."""
     found = session.execute(
         restrict(select(StixObject.id), principal, Action.READ)
@@ -333,35 +407,61 @@ def _exists_for_caller(session: DbSession, principal: Principal, collection_id: 
         raise NotFound(f"no object {object_id!r} in this collection")
 
 
-@router.delete(f"/{API_ROOT}/collections/{{collection_id}}/objects/{{object_id}}/",
-               dependencies=[Negotiated])
-def delete_object(collection_id: str, object_id: str, request: Request, session: DbSession,
-                  principal: CurrentPrincipal) -> Response:
+@router.delete(
+    f"/{API_ROOT}/collections/{{collection_id}}/objects/{{object_id}}/", dependencies=[Negotiated]
+)
+def delete_object(
+    collection_id: str,
+    object_id: str,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> Response:
     """Delete the selected versions of one object (§5.7 Delete An Object)."""
     row = _readable_collection(session, principal, collection_id)
     filters = _filters(request, allow_id=False, allow_type=False)
     if not request.query_params.getlist("match[version]"):
         # §5.7: without match[version] every version is deleted.
         filters = querying.Filters(versions=("all",), spec_versions=filters.spec_versions)
-    querying.delete_object(session=session, collection_id=row.id, principal=principal,
-                           stix_id=object_id, filters=filters)
+    querying.delete_object(
+        session=session,
+        collection_id=row.id,
+        principal=principal,
+        stix_id=object_id,
+        filters=filters,
+    )
     session.commit()
     return Response(status_code=200, media_type=TAXII_MEDIA_TYPE)
 
 
-@router.get(f"/{API_ROOT}/collections/{{collection_id}}/objects/{{object_id}}/versions/",
-            dependencies=[Negotiated])
-def versions(collection_id: str, object_id: str, request: Request, state: Hub,
-             session: DbSession, principal: CurrentPrincipal) -> Response:
+@router.get(
+    f"/{API_ROOT}/collections/{{collection_id}}/objects/{{object_id}}/versions/",
+    dependencies=[Negotiated],
+)
+def versions(
+    collection_id: str,
+    object_id: str,
+    request: Request,
+    state: Hub,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> Response:
     """List the versions of one object the caller may read (§5.8 Get Object Versions)."""
     row = _readable_collection(session, principal, collection_id)
     filters = _filters(request, allow_id=False, allow_type=False)
-    filters = querying.Filters(ids=(object_id,), versions=("all",),
-                               spec_versions=filters.spec_versions,
-                               added_after_us=filters.added_after_us)
+    filters = querying.Filters(
+        ids=(object_id,),
+        versions=("all",),
+        spec_versions=filters.spec_versions,
+        added_after_us=filters.added_after_us,
+    )
     page = querying.page(
-        session=session, collection_id=row.id, principal=principal, filters=filters,
-        limit=_limit(request, state), next_cursor=_one(request, "next"),
+        session=session,
+        collection_id=row.id,
+        principal=principal,
+        filters=filters,
+        limit=_limit(request, state),
+        next_cursor=_one(request, "next"),
         secret_key=state.settings.secret_key,
     )
     if not page.rows and not _one(request, "next"):
@@ -373,4 +473,3 @@ def versions(collection_id: str, object_id: str, request: Request, state: Hub,
     if page.rows:
         body["versions"] = [r.version for r in page.rows]
     return _taxii(body, headers=_date_headers(page.rows))
-

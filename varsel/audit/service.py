@@ -22,8 +22,9 @@ from varsel.clock import utcnow
 GENESIS = "0" * 64
 
 
-def _digest(prev_hash: str, seq: int, at: datetime, actor: str, action: str, target: str,
-            details: str) -> str:
+def _digest(
+    prev_hash: str, seq: int, at: datetime, actor: str, action: str, target: str, details: str
+) -> str:
     body = json.dumps(
         [seq, at.isoformat(), actor, action, target, details],
         ensure_ascii=False,
@@ -49,8 +50,14 @@ def record(
     seq = head.count + 1
     digest = _digest(head.last_hash, seq, at, actor, action, target, text)
     event = AuditEvent(
-        id=seq, at=at, actor=actor, action=action, target=target, details=text,
-        prev_hash=head.last_hash, hash=digest,
+        id=seq,
+        at=at,
+        actor=actor,
+        action=action,
+        target=target,
+        details=text,
+        prev_hash=head.last_hash,
+        hash=digest,
     )
     session.add(event)
     head.last_hash = digest
@@ -79,8 +86,9 @@ def verify(*, session: Session) -> ChainReport:
             return ChainReport(False, count, event.id, f"event {count} is missing")
         if event.prev_hash != prev:
             return ChainReport(False, count, event.id, "link to the previous event is broken")
-        expected = _digest(prev, event.id, event.at, event.actor, event.action, event.target,
-                           event.details)
+        expected = _digest(
+            prev, event.id, event.at, event.actor, event.action, event.target, event.details
+        )
         if expected != event.hash:
             return ChainReport(False, count, event.id, "event content does not match its hash")
         prev = event.hash

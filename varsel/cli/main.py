@@ -20,8 +20,11 @@ from varsel.config import Settings, default_data_dir
 from varsel.db import make_engine, make_sessionmaker
 from varsel.errors import VarselError
 
-app = typer.Typer(help="Varsel: a Nordic cyber-resilience hub (STIX 2.1, TAXII 2.1, TLP 2.0).",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Varsel: a Nordic cyber-resilience hub (STIX 2.1, TAXII 2.1, TLP 2.0).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 org_app = typer.Typer(help="Organisations and their client relations.", no_args_is_help=True)
 user_app = typer.Typer(help="Users.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens (shown once, stored hashed).", no_args_is_help=True)
@@ -37,9 +40,14 @@ app.add_typer(audit_app, name="audit")
 
 out = Console()
 err = Console(stderr=True)
-DatabaseOpt = Annotated[str | None, typer.Option(
-    "--database-url", envvar="VARSEL_DATABASE_URL",
-    help="SQLAlchemy URL of the hub's database (default: SQLite under ./data).")]
+DatabaseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="VARSEL_DATABASE_URL",
+        help="SQLAlchemy URL of the hub's database (default: SQLite under ./data).",
+    ),
+]
 
 
 def settings_for(database_url: str | None) -> Settings:
@@ -94,18 +102,31 @@ def serve(
     # Workers are separate processes: hand them the settings through the environment.
     os.environ["VARSEL_DATABASE_URL"] = settings.database_url
     os.environ["VARSEL_SECRET_KEY"] = settings.secret_key
-    out.print(f"Varsel hub on http://{settings.host}:{settings.port}/  "
-              f"(TAXII discovery: /taxii2/, API docs: /api/docs)")
-    uvicorn.run("varsel.api.app:create_app", factory=True, host=settings.host,
-                port=settings.port, workers=workers, log_level="info", access_log=False)
+    out.print(
+        f"Varsel hub on http://{settings.host}:{settings.port}/  "
+        f"(TAXII discovery: /taxii2/, API docs: /api/docs)"
+    )
+    uvicorn.run(
+        "varsel.api.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=workers,
+        log_level="info",
+        access_log=False,
+    )
 
 
 @app.command()
 def demo(
     database_url: DatabaseOpt = None,
-    password: Annotated[str | None, typer.Option(
-        envvar="VARSEL_DEMO_PASSWORD",
-        help="Password for every demo user (default: a new random one, printed once).")] = None,
+    password: Annotated[
+        str | None,
+        typer.Option(
+            envvar="VARSEL_DEMO_PASSWORD",
+            help="Password for every demo user (default: a new random one, printed once).",
+        ),
+    ] = None,
 ) -> None:
     """Seed a realistic demonstration hub (NO, SE, DK, FI and a US partner)."""
     from rich.progress import Progress
@@ -116,8 +137,9 @@ def demo(
     password = password or secrets.token_urlsafe(12)
     with unit_of_work(database_url) as session:
         if session.query(Organisation).first() is not None:
-            err.print("[red]error:[/] the hub already has organisations; demo data goes into an "
-                      "empty hub")
+            err.print(
+                "[red]error:[/] the hub already has organisations; demo data goes into an empty hub"
+            )
             raise typer.Exit(1)
         with Progress(console=err, transient=True) as progress:
             task = progress.add_task("sharing demo objects", total=None)
@@ -140,8 +162,10 @@ def demo(
         table.add_row(username, org, role)
     out.print(table)
     out.print(f"password for every demo user: [bold]{password}[/]")
-    out.print(f"{summary.organisations} organisations, {summary.communities} communities, "
-              f"{summary.collections} collections, {summary.objects} objects")
+    out.print(
+        f"{summary.organisations} organisations, {summary.communities} communities, "
+        f"{summary.collections} collections, {summary.objects} objects"
+    )
 
 
 # Organisations --------------------------------------------------------------------------
@@ -151,8 +175,9 @@ def demo(
 def org_add(
     name: str,
     country: Annotated[str, typer.Option(help="ISO 3166-1 alpha-2 code, e.g. NO.")],
-    kind: Annotated[str, typer.Option(
-        help="company, authority, csirt, defence or international-partner.")],
+    kind: Annotated[
+        str, typer.Option(help="company, authority, csirt, defence or international-partner.")
+    ],
     sector: Annotated[str | None, typer.Option(help="NIS2 sector.")] = None,
     subsector: Annotated[str | None, typer.Option(help="NIS2 subsector.")] = None,
     database_url: DatabaseOpt = None,
@@ -161,8 +186,14 @@ def org_add(
     from varsel.orgs import service
 
     with unit_of_work(database_url) as session:
-        org = service.add_org(session=session, name=name, country=country, kind=kind,
-                              sector=sector, subsector=subsector)
+        org = service.add_org(
+            session=session,
+            name=name,
+            country=country,
+            kind=kind,
+            sector=sector,
+            subsector=subsector,
+        )
     out.print(f"organisation {org.name!r} ({org.country}, {org.kind}) added")
 
 
@@ -180,7 +211,8 @@ def org_list(database_url: DatabaseOpt = None) -> None:
 
 @org_app.command("client")
 def org_client(
-    provider: str, client: str,
+    provider: str,
+    client: str,
     remove: Annotated[bool, typer.Option(help="Remove the relation instead.")] = False,
     database_url: DatabaseOpt = None,
 ) -> None:
@@ -221,8 +253,7 @@ def user_add(
 
     password = _read_password()
     with unit_of_work(database_url) as session:
-        service.add_user(session=session, username=username, org=org, role=role,
-                         password=password)
+        service.add_user(session=session, username=username, org=org, role=role, password=password)
     err.print(f"user {username!r} added to {org!r} as {role}")
 
 
@@ -230,18 +261,23 @@ def user_add(
 def token_create(
     username: str,
     name: Annotated[str, typer.Option(help="A label for the token.")] = "cli",
-    expires_days: Annotated[int | None, typer.Option(
-        help="Days until the token expires (default: never).", min=1)] = None,
+    expires_days: Annotated[
+        int | None, typer.Option(help="Days until the token expires (default: never).", min=1)
+    ] = None,
     database_url: DatabaseOpt = None,
 ) -> None:
     """Create an API token for USERNAME and print only the token on stdout."""
     from varsel.orgs import service
 
-    expires = (datetime.now(UTC).replace(tzinfo=None) + timedelta(days=expires_days)
-               if expires_days else None)
+    expires = (
+        datetime.now(UTC).replace(tzinfo=None) + timedelta(days=expires_days)
+        if expires_days
+        else None
+    )
     with unit_of_work(database_url) as session:
-        _, token = service.create_token(session=session, username=username, name=name,
-                                        expires_at=expires)
+        _, token = service.create_token(
+            session=session, username=username, name=name, expires_at=expires
+        )
     typer.echo(token)
 
 
@@ -253,9 +289,15 @@ def token_list(username: str, database_url: DatabaseOpt = None) -> None:
     with unit_of_work(database_url) as session:
         table = Table("id", "name", "prefix", "created", "expires", "revoked", "last used")
         for row in service.list_tokens(session=session, username=username):
-            table.add_row(str(row.id), row.name, f"vs_{row.prefix}…", str(row.created_at)[:19],
-                          str(row.expires_at or "")[:19], str(row.revoked_at or "")[:19],
-                          str(row.last_used_at or "")[:19])
+            table.add_row(
+                str(row.id),
+                row.name,
+                f"vs_{row.prefix}…",
+                str(row.created_at)[:19],
+                str(row.expires_at or "")[:19],
+                str(row.revoked_at or "")[:19],
+                str(row.last_used_at or "")[:19],
+            )
     out.print(table)
 
 
@@ -275,7 +317,9 @@ def token_revoke(token_id: int, database_url: DatabaseOpt = None) -> None:
 @community_app.command("add")
 def community_add(
     name: str,
-    member: Annotated[list[str] | None, typer.Option(help="A member organisation (repeat).")] = None,
+    member: Annotated[
+        list[str] | None, typer.Option(help="A member organisation (repeat).")
+    ] = None,
     description: str = "",
     database_url: DatabaseOpt = None,
 ) -> None:
@@ -283,14 +327,16 @@ def community_add(
     from varsel.orgs import service
 
     with unit_of_work(database_url) as session:
-        service.add_community(session=session, name=name, members=member or [],
-                              description=description)
+        service.add_community(
+            session=session, name=name, members=member or [], description=description
+        )
     out.print(f"community {name!r} added with {len(member or [])} members")
 
 
 @community_app.command("member")
 def community_member(
-    name: str, org: str,
+    name: str,
+    org: str,
     remove: Annotated[bool, typer.Option(help="Remove the member instead.")] = False,
     database_url: DatabaseOpt = None,
 ) -> None:
@@ -309,23 +355,33 @@ def community_member(
 def collection_add(
     title: str,
     community: Annotated[str, typer.Option(help="The owning community.")],
-    default_tlp: Annotated[str, typer.Option(
-        help="TLP for unmarked objects: clear, green, amber, amber+strict, red.")],
+    default_tlp: Annotated[
+        str, typer.Option(help="TLP for unmarked objects: clear, green, amber, amber+strict, red.")
+    ],
     description: str = "",
     alias: Annotated[str | None, typer.Option(help="A short name usable in URLs.")] = None,
-    read_roles: Annotated[str | None, typer.Option(
-        help="Space-separated roles that may read (default: all).")] = None,
-    write_roles: Annotated[str | None, typer.Option(
-        help="Space-separated roles that may write (default: all).")] = None,
+    read_roles: Annotated[
+        str | None, typer.Option(help="Space-separated roles that may read (default: all).")
+    ] = None,
+    write_roles: Annotated[
+        str | None, typer.Option(help="Space-separated roles that may write (default: all).")
+    ] = None,
     database_url: DatabaseOpt = None,
 ) -> None:
     """Create a TAXII collection owned by a community; prints its id on stdout."""
     from varsel.sharing import service
 
     with unit_of_work(database_url) as session:
-        row = service.add_collection(session=session, title=title, community=community,
-                                     default_tlp=default_tlp, description=description,
-                                     alias=alias, read_roles=read_roles, write_roles=write_roles)
+        row = service.add_collection(
+            session=session,
+            title=title,
+            community=community,
+            default_tlp=default_tlp,
+            description=description,
+            alias=alias,
+            read_roles=read_roles,
+            write_roles=write_roles,
+        )
     typer.echo(row.id)
 
 
@@ -339,8 +395,11 @@ def collection_list(database_url: DatabaseOpt = None) -> None:
 
     with unit_of_work(database_url) as session:
         table = Table("id", "title", "community", "default TLP")
-        rows = session.execute(select(Collection, Community.name).join(
-            Community, Community.id == Collection.community_id).order_by(Collection.title))
+        rows = session.execute(
+            select(Collection, Community.name)
+            .join(Community, Community.id == Collection.community_id)
+            .order_by(Collection.title)
+        )
         for coll, community in rows:
             table.add_row(coll.id, coll.title, community, coll.default_tlp)
     out.print(table)
@@ -372,4 +431,3 @@ def main() -> None:
     except httpx.HTTPError as exc:
         err.print(f"[red]error:[/] cannot reach the hub: {exc}")
         sys.exit(1)
-

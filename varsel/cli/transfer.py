@@ -24,24 +24,41 @@ from varsel.errors import InvalidInput, VarselError
 err = Console(stderr=True)
 TAXII = "application/taxii+json;version=2.1"
 
-UrlOpt = Annotated[str | None, typer.Option(
-    "--url", help="API root of a remote hub, e.g. https://hub.example/taxii2/hub/.")]
-TokenOpt = Annotated[str | None, typer.Option(
-    "--token", envvar="VARSEL_TOKEN", help="Bearer token for --url (or set VARSEL_TOKEN).")]
-AsOpt = Annotated[str | None, typer.Option(
-    "--as", help="Act as this local user (required without --url).")]
-DatabaseOpt = Annotated[str | None, typer.Option(
-    "--database-url", envvar="VARSEL_DATABASE_URL", help="SQLAlchemy URL of the hub's database.")]
+UrlOpt = Annotated[
+    str | None,
+    typer.Option("--url", help="API root of a remote hub, e.g. https://hub.example/taxii2/hub/."),
+]
+TokenOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--token", envvar="VARSEL_TOKEN", help="Bearer token for --url (or set VARSEL_TOKEN)."
+    ),
+]
+AsOpt = Annotated[
+    str | None, typer.Option("--as", help="Act as this local user (required without --url).")
+]
+DatabaseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url", envvar="VARSEL_DATABASE_URL", help="SQLAlchemy URL of the hub's database."
+    ),
+]
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeRemainingColumn(), console=err, transient=False)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+    )
 
 
 def _batches(items: list[tuple[str, Any]], size: int) -> Iterator[list[tuple[str, Any]]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def _local_principal(session: Any, username: str | None) -> Any:
@@ -55,8 +72,11 @@ def _local_principal(session: Any, username: str | None) -> Any:
 def _remote_client(url: str, token: str | None) -> httpx.Client:
     if not token:
         raise InvalidInput("a remote hub needs --token (or VARSEL_TOKEN)")
-    return httpx.Client(base_url=url.rstrip("/") + "/", timeout=120.0,
-                        headers={"Authorization": f"Bearer {token}", "Accept": TAXII})
+    return httpx.Client(
+        base_url=url.rstrip("/") + "/",
+        timeout=120.0,
+        headers={"Authorization": f"Bearer {token}", "Accept": TAXII},
+    )
 
 
 def _remote_error(response: httpx.Response) -> InvalidInput:
@@ -69,12 +89,17 @@ def _remote_error(response: httpx.Response) -> InvalidInput:
 
 
 def share(
-    file: Annotated[Path, typer.Argument(help="A STIX 2.1 bundle (JSON); '-' reads stdin.",
-                                         allow_dash=True)],
+    file: Annotated[
+        Path, typer.Argument(help="A STIX 2.1 bundle (JSON); '-' reads stdin.", allow_dash=True)
+    ],
     collection: Annotated[str, typer.Option(help="Collection id, alias or title.")],
     as_user: AsOpt = None,
-    recipient: Annotated[list[str] | None, typer.Option(
-        help="A recipient of TLP:RED objects (organisation name or user:USERNAME); repeat.")] = None,
+    recipient: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A recipient of TLP:RED objects (organisation name or user:USERNAME); repeat."
+        ),
+    ] = None,
     batch: Annotated[int, typer.Option(help="Objects per envelope.", min=1, max=10000)] = 500,
     url: UrlOpt = None,
     token: TokenOpt = None,
@@ -109,10 +134,18 @@ def share(
                 coll = collection
                 for chunk in _batches(items, batch):
                     head = {"x_varsel_recipients": recipient} if recipient else {}
-                    body = json.dumps(head)[:-1] + (", " if head else "") + '"objects": [' \
-                        + ", ".join(raw for raw, _ in chunk) + "]}"
-                    response = client.post(f"collections/{coll}/objects/", content=body,
-                                           headers={"Content-Type": TAXII})
+                    body = (
+                        json.dumps(head)[:-1]
+                        + (", " if head else "")
+                        + '"objects": ['
+                        + ", ".join(raw for raw, _ in chunk)
+                        + "]}"
+                    )
+                    response = client.post(
+                        f"collections/{coll}/objects/",
+                        content=body,
+                        headers={"Content-Type": TAXII},
+                    )
                     if response.status_code != 202:
                         err.print(f"[red]error:[/] {_remote_error(response).message}")
                         raise typer.Exit(1)
@@ -129,13 +162,18 @@ def share(
                 coll_row = sharing.find_collection(session=session, ref=collection)
                 for chunk in _batches(items, batch):
                     result = ingesting.ingest(
-                        session=session, collection=coll_row, principal=principal,
+                        session=session,
+                        collection=coll_row,
+                        principal=principal,
                         body=Envelope(properties=dict(bundle.properties), objects=chunk),
-                        recipients=recipient)
+                        recipients=recipient,
+                    )
                     # One envelope, one transaction, as over TAXII.
                     session.commit()
-                    tally([o.as_taxii() for o in result.successes],
-                          [o.as_taxii() for o in result.failures])
+                    tally(
+                        [o.as_taxii() for o in result.successes],
+                        [o.as_taxii() for o in result.failures],
+                    )
                     progress.advance(task, len(chunk))
     err.print(f"accepted {accepted} of {len(items)} objects")
     if rejected:
@@ -150,10 +188,12 @@ def share(
 
 def fetch(
     collection: Annotated[str, typer.Argument(help="Collection id, alias or title.")],
-    output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="Bundle file to write (default: stdout).")] = None,
-    added_after: Annotated[str | None, typer.Option(
-        help="Only objects added after this RFC 3339 time.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Bundle file to write (default: stdout).")
+    ] = None,
+    added_after: Annotated[
+        str | None, typer.Option(help="Only objects added after this RFC 3339 time.")
+    ] = None,
     type_: Annotated[list[str] | None, typer.Option("--type", help="Only this STIX type.")] = None,
     all_versions: Annotated[bool, typer.Option(help="Every version, not just the last.")] = False,
     as_user: AsOpt = None,
@@ -178,11 +218,22 @@ def fetch(
                     raws.extend(json.dumps(o, ensure_ascii=False) for o in page)
                     progress.update(task, completed=len(raws))
         else:
-            _local_fetch(database_url, as_user, collection, added_after, type_, all_versions,
-                         lambda rows: (raws.extend(rows), progress.update(task,
-                                                                          completed=len(raws))))
-    bundle = ('{"type": "bundle", "id": "bundle--' + str(uuid.uuid4()) + '", "objects": ['
-              + ", ".join(raws) + "]}\n")
+            _local_fetch(
+                database_url,
+                as_user,
+                collection,
+                added_after,
+                type_,
+                all_versions,
+                lambda rows: (raws.extend(rows), progress.update(task, completed=len(raws))),
+            )
+    bundle = (
+        '{"type": "bundle", "id": "bundle--'
+        + str(uuid.uuid4())
+        + '", "objects": ['
+        + ", ".join(raws)
+        + "]}\n"
+    )
     if output is None:
         sys.stdout.write(bundle)
     else:
@@ -190,8 +241,9 @@ def fetch(
         err.print(f"wrote {len(raws)} objects to {output}")
 
 
-def _remote_pages(client: httpx.Client, collection: str,
-                  params: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
+def _remote_pages(
+    client: httpx.Client, collection: str, params: dict[str, Any]
+) -> Iterator[list[dict[str, Any]]]:
     while True:
         response = client.get(f"collections/{collection}/objects/", params=params)
         if response.status_code != 200:
@@ -203,9 +255,15 @@ def _remote_pages(client: httpx.Client, collection: str,
         params = {**params, "next": body["next"]}
 
 
-def _local_fetch(database_url: str | None, as_user: str | None, collection: str,
-                 added_after: str | None, types: list[str] | None, all_versions: bool,
-                 sink: Callable[[list[str]], object]) -> None:
+def _local_fetch(
+    database_url: str | None,
+    as_user: str | None,
+    collection: str,
+    added_after: str | None,
+    types: list[str] | None,
+    all_versions: bool,
+    sink: Callable[[list[str]], object],
+) -> None:
     from varsel.cli.main import settings_for, unit_of_work
     from varsel.clock import datetime_to_us
     from varsel.sharing import query as querying
@@ -217,20 +275,29 @@ def _local_fetch(database_url: str | None, as_user: str | None, collection: str,
         try:
             after_us = datetime_to_us(parse_timestamp(added_after))
         except InvalidStixObject:
-            raise InvalidInput(f"--added-after must be an RFC 3339 timestamp, got "
-                               f"{added_after!r}") from None
+            raise InvalidInput(
+                f"--added-after must be an RFC 3339 timestamp, got {added_after!r}"
+            ) from None
     key = settings_for(database_url).secret_key
     with unit_of_work(database_url) as session:
         principal = _local_principal(session, as_user)
         coll = sharing.find_collection(session=session, ref=collection)
-        filters = querying.Filters(types=tuple(types or ()),
-                                   versions=("all",) if all_versions else ("last",),
-                                   added_after_us=after_us)
+        filters = querying.Filters(
+            types=tuple(types or ()),
+            versions=("all",) if all_versions else ("last",),
+            added_after_us=after_us,
+        )
         cursor = None
         while True:
-            page = querying.page(session=session, collection_id=coll.id, principal=principal,
-                                 filters=filters, limit=1000, next_cursor=cursor,
-                                 secret_key=key)
+            page = querying.page(
+                session=session,
+                collection_id=coll.id,
+                principal=principal,
+                filters=filters,
+                limit=1000,
+                next_cursor=cursor,
+                secret_key=key,
+            )
             sink([r.raw for r in page.rows])
             if not page.more:
                 return

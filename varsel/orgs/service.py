@@ -90,7 +90,9 @@ def add_org(
         raise InvalidInput("an organisation needs a name")
     country = country.strip().upper()
     if not _COUNTRY.match(country):
-        raise InvalidInput(f"country must be an ISO 3166-1 alpha-2 code such as NO, got {country!r}")
+        raise InvalidInput(
+            f"country must be an ISO 3166-1 alpha-2 code such as NO, got {country!r}"
+        )
     try:
         kind = OrgKind(kind).value
     except ValueError:
@@ -99,19 +101,30 @@ def add_org(
     if session.execute(select(Organisation.id).where(Organisation.name == name)).first():
         raise Conflict(f"organisation {name!r} already exists")
     org = Organisation(
-        name=name, country=country, kind=kind, sector=sector, subsector=subsector,
+        name=name,
+        country=country,
+        kind=kind,
+        sector=sector,
+        subsector=subsector,
         created_at=utcnow(),
     )
     session.add(org)
     session.flush()
-    audit.record(session=session, actor=actor, action="org.create", target=name,
-                 details={"country": country, "kind": kind, "sector": sector})
+    audit.record(
+        session=session,
+        actor=actor,
+        action="org.create",
+        target=name,
+        details={"country": country, "kind": kind, "sector": sector},
+    )
     return org
 
 
 def get_org(*, session: Session, name: str) -> Organisation:
     """Return the organisation called ``name`` or raise NotFound."""
-    org = session.execute(select(Organisation).where(Organisation.name == name)).scalar_one_or_none()
+    org = session.execute(
+        select(Organisation).where(Organisation.name == name)
+    ).scalar_one_or_none()
     if org is None:
         raise NotFound(f"no organisation called {name!r}")
     return org
@@ -130,8 +143,9 @@ def add_client(*, session: Session, provider: str, client: str, actor: str = "cl
         raise InvalidInput("an organisation cannot be its own client")
     if session.get(ClientRelation, (p.id, c.id)) is None:
         session.add(ClientRelation(provider_id=p.id, client_id=c.id))
-        audit.record(session=session, actor=actor, action="org.client.add",
-                     target=f"{provider}->{client}")
+        audit.record(
+            session=session, actor=actor, action="org.client.add", target=f"{provider}->{client}"
+        )
     session.flush()
 
 
@@ -139,17 +153,26 @@ def remove_client(*, session: Session, provider: str, client: str, actor: str = 
     """Remove the client relation; re-shares through it stop at once."""
     p = get_org(session=session, name=provider)
     c = get_org(session=session, name=client)
-    session.execute(delete(ClientRelation).where(
-        ClientRelation.provider_id == p.id, ClientRelation.client_id == c.id))
-    audit.record(session=session, actor=actor, action="org.client.remove",
-                 target=f"{provider}->{client}")
+    session.execute(
+        delete(ClientRelation).where(
+            ClientRelation.provider_id == p.id, ClientRelation.client_id == c.id
+        )
+    )
+    audit.record(
+        session=session, actor=actor, action="org.client.remove", target=f"{provider}->{client}"
+    )
 
 
 # Users and passwords --------------------------------------------------------------------
 
 
 def add_user(
-    *, session: Session, username: str, org: str, role: str, password: str | None,
+    *,
+    session: Session,
+    username: str,
+    org: str,
+    role: str,
+    password: str | None,
     actor: str = "cli",
 ) -> User:
     """Create a user in organisation ``org`` with ``role``; the password is stored as argon2id."""
@@ -169,17 +192,25 @@ def add_user(
     if session.execute(select(User.id).where(User.username == username)).first():
         raise Conflict(f"user {username!r} already exists")
     user = User(
-        username=username, org_id=organisation.id, role=role,
+        username=username,
+        org_id=organisation.id,
+        role=role,
         password_hash=_hasher.hash(password) if password else None,
-        failed_logins=0, created_at=utcnow(),
+        failed_logins=0,
+        created_at=utcnow(),
     )
     session.add(user)
     try:
         session.flush()
     except IntegrityError:
         raise Conflict(f"user {username!r} already exists") from None
-    audit.record(session=session, actor=actor, action="user.create", target=username,
-                 details={"org": org, "role": role})
+    audit.record(
+        session=session,
+        actor=actor,
+        action="user.create",
+        target=username,
+        details={"org": org, "role": role},
+    )
     return user
 
 
@@ -198,8 +229,9 @@ def set_role(*, session: Session, username: str, role: str, actor: str) -> User:
         user.role = Role(role).value
     except ValueError:
         raise InvalidInput(f"unknown role {role!r}") from None
-    audit.record(session=session, actor=actor, action="user.role", target=username,
-                 details={"role": role})
+    audit.record(
+        session=session, actor=actor, action="user.role", target=username, details={"role": role}
+    )
     return user
 
 
@@ -246,7 +278,11 @@ def _hash_token(token: str) -> str:
 
 
 def create_token(
-    *, session: Session, username: str, name: str = "api", expires_at: datetime | None = None,
+    *,
+    session: Session,
+    username: str,
+    name: str = "api",
+    expires_at: datetime | None = None,
     actor: str = "cli",
 ) -> tuple[ApiToken, str]:
     """Create a token for ``username``; return the row and the token, which is never stored."""
@@ -255,22 +291,38 @@ def create_token(
     prefix = secret[:8]
     token = f"{TOKEN_PREFIX}{secret}"
     row = ApiToken(
-        user_id=user.id, name=name, prefix=prefix, token_hash=_hash_token(token),
-        created_at=utcnow(), expires_at=expires_at,
+        user_id=user.id,
+        name=name,
+        prefix=prefix,
+        token_hash=_hash_token(token),
+        created_at=utcnow(),
+        expires_at=expires_at,
     )
     session.add(row)
     session.flush()
-    audit.record(session=session, actor=actor, action="token.create", target=username,
-                 details={"token_id": row.id, "name": name, "prefix": prefix,
-                          "expires_at": expires_at.isoformat() if expires_at else None})
+    audit.record(
+        session=session,
+        actor=actor,
+        action="token.create",
+        target=username,
+        details={
+            "token_id": row.id,
+            "name": name,
+            "prefix": prefix,
+            "expires_at": expires_at.isoformat() if expires_at else None,
+        },
+    )
     return row, token
 
 
 def list_tokens(*, session: Session, username: str) -> list[ApiToken]:
     """Return the tokens of ``username`` (without secrets)."""
     user = get_user(session=session, username=username)
-    return list(session.execute(
-        select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id)).scalars())
+    return list(
+        session.execute(
+            select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id)
+        ).scalars()
+    )
 
 
 def revoke_token(*, session: Session, token_id: int, actor: str = "cli") -> ApiToken:
@@ -323,8 +375,13 @@ def add_community(
     session.flush()
     for member in members:
         add_member(session=session, community=name, org=member, actor=actor)
-    audit.record(session=session, actor=actor, action="community.create", target=name,
-                 details={"members": members})
+    audit.record(
+        session=session,
+        actor=actor,
+        action="community.create",
+        target=name,
+        details={"members": members},
+    )
     return community
 
 
@@ -343,26 +400,43 @@ def add_member(*, session: Session, community: str, org: str, actor: str = "cli"
     if session.get(CommunityMember, (c.id, o.id)) is None:
         session.add(CommunityMember(community_id=c.id, org_id=o.id))
         session.flush()
-        audit.record(session=session, actor=actor, action="community.member.add",
-                     target=community, details={"org": org})
+        audit.record(
+            session=session,
+            actor=actor,
+            action="community.member.add",
+            target=community,
+            details={"org": org},
+        )
 
 
 def remove_member(*, session: Session, community: str, org: str, actor: str = "cli") -> None:
     """Remove ``org`` from ``community``; its users lose access at once."""
     c = get_community(session=session, name=community)
     o = get_org(session=session, name=org)
-    session.execute(delete(CommunityMember).where(
-        CommunityMember.community_id == c.id, CommunityMember.org_id == o.id))
-    audit.record(session=session, actor=actor, action="community.member.remove",
-                 target=community, details={"org": org})
+    session.execute(
+        delete(CommunityMember).where(
+            CommunityMember.community_id == c.id, CommunityMember.org_id == o.id
+        )
+    )
+    audit.record(
+        session=session,
+        actor=actor,
+        action="community.member.remove",
+        target=community,
+        details={"org": org},
+    )
 
 
 def members_of(*, session: Session, community_id: int) -> list[Organisation]:
     """Return the member organisations of a community."""
-    return list(session.execute(
-        select(Organisation).join(CommunityMember, CommunityMember.org_id == Organisation.id)
-        .where(CommunityMember.community_id == community_id).order_by(Organisation.name)
-    ).scalars())
+    return list(
+        session.execute(
+            select(Organisation)
+            .join(CommunityMember, CommunityMember.org_id == Organisation.id)
+            .where(CommunityMember.community_id == community_id)
+            .order_by(Organisation.name)
+        ).scalars()
+    )
 
 
 def list_communities(*, session: Session) -> list[Community]:
