@@ -22,6 +22,7 @@ from varsel.orgs.models import (
     User,
 )
 from varsel.sharing.models import Collection, IngestStatus, Recipient, Reshare, StixObject
+from varsel.web.models import WebSignIn
 
 __all__ = [
     "ApiToken",
@@ -50,4 +51,5 @@ __all__ = [
     "Reshare",
     "StixObject",
     "User",
+    "WebSignIn",
 ]

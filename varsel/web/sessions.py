@@ -2,11 +2,11 @@
 
 The cookie holds ``{"n": nonce, "u": user id, "p": password fingerprint}`` signed with the hub's
 secret key (itsdangerous, HMAC-SHA1 over a key derived for this purpose) and timestamped, so it
-expires after :data:`SESSION_SECONDS` however long the browser keeps it. Nothing is stored on
-the server, so it works the same with several workers. A session ends when:
+expires after :data:`SESSION_SECONDS` however long the browser keeps it. A signed-in session is
+also recorded server-side (``web_sessions``, the nonce stored as its SHA-256), so that it ends in
+every worker at once. A session ends when:
 
-* the user signs out (the browser drops the cookie and this process remembers the nonce until
-  the cookie would have expired anyway);
+* the user signs out (the row is marked ended and the browser drops the cookie);
 * the user's password changes (the fingerprint no longer matches);
 * the user is deleted, or the cookie is older than :data:`SESSION_SECONDS`.
 
@@ -22,22 +22,24 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import threading
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import update
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from varsel.api.deps import Hub, HubState
 from varsel.api.errors import HttpProblem
+from varsel.clock import utcnow
 from varsel.orgs import service as orgs
 from varsel.orgs.models import Role, User
 from varsel.orgs.service import Principal
+from varsel.web.models import WebSignIn
 
 COOKIE = "varsel_session"
 SESSION_SECONDS = 8 * 3600
@@ -72,26 +74,8 @@ class WebSession:
     fresh: bool = False
 
 
-class _SignedOut:
-    """Nonces of sessions signed out in this process, kept until their cookies expire."""
-
-    def __init__(self) -> None:
-        self._until: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def add(self, nonce: str) -> None:
-        with self._lock:
-            now = time.monotonic()
-            self._until = {n: t for n, t in self._until.items() if t > now}
-            self._until[nonce] = now + SESSION_SECONDS
-
-    def __contains__(self, nonce: object) -> bool:
-        with self._lock:
-            until = self._until.get(str(nonce))
-            return until is not None and until > time.monotonic()
-
-
-_signed_out = _SignedOut()
+def _nonce_hash(nonce: str) -> str:
+    return hashlib.sha256(nonce.encode("ascii")).hexdigest()
 
 
 def _serializer(secret_key: str) -> URLSafeTimedSerializer:
@@ -120,8 +104,6 @@ def _read_cookie(request: Request, state: HubState) -> dict[str, Any] | None:
         return None
     if not isinstance(data, dict) or not isinstance(data.get("n"), str):
         return None
-    if data["n"] in _signed_out:
-        return None
     return data
 
 
@@ -139,8 +121,15 @@ def web_session(request: Request, state: Hub) -> WebSession:
         if isinstance(data.get("u"), int):
             with state.sessions() as session:
                 user = session.get(User, data["u"])
+                sign_in = session.get(WebSignIn, _nonce_hash(nonce))
+                live = (
+                    sign_in is not None
+                    and sign_in.user_id == data["u"]
+                    and sign_in.ended_at is None
+                    and sign_in.expires_at > utcnow()
+                )
                 # Roles and organisations are read on every request: a change applies at once.
-                if user is not None and data.get("p") == password_fingerprint(user):
+                if live and user is not None and data.get("p") == password_fingerprint(user):
                     principal = orgs.principal_of(user)
     result = WebSession(
         nonce=nonce,
@@ -241,17 +230,31 @@ def ensure_cookie(response: Response, state: HubState, session: WebSession) -> N
 
 
 def start(response: Response, state: HubState, user: User) -> None:
-    """Begin a signed-in session for ``user`` with a new nonce."""
-    set_cookie(
-        response,
-        state,
-        {"n": secrets.token_urlsafe(24), "u": user.id, "p": password_fingerprint(user)},
-    )
+    """Begin a signed-in session for ``user`` with a new nonce, recorded server-side."""
+    nonce = secrets.token_urlsafe(24)
+    now = utcnow()
+    with state.sessions() as session:
+        session.add(
+            WebSignIn(
+                nonce_hash=_nonce_hash(nonce),
+                user_id=user.id,
+                created_at=now,
+                expires_at=now + timedelta(seconds=SESSION_SECONDS),
+            )
+        )
+        session.commit()
+    set_cookie(response, state, {"n": nonce, "u": user.id, "p": password_fingerprint(user)})
 
 
 def end(response: Response, state: HubState, session: WebSession) -> None:
-    """End ``session``: forget its nonce here and drop the cookie in the browser."""
-    _signed_out.add(session.nonce)
+    """End ``session`` in every worker and drop the cookie in the browser."""
+    with state.sessions() as db:
+        db.execute(
+            update(WebSignIn)
+            .where(WebSignIn.nonce_hash == _nonce_hash(session.nonce))
+            .values(ended_at=utcnow())
+        )
+        db.commit()
     response.delete_cookie(
         COOKIE, path="/", httponly=True, samesite="lax", secure=state.settings.secure_cookies
     )
