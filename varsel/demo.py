@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from varsel.clock import datetime_to_us
 from varsel.orgs import service as orgs
 from varsel.sharing import ingest as ingesting
 from varsel.sharing import service as sharing
@@ -128,6 +129,10 @@ def _ts(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+def _parse(value: str) -> datetime:
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
 def _marking(level: TLP | None) -> dict[str, Any]:
     return {"object_marking_refs": [level.stix_id]} if level else {}
 
@@ -171,10 +176,16 @@ def _indicator(
     return obj
 
 
-def build_objects(seed: int = 7) -> list[tuple[str, TLP | None, dict[str, Any], list[str] | None]]:
-    """Return (collection title, TLP or None for default, object, TLP:RED recipients) tuples."""
+def build_objects(
+    seed: int = 7, start: datetime | None = None
+) -> list[tuple[str, TLP | None, dict[str, Any], list[str] | None]]:
+    """Return (collection title, TLP or None for default, object, TLP:RED recipients) tuples.
+
+    The objects' times run over about 55 days from ``start`` (default: 60 days ago).
+    """
     rng = random.Random(seed)
-    start = datetime(2026, 9, 1, tzinfo=UTC)
+    if start is None:
+        start = (datetime.now(UTC) - timedelta(days=60)).replace(minute=0, second=0, microsecond=0)
     out: list[tuple[str, TLP | None, dict[str, Any], list[str] | None]] = []
     for name, country, _kind, _ in ORGS:
         ident = {
@@ -234,7 +245,7 @@ def build_objects(seed: int = 7) -> list[tuple[str, TLP | None, dict[str, Any], 
     ]
     choices = [lvl for lvl, weight in levels for _ in range(weight)]
     for n in range(300):
-        when = start + timedelta(hours=n * 7, minutes=rng.randrange(60))
+        when = start + timedelta(hours=n * 4.4, minutes=rng.randrange(60))
         level = rng.choice(choices)
         title = rng.choice(
             ["Nordic threat indicators"] * 6 + ["Nordic–US ransomware"] * 2 + ["Finance sector"]
@@ -342,19 +353,20 @@ def seed(
     principals = {
         u: orgs.principal_of(orgs.get_user(session=session, username=u)) for u, _, _ in USERS
     }
-    groups: dict[tuple[str, str], list[tuple[str, Any]]] = {}
-    for i, (title, _level, obj, _recipients) in enumerate(objects):
-        who = producers[title][i % len(producers[title])]
-        groups.setdefault((title, who), []).append((json.dumps(obj, ensure_ascii=False), obj))
+    # Shared in the order they were made, each stamped with its own time, so the demo hub has a
+    # history (charts, "added since" filters) instead of everything arriving at once.
+    ordered = sorted(enumerate(objects), key=lambda item: (item[1][2]["created"], item[0]))
     done = 0
-    for (title, who), items in groups.items():
+    for i, (title, _level, obj, _recipients) in ordered:
+        who = producers[title][i % len(producers[title])]
         ingesting.ingest(
             session=session,
             collection=collections[title],
             principal=principals[who],
-            body=Envelope(objects=items),
+            body=Envelope(objects=[(json.dumps(obj, ensure_ascii=False), obj)]),
+            stamp_us=datetime_to_us(_parse(obj["created"])) + i,
         )
-        done += len(items)
+        done += 1
         if progress:
             progress(done, len(objects))
     return DemoSummary(

@@ -122,11 +122,15 @@ def ingest(
     principal: Principal,
     body: str | Envelope,
     recipients: list[str] | None = None,
+    stamp_us: int | None = None,
 ) -> IngestResult:
     """Validate and store the objects of an envelope; bad objects fail one by one.
 
     ``recipients`` name the recipients of TLP:RED objects that carry no ``x_varsel_recipients``
-    of their own (see docs/access-policy.md). Everything is written in the caller's transaction.
+    of their own (see docs/access-policy.md). ``stamp_us`` replaces the clock for date_added
+    when seeding history (the demo); the ordering guarantee holds either way, since a stamp is
+    never below what the collection already handed out. Everything is written in the caller's
+    transaction.
     """
     writable = session.execute(
         restrict(
@@ -176,6 +180,7 @@ def ingest(
         principal=principal,
         candidates=candidates,
         result=result,
+        stamp_us=stamp_us,
     )
     result.request_timestamp = us_to_rfc3339(now_us())
     session.add(
@@ -236,6 +241,7 @@ def _store(
     principal: Principal,
     candidates: list[_Candidate],
     result: IngestResult,
+    stamp_us: int | None,
 ) -> None:
     # Take the collection's lock before reading anything the ordering depends on.
     session.execute(
@@ -248,6 +254,8 @@ def _store(
     ).scalar_one()
     if not candidates:
         return
+    # Read after the lock, so date_added is the time the object became part of the collection.
+    clock = now_us() if stamp_us is None else stamp_us
 
     ids = list({c.facts.stix_id for c in candidates})
     # stix_id -> {version_key: (pk, is_latest, is_first)}
@@ -274,7 +282,6 @@ def _store(
     demote_first: set[int] = set()
     # Versions added in this batch: stix_id -> {version_key: index in new_rows}
     batch: dict[str, dict[str, int]] = {}
-    clock = now_us()
     for cand in candidates:
         facts = cand.facts
         version = facts.modified or facts.created or ""
