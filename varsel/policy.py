@@ -27,9 +27,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Select, and_, exists, false, literal, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, false, literal, or_, select
 
 from varsel.audit.models import AuditEvent
 from varsel.clearances import condition as clearance_condition
@@ -48,7 +48,7 @@ from varsel.orgs.service import Principal
 from varsel.sharing.models import Collection, Recipient, Reshare, StixObject
 from varsel.sharing.tlp import TLP
 
-T = TypeVar("T", bound=tuple[Any, ...])
+Q = TypeVar("Q", bound=Select[Any])
 
 _COMMUNITY_LEVELS = (TLP.GREEN.value, TLP.AMBER.value, TLP.AMBER_STRICT.value)
 
@@ -66,7 +66,7 @@ def _has_role(roles_column: Any, principal: Principal) -> Any:
     return (literal(" ") + roles_column + literal(" ")).contains(f" {principal.role.value} ")
 
 
-def _member_collections(principal: Principal, action: Action) -> Select[tuple[str]]:
+def _member_collections(principal: Principal, action: Action) -> Select[Any]:
     """Return the ids of collections whose community has O as member and whose rights admit R."""
     roles = Collection.write_roles if action is Action.WRITE else Collection.read_roles
     return (
@@ -82,11 +82,21 @@ def object_read_condition(principal: Principal) -> Any:
     provider = ClientRelation.__table__.alias("provider")
     reshared_to_me = exists(
         select(Reshare.id)
-        .join(provider, and_(provider.c.provider_id == Reshare.from_org_id,
-                             provider.c.client_id == Reshare.to_org_id))
+        .join(
+            provider,
+            and_(
+                provider.c.provider_id == Reshare.from_org_id,
+                provider.c.client_id == Reshare.to_org_id,
+            ),
+        )
         .join(Collection, Collection.id == StixObject.collection_id)
-        .join(CommunityMember, and_(CommunityMember.community_id == Collection.community_id,
-                                    CommunityMember.org_id == Reshare.from_org_id))
+        .join(
+            CommunityMember,
+            and_(
+                CommunityMember.community_id == Collection.community_id,
+                CommunityMember.org_id == Reshare.from_org_id,
+            ),
+        )
         .where(Reshare.object_pk == StixObject.id, Reshare.to_org_id == principal.org_id)
     )
     named_recipient = exists(
@@ -107,7 +117,7 @@ def object_read_condition(principal: Principal) -> Any:
     return and_(tlp_and_community, clearance_condition.read_condition(principal))
 
 
-def _object_rule(query: Select[T], principal: Principal, action: Action) -> Select[T]:
+def _object_rule(query: Q, principal: Principal, action: Action) -> Q:
     if action is Action.READ:
         return query.where(object_read_condition(principal))
     if action is Action.DELETE:
@@ -119,7 +129,7 @@ def _object_rule(query: Select[T], principal: Principal, action: Action) -> Sele
     return query.where(false())
 
 
-def _collection_rule(query: Select[T], principal: Principal, action: Action) -> Select[T]:
+def _collection_rule(query: Q, principal: Principal, action: Action) -> Q:
     if action is Action.READ:
         # Every authenticated user may list collections: TLP:CLEAR content in any of them is
         # theirs to read; rules 1-5 above still filter the objects.
@@ -129,7 +139,7 @@ def _collection_rule(query: Select[T], principal: Principal, action: Action) -> 
     return query.where(false())
 
 
-def _directory_rule(query: Select[T], principal: Principal, action: Action) -> Select[T]:
+def _directory_rule(query: Q, principal: Principal, action: Action) -> Q:
     # Organisation and community names are needed to address TLP:RED shares and to see who
     # shared what; only hub-admins change them.
     if action is Action.READ or principal.role is Role.HUB_ADMIN:
@@ -137,7 +147,7 @@ def _directory_rule(query: Select[T], principal: Principal, action: Action) -> S
     return query.where(false())
 
 
-def _user_rule(query: Select[T], principal: Principal, action: Action) -> Select[T]:
+def _user_rule(query: Q, principal: Principal, action: Action) -> Q:
     if principal.role is Role.HUB_ADMIN:
         return query
     if principal.role is Role.ORG_ADMIN:
@@ -147,16 +157,17 @@ def _user_rule(query: Select[T], principal: Principal, action: Action) -> Select
     return query.where(false())
 
 
-def _token_rule(query: Select[T], principal: Principal, action: Action) -> Select[T]:
+def _token_rule(query: Q, principal: Principal, action: Action) -> Q:
     if principal.role is Role.HUB_ADMIN:
         return query
     if principal.role is Role.ORG_ADMIN:
-        return query.where(ApiToken.user_id.in_(
-            select(User.id).where(User.org_id == principal.org_id)))
+        return query.where(
+            ApiToken.user_id.in_(select(User.id).where(User.org_id == principal.org_id))
+        )
     return query.where(ApiToken.user_id == principal.user_id)
 
 
-def _audit_rule(query: Select[T], principal: Principal, action: Action) -> Select[T]:
+def _audit_rule(query: Q, principal: Principal, action: Action) -> Q:
     # The audit log is append-only: nobody writes through a query, hub-admins read.
     if action is Action.READ and principal.role is Role.HUB_ADMIN:
         return query
@@ -170,44 +181,73 @@ def _security_officer_persons(principal: Principal) -> Any:
     return Person.user_id == principal.user_id
 
 
-def _person_rule(query: Select[T], principal: Principal, action: Action) -> Select[T]:
+def _authority_for(principal: Principal) -> ColumnElement[bool]:
+    """Return the condition on RecognitionRequest rows addressed to the principal's authority."""
+    if principal.role is not Role.ORG_ADMIN:
+        return false()
+    return and_(
+        RecognitionRequest.country == principal.country,
+        exists(
+            select(Organisation.id).where(
+                Organisation.id == principal.org_id, Organisation.kind == "authority"
+            )
+        ),
+    )
+
+
+def _addressed_clearances(principal: Principal) -> Select[Any]:
+    """Return ids of clearances whose recognition was asked of the principal's authority."""
+    return select(RecognitionRequest.clearance_id).where(_authority_for(principal))
+
+
+def _person_rule(query: Q, principal: Principal, action: Action) -> Q:
     # Security officers are the org-admins of the person's employer; hub-admins see all;
-    # a person sees their own record. Only officers and hub-admins change anything.
+    # a person sees their own record; an authority asked to recognise a clearance sees its
+    # holder, since it cannot decide without knowing whom. Only officers and hub-admins change.
     if principal.role is Role.HUB_ADMIN:
         return query
     if action is Action.READ:
-        return query.where(_security_officer_persons(principal))
+        addressed = select(Clearance.person_id).where(
+            Clearance.id.in_(_addressed_clearances(principal))
+        )
+        return query.where(or_(_security_officer_persons(principal), Person.id.in_(addressed)))
     if principal.role is Role.ORG_ADMIN:
         return query.where(Person.employer_org_id == principal.org_id)
     return query.where(false())
 
 
-def _clearance_rule(query: Select[T], principal: Principal, action: Action) -> Select[T]:
+def _clearance_rule(query: Q, principal: Principal, action: Action) -> Q:
     if principal.role is Role.HUB_ADMIN:
         return query
     if action is Action.READ:
-        return query.where(Clearance.person_id.in_(
-            select(Person.id).where(_security_officer_persons(principal))))
+        return query.where(
+            or_(
+                Clearance.person_id.in_(
+                    select(Person.id).where(_security_officer_persons(principal))
+                ),
+                Clearance.id.in_(_addressed_clearances(principal)),
+            )
+        )
     if principal.role is Role.ORG_ADMIN:
-        return query.where(Clearance.person_id.in_(
-            select(Person.id).where(Person.employer_org_id == principal.org_id)))
+        return query.where(
+            Clearance.person_id.in_(
+                select(Person.id).where(Person.employer_org_id == principal.org_id)
+            )
+        )
     return query.where(false())
 
 
-def _recognition_rule(query: Select[T], principal: Principal, action: Action) -> Select[T]:
+def _recognition_rule(query: Q, principal: Principal, action: Action) -> Q:
     # Besides the person's officers, the org-admins of an authority of the country asked to
     # recognise see (and decide) the requests addressed to that country.
     if principal.role is Role.HUB_ADMIN:
         return query
     mine = RecognitionRequest.clearance_id.in_(
-        select(Clearance.id).join(Person, Person.id == Clearance.person_id)
-        .where(_security_officer_persons(principal)))
-    authority = false()
-    if principal.role is Role.ORG_ADMIN:
-        authority = and_(
-            RecognitionRequest.country == principal.country,
-            exists(select(Organisation.id).where(Organisation.id == principal.org_id,
-                                                 Organisation.kind == "authority")))
+        select(Clearance.id)
+        .join(Person, Person.id == Clearance.person_id)
+        .where(_security_officer_persons(principal))
+    )
+    authority = _authority_for(principal)
     if action is Action.READ:
         return query.where(or_(mine, authority))
     if action is Action.WRITE and principal.role is Role.ORG_ADMIN:
@@ -215,7 +255,7 @@ def _recognition_rule(query: Select[T], principal: Principal, action: Action) ->
     return query.where(false())
 
 
-def _notice_rule(query: Select[T], principal: Principal, action: Action) -> Select[T]:
+def _notice_rule(query: Q, principal: Principal, action: Action) -> Q:
     if action is Action.READ and principal.role is Role.HUB_ADMIN:
         return query
     if action is Action.READ:
@@ -223,22 +263,30 @@ def _notice_rule(query: Select[T], principal: Principal, action: Action) -> Sele
     return query.where(false())
 
 
-def _incident_rule(query: Select[T], principal: Principal, action: Action) -> Select[T]:
+def _incident_rule(query: Q, principal: Principal, action: Action) -> Q:
     # Participants are organisations (all their users) or single users. TLP:CLEAR incidents
     # are open to every authenticated user; every other level only to participants, so a
     # TLP:RED incident reaches exactly the named participants.
-    named = exists(select(Participant.id).where(
-        Participant.incident_id == Incident.id,
-        or_(Participant.org_id == principal.org_id, Participant.user_id == principal.user_id)))
+    named = exists(
+        select(Participant.id).where(
+            Participant.incident_id == Incident.id,
+            or_(Participant.org_id == principal.org_id, Participant.user_id == principal.user_id),
+        )
+    )
     if action is Action.READ:
         return query.where(or_(Incident.tlp == TLP.CLEAR.value, named))
     if action is Action.WRITE:
         if principal.role is Role.HUB_ADMIN:
             return query
-        lead = exists(select(Participant.id).where(
-            Participant.incident_id == Incident.id,
-            Participant.role == ParticipantRole.LEAD.value,
-            or_(Participant.org_id == principal.org_id, Participant.user_id == principal.user_id)))
+        lead = exists(
+            select(Participant.id).where(
+                Participant.incident_id == Incident.id,
+                Participant.role == ParticipantRole.LEAD.value,
+                or_(
+                    Participant.org_id == principal.org_id, Participant.user_id == principal.user_id
+                ),
+            )
+        )
         return query.where(lead)
     return query.where(false())
 
@@ -263,7 +311,7 @@ _RULES: dict[type[Any], Rule] = {
 }
 
 
-def restrict(query: Select[T], principal: Principal | None, action: Action) -> Select[T]:
+def restrict(query: Q, principal: Principal | None, action: Action) -> Q:
     """Return ``query`` narrowed to what ``principal`` may do ``action`` to; empty if unknown.
 
     The entity of the query's first column decides which rule applies; a query over an entity
@@ -275,4 +323,5 @@ def restrict(query: Select[T], principal: Principal | None, action: Action) -> S
     rule = _RULES.get(entity) if entity is not None else None
     if rule is None:
         return query.where(false())
-    return rule(query, principal, action)
+    # Every rule only adds WHERE clauses, so the query keeps its type.
+    return cast(Q, rule(query, principal, action))

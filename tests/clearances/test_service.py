@@ -84,6 +84,17 @@ def test_swedish_engineer_and_norwegian_konfidensielt(hub: Hub) -> None:
             country="NO",
             note="SOC serves Norway",
         )
+        # The authority asked to decide sees whose clearance it is; another org-admin does not.
+        from varsel.clearances.models import Clearance, Person
+        from varsel.policy import Action, restrict
+
+        def visible(who: str) -> tuple[list[str], list[int]]:
+            names = s.execute(restrict(select(Person.name), p[who], Action.READ)).scalars()
+            ids = s.execute(restrict(select(Clearance.id), p[who], Action.READ)).scalars()
+            return list(names), list(ids)
+
+        assert visible("nsm") == (["Eva Engineer"], [clearance.id])
+        assert visible("sec-no") == ([], [])
         with pytest.raises(NotFound):  # not an authority of Norway
             service.decide_recognition(
                 session=s, principal=p["sec-no"], request_id=request.id, approve=True
