@@ -24,8 +24,18 @@ from typing import Any
 
 import requests
 
-PACKAGES = ("varsel", "taxii2-client", "medallion", "fastapi", "uvicorn", "sqlalchemy",
-            "psycopg", "requests", "flask", "py-spy")
+PACKAGES = (
+    "varsel",
+    "taxii2-client",
+    "medallion",
+    "fastapi",
+    "uvicorn",
+    "sqlalchemy",
+    "psycopg",
+    "requests",
+    "flask",
+    "py-spy",
+)
 
 
 def utc_now() -> str:
@@ -95,8 +105,12 @@ def load_snapshot() -> dict[str, Any]:
     """Return the machine's load right now (``uptime`` and the load averages)."""
     uptime = None
     with contextlib.suppress(OSError, subprocess.SubprocessError):
-        uptime = subprocess.run(["uptime"], capture_output=True, text=True, timeout=5,
-                                check=False).stdout.strip() or None
+        uptime = (
+            subprocess.run(
+                ["uptime"], capture_output=True, text=True, timeout=5, check=False
+            ).stdout.strip()
+            or None
+        )
     try:
         loadavg = [round(v, 2) for v in os.getloadavg()]
     except OSError:
@@ -130,22 +144,31 @@ class Server:
         """Start the process and wait until its ``ready_url`` answers any HTTP status."""
         log = self.log_path.open("ab")
         # Run in the log's directory: never pick up modules from whatever the caller's cwd is.
-        self.process = subprocess.Popen(self.command, env=self.env, stdout=log,
-                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                        cwd=self.log_path.parent)
+        self.process = subprocess.Popen(
+            self.command,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=self.log_path.parent,
+        )
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.process.returncode} while "
-                                   f"starting; see {self.log_path}:\n{self.tail()}")
+                raise RuntimeError(
+                    f"{self.name} exited with {self.process.returncode} while "
+                    f"starting; see {self.log_path}:\n{self.tail()}"
+                )
             with contextlib.suppress(requests.RequestException):
                 requests.get(self.ready_url, timeout=2)
                 return
             time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"{self.name} did not answer within {timeout:.0f} s; "
-                           f"see {self.log_path}:\n{self.tail()}")
+        raise RuntimeError(
+            f"{self.name} did not answer within {timeout:.0f} s; "
+            f"see {self.log_path}:\n{self.tail()}"
+        )
 
     @property
     def pid(self) -> int:
@@ -201,9 +224,22 @@ class Sampler:
             raise RuntimeError("py-spy is not installed (pip install py-spy)")
         # --nonblocking: never pause the server, so the profile costs it little.
         self.process = subprocess.Popen(
-            [exe, "record", "--pid", str(self.pid), "--rate", str(self.rate), "--format", "raw",
-             "--nonblocking", "--output", str(self.output)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                exe,
+                "record",
+                "--pid",
+                str(self.pid),
+                "--rate",
+                str(self.rate),
+                "--format",
+                "raw",
+                "--nonblocking",
+                "--output",
+                str(self.output),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(0.5)  # let it attach before the phase starts
 
     def stop(self) -> dict[str, Any]:
@@ -221,7 +257,7 @@ class Sampler:
 
 def _frame_file(frame: str) -> str:
     # A raw frame reads "function (path/to/file.py:123)".
-    inner = frame[frame.rfind("(") + 1:].rstrip(")")
+    inner = frame[frame.rfind("(") + 1 :].rstrip(")")
     return inner.rsplit(":", 1)[0]
 
 
@@ -248,8 +284,15 @@ def _area(path: str) -> str:
 
 
 # Leaf frames of threads that wait for work (py-spy --nonblocking cannot always tell).
-_IDLE = ("Condition.wait ", "Event.wait ", "Runner.run ", "BaseEventLoop.run_forever ",
-         "EpollSelector.select ", "Queue.get ", "select ")
+_IDLE = (
+    "Condition.wait ",
+    "Event.wait ",
+    "Runner.run ",
+    "BaseEventLoop.run_forever ",
+    "EpollSelector.select ",
+    "Queue.get ",
+    "select ",
+)
 
 
 def _function(frame: str) -> str:
@@ -287,13 +330,14 @@ def summarise_stacks(path: Path, top: int = 15) -> dict[str, Any]:
             tally.inclusive[name] += count
 
     def share(counter: Counter[str]) -> list[dict[str, Any]]:
-        return [{"name": name, "percent": round(100 * n / tally.total, 1)}
-                for name, n in counter.most_common(top)]
+        return [
+            {"name": name, "percent": round(100 * n / tally.total, 1)}
+            for name, n in counter.most_common(top)
+        ]
 
     if tally.total == 0:
         return {"samples": 0, "idle_samples": tally.idle}
-    varsel_inclusive = Counter({k: v for k, v in tally.inclusive.items()
-                                if "(varsel/" in k})
+    varsel_inclusive = Counter({k: v for k, v in tally.inclusive.items() if "(varsel/" in k})
     return {
         "samples": tally.total,
         "idle_samples": tally.idle,

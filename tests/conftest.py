@@ -74,12 +74,11 @@ def database_url(
 
 def _empty(engine: Engine) -> None:
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    # DELETE in dependency order: on small tables it is ten times faster than TRUNCATE, which
+    # pays a fixed cost per table on PostgreSQL. Ids keep counting; no test relies on them.
     with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(text("TRUNCATE " + ", ".join(tables) + " RESTART IDENTITY CASCADE"))
-        else:
-            for name in tables:
-                conn.execute(text(f"DELETE FROM {name}"))
+        for name in tables:
+            conn.execute(text(f"DELETE FROM {name}"))
 
 
 @dataclass

@@ -25,11 +25,38 @@ def _positive(section: dict, *keys: str) -> None:
 def test_tiny_run_writes_every_figure(tmp_path: Path) -> None:
     output = tmp_path / "taxii.json"
     done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--backends", "sqlite", "--objects", "1000",
-         "--id-samples", "20", "--medallion-objects", "200", "--scale", "--scale-small", "500",
-         "--scale-large", "1500", "--scale-pages", "1", "--scale-passes", "1",
-         "--scale-envelope", "500", "--no-table", "--output", str(output)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--backends",
+            "sqlite",
+            "--objects",
+            "1000",
+            "--id-samples",
+            "20",
+            "--medallion-objects",
+            "200",
+            "--scale",
+            "--scale-small",
+            "500",
+            "--scale-large",
+            "1500",
+            "--scale-pages",
+            "1",
+            "--scale-passes",
+            "1",
+            "--scale-envelope",
+            "500",
+            "--no-table",
+            "--output",
+            str(output),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(output.read_text(encoding="utf-8"))
 
@@ -42,12 +69,17 @@ def test_tiny_run_writes_every_figure(tmp_path: Path) -> None:
     _positive(hub["ingest"], "objects_per_s", "seconds")
     _positive(hub["read"], "objects_per_s", "seconds")
     _positive(hub["by_id"], "p50_ms", "p95_ms", "samples")
-    assert set(hub["targets_met"]) == {"ingest_objects_per_s", "read_objects_per_s",
-                                       "by_id_p50_ms", "scale_read_ratio"}
+    assert set(hub["targets_met"]) == {
+        "ingest_objects_per_s",
+        "read_objects_per_s",
+        "by_id_p50_ms",
+        "scale_read_ratio",
+    }
     scale = hub["scale"]
     assert scale["large_objects"] == 1500 and scale["load_growth"]["objects"] == 1000
-    _positive(scale, "read_rate_small", "read_rate_large_from_start", "read_rate_large_deep",
-              "ratio")
+    _positive(
+        scale, "read_rate_small", "read_rate_large_from_start", "read_rate_large_deep", "ratio"
+    )
     for server in ("varsel-sqlite", "medallion"):
         comparison = report["servers"][server]["comparison"]
         assert comparison["read"]["objects"] == 200
@@ -57,8 +89,13 @@ def test_tiny_run_writes_every_figure(tmp_path: Path) -> None:
 
 
 def test_help_names_the_options() -> None:
-    done = subprocess.run([sys.executable, str(SCRIPT), "--help"], capture_output=True,
-                          text=True, timeout=60, check=True)
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     for option in ("--backends", "--objects", "--quick", "--scale", "--profile"):
         assert option in done.stdout
 
@@ -71,7 +108,9 @@ def test_profile_summary_counts_self_and_inclusive_time(tmp_path: Path) -> None:
         "execute (sqlalchemy/engine/base.py:5) 30\n"
         "run (uvicorn/main.py:1);"
         "loads (json/__init__.py:3) 10\n"
-        "run (uvicorn/main.py:1);Condition.wait (threading.py:327) 50\n", encoding="utf-8")
+        "run (uvicorn/main.py:1);Condition.wait (threading.py:327) 50\n",
+        encoding="utf-8",
+    )
     summary = _common.summarise_stacks(stacks)
     assert summary["samples"] == 40 and summary["idle_samples"] == 50
     by_package = {item["name"]: item["percent"] for item in summary["self_by_package"]}

@@ -11,7 +11,8 @@ import pytest
 from tests import factories as f
 from tests.conftest import Hub
 from varsel.matching import exports, service
-from varsel.sharing import ingest, service as sharing
+from varsel.sharing import ingest
+from varsel.sharing import service as sharing
 
 
 @dataclass
@@ -23,20 +24,30 @@ class World:
     sightings: str
     tokens: dict[str, str]
 
-    def share(self, username: str, *objects: dict[str, Any], collection: str | None = None
-              ) -> ingest.IngestResult:
+    def share(
+        self, username: str, *objects: dict[str, Any], collection: str | None = None
+    ) -> ingest.IngestResult:
         """Share ``objects`` as ``username`` and commit."""
         with self.hub.session() as s:
             coll = sharing.get_collection(session=s, collection_id=collection or self.collection)
-            result = ingest.ingest(session=s, collection=coll,
-                                   principal=f.principal(s, username), body=f.envelope(*objects))
+            result = ingest.ingest(
+                session=s,
+                collection=coll,
+                principal=f.principal(s, username),
+                body=f.envelope(*objects),
+            )
             s.commit()
         assert not result.failures, result.failures
         return result
 
 
-USERS = {"alice": ("Fjordnett", "NO"), "bob": ("Svea", "SE"), "dag": ("Dansk", "DK"),
-         "eero": ("Suomi", "FI"), "carol": ("Outsider", "US")}
+USERS = {
+    "alice": ("Fjordnett", "NO"),
+    "bob": ("Svea", "SE"),
+    "dag": ("Dansk", "DK"),
+    "eero": ("Suomi", "FI"),
+    "carol": ("Outsider", "US"),
+}
 
 
 @pytest.fixture

@@ -13,10 +13,18 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 def indicator_raw(ident: str, pattern: str, **extra: Any) -> str:
     """Return a stored indicator's JSON."""
-    obj = {"type": "indicator", "spec_version": "2.1", "id": ident, "pattern": pattern,
-           "pattern_type": "stix", "valid_from": "2020-01-01T00:00:00Z",
-           "created": "2020-01-01T00:00:00.000Z", "modified": "2020-01-01T00:00:00.000Z",
-           "name": f"test {ident[-4:]}", **extra}
+    obj = {
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": ident,
+        "pattern": pattern,
+        "pattern_type": "stix",
+        "valid_from": "2020-01-01T00:00:00Z",
+        "created": "2020-01-01T00:00:00.000Z",
+        "modified": "2020-01-01T00:00:00.000Z",
+        "name": f"test {ident[-4:]}",
+        **extra,
+    }
     return json.dumps(obj)
 
 

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -30,8 +31,9 @@ def auth(world: World, user: str) -> dict[str, str]:
 
 def _indicators(world: World) -> dict[str, dict[str, object]]:
     made = {
-        "ip": pattern_indicator("[network-traffic:dst_ref.value = '198.51.100.7']",
-                                name='Bad "host"; beware'),
+        "ip": pattern_indicator(
+            "[network-traffic:dst_ref.value = '198.51.100.7']", name='Bad "host"; beware'
+        ),
         "cidr": pattern_indicator("[ipv4-addr:value = '203.0.113.0/24']"),
         "sub": pattern_indicator("[domain-name:value LIKE '%.evil.example']"),
         "url": pattern_indicator("[url:value = 'http://evil.example/a%20b|c']"),
@@ -44,27 +46,41 @@ def _indicators(world: World) -> dict[str, dict[str, object]]:
 
 def test_match_a_batch_of_observables(world: World, client: TestClient) -> None:
     made = _indicators(world)
-    body = {"observables": ["203.0.113.9", {"value": "X.Evil.Example.", "type": "domain"},
-                            {"value": "198.51.100.7", "type": "ip"}, "nothing.example",
-                            HASH.upper()]}
+    body = {
+        "observables": [
+            "203.0.113.9",
+            {"value": "X.Evil.Example.", "type": "domain"},
+            {"value": "198.51.100.7", "type": "ip"},
+            "nothing.example",
+            HASH.upper(),
+        ]
+    }
     got = client.post("/api/v1/match", json=body, headers=auth(world, "bob"))
     assert got.status_code == 200, got.text
     pairs = {(m["observable"], m["indicator_id"]) for m in got.json()["matches"]}
     # 198.51.100.7 is a destination-only indicator: an observable of unknown side misses it.
-    assert pairs == {("203.0.113.9", made["cidr"]["id"]),
-                     ("X.Evil.Example.", made["sub"]["id"]), (HASH.upper(), made["hash"]["id"])}
-    assert client.post("/api/v1/match", json=body, headers=auth(world, "carol")
-                       ).json()["matches"] == []
+    assert pairs == {
+        ("203.0.113.9", made["cidr"]["id"]),
+        ("X.Evil.Example.", made["sub"]["id"]),
+        (HASH.upper(), made["hash"]["id"]),
+    }
+    assert (
+        client.post("/api/v1/match", json=body, headers=auth(world, "carol")).json()["matches"]
+        == []
+    )
     too_many = {"observables": ["1.1.1.1"] * 1001}
-    assert client.post("/api/v1/match", json=too_many, headers=auth(world, "bob")
-                       ).status_code == 400
+    assert (
+        client.post("/api/v1/match", json=too_many, headers=auth(world, "bob")).status_code == 400
+    )
     assert client.post("/api/v1/match", json=body).status_code == 401
 
 
 def test_exports_in_every_format(world: World, client: TestClient) -> None:
     made = _indicators(world)
-    get = lambda fmt, **params: client.get(f"/api/v1/exports/{fmt}", params=params,  # noqa: E731
-                                           headers=auth(world, "bob"))
+
+    def get(fmt: str, **params: object) -> Any:
+        return client.get(f"/api/v1/exports/{fmt}", params=params, headers=auth(world, "bob"))
+
     rules = get("suricata").text
     assert "alert ip any any -> [198.51.100.7] any" in rules
     assert "alert ip [203.0.113.0/24] any <> any any" in rules
@@ -95,47 +111,72 @@ def test_exports_in_every_format(world: World, client: TestClient) -> None:
     assert carol.status_code == 200 and carol.text == ""
 
 
-def test_etags_answer_304_until_something_readable_changes(world: World,
-                                                           client: TestClient) -> None:
+def test_etags_answer_304_until_something_readable_changes(
+    world: World, client: TestClient
+) -> None:
     _indicators(world)
     first = client.get("/api/v1/exports/suricata", headers=auth(world, "bob"))
     etag = first.headers["etag"]
     assert etag.startswith('"') and first.headers["cache-control"] == "private, no-cache"
-    again = client.get("/api/v1/exports/suricata",
-                       headers={**auth(world, "bob"), "If-None-Match": etag})
+    again = client.get(
+        "/api/v1/exports/suricata", headers={**auth(world, "bob"), "If-None-Match": etag}
+    )
     assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
-    other_format = client.get("/api/v1/exports/zeek",
-                              headers={**auth(world, "bob"), "If-None-Match": etag})
+    other_format = client.get(
+        "/api/v1/exports/zeek", headers={**auth(world, "bob"), "If-None-Match": etag}
+    )
     assert other_format.status_code == 200
     # Something bob cannot read changes nothing for him...
-    world.share("alice", pattern_indicator("[domain-name:value = 'secret.example']",
-                                           tlp=TLP.RED, recipients=["Dansk"]))
-    assert client.get("/api/v1/exports/suricata", headers={
-        **auth(world, "bob"), "If-None-Match": etag}).status_code == 304
+    world.share(
+        "alice",
+        pattern_indicator(
+            "[domain-name:value = 'secret.example']", tlp=TLP.RED, recipients=["Dansk"]
+        ),
+    )
+    assert (
+        client.get(
+            "/api/v1/exports/suricata", headers={**auth(world, "bob"), "If-None-Match": etag}
+        ).status_code
+        == 304
+    )
     # ...but a new readable indicator changes the body and the ETag.
     world.share("dag", pattern_indicator("[domain-name:value = 'new.example']"))
-    changed = client.get("/api/v1/exports/suricata",
-                         headers={**auth(world, "bob"), "If-None-Match": etag})
+    changed = client.get(
+        "/api/v1/exports/suricata", headers={**auth(world, "bob"), "If-None-Match": etag}
+    )
     assert changed.status_code == 200 and changed.headers["etag"] != etag
     assert "new.example" in changed.text
 
 
-def _sighting(world: World, user: str, indicator_id: str, day: str,
-              tlp: TLP = TLP.AMBER) -> None:
-    org = {"alice": "Fjordnett", "bob": "Svea", "dag": "Dansk", "eero": "Suomi",
-           "carol": "Outsider"}[user]
-    obj = {"type": "sighting", "spec_version": "2.1", "id": f.stix_id("sighting"),
-           "created": f"{day}T10:00:00.000Z", "modified": f"{day}T10:00:00.000Z",
-           "sighting_of_ref": indicator_id, "count": 2, "first_seen": f"{day}T09:00:00Z",
-           "last_seen": f"{day}T09:30:00Z", "where_sighted_refs": [identity_id(org)],
-           "object_marking_refs": [tlp.stix_id]}
+def _sighting(world: World, user: str, indicator_id: str, day: str, tlp: TLP = TLP.AMBER) -> None:
+    org = {
+        "alice": "Fjordnett",
+        "bob": "Svea",
+        "dag": "Dansk",
+        "eero": "Suomi",
+        "carol": "Outsider",
+    }[user]
+    obj = {
+        "type": "sighting",
+        "spec_version": "2.1",
+        "id": f.stix_id("sighting"),
+        "created": f"{day}T10:00:00.000Z",
+        "modified": f"{day}T10:00:00.000Z",
+        "sighting_of_ref": indicator_id,
+        "count": 2,
+        "first_seen": f"{day}T09:00:00Z",
+        "last_seen": f"{day}T09:30:00Z",
+        "where_sighted_refs": [identity_id(org)],
+        "object_marking_refs": [tlp.stix_id],
+    }
     if tlp is TLP.RED:
         obj["x_varsel_recipients"] = ["Fjordnett"]
     world.share(user, obj, collection=world.sightings)
 
 
 def test_aggregates_need_k_organisations_and_cannot_be_differenced(
-        world: World, client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    world: World, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     made = _indicators(world)
     target = made["ip"]["id"]
     url = "/api/v1/sightings/aggregates"
@@ -150,8 +191,15 @@ def test_aggregates_need_k_organisations_and_cannot_be_differenced(
         assert refused.status_code == 400, params
     _sighting(world, "eero", target, "2026-03-05")
     shown = client.get(url, headers=auth(world, "eero")).json()["aggregates"]
-    assert shown == [{"indicator_id": target, "organisations": 3, "countries": 3,
-                      "first_seen": "2026-03-01", "last_seen": "2026-03-05"}]
+    assert shown == [
+        {
+            "indicator_id": target,
+            "organisations": 3,
+            "countries": 3,
+            "first_seen": "2026-03-01",
+            "last_seen": "2026-03-05",
+        }
+    ]
     # Narrowing by indicator gives the same whole-population figure, never a subset of orgs.
     narrowed = client.get(url, params={"indicator": target}, headers=auth(world, "eero"))
     assert narrowed.json()["aggregates"] == shown
@@ -168,8 +216,9 @@ def test_a_lone_sighting_never_leaks(world: World, client: TestClient) -> None:
     _sighting(world, "bob", made["hash"]["id"], "2026-03-01")
     for user in ("alice", "bob", "dag", "carol"):
         for params in ({}, {"indicator": made["hash"]["id"]}):
-            body = client.get("/api/v1/sightings/aggregates", params=params,
-                              headers=auth(world, user)).json()
+            body = client.get(
+                "/api/v1/sightings/aggregates", params=params, headers=auth(world, user)
+            ).json()
             assert body["aggregates"] == [], (user, params)
     listed = client.get("/api/v1/exports", headers=auth(world, "bob")).json()
     assert "suricata" in [x["format"] for x in listed["formats"]]

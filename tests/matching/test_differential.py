@@ -20,15 +20,31 @@ from varsel.matching._normalize import Role
 from varsel.matching._reference import ReferenceMatcher, reference_scan_zeek
 from varsel.matching._scan import scan
 
-IPV4 = [f"{a}.{b}.{c}.{d}" for a in (10, 198) for b in (0, 51) for c in (1, 100)
-        for d in (0, 7, 255)]
+IPV4 = [
+    f"{a}.{b}.{c}.{d}" for a in (10, 198) for b in (0, 51) for c in (1, 100) for d in (0, 7, 255)
+]
 IPV6 = ["2001:db8::1", "2001:db8::bad", "2001:db8:0:1::1", "fe80::1"]
 DOMAINS = ["evil.com", "cdn.evil.com", "a.b.evil.com", "x-y.no", "evil.no", "good.example"]
 PATHS = ["/", "/a", "/%7eb", "/a?x=1"]
-HASHES = ["44d88612fea8a8f36de82e1278abb02f", "3395856ce81f2b7382dee72602f798b642f14140",
-          "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f"]
-JUNK = ["-", "(empty)", "1.2.3.04", "999.1.1.1", " 10.0.1.7", "ä.evil.com", "EVIL.COM..",
-        "10.0.1", "::", "evil.com.evil", "http://", "mailto:a@b"]
+HASHES = [
+    "44d88612fea8a8f36de82e1278abb02f",
+    "3395856ce81f2b7382dee72602f798b642f14140",
+    "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f",
+]
+JUNK = [
+    "-",
+    "(empty)",
+    "1.2.3.04",
+    "999.1.1.1",
+    " 10.0.1.7",
+    "ä.evil.com",
+    "EVIL.COM..",
+    "10.0.1",
+    "::",
+    "evil.com.evil",
+    "http://",
+    "mailto:a@b",
+]
 
 
 def _cases(text: str) -> st.SearchStrategy[str]:
@@ -36,19 +52,28 @@ def _cases(text: str) -> st.SearchStrategy[str]:
 
 
 ip_values = st.sampled_from(IPV4) | st.sampled_from(IPV6).flatmap(
-    lambda v: st.sampled_from([v, v.upper(), v.replace("::", ":0:0:", 1)
-                               if v.count(":") < 6 else v]))
+    lambda v: st.sampled_from(
+        [v, v.upper(), v.replace("::", ":0:0:", 1) if v.count(":") < 6 else v]
+    )
+)
 domain_values = st.sampled_from(DOMAINS).flatmap(
-    lambda d: st.tuples(st.sampled_from(["", "www.", "x.", "deep.er."]), _cases(d),
-                        st.sampled_from(["", "."])).map("".join))
-url_values = st.tuples(st.sampled_from(["http://", "HTTP://", "https://"]),
-                       st.sampled_from(DOMAINS), st.sampled_from(["", ":80", ":8080"]),
-                       st.sampled_from(PATHS)).map("".join)
-email_values = st.tuples(st.sampled_from(["bob", "Bob", "eve"]), st.just("@"),
-                         st.sampled_from(DOMAINS)).map("".join)
+    lambda d: st.tuples(
+        st.sampled_from(["", "www.", "x.", "deep.er."]), _cases(d), st.sampled_from(["", "."])
+    ).map("".join)
+)
+url_values = st.tuples(
+    st.sampled_from(["http://", "HTTP://", "https://"]),
+    st.sampled_from(DOMAINS),
+    st.sampled_from(["", ":80", ":8080"]),
+    st.sampled_from(PATHS),
+).map("".join)
+email_values = st.tuples(
+    st.sampled_from(["bob", "Bob", "eve"]), st.just("@"), st.sampled_from(DOMAINS)
+).map("".join)
 hash_values = st.sampled_from(HASHES).flatmap(_cases)
-any_value = (ip_values | domain_values | url_values | email_values | hash_values
-             | st.sampled_from(JUNK))
+any_value = (
+    ip_values | domain_values | url_values | email_values | hash_values | st.sampled_from(JUNK)
+)
 
 
 @st.composite
@@ -56,8 +81,15 @@ def patterns(draw: st.DrawFn) -> str:
     """Draw one evaluable STIX pattern."""
     kind = draw(st.sampled_from(["ip", "cidr", "domain", "sub", "url", "email", "hash", "or"]))
     if kind == "ip":
-        path = draw(st.sampled_from(["ipv4-addr:value", "network-traffic:src_ref.value",
-                                     "network-traffic:dst_ref.value"]))
+        path = draw(
+            st.sampled_from(
+                [
+                    "ipv4-addr:value",
+                    "network-traffic:src_ref.value",
+                    "network-traffic:dst_ref.value",
+                ]
+            )
+        )
         return f"[{path} = '{draw(st.sampled_from(IPV4))}']"
     if kind == "cidr":
         if draw(st.booleans()):
@@ -69,27 +101,36 @@ def patterns(draw: st.DrawFn) -> str:
     if kind == "sub":
         return f"[domain-name:value LIKE '%.{draw(st.sampled_from(DOMAINS))}']"
     if kind == "url":
-        return (f"[url:value = 'http://{draw(st.sampled_from(DOMAINS))}"
-                f"{draw(st.sampled_from(PATHS))}']")
+        return (
+            f"[url:value = 'http://{draw(st.sampled_from(DOMAINS))}{draw(st.sampled_from(PATHS))}']"
+        )
     if kind == "email":
         return f"[email-addr:value = '{draw(email_values)}']"
     if kind == "hash":
         value = draw(st.sampled_from(HASHES))
         name = {32: "MD5", 40: "'SHA-1'", 64: "'SHA-256'"}[len(value)]
         return f"[file:hashes.{name} = '{value}']"
-    return (f"[ipv6-addr:value = '{draw(st.sampled_from(IPV6))}'] OR "
-            f"[domain-name:value IN ('{draw(st.sampled_from(DOMAINS))}', 'evil.no')]")
+    return (
+        f"[ipv6-addr:value = '{draw(st.sampled_from(IPV6))}'] OR "
+        f"[domain-name:value IN ('{draw(st.sampled_from(DOMAINS))}', 'evil.no')]"
+    )
 
 
 HEADER = "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n"
 LOGS = {
     "conn": (["ts", "id.orig_h", "id.resp_h"], ["time", "addr", "addr"]),
-    "dns": (["ts", "id.orig_h", "id.resp_h", "query", "answers"],
-            ["time", "addr", "addr", "string", "vector[string]"]),
-    "http": (["ts", "id.orig_h", "id.resp_h", "host", "uri", "referrer"],
-             ["time", "addr", "addr", "string", "string", "string"]),
-    "files": (["ts", "tx_hosts", "md5", "sha1", "sha256"],
-              ["time", "set[addr]", "string", "string", "string"]),
+    "dns": (
+        ["ts", "id.orig_h", "id.resp_h", "query", "answers"],
+        ["time", "addr", "addr", "string", "vector[string]"],
+    ),
+    "http": (
+        ["ts", "id.orig_h", "id.resp_h", "host", "uri", "referrer"],
+        ["time", "addr", "addr", "string", "string", "string"],
+    ),
+    "files": (
+        ["ts", "tx_hosts", "md5", "sha1", "sha256"],
+        ["time", "set[addr]", "string", "string", "string"],
+    ),
     "weird": (["ts", "peer", "note"], ["time", "addr", "string"]),
 }
 
@@ -101,8 +142,13 @@ def zeek_logs(draw: st.DrawFn) -> str:
     for _ in range(draw(st.integers(1, 2))):
         path = draw(st.sampled_from(sorted(LOGS)))
         fields, types = LOGS[path]
-        lines = [HEADER + f"#path\t{path}\n#fields\t" + "\t".join(fields) + "\n#types\t"
-                 + "\t".join(types)]
+        lines = [
+            HEADER
+            + f"#path\t{path}\n#fields\t"
+            + "\t".join(fields)
+            + "\n#types\t"
+            + "\t".join(types)
+        ]
         for n in range(draw(st.integers(0, 12))):
             cells = [f"1772359200.{n:06d}"]
             for kind in types[1:]:
@@ -118,29 +164,42 @@ def zeek_logs(draw: st.DrawFn) -> str:
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(pats=st.lists(patterns(), min_size=1, max_size=12), log=zeek_logs(),
-       subdomains=st.booleans())
-def test_fast_scan_equals_reference_on_zeek_logs(pats: list[str], log: str,
-                                                 subdomains: bool) -> None:
-    indicators = compiled({f"indicator--{i:04d}": p for i, p in enumerate(pats)},
-                          include_subdomains=subdomains)
+@given(
+    pats=st.lists(patterns(), min_size=1, max_size=12), log=zeek_logs(), subdomains=st.booleans()
+)
+def test_fast_scan_equals_reference_on_zeek_logs(
+    pats: list[str], log: str, subdomains: bool
+) -> None:
+    indicators = compiled(
+        {f"indicator--{i:04d}": p for i, p in enumerate(pats)}, include_subdomains=subdomains
+    )
     assert not indicators.report.unsupported
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "generated.log"
         path.write_text(log, encoding="utf-8")
         member = {ident: i for i, ident in enumerate(indicators.ids)}
-        fast = {(m.line, m.field, m.value, member[m.indicator_id])
-                for m in scan(path, indicators, "zeek")}
+        fast = {
+            (m.line, m.field, m.value, member[m.indicator_id])
+            for m in scan(path, indicators, "zeek")
+        }
         assert fast == reference_scan_zeek(path, indicators.entries or [])
 
 
 @settings(max_examples=120, deadline=None)
-@given(pats=st.lists(patterns(), min_size=1, max_size=10),
-       values=st.lists(any_value | st.text(max_size=12) | st.none(), max_size=25),
-       role=st.sampled_from(list(Role)), direction=st.sampled_from([0, 1, 2]))
-def test_fast_matcher_equals_reference_on_any_values(pats: list[str], values: list[str | None],
-                                                     role: Role, direction: int) -> None:
-    entries = compiled({f"indicator--{i:04d}": p for i, p in enumerate(pats)},
-                       include_subdomains=True).entries or []
+@given(
+    pats=st.lists(patterns(), min_size=1, max_size=10),
+    values=st.lists(any_value | st.text(max_size=12) | st.none(), max_size=25),
+    role=st.sampled_from(list(Role)),
+    direction=st.sampled_from([0, 1, 2]),
+)
+def test_fast_matcher_equals_reference_on_any_values(
+    pats: list[str], values: list[str | None], role: Role, direction: int
+) -> None:
+    entries = (
+        compiled(
+            {f"indicator--{i:04d}": p for i, p in enumerate(pats)}, include_subdomains=True
+        ).entries
+        or []
+    )
     fast = Matcher(entries).match(pa.array(values, pa.string()), role, direction)
     assert fast == ReferenceMatcher(entries).match(values, role, direction)

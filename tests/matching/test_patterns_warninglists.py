@@ -14,25 +14,35 @@ from varsel.matching.warninglists import Mode, check_indicator
 
 def test_supported_patterns() -> None:
     assert parse("[domain-name:value = 'Evil.COM.'] OR [url:value = 'HTTP://e.com:80/%7e']") == [
-        Atom(Kind.DOMAIN, "evil.com"), Atom(Kind.URL, "http://e.com/~")]
-    assert parse("[network-traffic:dst_ref.type = 'ipv4-addr' AND "
-                 "network-traffic:dst_ref.value = '10.0.0.0/8']") == [
-        Atom(Kind.CIDR, "10.0.0.0/8", DST)]
+        Atom(Kind.DOMAIN, "evil.com"),
+        Atom(Kind.URL, "http://e.com/~"),
+    ]
+    assert parse(
+        "[network-traffic:dst_ref.type = 'ipv4-addr' AND "
+        "network-traffic:dst_ref.value = '10.0.0.0/8']"
+    ) == [Atom(Kind.CIDR, "10.0.0.0/8", DST)]
     assert parse("[ipv6-addr:value IN ('2001:DB8::1', '2001:db8::/32')]") == [
-        Atom(Kind.IP, "2001:db8::1"), Atom(Kind.CIDR, "2001:db8::/32")]
+        Atom(Kind.IP, "2001:db8::1"),
+        Atom(Kind.CIDR, "2001:db8::/32"),
+    ]
 
 
-@pytest.mark.parametrize(("pattern", "reason"), [
-    ("[ipv4-addr:value = '1.2.3.4'] AND [domain-name:value = 'x.com']", "only OR between"),
-    ("[ipv4-addr:value = '1.2.3.4'] WITHIN 5 SECONDS", "only OR between"),
-    ("[domain-name:value MATCHES '^a']", "operator MATCHES"),
-    ("[domain-name:value LIKE 'a%.com']", "only '%.domain'"),
-    ("[file:hashes.MD5 = 'abc']", "is not a MD5 digest"),
-    ("[ipv4-addr:value = '999.1.1.1']", "not an IP address"),
-    ("[network-traffic:dst_port = 443 AND network-traffic:dst_ref.value = '1.2.3.4']",
-     "needs a string literal"),
-    ("([ipv4-addr:value = '1.2.3.4'])", "expected '['"),
-])
+@pytest.mark.parametrize(
+    ("pattern", "reason"),
+    [
+        ("[ipv4-addr:value = '1.2.3.4'] AND [domain-name:value = 'x.com']", "only OR between"),
+        ("[ipv4-addr:value = '1.2.3.4'] WITHIN 5 SECONDS", "only OR between"),
+        ("[domain-name:value MATCHES '^a']", "operator MATCHES"),
+        ("[domain-name:value LIKE 'a%.com']", "only '%.domain'"),
+        ("[file:hashes.MD5 = 'abc']", "is not a MD5 digest"),
+        ("[ipv4-addr:value = '999.1.1.1']", "not an IP address"),
+        (
+            "[network-traffic:dst_port = 443 AND network-traffic:dst_ref.value = '1.2.3.4']",
+            "needs a string literal",
+        ),
+        ("([ipv4-addr:value = '1.2.3.4'])", "expected '['"),
+    ],
+)
 def test_unsupported_patterns_say_why(pattern: str, reason: str) -> None:
     with pytest.raises(Unsupported, match=re.escape(reason)):
         parse(pattern)
@@ -45,8 +55,9 @@ def test_warning_lists_flag_benign_values(monkeypatch: pytest.MonkeyPatch) -> No
     resolver = check_indicator(indicator("[ipv4-addr:value = '8.8.8.8']"))
     assert len(resolver) == 1 and "public DNS resolvers" in resolver[0]
     assert check_indicator(indicator("[domain-name:value = 'www.google.com']"))
-    assert check_indicator(indicator(
-        "[file:hashes.MD5 = 'd41d8cd98f00b204e9800998ecf8427e']"))  # the empty file
+    assert check_indicator(
+        indicator("[file:hashes.MD5 = 'd41d8cd98f00b204e9800998ecf8427e']")
+    )  # the empty file
     assert check_indicator(indicator("[domain-name:value = 'q7x-unlisted-zz.invalid']")) == []
     assert check_indicator({"type": "malware", "name": "x"}) == []
     assert warninglist_mode() is Mode.WARN

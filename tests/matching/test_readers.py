@@ -20,7 +20,7 @@ INDICATORS = {
     "indicator--0005": "[domain-name:value = 'c2.badactor.example']",
     "indicator--0006": "[file:hashes.MD5 = '44d88612fea8a8f36de82e1278abb02f']",
     "indicator--0007": "[file:hashes.'SHA-256' = "
-                       "'275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f']",
+    "'275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f']",
     "indicator--0008": "[ipv6-addr:value = '2001:db8::bad']",
     "indicator--0009": "[email-addr:value = 'phisher@evil-mail.example']",
     "indicator--0010": "[url:value = 'http://phish.example.net/login']",
@@ -30,8 +30,10 @@ INDICATORS = {
 
 def found(path: Path, fmt: str | None = None, **kwargs: object) -> set[tuple[str, str, str, int]]:
     """Return (indicator, field, value, line) of every match in ``path``."""
-    return {(m.indicator_id, m.field, m.value, m.line)
-            for m in scan(path, compiled(INDICATORS), fmt, **kwargs)}  # type: ignore[arg-type]
+    return {
+        (m.indicator_id, m.field, m.value, m.line)
+        for m in scan(path, compiled(INDICATORS), fmt, **kwargs)
+    }  # type: ignore[arg-type]
 
 
 def test_zeek_dns_matches_subdomains_sets_and_cidrs() -> None:
@@ -64,13 +66,18 @@ def test_zeek_http_composes_urls() -> None:
 
 def test_zeek_ssl_and_files() -> None:
     assert found(FIXTURES / "ssl.log") == {
-        ("indicator--0005", "server_name", "c2.badactor.example", 8)}
+        ("indicator--0005", "server_name", "c2.badactor.example", 8)
+    }
     assert found(FIXTURES / "files.log") == {
         ("indicator--0002", "tx_hosts", "198.51.100.20", 8),
         ("indicator--0002", "tx_hosts", "198.51.100.23", 8),
         ("indicator--0006", "md5", "44d88612fea8a8f36de82e1278abb02f", 8),
-        ("indicator--0007", "sha256",
-         "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f", 8),
+        (
+            "indicator--0007",
+            "sha256",
+            "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f",
+            8,
+        ),
     }
 
 
@@ -92,11 +99,17 @@ def test_csv_by_guessed_names_and_by_mapping() -> None:
     from varsel.matching._fields import parse_mapping
 
     assert found(FIXTURES / "proxy.csv") == {
-        ("indicator--0004", "url", "http://download.example.com/payload/~stage2.bin?id=1", 2)}
-    mapped = found(FIXTURES / "proxy.csv", "csv",
-                   mapping=parse_mapping(["destination=domain", "url=url"]))
-    assert ("indicator--0004", "url", "http://download.example.com/payload/~stage2.bin?id=1",
-            2) in mapped
+        ("indicator--0004", "url", "http://download.example.com/payload/~stage2.bin?id=1", 2)
+    }
+    mapped = found(
+        FIXTURES / "proxy.csv", "csv", mapping=parse_mapping(["destination=domain", "url=url"])
+    )
+    assert (
+        "indicator--0004",
+        "url",
+        "http://download.example.com/payload/~stage2.bin?id=1",
+        2,
+    ) in mapped
     with pytest.raises(ValueError, match="COLUMN=ROLE"):
         parse_mapping(["destination=hostname"])
     with pytest.raises(LogFormatError, match="no column 'nope'"):
@@ -105,11 +118,16 @@ def test_csv_by_guessed_names_and_by_mapping() -> None:
 
 def test_jsonl_and_text_extraction() -> None:
     assert found(FIXTURES / "app.jsonl") == {
-        ("indicator--0009", "mail.from", "phisher@evil-mail.example", 1)}
+        ("indicator--0009", "mail.from", "phisher@evil-mail.example", 1)
+    }
     assert found(FIXTURES / "syslog.txt") == {
         ("indicator--0010", "text", "http://phish.example.net/login", 2),
-        ("indicator--0007", "text",
-         "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f", 3),
+        (
+            "indicator--0007",
+            "text",
+            "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f",
+            3,
+        ),
     }
 
 
@@ -118,9 +136,10 @@ def test_gzip_and_format_detection(tmp_path: Path) -> None:
     with open(FIXTURES / "dns.log", "rb") as src, gzip.open(packed, "wb") as dst:
         shutil.copyfileobj(src, dst)
     assert found(packed) == found(FIXTURES / "dns.log")
-    assert [detect_format(FIXTURES / n) for n in
-            ("dns.log", "eve.json", "proxy.csv", "app.jsonl", "syslog.txt")] == [
-        "zeek", "eve", "csv", "jsonl", "text"]
+    assert [
+        detect_format(FIXTURES / n)
+        for n in ("dns.log", "eve.json", "proxy.csv", "app.jsonl", "syslog.txt")
+    ] == ["zeek", "eve", "csv", "jsonl", "text"]
     assert detect_format(packed) == "zeek"
 
 

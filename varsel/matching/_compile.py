@@ -53,9 +53,13 @@ class CompileReport:
     def as_dict(self) -> dict[str, object]:
         """Return the report as JSON-ready data."""
         return {
-            "readable": self.readable, "compiled": self.compiled, "atoms": self.atoms,
-            "revoked": self.revoked, "expired": self.expired,
-            "not_yet_valid": self.not_yet_valid, "not_stix_patterns": self.not_stix,
+            "readable": self.readable,
+            "compiled": self.compiled,
+            "atoms": self.atoms,
+            "revoked": self.revoked,
+            "expired": self.expired,
+            "not_yet_valid": self.not_yet_valid,
+            "not_stix_patterns": self.not_stix,
             "unsupported": [{"id": i, "reason": r} for i, r in self.unsupported],
             "warning_lists": [{"id": i, "warning": w} for i, w in self.flagged],
         }
@@ -95,9 +99,14 @@ class IndicatorRow:
     revoked: bool = False
 
 
-def compile_rows(rows: Iterable[IndicatorRow], *, at: datetime | None = None,
-                 warn: bool = True, keep_entries: bool = False,
-                 include_subdomains: bool = False) -> Compiled:
+def compile_rows(
+    rows: Iterable[IndicatorRow],
+    *,
+    at: datetime | None = None,
+    warn: bool = True,
+    keep_entries: bool = False,
+    include_subdomains: bool = False,
+) -> Compiled:
     """Compile indicator rows into a matcher, as valid at ``at`` (default: now).
 
     ``include_subdomains`` lets every exact domain indicator match its subdomains as well.
@@ -145,8 +154,11 @@ def compile_rows(rows: Iterable[IndicatorRow], *, at: datetime | None = None,
         names.append(name if isinstance(name, str) else None)
         entries.extend((member, atom) for atom in atoms)
         if include_subdomains:
-            entries.extend((member, Atom(a.kind, a.value, a.direction, True)) for a in atoms
-                           if a.kind is Kind.DOMAIN and not a.subdomains)
+            entries.extend(
+                (member, Atom(a.kind, a.value, a.direction, True))
+                for a in atoms
+                if a.kind is Kind.DOMAIN and not a.subdomains
+            )
     report.compiled = len(ids)
     report.atoms = len(entries)
     if warn and entries:
@@ -155,22 +167,38 @@ def compile_rows(rows: Iterable[IndicatorRow], *, at: datetime | None = None,
         for member, messages in sorted(flag_atoms(entries).items()):
             report.flagged.extend((ids[member], m) for m in messages)
     matcher = Matcher(entries)
-    return Compiled(matcher=matcher, ids=ids, names=names, report=report,
-                    entries=entries if keep_entries else None)
+    return Compiled(
+        matcher=matcher,
+        ids=ids,
+        names=names,
+        report=report,
+        entries=entries if keep_entries else None,
+    )
 
 
 def readable_indicator_rows(*, session: Session, principal: Principal) -> Iterator[IndicatorRow]:
     """Yield the latest version of each indicator ``principal`` may read, once per indicator."""
     # An indicator in several collections appears once per collection: keep its newest version.
-    duplicates = dict(session.execute(restrict(
-        select(StixObject.stix_id, func.max(StixObject.version_key))
-        .where(StixObject.type == "indicator", StixObject.is_latest.is_(True))
-        .group_by(StixObject.stix_id).having(func.count() > 1), principal, Action.READ)).all())
+    duplicates = dict(
+        session.execute(
+            restrict(
+                select(StixObject.stix_id, func.max(StixObject.version_key))
+                .where(StixObject.type == "indicator", StixObject.is_latest.is_(True))
+                .group_by(StixObject.stix_id)
+                .having(func.count() > 1),
+                principal,
+                Action.READ,
+            )
+        ).all()
+    )
     seen: set[str] = set()
     query = restrict(
-        select(StixObject.stix_id, StixObject.version_key, StixObject.revoked, StixObject.raw)
-        .where(StixObject.type == "indicator", StixObject.is_latest.is_(True)),
-        principal, Action.READ).execution_options(yield_per=5000)
+        select(
+            StixObject.stix_id, StixObject.version_key, StixObject.revoked, StixObject.raw
+        ).where(StixObject.type == "indicator", StixObject.is_latest.is_(True)),
+        principal,
+        Action.READ,
+    ).execution_options(yield_per=5000)
     for stix_id, version_key, revoked, raw in session.execute(query):
         if stix_id in duplicates:
             if version_key != duplicates[stix_id] or stix_id in seen:
@@ -179,10 +207,20 @@ def readable_indicator_rows(*, session: Session, principal: Principal) -> Iterat
         yield IndicatorRow(stix_id, raw, bool(revoked))
 
 
-def compile_for(*, session: Session, principal: Principal, at: datetime | None = None,
-                warn: bool = True, keep_entries: bool = False,
-                include_subdomains: bool = False) -> Compiled:
+def compile_for(
+    *,
+    session: Session,
+    principal: Principal,
+    at: datetime | None = None,
+    warn: bool = True,
+    keep_entries: bool = False,
+    include_subdomains: bool = False,
+) -> Compiled:
     """Compile the indicators ``principal`` may read, as valid at ``at`` (default: now)."""
-    return compile_rows(readable_indicator_rows(session=session, principal=principal), at=at,
-                        warn=warn, keep_entries=keep_entries,
-                        include_subdomains=include_subdomains)
+    return compile_rows(
+        readable_indicator_rows(session=session, principal=principal),
+        at=at,
+        warn=warn,
+        keep_entries=keep_entries,
+        include_subdomains=include_subdomains,
+    )

@@ -28,21 +28,42 @@ class FieldSpec:
 # http.log is composed from host and uri by the reader.
 ZEEK_FIELDS: Final[dict[str, tuple[FieldSpec, ...]]] = {
     "conn": (FieldSpec("id.orig_h", Role.IP, SRC), FieldSpec("id.resp_h", Role.IP, DST)),
-    "dns": (FieldSpec("id.orig_h", Role.IP, SRC), FieldSpec("id.resp_h", Role.IP, DST),
-            FieldSpec("query", Role.DOMAIN), FieldSpec("answers", Role.ANY)),
-    "http": (FieldSpec("id.orig_h", Role.IP, SRC), FieldSpec("id.resp_h", Role.IP, DST),
-             FieldSpec("host", Role.DOMAIN), FieldSpec("url", Role.URL),
-             FieldSpec("referrer", Role.URL)),
-    "ssl": (FieldSpec("id.orig_h", Role.IP, SRC), FieldSpec("id.resp_h", Role.IP, DST),
-            FieldSpec("server_name", Role.DOMAIN)),
-    "files": (FieldSpec("id.orig_h", Role.IP, SRC), FieldSpec("id.resp_h", Role.IP, DST),
-              FieldSpec("tx_hosts", Role.IP), FieldSpec("rx_hosts", Role.IP),
-              FieldSpec("md5", Role.HASH), FieldSpec("sha1", Role.HASH),
-              FieldSpec("sha256", Role.HASH)),
+    "dns": (
+        FieldSpec("id.orig_h", Role.IP, SRC),
+        FieldSpec("id.resp_h", Role.IP, DST),
+        FieldSpec("query", Role.DOMAIN),
+        FieldSpec("answers", Role.ANY),
+    ),
+    "http": (
+        FieldSpec("id.orig_h", Role.IP, SRC),
+        FieldSpec("id.resp_h", Role.IP, DST),
+        FieldSpec("host", Role.DOMAIN),
+        FieldSpec("url", Role.URL),
+        FieldSpec("referrer", Role.URL),
+    ),
+    "ssl": (
+        FieldSpec("id.orig_h", Role.IP, SRC),
+        FieldSpec("id.resp_h", Role.IP, DST),
+        FieldSpec("server_name", Role.DOMAIN),
+    ),
+    "files": (
+        FieldSpec("id.orig_h", Role.IP, SRC),
+        FieldSpec("id.resp_h", Role.IP, DST),
+        FieldSpec("tx_hosts", Role.IP),
+        FieldSpec("rx_hosts", Role.IP),
+        FieldSpec("md5", Role.HASH),
+        FieldSpec("sha1", Role.HASH),
+        FieldSpec("sha256", Role.HASH),
+    ),
 }
 _ZEEK_NAMED_ROLES: Final = {
-    "query": Role.DOMAIN, "server_name": Role.DOMAIN, "host": Role.DOMAIN,
-    "md5": Role.HASH, "sha1": Role.HASH, "sha256": Role.HASH, "mailfrom": Role.EMAIL,
+    "query": Role.DOMAIN,
+    "server_name": Role.DOMAIN,
+    "host": Role.DOMAIN,
+    "md5": Role.HASH,
+    "sha1": Role.HASH,
+    "sha256": Role.HASH,
+    "mailfrom": Role.EMAIL,
 }
 
 
@@ -65,25 +86,40 @@ def zeek_fields(path: str, fields: list[str], types: list[str]) -> list[FieldSpe
 # Suricata EVE: dotted paths into the event; "[]" walks a list. "http.url" is rebuilt into an
 # absolute URL from http.hostname by the reader.
 EVE_FIELDS: Final = (
-    FieldSpec("src_ip", Role.IP, SRC), FieldSpec("dest_ip", Role.IP, DST),
-    FieldSpec("dns.rrname", Role.DOMAIN), FieldSpec("dns.queries[].rrname", Role.DOMAIN),
-    FieldSpec("dns.answers[].rdata", Role.ANY), FieldSpec("dns.grouped.A[]", Role.IP),
-    FieldSpec("dns.grouped.AAAA[]", Role.IP), FieldSpec("dns.grouped.CNAME[]", Role.DOMAIN),
-    FieldSpec("http.hostname", Role.DOMAIN), FieldSpec("http.url", Role.URL),
-    FieldSpec("http.http_refer", Role.URL), FieldSpec("tls.sni", Role.DOMAIN),
-    FieldSpec("fileinfo.md5", Role.HASH), FieldSpec("fileinfo.sha1", Role.HASH),
-    FieldSpec("fileinfo.sha256", Role.HASH), FieldSpec("email.from", Role.EMAIL),
-    FieldSpec("email.to[]", Role.EMAIL), FieldSpec("smtp.mail_from", Role.EMAIL),
+    FieldSpec("src_ip", Role.IP, SRC),
+    FieldSpec("dest_ip", Role.IP, DST),
+    FieldSpec("dns.rrname", Role.DOMAIN),
+    FieldSpec("dns.queries[].rrname", Role.DOMAIN),
+    FieldSpec("dns.answers[].rdata", Role.ANY),
+    FieldSpec("dns.grouped.A[]", Role.IP),
+    FieldSpec("dns.grouped.AAAA[]", Role.IP),
+    FieldSpec("dns.grouped.CNAME[]", Role.DOMAIN),
+    FieldSpec("http.hostname", Role.DOMAIN),
+    FieldSpec("http.url", Role.URL),
+    FieldSpec("http.http_refer", Role.URL),
+    FieldSpec("tls.sni", Role.DOMAIN),
+    FieldSpec("fileinfo.md5", Role.HASH),
+    FieldSpec("fileinfo.sha1", Role.HASH),
+    FieldSpec("fileinfo.sha256", Role.HASH),
+    FieldSpec("email.from", Role.EMAIL),
+    FieldSpec("email.to[]", Role.EMAIL),
+    FieldSpec("smtp.mail_from", Role.EMAIL),
     FieldSpec("smtp.rcpt_to[]", Role.EMAIL),
 )
 
 _NAME_ROLES: Final = (
     (re.compile(r"(^|[._])(src|source|client|orig)[._]?(ip|addr|address|h)?$"), Role.IP, SRC),
-    (re.compile(r"(^|[._])(dst|dest|destination|server|resp)[._]?(ip|addr|address|h)?$"),
-     Role.IP, DST),
+    (
+        re.compile(r"(^|[._])(dst|dest|destination|server|resp)[._]?(ip|addr|address|h)?$"),
+        Role.IP,
+        DST,
+    ),
     (re.compile(r"(^|[._])(ip|ipaddr|ip_address|address|addr)$"), Role.IP, ANY),
-    (re.compile(r"(^|[._])(domain|hostname|host|fqdn|query|qname|sni|server_name)$"),
-     Role.DOMAIN, ANY),
+    (
+        re.compile(r"(^|[._])(domain|hostname|host|fqdn|query|qname|sni|server_name)$"),
+        Role.DOMAIN,
+        ANY,
+    ),
     (re.compile(r"(^|[._])(url|uri|referrer|referer)$"), Role.URL, ANY),
     (re.compile(r"(^|[._])(email|e-mail|mail|from|to|sender|recipient)$"), Role.EMAIL, ANY),
     (re.compile(r"(^|[._])(md5|sha1|sha-1|sha256|sha-256|sha512|sha-512|hash)$"), Role.HASH, ANY),
@@ -113,8 +149,10 @@ def parse_mapping(items: list[str]) -> list[FieldSpec]:
         role = _ROLE_NAMES.get(role_name.strip().lower())
         direction = _DIRECTIONS.get(side.strip().lower() or "any")
         if not sep or not column or role is None or direction is None:
-            raise ValueError(f"column mapping {item!r} must read COLUMN=ROLE[:src|dst] with a "
-                             f"role among {', '.join(_ROLE_NAMES)}")
+            raise ValueError(
+                f"column mapping {item!r} must read COLUMN=ROLE[:src|dst] with a "
+                f"role among {', '.join(_ROLE_NAMES)}"
+            )
         specs.append(FieldSpec(column, role, direction))
     return specs
 

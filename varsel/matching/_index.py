@@ -40,8 +40,12 @@ class _Table:
     @classmethod
     def build(cls, values: list[str], members: list[int], directions: list[int]) -> _Table:
         if not values:
-            return cls(pa.array([], pa.string()), np.zeros(1, np.int64),
-                       np.zeros(0, np.int32), np.zeros(0, np.int8))
+            return cls(
+                pa.array([], pa.string()),
+                np.zeros(1, np.int64),
+                np.zeros(0, np.int32),
+                np.zeros(0, np.int8),
+            )
         array = pa.array(values, pa.string())
         order = pc.sort_indices(array)
         ordered = array.take(order)
@@ -73,14 +77,21 @@ class _Table:
         keys = pc.filter(found, mask).to_numpy(zero_copy_only=False).astype(np.int64)
         return positions, keys
 
-    def expand(self, positions: np.ndarray, keys: np.ndarray, direction: int
-               ) -> tuple[np.ndarray, np.ndarray]:
+    def expand(
+        self, positions: np.ndarray, keys: np.ndarray, direction: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Return (positions, indicator indices) for every member of the found keys."""
         return _expand(positions, keys, self.offsets, self.members, self.directions, direction)
 
 
-def _expand(positions: np.ndarray, keys: np.ndarray, offsets: np.ndarray, members: np.ndarray,
-            directions: np.ndarray, direction: int) -> tuple[np.ndarray, np.ndarray]:
+def _expand(
+    positions: np.ndarray,
+    keys: np.ndarray,
+    offsets: np.ndarray,
+    members: np.ndarray,
+    directions: np.ndarray,
+    direction: int,
+) -> tuple[np.ndarray, np.ndarray]:
     starts = offsets[keys]
     counts = offsets[keys + 1] - starts
     total = int(counts.sum())
@@ -132,7 +143,8 @@ class Matcher:
 
     def __init__(self, entries: Iterable[tuple[int, Atom]]) -> None:
         columns: dict[str, tuple[list[str], list[int], list[int]]] = {
-            name: ([], [], []) for name in ("ip4", "domain", "sub", "email", "hash")}
+            name: ([], [], []) for name in ("ip4", "domain", "sub", "email", "hash")
+        }
         self.ip6: dict[str, Members] = defaultdict(list)
         self.url: dict[str, Members] = defaultdict(list)
         blocks4: list[tuple[int, int, int, int]] = []
@@ -146,8 +158,12 @@ class Matcher:
                 name = "ip4"
             elif kind is Kind.CIDR:
                 net = ipaddress.ip_network(atom.value)
-                block = (int(net.network_address), int(net.broadcast_address), member,
-                         atom.direction)
+                block = (
+                    int(net.network_address),
+                    int(net.broadcast_address),
+                    member,
+                    atom.direction,
+                )
                 (blocks4 if net.version == 4 else blocks6).append(block)
                 continue
             elif kind is Kind.URL:
@@ -166,6 +182,7 @@ class Matcher:
         seg4 = _Segments.build(blocks4)
         self.cidr4_bounds = np.asarray(seg4.bounds, np.int64)
         self.cidr4_owners = seg4.owners
+        self.cidr4_nonempty = np.array([bool(o) for o in seg4.owners], dtype=bool)
         self.cidr6 = _Segments.build(blocks6)
         self.has_cidr4 = bool(blocks4)
 
@@ -174,6 +191,28 @@ class Matcher:
     def match(self, values: pa.Array, role: Role, direction: int = ANY) -> set[Hit]:
         """Return the hits among ``values`` (a string array) for a field of ``role``."""
         values = values.cast(pa.string()) if values.type != pa.string() else values
+        # Log columns repeat themselves (hosts, resolvers, popular names): match each distinct
+        # value once and map the few hits back to their rows.
+        distinct = pc.unique(values)
+        if len(distinct) * 2 > len(values):
+            return self._match_values(values, role, direction)
+        found = self._match_values(distinct, role, direction)
+        if not found:
+            return set()
+        by_position: dict[int, list[tuple[int, str]]] = defaultdict(list)
+        for position, member, value in found:
+            by_position[position].append((member, value))
+        keys = sorted(by_position)
+        which = pc.index_in(values, value_set=distinct.take(pa.array(keys, pa.int64())))
+        mask = pc.is_valid(which)
+        rows = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
+        picked = pc.filter(which, mask).to_numpy(zero_copy_only=False)
+        hits: set[Hit] = set()
+        for row, at in zip(rows.tolist(), picked.tolist(), strict=True):
+            hits.update((row, member, value) for member, value in by_position[keys[at]])
+        return hits
+
+    def _match_values(self, values: pa.Array, role: Role, direction: int) -> set[Hit]:
         hits: set[Hit] = set()
         if role in (Role.IP, Role.ANY):
             self._match_ip(values, direction, hits)
@@ -214,14 +253,17 @@ class Matcher:
                 for r in row:
                     hits.update((r, m, canonical) for m, d in owners if d in (ANY, direction))
 
-    def _match_cidr4(self, shaped: pa.Array, positions: np.ndarray, direction: int,
-                     hits: set[Hit]) -> None:
+    def _match_cidr4(
+        self, shaped: pa.Array, positions: np.ndarray, direction: int, hits: set[Hit]
+    ) -> None:
         octets = pc.list_flatten(pc.split_pattern(shaped, ".")).cast(pa.int64())
         quads = octets.to_numpy(zero_copy_only=False).reshape(-1, 4)
         valid = (quads <= 255).all(axis=1)
         numbers = (quads[:, 0] << 24) | (quads[:, 1] << 16) | (quads[:, 2] << 8) | quads[:, 3]
         segment = np.searchsorted(self.cidr4_bounds, numbers, side="right") - 1
-        for at in np.flatnonzero(valid & (segment >= 0)).tolist():
+        covered = valid & (segment >= 0)
+        covered[covered] &= self.cidr4_nonempty[segment[covered]]
+        for at in np.flatnonzero(covered).tolist():
             owners = self.cidr4_owners[int(segment[at])]
             if owners:
                 row = int(positions[at])
@@ -244,8 +286,9 @@ class Matcher:
             if not len(keep):
                 break
             where = where[keep]
-            current = pc.list_element(pc.split_pattern(current.take(pa.array(keep)), ".",
-                                                       max_splits=1), 1)
+            current = pc.list_element(
+                pc.split_pattern(current.take(pa.array(keep)), ".", max_splits=1), 1
+            )
             positions, keys = table.find(current)
             for pos, key in zip(positions.tolist(), keys.tolist(), strict=True):
                 found[int(where[pos])].add(key)

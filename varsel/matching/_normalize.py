@@ -39,7 +39,12 @@ class Role(StrEnum):
 
 HASH_LENGTHS: Final = {32: "MD5", 40: "SHA-1", 64: "SHA-256", 128: "SHA-512"}
 HASH_ALGORITHMS: Final = {
-    "MD5": 32, "SHA-1": 40, "SHA1": 40, "SHA-256": 64, "SHA256": 64, "SHA-512": 128,
+    "MD5": 32,
+    "SHA-1": 40,
+    "SHA1": 40,
+    "SHA-256": 64,
+    "SHA256": 64,
+    "SHA-512": 128,
     "SHA512": 128,
 }
 _HEX: Final = re.compile(r"[0-9a-f]+")
@@ -47,11 +52,11 @@ _HEX: Final = re.compile(r"[0-9a-f]+")
 IPV4_SHAPE: Final = r"^(?:0|[1-9][0-9]{0,2})(?:\.(?:0|[1-9][0-9]{0,2})){3}$"
 _IPV4: Final = re.compile(IPV4_SHAPE)
 _DOMAIN: Final = re.compile(
-    r"^(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)*[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
+    r"^(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)*[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$"
+)
 _ASCII_LOWER: Final = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443, "ftp": 21, "ws": 80, "wss": 443}
-_UNRESERVED: Final = frozenset(
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_UNRESERVED: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 _PCT: Final = re.compile(r"%([0-9A-Fa-f]{2})")
 
 

@@ -44,12 +44,12 @@ class Atom:
 
 
 _STRING: Final = r"'(?:[^'\\]|\\['\\])*'"
-_SIMPLE: Final = re.compile(
-    rf"^\s*\[\s*([a-z0-9-]+):([A-Za-z0-9_.'-]+)\s*=\s*({_STRING})\s*\]\s*$")
+_SIMPLE: Final = re.compile(rf"^\s*\[\s*([a-z0-9-]+):([A-Za-z0-9_.'-]+)\s*=\s*({_STRING})\s*\]\s*$")
 _PATH_TEXT: Final = rf"[a-z0-9-]+:(?:[A-Za-z0-9_]+|{_STRING})(?:\.(?:[A-Za-z0-9_]+|{_STRING}))*"
 _TOKEN: Final = re.compile(
     rf"\s*(?:(?P<str>{_STRING})|(?P<path>{_PATH_TEXT})|(?P<op>!=|<=|>=|=|<|>|\[|\]|\(|\)|,)"
-    rf"|(?P<word>[A-Za-z0-9_.+-]+))")
+    rf"|(?P<word>[A-Za-z0-9_.+-]+))"
+)
 _PATH: Final = re.compile(r"^([a-z0-9-]+):(.+)$")
 _HASH_PATH: Final = re.compile(r"^hashes\.(?:'([^']+)'|([A-Za-z0-9-]+))$")
 _VALUE_PATHS: Final = {
@@ -150,19 +150,23 @@ def _parse_general(pattern: str) -> list[Atom]:
     i = 0
     while True:
         if i >= len(tokens) or tokens[i] != ("op", "["):
-            raise Unsupported("expected '[' (parenthesised observation expressions and "
-                              "qualifiers are not supported)")
+            raise Unsupported(
+                "expected '[' (parenthesised observation expressions and "
+                "qualifiers are not supported)"
+            )
         close = next((j for j in range(i + 1, len(tokens)) if tokens[j] == ("op", "]")), None)
         if close is None:
             raise Unsupported("unbalanced '['")
-        atoms.extend(_observation(tokens[i + 1:close]))
+        atoms.extend(_observation(tokens[i + 1 : close]))
         i = close + 1
         if i == len(tokens):
             return atoms
         word = tokens[i][1]
         if word != "OR":
-            raise Unsupported(f"{word!r} after an observation: only OR between observations is "
-                              "supported (AND, FOLLOWEDBY and qualifiers need correlation)")
+            raise Unsupported(
+                f"{word!r} after an observation: only OR between observations is "
+                "supported (AND, FOLLOWEDBY and qualifiers need correlation)"
+            )
         i += 1
 
 
@@ -200,8 +204,9 @@ def _observation(tokens: list[tuple[str, str]]) -> list[Atom]:
     return atoms
 
 
-def _and_observation(comparisons: list[tuple[str, str, str, list[str]]],
-                     joins: set[str]) -> list[Atom]:
+def _and_observation(
+    comparisons: list[tuple[str, str, str, list[str]]], joins: set[str]
+) -> list[Atom]:
     # Only "X_ref.type = '...' AND X_ref.value = '...'" restates a type; anything else needs
     # two fields of one record to be correlated, which a value matcher cannot do.
     if "OR" in joins:
@@ -209,14 +214,18 @@ def _and_observation(comparisons: list[tuple[str, str, str, list[str]]],
     values = [c for c in comparisons if c[1] not in _REF_TYPE_PATHS]
     asserted = [c for c in comparisons if c[1] in _REF_TYPE_PATHS]
     if len(values) != 1 or not asserted:
-        raise Unsupported("AND of comparisons on different values needs correlation; not "
-                          "supported")
+        raise Unsupported("AND of comparisons on different values needs correlation; not supported")
     obj_type, path, op, vals = values[0]
     for a_type, a_path, a_op, a_vals in asserted:
-        if (a_type != obj_type or _REF_TYPE_PATHS[a_path] != path or a_op != "="
-                or a_vals[0] not in ("ipv4-addr", "ipv6-addr")):
-            raise Unsupported("AND of comparisons on different values needs correlation; not "
-                              "supported")
+        if (
+            a_type != obj_type
+            or _REF_TYPE_PATHS[a_path] != path
+            or a_op != "="
+            or a_vals[0] not in ("ipv4-addr", "ipv6-addr")
+        ):
+            raise Unsupported(
+                "AND of comparisons on different values needs correlation; not supported"
+            )
     return _atoms_for(obj_type, path, op, vals)
 
 

@@ -143,7 +143,7 @@ class _ZeekHeader:
 
     def apply(self, line: str) -> None:
         if line.startswith("#separator"):
-            value = line[len("#separator"):].strip()
+            value = line[len("#separator") :].strip()
             self.separator = value.encode().decode("unicode_escape") if value else "\t"
             return
         key, _, rest = line[1:].partition(self.separator)
@@ -162,8 +162,13 @@ class _ZeekHeader:
             self.types = values
 
 
-def read_zeek(path: Path, *, progress: Progress | None = None, threads: bool = False,
-              stats: ReadStats | None = None) -> Iterator[Batch]:
+def read_zeek(
+    path: Path,
+    *,
+    progress: Progress | None = None,
+    threads: bool = False,
+    stats: ReadStats | None = None,
+) -> Iterator[Batch]:
     """Yield batches of a Zeek TSV log (several headers, e.g. concatenated logs, are fine)."""
     stats = stats if stats is not None else ReadStats()
     header = _ZeekHeader()
@@ -202,8 +207,9 @@ def _segments(data: bytes, header: _ZeekHeader, line_no: int) -> Iterator[tuple[
         pos = stop
 
 
-def _zeek_batch(segment: bytes, header: _ZeekHeader, first_line: int, threads: bool,
-                stats: ReadStats) -> Iterator[Batch]:
+def _zeek_batch(
+    segment: bytes, header: _ZeekHeader, first_line: int, threads: bool, stats: ReadStats
+) -> Iterator[Batch]:
     if not header.fields:
         raise LogFormatError("a Zeek log needs a #fields header before its data")
     specs = zeek_fields(header.path, header.fields, header.types)
@@ -216,13 +222,19 @@ def _zeek_batch(segment: bytes, header: _ZeekHeader, first_line: int, threads: b
         skipped.append(row.text)
         return "skip"
 
-    read = pcsv.ReadOptions(column_names=header.fields, use_threads=threads,
-                            block_size=_CHUNK)
-    parse = pcsv.ParseOptions(delimiter=header.separator, quote_char=False,
-                              escape_char=False, double_quote=False,
-                              invalid_row_handler=on_invalid)
-    convert = pcsv.ConvertOptions(column_types={f: pa.string() for f in include},
-                                  include_columns=include, strings_can_be_null=False)
+    read = pcsv.ReadOptions(column_names=header.fields, use_threads=threads, block_size=_CHUNK)
+    parse = pcsv.ParseOptions(
+        delimiter=header.separator,
+        quote_char=False,
+        escape_char=False,
+        double_quote=False,
+        invalid_row_handler=on_invalid,
+    )
+    convert = pcsv.ConvertOptions(
+        column_types={f: pa.string() for f in include},
+        include_columns=include,
+        strings_can_be_null=False,
+    )
     try:
         table = pcsv.read_csv(pa.BufferReader(segment), read, parse, convert)
     except pa.ArrowInvalid:
@@ -249,9 +261,13 @@ def _zeek_batch(segment: bytes, header: _ZeekHeader, first_line: int, threads: b
     sep = header.separator
     ts = columns.get("ts")
     yield Batch(
-        columns=columns, specs=specs, size=table.num_rows,
-        record=lambda i: {"_path": header.path, **dict(zip(fields, lines.text(i).split(sep),
-                                                           strict=False))},
+        columns=columns,
+        specs=specs,
+        size=table.num_rows,
+        record=lambda i: {
+            "_path": header.path,
+            **dict(zip(fields, lines.text(i).split(sep), strict=False)),
+        },
         time=lambda i: to_rfc3339(ts[i].as_py()) if ts is not None else None,
         line=lines.number,
     )
@@ -260,8 +276,9 @@ def _zeek_batch(segment: bytes, header: _ZeekHeader, first_line: int, threads: b
 class _LineIndex:
     """Find the text and line number of row i of a segment, built only when first needed."""
 
-    def __init__(self, segment: bytes, first_line: int, rows: int, irregular: bool,
-                 header: _ZeekHeader) -> None:
+    def __init__(
+        self, segment: bytes, first_line: int, rows: int, irregular: bool, header: _ZeekHeader
+    ) -> None:
         self._segment, self._first, self._rows = segment, first_line, rows
         self._irregular, self._width = irregular, len(header.fields)
         self._sep = header.separator.encode()
@@ -275,8 +292,12 @@ class _LineIndex:
             ends = np.append(starts[1:] - 1, len(self._segment))
             keep = ends > starts
             if self._irregular or int(keep.sum()) != self._rows:
-                keep &= np.array([self._segment.count(self._sep, s, e) == self._width - 1
-                                  for s, e in zip(starts.tolist(), ends.tolist(), strict=True)])
+                keep &= np.array(
+                    [
+                        self._segment.count(self._sep, s, e) == self._width - 1
+                        for s, e in zip(starts.tolist(), ends.tolist(), strict=True)
+                    ]
+                )
             self._starts = np.flatnonzero(keep)
             self._bounds = (starts, ends)
         return self._starts
@@ -289,4 +310,4 @@ class _LineIndex:
         """Return the raw text of ``row``."""
         at = int(self._index()[row])
         starts, ends = self._bounds
-        return self._segment[starts[at]:ends[at]].decode("utf-8", "replace").rstrip("\r")
+        return self._segment[starts[at] : ends[at]].decode("utf-8", "replace").rstrip("\r")

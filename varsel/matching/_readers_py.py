@@ -35,12 +35,16 @@ def _walk(obj: Any, path: str) -> list[str]:
             elif not many:
                 nxt.append(value)
         current = nxt
-    return [v if isinstance(v, str) else str(v) for v in current
-            if isinstance(v, str | int | float) and not isinstance(v, bool)]
+    return [
+        v if isinstance(v, str) else str(v)
+        for v in current
+        if isinstance(v, str | int | float) and not isinstance(v, bool)
+    ]
 
 
-def _flatten(obj: Any, prefix: str = "", out: dict[str, list[str]] | None = None
-             ) -> dict[str, list[str]]:
+def _flatten(
+    obj: Any, prefix: str = "", out: dict[str, list[str]] | None = None
+) -> dict[str, list[str]]:
     """Return every string leaf of a JSON value by dotted path (lists merge their values)."""
     out = {} if out is None else out
     if isinstance(obj, dict):
@@ -55,13 +59,14 @@ def _flatten(obj: Any, prefix: str = "", out: dict[str, list[str]] | None = None
 
 
 def _columns(rows: list[dict[str, list[str]]], names: list[str]) -> dict[str, pa.Array]:
-    return {name: pa.array([row.get(name) for row in rows], pa.list_(pa.string()))
-            for name in names}
+    return {
+        name: pa.array([row.get(name) for row in rows], pa.list_(pa.string())) for name in names
+    }
 
 
-def _json_batches(path: Path, progress: Progress | None, stats: ReadStats,
-                  extract: Any) -> Iterator[tuple[list[dict[str, Any]], list[int],
-                                                   list[dict[str, list[str]]]]]:
+def _json_batches(
+    path: Path, progress: Progress | None, stats: ReadStats, extract: Any
+) -> Iterator[tuple[list[dict[str, Any]], list[int], list[dict[str, list[str]]]]]:
     objects: list[dict[str, Any]] = []
     numbers: list[int] = []
     values: list[dict[str, list[str]]] = []
@@ -96,11 +101,20 @@ def _time_of(obj: dict[str, Any]) -> str | None:
     return None
 
 
-def _json_batch(objects: list[dict[str, Any]], numbers: list[int],
-                values: list[dict[str, list[str]]], specs: list[FieldSpec]) -> Batch:
-    return Batch(columns=_columns(values, [s.name for s in specs]), specs=specs,
-                 record=lambda i: objects[i], time=lambda i: _time_of(objects[i]),
-                 line=lambda i: numbers[i], size=len(objects))
+def _json_batch(
+    objects: list[dict[str, Any]],
+    numbers: list[int],
+    values: list[dict[str, list[str]]],
+    specs: list[FieldSpec],
+) -> Batch:
+    return Batch(
+        columns=_columns(values, [s.name for s in specs]),
+        specs=specs,
+        record=lambda i: objects[i],
+        time=lambda i: _time_of(objects[i]),
+        line=lambda i: numbers[i],
+        size=len(objects),
+    )
 
 
 def _eve_values(obj: dict[str, Any]) -> dict[str, list[str]]:
@@ -113,13 +127,15 @@ def _eve_values(obj: dict[str, Any]) -> dict[str, list[str]]:
             found[spec.name] = values
     http = obj.get("http")
     if isinstance(http, dict) and "http.url" in found and isinstance(http.get("hostname"), str):
-        found["http.url"] = [f"http://{http['hostname']}{u}" if u.startswith("/") else u
-                             for u in found["http.url"]]
+        found["http.url"] = [
+            f"http://{http['hostname']}{u}" if u.startswith("/") else u for u in found["http.url"]
+        ]
     return found
 
 
-def read_eve(path: Path, *, progress: Progress | None = None,
-             stats: ReadStats | None = None) -> Iterator[Batch]:
+def read_eve(
+    path: Path, *, progress: Progress | None = None, stats: ReadStats | None = None
+) -> Iterator[Batch]:
     """Yield batches of a Suricata EVE JSON log."""
     stats = stats if stats is not None else ReadStats()
     specs = list(EVE_FIELDS)
@@ -127,19 +143,25 @@ def read_eve(path: Path, *, progress: Progress | None = None,
         yield _json_batch(objects, numbers, values, specs)
 
 
-def read_jsonl(path: Path, *, mapping: list[FieldSpec] | None = None,
-               progress: Progress | None = None, stats: ReadStats | None = None
-               ) -> Iterator[Batch]:
+def read_jsonl(
+    path: Path,
+    *,
+    mapping: list[FieldSpec] | None = None,
+    progress: Progress | None = None,
+    stats: ReadStats | None = None,
+) -> Iterator[Batch]:
     """Yield batches of JSON lines; every string leaf is matched unless a mapping is given."""
     stats = stats if stats is not None else ReadStats()
     if mapping:
+
         def extract(obj: dict[str, Any]) -> dict[str, list[str]]:
             return {s.name: v for s in mapping if (v := _walk(obj, s.name))}
     else:
         extract = _flatten
     for objects, numbers, values in _json_batches(path, progress, stats, extract):
-        specs = mapping or [FieldSpec(name, Role.ANY)
-                            for name in sorted({k for row in values for k in row})]
+        specs = mapping or [
+            FieldSpec(name, Role.ANY) for name in sorted({k for row in values for k in row})
+        ]
         yield _json_batch(objects, numbers, values, specs)
 
 
@@ -155,8 +177,10 @@ _EXTRACT: Final = re.compile(
     r"|(?P<domain>(?<![A-Za-z0-9_.-])(?:[A-Za-z0-9_-]+\.)+[A-Za-z][A-Za-z0-9-]*\.?)"
 )
 _HOST_IN_URL: Final = re.compile(r"://(?:[^/@\s]*@)?([^/:?#\s]+)")
-_LEADING_TIME: Final = re.compile(r"^\s*(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d+)?"
-                                  r"(?:Z|[+-]\d{2}:?\d{2})?)")
+_LEADING_TIME: Final = re.compile(
+    r"^\s*(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d+)?"
+    r"(?:Z|[+-]\d{2}:?\d{2})?)"
+)
 
 
 def extract_observables(line: str) -> list[str]:
@@ -172,8 +196,9 @@ def extract_observables(line: str) -> list[str]:
     return found
 
 
-def read_text(path: Path, *, progress: Progress | None = None,
-              stats: ReadStats | None = None) -> Iterator[Batch]:
+def read_text(
+    path: Path, *, progress: Progress | None = None, stats: ReadStats | None = None
+) -> Iterator[Batch]:
     """Yield batches of plain text lines with the observables extracted from each."""
     stats = stats if stats is not None else ReadStats()
     specs = [FieldSpec("text", Role.ANY)]
@@ -183,11 +208,14 @@ def read_text(path: Path, *, progress: Progress | None = None,
 
     def batch() -> Batch:
         texts, nums = lines, numbers
-        return Batch(columns={"text": pa.array(tokens, pa.list_(pa.string()))}, specs=specs,
-                     record=lambda i: {"line": texts[i]},
-                     time=lambda i: to_rfc3339(m.group(1)) if (
-                         m := _LEADING_TIME.match(texts[i])) else None,
-                     line=lambda i: nums[i], size=len(texts))
+        return Batch(
+            columns={"text": pa.array(tokens, pa.list_(pa.string()))},
+            specs=specs,
+            record=lambda i: {"line": texts[i]},
+            time=lambda i: to_rfc3339(m.group(1)) if (m := _LEADING_TIME.match(texts[i])) else None,
+            line=lambda i: nums[i],
+            size=len(texts),
+        )
 
     with open_log(path, progress) as handle:
         for number, raw in enumerate(handle, start=1):
@@ -206,9 +234,14 @@ def read_text(path: Path, *, progress: Progress | None = None,
         yield batch()
 
 
-def read_csv(path: Path, *, mapping: list[FieldSpec] | None = None,
-             delimiter: str | None = None, progress: Progress | None = None,
-             stats: ReadStats | None = None) -> Iterator[Batch]:
+def read_csv(
+    path: Path,
+    *,
+    mapping: list[FieldSpec] | None = None,
+    delimiter: str | None = None,
+    progress: Progress | None = None,
+    stats: ReadStats | None = None,
+) -> Iterator[Batch]:
     """Yield batches of a CSV/TSV file with a header row, matched by mapping or by names."""
     stats = stats if stats is not None else ReadStats()
     if delimiter is None:
@@ -222,18 +255,23 @@ def read_csv(path: Path, *, mapping: list[FieldSpec] | None = None,
     parse = pcsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid)
     with open_log(path, progress) as handle:
         try:
-            reader = pcsv.open_csv(handle, read_options=pcsv.ReadOptions(block_size=1 << 22),
-                                   parse_options=parse, convert_options=pcsv.ConvertOptions(
-                                       strings_can_be_null=True,
-                                       column_types=_all_strings(path, delimiter)))
+            reader = pcsv.open_csv(
+                handle,
+                read_options=pcsv.ReadOptions(block_size=1 << 22),
+                parse_options=parse,
+                convert_options=pcsv.ConvertOptions(
+                    strings_can_be_null=True, column_types=_all_strings(path, delimiter)
+                ),
+            )
         except pa.ArrowInvalid as exc:
             raise LogFormatError(f"{path.name}: not a CSV file with a header row: {exc}") from None
         names = reader.schema.names
         specs = mapping or guess_fields(names)
         missing = [s.name for s in specs if s.name not in names]
         if missing:
-            raise LogFormatError(f"{path.name}: no column {missing[0]!r}; columns are "
-                                 f"{', '.join(names)}")
+            raise LogFormatError(
+                f"{path.name}: no column {missing[0]!r}; columns are {', '.join(names)}"
+            )
         row_base = 2
         for record_batch in reader:
             for text in skipped:
@@ -243,10 +281,14 @@ def read_csv(path: Path, *, mapping: list[FieldSpec] | None = None,
             stats.lines += table.num_rows
             columns = {s.name: table.column(s.name).combine_chunks() for s in specs}
             base = row_base
-            yield Batch(columns=columns, specs=specs, size=table.num_rows,
-                        record=lambda i, t=table: t.slice(i, 1).to_pylist()[0],
-                        time=lambda i, t=table: _time_of(t.slice(i, 1).to_pylist()[0]),
-                        line=lambda i, b=base: b + i)
+            yield Batch(
+                columns=columns,
+                specs=specs,
+                size=table.num_rows,
+                record=lambda i, t=table: t.slice(i, 1).to_pylist()[0],
+                time=lambda i, t=table: _time_of(t.slice(i, 1).to_pylist()[0]),
+                line=lambda i, b=base: b + i,
+            )
             row_base += table.num_rows
 
 

@@ -17,8 +17,12 @@ from varsel.matching._patterns import ANY, Atom
 from varsel.matching._readers import open_log
 
 _ROLE_KINDS = {
-    Role.IP: (Kind.IP, Kind.CIDR), Role.DOMAIN: (Kind.DOMAIN,), Role.URL: (Kind.URL,),
-    Role.EMAIL: (Kind.EMAIL,), Role.HASH: (Kind.HASH,), Role.ANY: tuple(Kind),
+    Role.IP: (Kind.IP, Kind.CIDR),
+    Role.DOMAIN: (Kind.DOMAIN,),
+    Role.URL: (Kind.URL,),
+    Role.EMAIL: (Kind.EMAIL,),
+    Role.HASH: (Kind.HASH,),
+    Role.ANY: tuple(Kind),
 }
 
 
@@ -32,8 +36,12 @@ def _value_for(atom: Atom, raw: str) -> str | None:
         if atom.kind is Kind.IP:
             return text if text == atom.value else None
         network = ipaddress.ip_network(atom.value)
-        return text if network.version == version and int(network.network_address) <= number \
-            <= int(network.broadcast_address) else None
+        return (
+            text
+            if network.version == version
+            and int(network.network_address) <= number <= int(network.broadcast_address)
+            else None
+        )
     if atom.kind is Kind.DOMAIN:
         name = log_domain(raw)
         if atom.subdomains:
@@ -68,8 +76,9 @@ class ReferenceMatcher:
         return hits
 
 
-def reference_scan_zeek(path: Path, entries: Iterable[tuple[int, Atom]]
-                        ) -> set[tuple[int, str, str, int]]:
+def reference_scan_zeek(
+    path: Path, entries: Iterable[tuple[int, Atom]]
+) -> set[tuple[int, str, str, int]]:
     """Return (line number, field, value, indicator) for every match in a Zeek TSV log."""
     matcher = ReferenceMatcher(entries)
     sep, set_sep, fields, types, log_path = "\t", ",", [], [], ""
@@ -79,7 +88,7 @@ def reference_scan_zeek(path: Path, entries: Iterable[tuple[int, Atom]]
     for number, line in enumerate(lines, start=1):
         line = line.rstrip("\r")
         if line.startswith("#separator"):
-            sep = line[len("#separator"):].strip().encode().decode("unicode_escape")
+            sep = line[len("#separator") :].strip().encode().decode("unicode_escape")
             continue
         if line.startswith("#"):
             key, _, rest = line[1:].partition(sep)
@@ -105,8 +114,11 @@ def reference_scan_zeek(path: Path, entries: Iterable[tuple[int, Atom]]
             if spec.name not in record:
                 continue
             raw = record[spec.name]
-            values = raw.split(set_sep) if kinds.get(spec.name, "").startswith(
-                ("set[", "vector[")) else [raw]
+            values = (
+                raw.split(set_sep)
+                if kinds.get(spec.name, "").startswith(("set[", "vector["))
+                else [raw]
+            )
             for _, member, value in matcher.match(list(values), spec.role, spec.direction):
                 found.add((number, spec.name, value, member))
     return found

@@ -43,9 +43,16 @@ class Match:
 
     def as_dict(self) -> dict[str, Any]:
         """Return the JSON-line form of the match."""
-        return {"indicator_id": self.indicator_id, "indicator_name": self.indicator_name,
-                "value": self.value, "field": self.field, "file": self.file,
-                "line": self.line, "time": self.time, "record": self.record}
+        return {
+            "indicator_id": self.indicator_id,
+            "indicator_name": self.indicator_name,
+            "value": self.value,
+            "field": self.field,
+            "file": self.file,
+            "line": self.line,
+            "time": self.time,
+            "record": self.record,
+        }
 
 
 def match_batch(batch: Batch, matcher: Matcher) -> set[BatchHit]:
@@ -70,9 +77,16 @@ def _match_column(column: pa.Array, spec: FieldSpec, matcher: Matcher) -> Iterat
         yield row, spec.name, value, member
 
 
-def read_batches(path: Path, fmt: str | None = None, *, mapping: list[FieldSpec] | None = None,
-                 delimiter: str | None = None, progress: Progress | None = None,
-                 threads: bool = False, stats: ReadStats | None = None) -> Iterator[Batch]:
+def read_batches(
+    path: Path,
+    fmt: str | None = None,
+    *,
+    mapping: list[FieldSpec] | None = None,
+    delimiter: str | None = None,
+    progress: Progress | None = None,
+    threads: bool = False,
+    stats: ReadStats | None = None,
+) -> Iterator[Batch]:
     """Yield the batches of a log in ``fmt`` (detected when None)."""
     fmt = fmt or detect_format(path)
     if fmt not in FORMATS:
@@ -84,26 +98,47 @@ def read_batches(path: Path, fmt: str | None = None, *, mapping: list[FieldSpec]
     if fmt == "jsonl":
         return read_jsonl(path, mapping=mapping, progress=progress, stats=stats)
     if fmt == "csv":
-        return read_csv(path, mapping=mapping, delimiter=delimiter, progress=progress,
-                        stats=stats)
+        return read_csv(path, mapping=mapping, delimiter=delimiter, progress=progress, stats=stats)
     return read_text(path, progress=progress, stats=stats)
 
 
-def scan(path: Path, compiled: Compiled, fmt: str | None = None, *,
-         mapping: list[FieldSpec] | None = None, delimiter: str | None = None,
-         progress: Progress | None = None, threads: bool = False,
-         stats: ReadStats | None = None) -> Iterator[Match]:
+def scan(
+    path: Path,
+    compiled: Compiled,
+    fmt: str | None = None,
+    *,
+    mapping: list[FieldSpec] | None = None,
+    delimiter: str | None = None,
+    progress: Progress | None = None,
+    threads: bool = False,
+    stats: ReadStats | None = None,
+) -> Iterator[Match]:
     """Yield the matches of one log file, in file order."""
-    for batch in read_batches(path, fmt, mapping=mapping, delimiter=delimiter,
-                              progress=progress, threads=threads, stats=stats):
+    for batch in read_batches(
+        path,
+        fmt,
+        mapping=mapping,
+        delimiter=delimiter,
+        progress=progress,
+        threads=threads,
+        stats=stats,
+    ):
         hits = match_batch(batch, compiled.matcher)
         records: dict[int, tuple[dict[str, Any], str | None, int]] = {}
         for row, field, value, member in sorted(hits):
             if row not in records:
                 records[row] = (batch.record(row), batch.time(row), batch.line(row))
             record, time, line = records[row]
-            yield Match(compiled.ids[member], compiled.names[member], value, field,
-                        path.name, line, time, record)
+            yield Match(
+                compiled.ids[member],
+                compiled.names[member],
+                value,
+                field,
+                path.name,
+                line,
+                time,
+                record,
+            )
 
 
 def count_rows(batches: Iterator[Batch]) -> int:

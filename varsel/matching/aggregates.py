@@ -43,9 +43,13 @@ class Aggregate:
 
     def as_dict(self) -> dict[str, object]:
         """Return the JSON form."""
-        return {"indicator_id": self.indicator_id, "organisations": self.organisations,
-                "countries": self.countries, "first_seen": self.first_seen,
-                "last_seen": self.last_seen}
+        return {
+            "indicator_id": self.indicator_id,
+            "organisations": self.organisations,
+            "countries": self.countries,
+            "first_seen": self.first_seen,
+            "last_seen": self.last_seen,
+        }
 
 
 @dataclass
@@ -62,23 +66,32 @@ def _day(timestamp: object) -> str | None:
     return timestamp[:10]
 
 
-def _readable_indicators(session: Session, principal: Principal,
-                         ids: Iterable[str] | None) -> set[str]:
-    query = restrict(select(StixObject.stix_id).where(StixObject.type == "indicator"),
-                     principal, Action.READ)
+def _readable_indicators(
+    session: Session, principal: Principal, ids: Iterable[str] | None
+) -> set[str]:
+    query = restrict(
+        select(StixObject.stix_id).where(StixObject.type == "indicator"), principal, Action.READ
+    )
     if ids is None:
         return set(session.execute(query.distinct()).scalars())
     wanted = list(dict.fromkeys(ids))
     found: set[str] = set()
     for start in range(0, len(wanted), _CHUNK):
-        found.update(session.execute(
-            query.where(StixObject.stix_id.in_(wanted[start:start + _CHUNK])).distinct()
-        ).scalars())
+        found.update(
+            session.execute(
+                query.where(StixObject.stix_id.in_(wanted[start : start + _CHUNK])).distinct()
+            ).scalars()
+        )
     return found
 
 
-def aggregates(*, session: Session, principal: Principal, indicator_ids: list[str] | None = None,
-               k: int | None = None) -> list[Aggregate]:
+def aggregates(
+    *,
+    session: Session,
+    principal: Principal,
+    indicator_ids: list[str] | None = None,
+    k: int | None = None,
+) -> list[Aggregate]:
     """Return the k-anonymous sighting aggregates of the indicators ``principal`` may read."""
     k = sighting_k() if k is None else k
     readable = _readable_indicators(session, principal, indicator_ids)
@@ -88,12 +101,15 @@ def aggregates(*, session: Session, principal: Principal, indicator_ids: list[st
     seen: set[str] = set()
     # A statistic over all non-RED sightings (see the module docstring), hence no restrict().
     rows = session.execute(
-        select(StixObject.stix_id, StixObject.producer_org_id, Organisation.country,
-               StixObject.raw)
+        select(StixObject.stix_id, StixObject.producer_org_id, Organisation.country, StixObject.raw)
         .join(Organisation, Organisation.id == StixObject.producer_org_id)
-        .where(StixObject.type == "sighting", StixObject.is_latest.is_(True),
-               StixObject.tlp != TLP.RED.value)
-        .execution_options(yield_per=2000))
+        .where(
+            StixObject.type == "sighting",
+            StixObject.is_latest.is_(True),
+            StixObject.tlp != TLP.RED.value,
+        )
+        .execution_options(yield_per=2000)
+    )
     for stix_id, org_id, country, raw in rows:
         if stix_id in seen:  # the same sighting in several collections counts once
             continue
@@ -108,13 +124,21 @@ def aggregates(*, session: Session, principal: Principal, indicator_ids: list[st
         group = groups.setdefault(target, _Group())
         group.orgs.add(org_id)
         group.countries.add(country)
-        for day in (_day(obj.get("first_seen") or obj.get("created")),
-                    _day(obj.get("last_seen") or obj.get("created"))):
+        for day in (
+            _day(obj.get("first_seen") or obj.get("created")),
+            _day(obj.get("last_seen") or obj.get("created")),
+        ):
             if day is not None:
                 group.first = day if group.first is None or day < group.first else group.first
                 group.last = day if group.last is None or day > group.last else group.last
     return [
-        Aggregate(indicator_id=target, organisations=len(g.orgs), countries=len(g.countries),
-                  first_seen=g.first or "", last_seen=g.last or "")
-        for target, g in sorted(groups.items()) if len(g.orgs) >= k
+        Aggregate(
+            indicator_id=target,
+            organisations=len(g.orgs),
+            countries=len(g.countries),
+            first_seen=g.first or "",
+            last_seen=g.last or "",
+        )
+        for target, g in sorted(groups.items())
+        if len(g.orgs) >= k
     ]

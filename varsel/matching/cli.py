@@ -16,12 +16,17 @@ from varsel.errors import InvalidInput
 
 err = Console(stderr=True)
 AsOpt = Annotated[str, typer.Option("--as", help="Act as this local user (whose indicators).")]
-DatabaseOpt = Annotated[str | None, typer.Option(
-    "--database-url", envvar="VARSEL_DATABASE_URL", help="SQLAlchemy URL of the hub's database.")]
+DatabaseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url", envvar="VARSEL_DATABASE_URL", help="SQLAlchemy URL of the hub's database."
+    ),
+]
 _PROGRESS_BYTES = 8 * 1024 * 1024
 
-sightings_app = typer.Typer(help="Sightings: share matches back, read community aggregates.",
-                            no_args_is_help=True)
+sightings_app = typer.Typer(
+    help="Sightings: share matches back, read community aggregates.", no_args_is_help=True
+)
 
 
 def _principal(session: object, username: str) -> object:
@@ -41,30 +46,52 @@ def _parse_at(at: str | None) -> datetime | None:
 
 
 def scan(
-    logs: Annotated[list[Path], typer.Argument(help="Log files (gzip is fine).", exists=True,
-                                               dir_okay=False, readable=True)],
+    logs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Log files (gzip is fine).", exists=True, dir_okay=False, readable=True
+        ),
+    ],
     as_user: AsOpt,
-    format: Annotated[str | None, typer.Option(
-        "--format", help="zeek, eve, csv, jsonl or text (detected when not given).")] = None,
-    output: Annotated[Path | None, typer.Option(
-        help="Write the JSON lines here instead of standard output.")] = None,
-    column: Annotated[list[str] | None, typer.Option(
-        "--map", help="CSV/JSON column mapping COLUMN=ROLE[:src|dst] (ip, domain, url, email, "
-                      "hash, any); repeat.")] = None,
-    delimiter: Annotated[str | None, typer.Option(help="CSV delimiter (default by suffix).")
-                         ] = None,
-    subdomains: Annotated[bool, typer.Option(
-        help="Let every domain indicator match its subdomains too.")] = False,
-    at: Annotated[str | None, typer.Option(
-        help="Use the indicators valid at this time (retro-hunting); default now.")] = None,
-    share_sightings: Annotated[str | None, typer.Option(
-        help="Share the matches as STIX sightings into this collection (id, alias or title).")
-                               ] = None,
+    format: Annotated[
+        str | None,
+        typer.Option("--format", help="zeek, eve, csv, jsonl or text (detected when not given)."),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option(help="Write the JSON lines here instead of standard output.")
+    ] = None,
+    column: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help="CSV/JSON column mapping COLUMN=ROLE[:src|dst] (ip, domain, url, email, "
+            "hash, any); repeat.",
+        ),
+    ] = None,
+    delimiter: Annotated[
+        str | None, typer.Option(help="CSV delimiter (default by suffix).")
+    ] = None,
+    subdomains: Annotated[
+        bool, typer.Option(help="Let every domain indicator match its subdomains too.")
+    ] = False,
+    at: Annotated[
+        str | None,
+        typer.Option(help="Use the indicators valid at this time (retro-hunting); default now."),
+    ] = None,
+    share_sightings: Annotated[
+        str | None,
+        typer.Option(
+            help="Share the matches as STIX sightings into this collection (id, alias or title)."
+        ),
+    ] = None,
     tlp: Annotated[str, typer.Option(help="TLP of shared sightings.")] = "amber",
     threads: Annotated[bool, typer.Option(help="Let the CSV parser use every core.")] = False,
-    warninglists: Annotated[bool, typer.Option(
-        help="Flag indicators on the MISP warning lists (loading them takes a few seconds).")
-                            ] = True,
+    warninglists: Annotated[
+        bool,
+        typer.Option(
+            help="Flag indicators on the MISP warning lists (loading them takes a few seconds)."
+        ),
+    ] = True,
     database_url: DatabaseOpt = None,
 ) -> None:
     """Match logs against the indicators USER may read; one JSON line per match."""
@@ -78,9 +105,13 @@ def scan(
         raise typer.Exit(2) from None
     with unit_of_work(database_url) as session:
         principal = _principal(session, as_user)
-        compiled = _compile.compile_for(session=session, principal=principal,  # type: ignore[arg-type]
-                                        at=_parse_at(at), include_subdomains=subdomains,
-                                        warn=warninglists)
+        compiled = _compile.compile_for(
+            session=session,
+            principal=principal,  # type: ignore[arg-type]
+            at=_parse_at(at),
+            include_subdomains=subdomains,
+            warn=warninglists,
+        )
         _report_compile(compiled.report)
         stats = _readers.ReadStats()
         tallies: list[_scan.Match] = []
@@ -88,24 +119,39 @@ def scan(
         total = sum(p.stat().st_size for p in logs)
         matches = 0
         try:
-            with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                          TimeRemainingColumn(), console=err, transient=True,
-                          disable=total < _PROGRESS_BYTES) as progress:
+            with Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TimeRemainingColumn(),
+                console=err,
+                transient=True,
+                disable=total < _PROGRESS_BYTES,
+            ) as progress:
                 task = progress.add_task("scanning", total=total)
                 done = 0
                 for path in logs:
                     base = done
                     try:
                         found = _scan.scan(
-                            path, compiled, format, mapping=mapping, delimiter=delimiter,
-                            threads=threads, stats=stats,
-                            progress=lambda n, b=base: progress.update(task, completed=b + n))
+                            path,
+                            compiled,
+                            format,
+                            mapping=mapping,
+                            delimiter=delimiter,
+                            threads=threads,
+                            stats=stats,
+                            progress=lambda n, b=base: progress.update(task, completed=b + n),
+                        )
                         for match in found:
                             handle.write(json.dumps(match.as_dict(), default=str) + "\n")
                             matches += 1
                             if share_sightings:
-                                tallies.append(_scan.Match(match.indicator_id, None, "", "",
-                                                           "", 0, match.time, {}))
+                                tallies.append(
+                                    _scan.Match(
+                                        match.indicator_id, None, "", "", "", 0, match.time, {}
+                                    )
+                                )
                     except _readers.LogFormatError as exc:
                         err.print(f"[red]error:[/] {path}: {exc}")
                         raise typer.Exit(1) from None
@@ -113,27 +159,38 @@ def scan(
         finally:
             if output:
                 handle.close()
-        err.print(f"{stats.lines} log lines read, {matches} matches"
-                  + (f", {stats.skipped} unreadable lines skipped" if stats.skipped else ""))
+        err.print(
+            f"{stats.lines} log lines read, {matches} matches"
+            + (f", {stats.skipped} unreadable lines skipped" if stats.skipped else "")
+        )
         for example in stats.examples:
             err.print(f"  skipped: {example!r}")
         if share_sightings:
-            result = flows.share_sightings(session=session, principal=principal,  # type: ignore[arg-type]
-                                           matches=tallies, collection=share_sightings, tlp=tlp)
-            shared = 0 if result is None else sum(
-                1 for o in result.successes if (o.id or "").startswith("sighting--"))
-            err.print(f"{shared} sightings shared into {share_sightings!r} under TLP:"
-                      f"{tlp.upper()}")
-            for failure in (result.failures if result else []):
+            result = flows.share_sightings(
+                session=session,
+                principal=principal,  # type: ignore[arg-type]
+                matches=tallies,
+                collection=share_sightings,
+                tlp=tlp,
+            )
+            shared = (
+                0
+                if result is None
+                else sum(1 for o in result.successes if (o.id or "").startswith("sighting--"))
+            )
+            err.print(f"{shared} sightings shared into {share_sightings!r} under TLP:{tlp.upper()}")
+            for failure in result.failures if result else []:
                 err.print(f"  [red]rejected[/] {failure.id}: {failure.message}")
 
 
 def _report_compile(report: object) -> None:
     data = report.as_dict()  # type: ignore[attr-defined]
-    err.print(f"{data['compiled']} indicators compiled ({data['atoms']} values); left out: "
-              f"{data['revoked']} revoked, {data['expired']} expired, {data['not_yet_valid']} "
-              f"not yet valid, {data['not_stix_patterns']} not STIX, "
-              f"{len(data['unsupported'])} unsupported")
+    err.print(
+        f"{data['compiled']} indicators compiled ({data['atoms']} values); left out: "
+        f"{data['revoked']} revoked, {data['expired']} expired, {data['not_yet_valid']} "
+        f"not yet valid, {data['not_stix_patterns']} not STIX, "
+        f"{len(data['unsupported'])} unsupported"
+    )
     for item in data["unsupported"][:10]:
         err.print(f"  unsupported {item['id']}: {item['reason']}")
     for item in data["warning_lists"][:10]:
@@ -142,11 +199,17 @@ def _report_compile(report: object) -> None:
 
 def export(
     as_user: AsOpt,
-    format: Annotated[str, typer.Option(
-        "--format", help="suricata, suricata-dataset, zeek, plain, csv or stix.")],
-    type: Annotated[list[str] | None, typer.Option(
-        "--type", help="Only these types (ip, cidr, domain, url, email, md5, sha1, sha256, "
-                       "sha512); repeat or comma-separate.")] = None,
+    format: Annotated[
+        str, typer.Option("--format", help="suricata, suricata-dataset, zeek, plain, csv or stix.")
+    ],
+    type: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--type",
+            help="Only these types (ip, cidr, domain, url, email, md5, sha1, sha256, "
+            "sha512); repeat or comma-separate.",
+        ),
+    ] = None,
     output: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
     database_url: DatabaseOpt = None,
 ) -> None:
@@ -155,8 +218,12 @@ def export(
     from varsel.matching import exports
 
     with unit_of_work(database_url) as session:
-        result = exports.export(session=session, principal=_principal(session, as_user),  # type: ignore[arg-type]
-                                fmt=format, types=type)
+        result = exports.export(
+            session=session,
+            principal=_principal(session, as_user),  # type: ignore[arg-type]
+            fmt=format,
+            types=type,
+        )
     if output:
         output.write_text(result.body, encoding="utf-8")
         err.print(f"{result.count} entries written to {output}")
@@ -167,8 +234,7 @@ def export(
 @sightings_app.command("aggregates")
 def aggregates_cmd(
     as_user: AsOpt,
-    indicator: Annotated[list[str] | None, typer.Option(help="Only these indicator ids.")
-                         ] = None,
+    indicator: Annotated[list[str] | None, typer.Option(help="Only these indicator ids.")] = None,
     database_url: DatabaseOpt = None,
 ) -> None:
     """Print the k-anonymous community sighting aggregates USER may see, as JSON lines."""
@@ -176,8 +242,11 @@ def aggregates_cmd(
     from varsel.matching import aggregates
 
     with unit_of_work(database_url) as session:
-        rows = aggregates.aggregates(session=session, principal=_principal(session, as_user),  # type: ignore[arg-type]
-                                     indicator_ids=indicator)
+        rows = aggregates.aggregates(
+            session=session,
+            principal=_principal(session, as_user),  # type: ignore[arg-type]
+            indicator_ids=indicator,
+        )
     for row in rows:
         sys.stdout.write(json.dumps(row.as_dict()) + "\n")
 

@@ -42,15 +42,31 @@ from varsel.sharing.models import StixObject
 FORMATS: Final = ("suricata", "suricata-dataset", "zeek", "plain", "csv", "stix")
 TYPES: Final = ("ip", "cidr", "domain", "url", "email", "md5", "sha1", "sha256", "sha512")
 MEDIA: Final = {
-    "suricata": "text/plain", "suricata-dataset": "text/plain", "zeek": "text/plain",
-    "plain": "text/plain", "csv": "text/csv", "stix": "application/stix+json;version=2.1",
+    "suricata": "text/plain",
+    "suricata-dataset": "text/plain",
+    "zeek": "text/plain",
+    "plain": "text/plain",
+    "csv": "text/csv",
+    "stix": "application/stix+json;version=2.1",
 }
-_EXTENSION: Final = {"suricata": "rules", "suricata-dataset": "lst", "zeek": "intel",
-                     "plain": "txt", "csv": "csv", "stix": "json"}
+_EXTENSION: Final = {
+    "suricata": "rules",
+    "suricata-dataset": "lst",
+    "zeek": "intel",
+    "plain": "txt",
+    "csv": "csv",
+    "stix": "json",
+}
 _SID_BASE: Final = 3_000_000_000
 _SID_SPAN: Final = 1_000_000_000
-_DATASET_TYPES: Final = {"domain": "string", "url": "string", "email": "string", "md5": "md5",
-                         "sha256": "sha256", "ip": "ip"}
+_DATASET_TYPES: Final = {
+    "domain": "string",
+    "url": "string",
+    "email": "string",
+    "md5": "md5",
+    "sha256": "sha256",
+    "ip": "ip",
+}
 
 
 @dataclass(frozen=True)
@@ -87,13 +103,21 @@ def parse_types(types: list[str] | None) -> tuple[str, ...]:
 
 def _selected(compiled: Compiled, types: tuple[str, ...]) -> list[tuple[int, Atom]]:
     entries = compiled.entries or []
-    return sorted({(m, a) for m, a in entries if atom_type(a) in types},
-                  key=lambda e: (atom_type(e[1]), e[1].value, compiled.ids[e[0]], e[1].direction,
-                                 e[1].subdomains))
+    return sorted(
+        {(m, a) for m, a in entries if atom_type(a) in types},
+        key=lambda e: (
+            atom_type(e[1]),
+            e[1].value,
+            compiled.ids[e[0]],
+            e[1].direction,
+            e[1].subdomains,
+        ),
+    )
 
 
-def render(compiled: Compiled, rows: list[IndicatorRow], fmt: str, types: tuple[str, ...]
-           ) -> tuple[str, int]:
+def render(
+    compiled: Compiled, rows: list[IndicatorRow], fmt: str, types: tuple[str, ...]
+) -> tuple[str, int]:
     """Return (body, number of entries) of an export of ``compiled`` in ``fmt``."""
     if fmt == "stix":
         # Unsupported patterns are still valid STIX for other tools: they go in the bundle.
@@ -102,8 +126,11 @@ def render(compiled: Compiled, rows: list[IndicatorRow], fmt: str, types: tuple[
         objects = [json.loads(r.raw) for r in chosen]
         # A bundle id derived from its content keeps the body, and so the ETag, stable.
         seed = hashlib.sha256("\n".join(sorted(r.raw for r in chosen)).encode()).hexdigest()
-        bundle = {"type": "bundle", "id": f"bundle--{uuid.uuid5(uuid.NAMESPACE_URL, seed)}",
-                  "objects": objects}
+        bundle = {
+            "type": "bundle",
+            "id": f"bundle--{uuid.uuid5(uuid.NAMESPACE_URL, seed)}",
+            "objects": objects,
+        }
         return json.dumps(bundle, indent=1, sort_keys=True) + "\n", len(objects)
     entries = _selected(compiled, types)
     if fmt == "plain":
@@ -114,10 +141,16 @@ def render(compiled: Compiled, rows: list[IndicatorRow], fmt: str, types: tuple[
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(["indicator_id", "type", "value", "subdomains", "direction", "name"])
         for member, atom in entries:
-            writer.writerow([compiled.ids[member], atom_type(atom), atom.value,
-                             "true" if atom.subdomains else "false",
-                             {SRC: "src", DST: "dst"}.get(atom.direction, "any"),
-                             compiled.names[member] or ""])
+            writer.writerow(
+                [
+                    compiled.ids[member],
+                    atom_type(atom),
+                    atom.value,
+                    "true" if atom.subdomains else "false",
+                    {SRC: "src", DST: "dst"}.get(atom.direction, "any"),
+                    compiled.names[member] or "",
+                ]
+            )
         return out.getvalue(), len(entries)
     if fmt == "zeek":
         return _zeek(compiled, entries)
@@ -126,9 +159,14 @@ def render(compiled: Compiled, rows: list[IndicatorRow], fmt: str, types: tuple[
     return _suricata(compiled, entries)
 
 
-_ZEEK_TYPES: Final = {Kind.IP: "Intel::ADDR", Kind.CIDR: "Intel::SUBNET",
-                      Kind.DOMAIN: "Intel::DOMAIN", Kind.URL: "Intel::URL",
-                      Kind.EMAIL: "Intel::EMAIL", Kind.HASH: "Intel::FILE_HASH"}
+_ZEEK_TYPES: Final = {
+    Kind.IP: "Intel::ADDR",
+    Kind.CIDR: "Intel::SUBNET",
+    Kind.DOMAIN: "Intel::DOMAIN",
+    Kind.URL: "Intel::URL",
+    Kind.EMAIL: "Intel::EMAIL",
+    Kind.HASH: "Intel::FILE_HASH",
+}
 
 
 def _zeek_text(text: str) -> str:
@@ -145,11 +183,14 @@ def _zeek(compiled: Compiled, entries: list[tuple[int, Atom]]) -> tuple[str, int
             continue
         value = atom.value.split("://", 1)[1] if atom.kind is Kind.URL else atom.value
         desc = compiled.names[member] or compiled.ids[member]
-        lines.append(f"{_zeek_text(value)}\t{_ZEEK_TYPES[atom.kind]}\tvarsel\t"
-                     f"{_zeek_text(desc)} ({compiled.ids[member]})\t-")
+        lines.append(
+            f"{_zeek_text(value)}\t{_ZEEK_TYPES[atom.kind]}\tvarsel\t"
+            f"{_zeek_text(desc)} ({compiled.ids[member]})\t-"
+        )
     if skipped:
-        lines.insert(0, f"# {skipped} subdomain indicators left out: Zeek intel matches exact "
-                        "domains only")
+        lines.insert(
+            0, f"# {skipped} subdomain indicators left out: Zeek intel matches exact domains only"
+        )
     return "\n".join(lines) + "\n", len(lines) - 1 - (1 if skipped else 0)
 
 
@@ -167,8 +208,9 @@ def _msg(text: str) -> str:
 
 def _dataset(entries: list[tuple[int, Atom]], types: tuple[str, ...]) -> tuple[str, int]:
     if len(types) != 1 or types[0] not in _DATASET_TYPES:
-        raise InvalidInput("a Suricata dataset holds one type: choose type "
-                           + ", ".join(_DATASET_TYPES))
+        raise InvalidInput(
+            "a Suricata dataset holds one type: choose type " + ", ".join(_DATASET_TYPES)
+        )
     values = list(dict.fromkeys(a.value for _, a in entries if not a.subdomains))
     if _DATASET_TYPES[types[0]] == "string":
         values = [base64.b64encode(v.encode()).decode("ascii") for v in values]
@@ -177,8 +219,10 @@ def _dataset(entries: list[tuple[int, Atom]], types: tuple[str, ...]) -> tuple[s
 
 def _suricata(compiled: Compiled, entries: list[tuple[int, Atom]]) -> tuple[str, int]:
     used: set[int] = set()
-    rules: list[str] = ["# Varsel indicators for Suricata; hash rules read the plain exports",
-                        "# varsel-md5.txt, varsel-sha1.txt and varsel-sha256.txt."]
+    rules: list[str] = [
+        "# Varsel indicators for Suricata; hash rules read the plain exports",
+        "# varsel-md5.txt, varsel-sha1.txt and varsel-sha256.txt.",
+    ]
     hash_types: set[str] = set()
 
     def sid_for(key: str) -> int:
@@ -196,15 +240,21 @@ def _suricata(compiled: Compiled, entries: list[tuple[int, Atom]]) -> tuple[str,
         if atom.kind in (Kind.IP, Kind.CIDR):
             target = f"[{atom.value}]"
             head = {SRC: f"{target} any -> any any", DST: f"any any -> {target} any"}.get(
-                atom.direction, f"{target} any <> any any")
+                atom.direction, f"{target} any <> any any"
+            )
             rules.append(f'alert ip {head} (msg:"{msg}"; {meta}; sid:{sid_for(key)}; rev:1;)')
         elif atom.kind is Kind.DOMAIN:
             value = _content(("." if atom.subdomains else "") + atom.value)
-            match = (f'content:"{value}"; nocase; endswith;' if atom.subdomains
-                     else f'bsize:{len(atom.value)}; content:"{value}"; nocase;')
+            match = (
+                f'content:"{value}"; nocase; endswith;'
+                if atom.subdomains
+                else f'bsize:{len(atom.value)}; content:"{value}"; nocase;'
+            )
             for proto, buffer in (("dns", "dns.query"), ("tls", "tls.sni")):
-                rules.append(f'alert {proto} any any -> any any (msg:"{msg}"; {buffer}; {match} '
-                             f"{meta}; sid:{sid_for(key + proto)}; rev:1;)")
+                rules.append(
+                    f'alert {proto} any any -> any any (msg:"{msg}"; {buffer}; {match} '
+                    f"{meta}; sid:{sid_for(key + proto)}; rev:1;)"
+                )
         elif atom.kind is Kind.URL:
             rest = atom.value.split("://", 1)[1]
             host, slash, path = rest.partition("/")
@@ -213,16 +263,21 @@ def _suricata(compiled: Compiled, entries: list[tuple[int, Atom]]) -> tuple[str,
                 f'alert http any any -> any any (msg:"{msg}"; http.host; '
                 f'content:"{_content(host.split(":")[0])}"; bsize:{len(host.split(":")[0])}; '
                 f'http.uri; content:"{_content(uri)}"; bsize:{len(uri.encode())}; {meta}; '
-                f"sid:{sid_for(key)}; rev:1;)")
+                f"sid:{sid_for(key)}; rev:1;)"
+            )
         elif atom.kind is Kind.HASH:
             hash_types.add(atom_type(atom))
         else:
-            rules.append(f"# e-mail indicator {ident} ({_msg(atom.value)}) has no Suricata "
-                         "keyword; use the plain export")
+            rules.append(
+                f"# e-mail indicator {ident} ({_msg(atom.value)}) has no Suricata "
+                "keyword; use the plain export"
+            )
     for algorithm in sorted(hash_types & {"md5", "sha1", "sha256"}):
-        rules.append(f'alert ip any any -> any any (msg:"VARSEL known-bad file {algorithm}"; '
-                     f"file{algorithm}:varsel-{algorithm}.txt; "
-                     f"sid:{sid_for('file' + algorithm)}; rev:1;)")
+        rules.append(
+            f'alert ip any any -> any any (msg:"VARSEL known-bad file {algorithm}"; '
+            f"file{algorithm}:varsel-{algorithm}.txt; "
+            f"sid:{sid_for('file' + algorithm)}; rev:1;)"
+        )
     if "sha512" in hash_types:
         rules.append("# SHA-512 digests have no Suricata keyword; use the plain export")
     return "\n".join(rules) + "\n", sum(1 for r in rules if r.startswith("alert"))
@@ -234,9 +289,12 @@ def _suricata(compiled: Compiled, entries: list[tuple[int, Atom]]) -> tuple[str,
 def fingerprint(*, session: Session, principal: Principal) -> tuple[int, int, int]:
     """Return (count, newest date_added, sum of ids) of the indicator rows the caller may read."""
     readable = restrict(
-        select(StixObject.id, StixObject.date_added_us)
-        .where(StixObject.type == "indicator", StixObject.is_latest.is_(True)),
-        principal, Action.READ).subquery()
+        select(StixObject.id, StixObject.date_added_us).where(
+            StixObject.type == "indicator", StixObject.is_latest.is_(True)
+        ),
+        principal,
+        Action.READ,
+    ).subquery()
     count, newest, total = session.execute(
         select(func.count(), func.max(readable.c.date_added_us), func.sum(readable.c.id))
     ).one()
@@ -254,15 +312,27 @@ def cache_clear() -> None:
         _CACHE.clear()
 
 
-def export(*, session: Session, principal: Principal, fmt: str, types: list[str] | None = None,
-           at: datetime | None = None) -> Export:
+def export(
+    *,
+    session: Session,
+    principal: Principal,
+    fmt: str,
+    types: list[str] | None = None,
+    at: datetime | None = None,
+) -> Export:
     """Return the export of what ``principal`` may read in ``fmt``, from cache when unchanged."""
     if fmt not in FORMATS:
         raise InvalidInput(f"unknown export format {fmt!r}; expected {', '.join(FORMATS)}")
     chosen = parse_types(types)
     moment = at or datetime.now(UTC)
-    key = (principal.user_id, principal.org_id, principal.role.value, fmt, chosen,
-           fingerprint(session=session, principal=principal))
+    key = (
+        principal.user_id,
+        principal.org_id,
+        principal.role.value,
+        fmt,
+        chosen,
+        fingerprint(session=session, principal=principal),
+    )
     with _CACHE_LOCK:
         cached = _CACHE.get(key)
         if cached is not None and (cached[1] is None or time_key(moment) < cached[1]):
@@ -273,8 +343,13 @@ def export(*, session: Session, principal: Principal, fmt: str, types: list[str]
     body, count = render(compiled, rows, fmt, chosen)
     digest = hashlib.sha256(f"{fmt}\n{body}".encode()).hexdigest()[:40]
     suffix = "" if chosen == TYPES else "-" + "-".join(chosen)
-    result = Export(body=body, media_type=MEDIA[fmt], etag=f'"{digest}"', count=count,
-                    filename=f"varsel-{fmt}{suffix}.{_EXTENSION[fmt]}")
+    result = Export(
+        body=body,
+        media_type=MEDIA[fmt],
+        etag=f'"{digest}"',
+        count=count,
+        filename=f"varsel-{fmt}{suffix}.{_EXTENSION[fmt]}",
+    )
     with _CACHE_LOCK:
         _CACHE[key] = (result, compiled.report.next_change)
         while len(_CACHE) > _CACHE_SIZE:

@@ -41,8 +41,9 @@ def identity_id(org_name: str) -> str:
     return f"identity--{uuid.uuid5(_IDENTITY_NAMESPACE, 'varsel-org:' + org_name)}"
 
 
-def sightings_from(matches: Iterable[Match], *, principal: Principal, tlp: TLP
-                   ) -> list[dict[str, Any]]:
+def sightings_from(
+    matches: Iterable[Match], *, principal: Principal, tlp: TLP
+) -> list[dict[str, Any]]:
     """Return the identity of the principal's organisation and one sighting per indicator."""
     now = us_to_rfc3339(now_us())
     tallies: dict[str, _Tally] = {}
@@ -52,25 +53,44 @@ def sightings_from(matches: Iterable[Match], *, principal: Principal, tlp: TLP
         return []
     marking = [tlp.stix_id]
     identity = {
-        "type": "identity", "spec_version": "2.1", "id": identity_id(principal.org_name),
-        "created": "2020-01-01T00:00:00.000Z", "modified": "2020-01-01T00:00:00.000Z",
-        "name": principal.org_name, "identity_class": "organization",
+        "type": "identity",
+        "spec_version": "2.1",
+        "id": identity_id(principal.org_name),
+        "created": "2020-01-01T00:00:00.000Z",
+        "modified": "2020-01-01T00:00:00.000Z",
+        "name": principal.org_name,
+        "identity_class": "organization",
         "object_marking_refs": marking,
     }
     objects: list[dict[str, Any]] = [identity]
     for indicator_id, tally in sorted(tallies.items()):
-        objects.append({
-            "type": "sighting", "spec_version": "2.1", "id": f"sighting--{uuid.uuid4()}",
-            "created": now, "modified": now, "sighting_of_ref": indicator_id,
-            "count": tally.count, "first_seen": tally.first, "last_seen": tally.last,
-            "where_sighted_refs": [identity["id"]], "object_marking_refs": marking,
-        })
+        objects.append(
+            {
+                "type": "sighting",
+                "spec_version": "2.1",
+                "id": f"sighting--{uuid.uuid4()}",
+                "created": now,
+                "modified": now,
+                "sighting_of_ref": indicator_id,
+                "count": tally.count,
+                "first_seen": tally.first,
+                "last_seen": tally.last,
+                "where_sighted_refs": [identity["id"]],
+                "object_marking_refs": marking,
+            }
+        )
     return objects
 
 
-def share_sightings(*, session: Session, principal: Principal, matches: Iterable[Match],
-                    collection: str, tlp: str = "amber", recipients: list[str] | None = None
-                    ) -> ingesting.IngestResult | None:
+def share_sightings(
+    *,
+    session: Session,
+    principal: Principal,
+    matches: Iterable[Match],
+    collection: str,
+    tlp: str = "amber",
+    recipients: list[str] | None = None,
+) -> ingesting.IngestResult | None:
     """Share the sightings of ``matches`` into ``collection`` under ``tlp``; None if no match."""
     try:
         level = TLP.parse(tlp)
@@ -82,6 +102,10 @@ def share_sightings(*, session: Session, principal: Principal, matches: Iterable
     target = sharing.find_collection(session=session, ref=collection)
     raws = [(json.dumps(o, separators=(",", ":")), o) for o in objects]
     envelope = Envelope(objects=raws, properties={})
-    return ingesting.ingest(session=session, collection=target, principal=principal,
-                            body=envelope, recipients=recipients)
-
+    return ingesting.ingest(
+        session=session,
+        collection=target,
+        principal=principal,
+        body=envelope,
+        recipients=recipients,
+    )

@@ -19,4 +19,5 @@ class MatchRequest(BaseModel):
 
     observables: list[ObservableIn | str] = Field(max_length=1000)
     subdomains: bool = Field(
-        default=False, description="Let domain indicators match their subdomains too.")
+        default=False, description="Let domain indicators match their subdomains too."
+    )

@@ -45,16 +45,22 @@ class ObservableMatch:
 def matcher_for(*, session: Session, principal: Principal, subdomains: bool = False) -> Compiled:
     """Return the compiled indicators ``principal`` may read, reusing it while nothing changed."""
     now = datetime.now(UTC)
-    key = (principal.user_id, principal.org_id, principal.role.value, subdomains,
-           fingerprint(session=session, principal=principal))
+    key = (
+        principal.user_id,
+        principal.org_id,
+        principal.role.value,
+        subdomains,
+        fingerprint(session=session, principal=principal),
+    )
     with _LOCK:
         cached = _CACHE.get(key)
         boundary = cached.report.next_change if cached is not None else None
         if cached is not None and (boundary is None or time_key(now) < boundary):
             _CACHE.move_to_end(key)
             return cached
-    compiled = compile_for(session=session, principal=principal, at=now, warn=False,
-                           include_subdomains=subdomains)
+    compiled = compile_for(
+        session=session, principal=principal, at=now, warn=False, include_subdomains=subdomains
+    )
     with _LOCK:
         _CACHE[key] = compiled
         while len(_CACHE) > _SIZE:
@@ -68,12 +74,18 @@ def cache_clear() -> None:
         _CACHE.clear()
 
 
-def match_observables(*, session: Session, principal: Principal, observables: list[Observable],
-                      subdomains: bool = False) -> list[ObservableMatch]:
+def match_observables(
+    *,
+    session: Session,
+    principal: Principal,
+    observables: list[Observable],
+    subdomains: bool = False,
+) -> list[ObservableMatch]:
     """Return every match of a small batch of observables against what ``principal`` may read."""
     if len(observables) > MAX_OBSERVABLES:
-        raise InvalidInput(f"at most {MAX_OBSERVABLES} observables per request; use "
-                           "'varsel scan' for logs")
+        raise InvalidInput(
+            f"at most {MAX_OBSERVABLES} observables per request; use 'varsel scan' for logs"
+        )
     compiled = matcher_for(session=session, principal=principal, subdomains=subdomains)
     out: list[ObservableMatch] = []
     for role in Role:
@@ -82,6 +94,9 @@ def match_observables(*, session: Session, principal: Principal, observables: li
             continue
         values = pa.array([v for _, v in picked], pa.string())
         for position, member, value in sorted(compiled.matcher.match(values, role)):
-            out.append(ObservableMatch(picked[position][1], value, role, compiled.ids[member],
-                                       compiled.names[member]))
+            out.append(
+                ObservableMatch(
+                    picked[position][1], value, role, compiled.ids[member], compiled.names[member]
+                )
+            )
     return sorted(out, key=lambda m: (m.observable, m.indicator_id, m.value))

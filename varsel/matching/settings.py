@@ -25,8 +25,10 @@ def sighting_k() -> int:
     except ValueError:
         raise InvalidInput(f"VARSEL_SIGHTING_K must be an integer, got {raw!r}") from None
     if value < 2:
-        raise InvalidInput("VARSEL_SIGHTING_K must be at least 2: with one contributor an "
-                           "aggregate names its victim")
+        raise InvalidInput(
+            "VARSEL_SIGHTING_K must be at least 2: with one contributor an "
+            "aggregate names its victim"
+        )
     return value
 
 
@@ -36,5 +38,6 @@ def warninglist_mode() -> Mode:
     try:
         return Mode(raw)
     except ValueError:
-        raise InvalidInput(f"VARSEL_WARNINGLIST_MODE must be 'warn' or 'refuse', got {raw!r}"
-                           ) from None
+        raise InvalidInput(
+            f"VARSEL_WARNINGLIST_MODE must be 'warn' or 'refuse', got {raw!r}"
+        ) from None

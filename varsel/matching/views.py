@@ -22,28 +22,44 @@ Repeated = Annotated[list[str] | None, Query()]
 @router.post("/match")
 async def match(body: MatchRequest, state: Hub, principal: CurrentPrincipal) -> dict[str, Any]:
     """Match a small batch of observables against the indicators the caller may read."""
-    observables = [service.Observable(o) if isinstance(o, str)
-                   else service.Observable(o.value, o.type) for o in body.observables]
+    observables = [
+        service.Observable(o) if isinstance(o, str) else service.Observable(o.value, o.type)
+        for o in body.observables
+    ]
 
     def work() -> list[service.ObservableMatch]:
         with state.sessions() as session:
-            found = service.match_observables(session=session, principal=principal,
-                                              observables=observables,
-                                              subdomains=body.subdomains)
+            found = service.match_observables(
+                session=session,
+                principal=principal,
+                observables=observables,
+                subdomains=body.subdomains,
+            )
             session.commit()
             return found
 
     found = await run_in_threadpool(work)
-    return {"matches": [
-        {"observable": m.observable, "value": m.value, "type": m.role.value,
-         "indicator_id": m.indicator_id, "indicator_name": m.indicator_name} for m in found]}
+    return {
+        "matches": [
+            {
+                "observable": m.observable,
+                "value": m.value,
+                "type": m.role.value,
+                "indicator_id": m.indicator_id,
+                "indicator_name": m.indicator_name,
+            }
+            for m in found
+        ]
+    }
 
 
 @router.get("/exports")
 def export_formats(principal: CurrentPrincipal) -> dict[str, Any]:
     """List the export formats and indicator types (what a download page offers)."""
-    return {"formats": [{"format": f, "media_type": exporting.MEDIA[f]}
-                        for f in exporting.FORMATS], "types": list(exporting.TYPES)}
+    return {
+        "formats": [{"format": f, "media_type": exporting.MEDIA[f]} for f in exporting.FORMATS],
+        "types": list(exporting.TYPES),
+    }
 
 
 def _etag_matches(header: str | None, etag: str) -> bool:
@@ -56,8 +72,9 @@ def _etag_matches(header: str | None, etag: str) -> bool:
 
 
 @router.get("/exports/{fmt}")
-async def export(fmt: str, request: Request, state: Hub, principal: CurrentPrincipal,
-                 type: Repeated = None) -> Response:
+async def export(
+    fmt: str, request: Request, state: Hub, principal: CurrentPrincipal, type: Repeated = None
+) -> Response:
     """Return an export of what the caller may read; 304 when If-None-Match still holds."""
 
     def work() -> exporting.Export:
@@ -67,8 +84,11 @@ async def export(fmt: str, request: Request, state: Hub, principal: CurrentPrinc
             return result
 
     result = await run_in_threadpool(work)
-    headers = {"ETag": result.etag, "Cache-Control": "private, no-cache",
-               "X-Varsel-Entries": str(result.count)}
+    headers = {
+        "ETag": result.etag,
+        "Cache-Control": "private, no-cache",
+        "X-Varsel-Entries": str(result.count),
+    }
     if _etag_matches(request.headers.get("if-none-match"), result.etag):
         return Response(status_code=304, headers=headers)
     headers["Content-Disposition"] = f'attachment; filename="{result.filename}"'
@@ -76,19 +96,22 @@ async def export(fmt: str, request: Request, state: Hub, principal: CurrentPrinc
 
 
 @router.get("/sightings/aggregates")
-async def sighting_aggregates(request: Request, state: Hub, principal: CurrentPrincipal,
-                              indicator: Repeated = None
-                              ) -> dict[str, Any]:
+async def sighting_aggregates(
+    request: Request, state: Hub, principal: CurrentPrincipal, indicator: Repeated = None
+) -> dict[str, Any]:
     """Return k-anonymous sighting aggregates of indicators the caller may read."""
     unknown = set(request.query_params) - {"indicator"}
     if unknown:
-        raise InvalidInput(f"aggregates take no {sorted(unknown)[0]!r} filter: filtering by "
-                           "contributor would let two queries be subtracted to single one out")
+        raise InvalidInput(
+            f"aggregates take no {sorted(unknown)[0]!r} filter: filtering by "
+            "contributor would let two queries be subtracted to single one out"
+        )
 
     def work() -> list[aggregating.Aggregate]:
         with state.sessions() as session:
-            rows = aggregating.aggregates(session=session, principal=principal,
-                                          indicator_ids=indicator)
+            rows = aggregating.aggregates(
+                session=session, principal=principal, indicator_ids=indicator
+            )
             session.commit()
             return rows
 

@@ -51,10 +51,24 @@ _ATTRIBUTES: Final = {
     Kind.IP: {"ip-src", "ip-dst", "domain|ip", "ip-src|port", "ip-dst|port", "ip"},
     Kind.DOMAIN: {"domain", "hostname", "domain|ip"},
     Kind.URL: {"url", "uri", "link"},
-    Kind.EMAIL: {"email", "email-src", "email-dst", "target-email", "whois-registrant-email",
-                 "dns-soa-email"},
-    Kind.HASH: {"md5", "sha1", "sha256", "sha512", "filename|md5", "filename|sha1",
-                "filename|sha256", "filename|sha512"},
+    Kind.EMAIL: {
+        "email",
+        "email-src",
+        "email-dst",
+        "target-email",
+        "whois-registrant-email",
+        "dns-soa-email",
+    },
+    Kind.HASH: {
+        "md5",
+        "sha1",
+        "sha256",
+        "sha512",
+        "filename|md5",
+        "filename|sha1",
+        "filename|sha256",
+        "filename|sha512",
+    },
 }
 
 
@@ -83,7 +97,7 @@ class _Hashed:
         left = np.searchsorted(self.hashes, keys, side="left")
         right = np.searchsorted(self.hashes, keys, side="right")
         for at in np.flatnonzero(right > left).tolist():
-            out[at].update(self.lists[left[at]:right[at]].tolist())
+            out[at].update(self.lists[left[at] : right[at]].tolist())
         return out
 
 
@@ -163,8 +177,11 @@ class _Lists:
             self.names.append(str(data["name"]))
             kind_of_list = data["type"]
             # Regular expressions keep their case (lower-casing would turn \D into \d).
-            entries = [e.strip() if kind_of_list == "regex" else e.strip().lower()
-                       for e in map(str, data.pop("list")) if e.strip()]
+            entries = [
+                e.strip() if kind_of_list == "regex" else e.strip().lower()
+                for e in map(str, data.pop("list"))
+                if e.strip()
+            ]
             if kind_of_list == "cidr":
                 spans, plain = [], []
                 for entry in entries:
@@ -191,8 +208,9 @@ class _Lists:
                     exact[k].append(pairs)
             del data, entries
         for k in _ATTRIBUTES:
-            self._kinds[k] = _KindIndex(_Hashed.build(exact[k]), _Hashed.build(hosts[k]),
-                                        networks[k], patterns[k])
+            self._kinds[k] = _KindIndex(
+                _Hashed.build(exact[k]), _Hashed.build(hosts[k]), networks[k], patterns[k]
+            )
 
 
 def _block(entry: str) -> tuple[int, int, int] | None:
@@ -305,7 +323,9 @@ def flag_atoms(entries: list[tuple[int, Atom]]) -> dict[int, list[str]]:
             if on:
                 flags.setdefault(member, []).append(
                     f"{value} is on the warning list{'s' if len(on) > 1 else ''} "
-                    + "; ".join(repr(n) for n in on[:3]) + (" …" if len(on) > 3 else ""))
+                    + "; ".join(repr(n) for n in on[:3])
+                    + (" …" if len(on) > 3 else "")
+                )
     return flags
 
 
