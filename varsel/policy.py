@@ -48,7 +48,7 @@ from varsel.orgs.service import Principal
 from varsel.sharing.models import Collection, Recipient, Reshare, StixObject
 from varsel.sharing.tlp import TLP
 
-Q = TypeVar("Q", bound=Select[Any])
+Q = TypeVar("Q", bound="Select[*tuple[Any, ...]]")
 
 _COMMUNITY_LEVELS = (TLP.GREEN.value, TLP.AMBER.value, TLP.AMBER_STRICT.value)
 

@@ -16,7 +16,14 @@ from typing import Annotated, Any
 import httpx
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from varsel.errors import InvalidInput, VarselError
@@ -225,7 +232,7 @@ def fetch(
                 added_after,
                 type_,
                 all_versions,
-                lambda rows: (raws.extend(rows), progress.update(task, completed=len(raws))),
+                lambda rows: _collect(raws, rows, progress, task),
             )
     bundle = (
         '{"type": "bundle", "id": "bundle--'
@@ -239,6 +246,11 @@ def fetch(
     else:
         output.write_text(bundle, encoding="utf-8")
         err.print(f"wrote {len(raws)} objects to {output}")
+
+
+def _collect(raws: list[str], rows: list[str], progress: Progress, task: TaskID) -> None:
+    raws.extend(rows)
+    progress.update(task, completed=len(raws))
 
 
 def _remote_pages(

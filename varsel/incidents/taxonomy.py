@@ -10,7 +10,7 @@ import json
 from functools import cache
 from importlib import resources
 
-from pytaxonomies import Taxonomy
+from pytaxonomies.api import Taxonomy
 
 from varsel.errors import InvalidInput
 

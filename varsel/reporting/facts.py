@@ -179,7 +179,7 @@ class Profile:
 def with_derived(facts: Mapping[str, Any]) -> dict[str, Any]:
     """Return ``facts`` plus the shares and durations that follow from them."""
     # Aware datetimes in a local zone add hours on the wall clock; UTC adds elapsed hours.
-    out = {
+    out: dict[str, Any] = {
         k: (v.astimezone(UTC) if isinstance(v, datetime) else v)
         for k, v in facts.items()
         if v is not None

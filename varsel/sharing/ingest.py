@@ -337,13 +337,13 @@ def _store(
                 update(StixObject).where(StixObject.id.in_(sorted(pks))).values({column: False})
             )
     if new_rows:
-        pks = list(
+        new_pks = list(
             session.scalars(
                 insert(StixObject).returning(StixObject.id, sort_by_parameter_order=True), new_rows
             )
         )
         recipient_rows = [
-            {"object_pk": pks[idx], "org_id": org_id, "user_id": user_id}
+            {"object_pk": new_pks[idx], "org_id": org_id, "user_id": user_id}
             for idx, targets in red_recipients
             for org_id, user_id in targets
         ]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import Select, and_, delete, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from varsel.audit import service as audit
@@ -64,8 +65,8 @@ _COLUMNS = (
 )
 
 
-def _version_condition(versions: Sequence[str]) -> object | None:
-    conditions = []
+def _version_condition(versions: Sequence[str]) -> ColumnElement[bool] | None:
+    conditions: list[ColumnElement[bool]] = []
     for value in versions:
         if value == "all":
             return None
@@ -90,9 +91,9 @@ def _version_condition(versions: Sequence[str]) -> object | None:
 
 
 def _filtered(
-    collection_id: str, principal: Principal, filters: Filters, columns: Sequence[object] = _COLUMNS
-) -> Select[tuple[object, ...]]:
-    query: Select[tuple[object, ...]] = select(*columns).where(  # type: ignore[call-overload]
+    collection_id: str, principal: Principal, filters: Filters, columns: Sequence[Any] = _COLUMNS
+) -> Select[*tuple[Any, ...]]:
+    query: Select[*tuple[Any, ...]] = select(*columns).where(
         StixObject.collection_id == collection_id
     )
     query = restrict(query, principal, Action.READ)

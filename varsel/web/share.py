@@ -95,7 +95,7 @@ def share_indicator(
     request: Request, db: DbSession, principal: SignedIn, form: CheckedForm
 ) -> Response:
     """Build a STIX 2.1 indicator from the form and share it."""
-    values = {
+    values: dict[str, Any] = {
         key: str(form.get(key) or "")
         for key in ("kind", "value", "name", "description", "tlp", "collection", "recipient_users")
     }
