@@ -792,7 +792,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         page=args.page,
         id_samples=args.id_samples,
         profile=args.profile,
-        profile_dir=Path(args.profile_dir or tempfile.mkdtemp(prefix="varsel-prof-")),
+        # A temporary directory is made only when profiling: nothing is left behind otherwise.
+        profile_dir=Path(
+            args.profile_dir
+            or (tempfile.mkdtemp(prefix="varsel-prof-") if args.profile else tempfile.gettempdir())
+        ),
     )
     if opts.profile:
         if common.py_spy_path() is None:

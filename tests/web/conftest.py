@@ -1,9 +1,13 @@
-"""A small world for the web tests, and a browser-like client that signs in."""
+"""A small world for the web tests, a browser-like client that signs in, and real Chromium."""
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,6 +16,19 @@ from tests import factories as f
 from tests.conftest import Hub
 
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "artifacts" / "screenshots"
 
 
 def csrf_of(html: str) -> str:
@@ -65,3 +82,37 @@ def world(hub: Hub) -> World:
         tokens = {name: f.token(s, name) for name in ("alice", "bob", "carol", "root")}
         s.commit()
         return World(collection_id=coll.id, tokens=tokens)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """Yield a headless Chromium; fail under CI, skip elsewhere, when it is not installed."""
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is missing; run scripts/ensure-chromium"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message + " (CI=true: a missing browser fails the run)", pytrace=False)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield browser
+        browser.close()
+
+
+def shot(page: Any, name: str, backend: str, full_page: bool = True) -> None:
+    """Save a screenshot of ``page`` to artifacts/screenshots/ (once: on SQLite only)."""
+    # One set of pictures is enough: the pages are the same on both databases.
+    if backend != "sqlite":
+        return
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page)
+
+
+def browser_sign_in(page: Any, live: str, username: str) -> None:
+    """Sign ``username`` in through the sign-in page in a real browser."""
+    page.goto(f"{live}/login")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(f.PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{live}/")

@@ -7,10 +7,7 @@ of the main pages go to artifacts/screenshots/; the home page also to docs/scree
 
 from __future__ import annotations
 
-import os
 import shutil
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,41 +15,13 @@ from sqlalchemy import select, update
 
 from tests import factories as f
 from tests.conftest import Hub
+from tests.web.conftest import ROOT, SHOTS, browser_sign_in, shot
 from varsel.sharing import ingest as ingesting
 from varsel.sharing import service as sharing
 from varsel.sharing.models import StixObject
 from varsel.sharing.tlp import TLP
 
 pytestmark = pytest.mark.browser
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "artifacts" / "screenshots"
-
-
-@pytest.fixture(scope="session")
-def chromium() -> Iterator[Any]:
-    """Yield a headless Chromium; fail under CI, skip elsewhere, when it is not installed."""
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} is missing; run scripts/ensure-chromium"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message + " (CI=true: a missing browser fails the run)", pytrace=False)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield browser
-        browser.close()
 
 
 def _world(hub: Hub) -> str:
@@ -99,22 +68,6 @@ def _world(hub: Hub) -> str:
         return nordic.id
 
 
-def _shot(page: Any, name: str, backend: str, full_page: bool = True) -> None:
-    # One set of pictures is enough: the pages are the same on both databases.
-    if backend != "sqlite":
-        return
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page)
-
-
-def _sign_in(page: Any, live: str, username: str) -> None:
-    page.goto(f"{live}/login")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(f.PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{live}/")
-
-
 def _sign_out(page: Any, live: str) -> None:
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url(f"{live}/login")
@@ -137,10 +90,10 @@ def test_share_find_and_policy_in_a_real_browser(hub: Hub, live: str, chromium: 
     try:
         page.goto(f"{live}/")
         assert page.url.startswith(f"{live}/login")
-        _shot(page, "login", hub.backend)
+        shot(page, "login", hub.backend)
 
         # alice shares an AMBER domain and a RED address for bob only.
-        _sign_in(page, live, "alice")
+        browser_sign_in(page, live, "alice")
         page.goto(f"{live}/share")
         assert page.locator("#i-recipients").is_hidden()  # shown for TLP:RED only
         page.get_by_label("Kind of value").select_option("domain")
@@ -149,7 +102,7 @@ def test_share_find_and_policy_in_a_real_browser(hub: Hub, live: str, chromium: 
         page.get_by_label("TLP marking").select_option("amber")
         page.get_by_role("button", name="Share indicator").click()
         assert "Shared into Nordic indicators" in page.locator("#share-ok").inner_text()
-        _shot(page, "share", hub.backend)
+        shot(page, "share", hub.backend)
         page.get_by_label("Kind of value").select_option("ipv4")
         page.get_by_label("Value", exact=True).fill("192.0.2.66")
         page.get_by_label("Name (optional)").fill("Ferry phishing red host")
@@ -168,26 +121,26 @@ def test_share_find_and_policy_in_a_real_browser(hub: Hub, live: str, chromium: 
         page.wait_for_load_state()
         rows = page.locator("tr[data-stix-id]")
         assert rows.count() == 1 and "Ferry phishing C2" in rows.first.inner_text()
-        _shot(page, "objects", hub.backend)
+        shot(page, "objects", hub.backend)
         rows.first.get_by_role("link").click()
         page.wait_for_load_state()
         assert page.locator("h1 .tlp-amber").inner_text() == "TLP:AMBER"
         assert "[domain-name:value = 'c2.ferry-phish.example']" in page.content()
         amber_url = page.url
-        _shot(page, "object", hub.backend)
+        shot(page, "object", hub.backend)
         page.goto(f"{live}/")
-        _shot(page, "home", hub.backend)
+        shot(page, "home", hub.backend)
         _sign_out(page, live)
 
         # bob (Svea, in the community and named on the RED one) sees both.
-        _sign_in(page, live, "bob")
+        browser_sign_in(page, live, "bob")
         assert len(_search(page, live, "ferry")) == 2
         page.goto(amber_url)
         assert page.locator("h1").inner_text().startswith("Ferry phishing C2")
         _sign_out(page, live)
 
         # carol (US, outside the community, not named) sees neither, not even by address.
-        _sign_in(page, live, "carol")
+        browser_sign_in(page, live, "carol")
         assert _search(page, live, "ferry") == []
         assert page.locator("#no-results").is_visible()
         response = page.goto(amber_url)
@@ -195,11 +148,11 @@ def test_share_find_and_policy_in_a_real_browser(hub: Hub, live: str, chromium: 
         _sign_out(page, live)
 
         # The hub-admin's pages.
-        _sign_in(page, live, "root")
+        browser_sign_in(page, live, "root")
         for name in ("users", "communities", "collections", "audit"):
             page.goto(f"{live}/admin/{name}")
             assert page.locator("h1").is_visible()
-            _shot(page, f"admin-{name}", hub.backend, full_page=False)
+            shot(page, f"admin-{name}", hub.backend, full_page=False)
         assert "audit chain is intact" in page.locator("#chain-status").inner_text()
     finally:
         context.close()
@@ -224,7 +177,7 @@ def test_a_red_object_not_addressed_to_you_stays_hidden(hub: Hub, live: str, chr
     page = context.new_page()
     try:
         # alice is in the community, but TLP:RED goes to named recipients only.
-        _sign_in(page, live, "alice")
+        browser_sign_in(page, live, "alice")
         assert _search(page, live, "Red for Svea") == []
         response = page.goto(f"{live}/objects/{red['id']}")
         assert response is not None and response.status == 404

@@ -12,9 +12,7 @@ from sqlalchemy import select
 
 from tests import factories as f
 from tests.conftest import Hub
-from tests.web.conftest import World, csrf_of, post_form, sign_in
-from tests.web.test_browser import _shot as shot
-from tests.web.test_browser import chromium  # noqa: F401  (the shared browser fixture)
+from tests.web.conftest import World, csrf_of, post_form, shot, sign_in
 from varsel.audit.models import AuditEvent
 from varsel.incidents import flows, service
 from varsel.incidents.models import ReportSubmission, TimelineEntry

@@ -227,7 +227,9 @@ def report(
     )
     incident = loaded.incident
     entries = service.timeline(session=session, incident_id=incident.id)
-    timeline = [{"at": service.aware(e.at), "kind": e.kind, "text": e.text} for e in entries]
+    timeline: list[dict[str, Any]] = [
+        {"at": service.aware(e.at), "kind": e.kind, "text": e.text} for e in entries
+    ]
     sig = result.significance
     context = {
         "incident": {
@@ -343,7 +345,8 @@ def clock(
             rows.append(
                 {
                     "incident": incident.id,
-                    "title": incident.title,
+                    # Not "title": that is the obligation's (the stage's) own title.
+                    "incident_title": incident.title,
                     "tlp": incident.tlp,
                     **obligation.as_dict(),
                 }

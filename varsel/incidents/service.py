@@ -364,6 +364,14 @@ def add_entry(
     )
     session.add(entry)
     session.flush()
+    # The text stays out of the audit log: it may hold what the incident's TLP protects.
+    audit.record(
+        session=session,
+        actor=principal.label,
+        action="incident.timeline.add",
+        target=str(incident_id),
+        details={"entry": entry.id, "kind": kind, "at": entry.at.isoformat()},
+    )
     return entry
 
 
@@ -403,6 +411,17 @@ def add_task(
     )
     session.add(task)
     session.flush()
+    audit.record(
+        session=session,
+        actor=principal.label,
+        action="incident.task.add",
+        target=str(incident_id),
+        details={
+            "task": task.id,
+            "owner": owner,
+            "due_at": task.due_at.isoformat() if task.due_at else None,
+        },
+    )
     return task
 
 
@@ -415,6 +434,13 @@ def set_task_done(
     if task is None or task.incident_id != incident_id:
         raise NotFound(f"no task {task_id} in incident {incident_id}")
     task.done = done
+    audit.record(
+        session=session,
+        actor=principal.label,
+        action="incident.task.done" if done else "incident.task.reopen",
+        target=str(incident_id),
+        details={"task": task_id},
+    )
     return task
 
 

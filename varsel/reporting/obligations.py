@@ -153,12 +153,17 @@ def dora_significance(rules: Rules, facts: Mapping[str, Any]) -> Significance:
     result = _own_significance(rules.dora, facts)
     if facts.get("classified_major_at") and result.outcome is not Outcome.SIGNIFICANT:
         when = iso(facts["classified_major_at"])
+        # The entity's classification settles the question: what the criteria lack (or deny)
+        # no longer matters, so neither the "cannot be decided" line nor missing facts remain.
         return Significance(
             result.instrument,
             Outcome.SIGNIFICANT,
             result.criteria,
-            [f"classified as major by the entity at {when}", *result.explanation],
-            result.missing,
+            [
+                f"classified as major by the entity at {when}; that classification decides, "
+                "so the criteria below are shown for reference only"
+            ],
+            [],
         )
     return result
 

@@ -124,14 +124,18 @@ def page(
     """Return one page of the objects ``principal`` may read, oldest ``date_added`` first."""
     query = _filtered(collection_id, principal, filters)
     if next_cursor:
-        after_us, after_pk = cursors.decode(secret_key, next_cursor)
-        query = query.where(
-            or_(
-                StixObject.date_added_us > after_us,
-                and_(StixObject.date_added_us == after_us, StixObject.id > after_pk),
-            )
-        )
-    query = query.order_by(StixObject.date_added_us, StixObject.id).limit(limit + 1)
+        # date_added is unique within a collection (ingest hands out strictly increasing
+        # values under the collection's lock), so the position is a plain range: one index
+        # range scan, where an OR of (date, id) made PostgreSQL sort every remaining row.
+        after_us, _after_pk = cursors.decode(secret_key, next_cursor)
+        query = query.where(StixObject.date_added_us > after_us)
+    if filters.ids:
+        # Asking for ids: let the stix_id index find them. Ordering by the bare column would
+        # tempt SQLite into walking the whole collection in date order instead.
+        query = query.order_by(StixObject.date_added_us + 0)
+    else:
+        query = query.order_by(StixObject.date_added_us)
+    query = query.limit(limit + 1)
     rows = [Row(*r) for r in session.execute(query)]
     result = Page(rows=rows[:limit], more=len(rows) > limit)
     if result.more:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from varsel.web import admin, auth, clearances, home, incidents, objects, share, static
+from varsel.web import admin, auth, clearances, exports, home, incidents, objects, share, static
 from varsel.web.errors import install
 
 router = APIRouter(include_in_schema=False)
@@ -19,6 +19,7 @@ router.include_router(auth.router)
 router.include_router(home.router)
 router.include_router(objects.router)
 router.include_router(share.router)
+router.include_router(exports.router)
 router.include_router(incidents.router)
 router.include_router(admin.router)
 router.include_router(clearances.router)

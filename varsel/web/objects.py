@@ -12,6 +12,8 @@ from starlette.responses import Response
 
 from varsel.api.deps import DbSession, Hub
 from varsel.errors import InvalidInput
+from varsel.matching import aggregates as aggregating
+from varsel.matching.settings import sighting_k
 from varsel.sharing import browse
 from varsel.sharing import service as sharing
 from varsel.sharing.browse import BrowseFilters
@@ -227,6 +229,12 @@ def object_page(
         c.id: c.title for c, _ in sharing.visible_collections(session=db, principal=principal)
     }
     links = _links(queries.relationships(session=db, principal=principal, stix_id=stix_id), stix_id)
+    # Only an indicator is sighted; the aggregate is absent until k organisations sighted it.
+    sighted = (
+        aggregating.aggregates(session=db, principal=principal, indicator_ids=[stix_id])
+        if shown.type == "indicator"
+        else []
+    )
     return render(
         request,
         "object.html",
@@ -239,4 +247,6 @@ def object_page(
         links=links,
         titles=titles,
         raw=json.dumps(obj, indent=2, ensure_ascii=False),
+        sightings=sighted[0] if sighted else None,
+        k=sighting_k() if sighted else None,
     )

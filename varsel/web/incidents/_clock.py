@@ -10,7 +10,7 @@ from markupsafe import Markup
 from starlette.responses import Response
 
 from varsel.api.deps import DbSession
-from varsel.incidents import flows, service
+from varsel.incidents import flows
 from varsel.web.i18n import Translator, negotiate
 from varsel.web.incidents._common import (
     CLOCK_DAYS,
@@ -109,12 +109,9 @@ def clock(request: Request, db: DbSession, principal: SignedIn) -> Response:
     now = datetime.now(UTC)
     rows = flows.clock(session=db, principal=principal, now=now)
     t = Translator(negotiate(request.headers.get("accept-language")))
-    # flows.clock's "title" is the stage's (the obligation's keys come last); name incidents here.
-    names = {i.id: i.title for i in service.list_incidents(session=db, principal=principal)}
     shown = [
         {
             **r,
-            "incident_title": names.get(r["incident"], ""),
             "utc": utc_text(from_iso(r["deadline_utc"])),
             "local": local_text(from_iso(r["deadline_utc"]), r["timezone"]),
         }
