@@ -93,9 +93,14 @@ def _version_condition(versions: Sequence[str]) -> ColumnElement[bool] | None:
 def _filtered(
     collection_id: str, principal: Principal, filters: Filters, columns: Sequence[Any] = _COLUMNS
 ) -> Select[*tuple[Any, ...]]:
-    query: Select[*tuple[Any, ...]] = select(*columns).where(
-        StixObject.collection_id == collection_id
-    )
+    if filters.ids:
+        # Asking for ids: the stix_id index is the one to use. Without statistics SQLite would
+        # rather walk the collection's (collection_id, is_latest) index, so that term is
+        # written so that no index can serve it; PostgreSQL picks stix_id either way.
+        in_collection = (StixObject.collection_id + "") == collection_id
+    else:
+        in_collection = StixObject.collection_id == collection_id
+    query: Select[*tuple[Any, ...]] = select(*columns).where(in_collection)
     query = restrict(query, principal, Action.READ)
     if filters.ids:
         query = query.where(StixObject.stix_id.in_(filters.ids))
