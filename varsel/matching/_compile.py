@@ -9,17 +9,22 @@ cannot evaluate, are listed with the reason — nothing is dropped silently.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final
 
+import numpy as np
+import pyarrow as pa
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from varsel.matching._index import Matcher
+from varsel.matching._bulk import compile_chunk, read_json
+from varsel.matching._index import Matcher, Part
 from varsel.matching._normalize import Kind
 from varsel.matching._patterns import Atom, Unsupported, parse
 from varsel.orgs.service import Principal
@@ -110,63 +115,58 @@ def compile_rows(
     """Compile indicator rows into a matcher, as valid at ``at`` (default: now).
 
     ``include_subdomains`` lets every exact domain indicator match its subdomains as well.
+    Rows are taken a chunk at a time, so ``rows`` may stream from the database.
     """
     now = time_key(at or datetime.now(UTC))
     report = CompileReport()
     ids: list[str] = []
     names: list[str | None] = []
     entries: list[tuple[int, Atom]] = []
-    for row in rows:
-        report.readable += 1
-        try:
-            obj = json.loads(row.raw)
-        except ValueError:
-            report.unsupported.append((row.stix_id, "stored JSON does not parse"))
-            continue
-        if row.revoked or obj.get("revoked") is True:
-            report.revoked += 1
-            continue
-        if obj.get("pattern_type") != "stix":
-            report.not_stix += 1
-            continue
-        start, end = _time_key(obj.get("valid_from")), _time_key(obj.get("valid_until"))
-        if start is not None and start > now:
-            report.not_yet_valid += 1
-            report.note_boundary(start)
-            continue
-        if end is not None and end <= now:
-            report.expired += 1
-            continue
-        if end is not None:
-            report.note_boundary(end)
-        pattern = obj.get("pattern")
-        try:
-            atoms = parse(pattern) if isinstance(pattern, str) else None
-        except Unsupported as exc:
-            report.unsupported.append((row.stix_id, str(exc)))
-            continue
-        if not atoms:
-            report.unsupported.append((row.stix_id, "the indicator has no pattern"))
-            continue
-        member = len(ids)
-        ids.append(row.stix_id)
-        name = obj.get("name")
-        names.append(name if isinstance(name, str) else None)
-        entries.extend((member, atom) for atom in atoms)
-        if include_subdomains:
-            entries.extend(
-                (member, Atom(a.kind, a.value, a.direction, True))
-                for a in atoms
-                if a.kind is Kind.DOMAIN and not a.subdomains
-            )
+    parts: dict[str, list[Part]] = {}
+    for chunk in _chunks(rows, _CHUNK):
+        base = len(ids)
+        done = _compile_bulk(chunk, now, report, include_subdomains)
+        if done is None:
+            done = _compile_python(chunk, now, report, include_subdomains)
+        outcome, reasons, chunk_names, atoms, chunk_parts = done
+        report.readable += len(chunk)
+        for result, count in Counter(outcome).items():
+            if result not in ("", "unsupported"):
+                setattr(report, result, getattr(report, result) + count)
+        report.unsupported.extend((chunk[i].stix_id, reasons[i]) for i in sorted(reasons))
+        compiled = [result == "" for result in outcome]
+        member_of = dict(
+            zip(itertools.compress(range(len(chunk)), compiled), itertools.count(base))
+        )
+        ids.extend(row.stix_id for row in itertools.compress(chunk, compiled))
+        for i in sorted(atoms):
+            entries.extend((member_of[i], atom) for atom in atoms[i])
+        names.extend(chunk_names)
+        for name, (values, members, directions) in chunk_parts:
+            parts.setdefault(name, []).append((values, members + base, directions))
     report.compiled = len(ids)
-    report.atoms = len(entries)
-    if warn and entries:
-        from varsel.matching.warninglists import flag_atoms
+    report.atoms = len(entries) + sum(len(p[0]) for ps in parts.values() for p in ps)
+    if warn and report.atoms:
+        from varsel.matching.warninglists import flag_columns
 
-        for member, messages in sorted(flag_atoms(entries).items()):
+        by_kind: dict[Kind, list[tuple[pa.Array, np.ndarray]]] = {}
+        for name, ps in parts.items():
+            kind = _KINDS.get(name) or Kind(name)
+            by_kind.setdefault(kind, []).extend((p[0], p[1]) for p in ps)
+        for atom_kind in Kind:
+            pairs = [(m, a.value) for m, a in entries if a.kind is atom_kind]
+            if pairs:
+                by_kind.setdefault(atom_kind, []).append(
+                    (
+                        pa.array([v for _, v in pairs], pa.string()),
+                        np.array([m for m, _ in pairs], np.int64),
+                    )
+                )
+        for member, messages in sorted(flag_columns(by_kind).items()):
             report.flagged.extend((ids[member], m) for m in messages)
-    matcher = Matcher(entries)
+    matcher = Matcher(entries, parts)
+    if keep_entries:
+        entries = sorted(entries + _part_entries(parts), key=lambda e: e[0])
     return Compiled(
         matcher=matcher,
         ids=ids,
@@ -174,6 +174,110 @@ def compile_rows(
         report=report,
         entries=entries if keep_entries else None,
     )
+
+
+_CHUNK: Final = 65536
+_KINDS: Final = {"ip4": Kind.IP, "cidr4": Kind.CIDR, "domain": Kind.DOMAIN, "sub": Kind.DOMAIN}
+ChunkResult = tuple[
+    list[str], dict[int, str], list[str | None], dict[int, list[Atom]], list[tuple[str, Part]]
+]
+
+
+def _chunks(rows: Iterable[IndicatorRow], size: int) -> Iterator[list[IndicatorRow]]:
+    chunk: list[IndicatorRow] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _part_entries(parts: dict[str, list[Part]]) -> list[tuple[int, Atom]]:
+    out: list[tuple[int, Atom]] = []
+    for name, ps in parts.items():
+        kind = _KINDS.get(name) or Kind(name)
+        for values, members, directions in ps:
+            out.extend(
+                (m, Atom(kind, v, d, name == "sub"))
+                for v, m, d in zip(
+                    values.to_pylist(), members.tolist(), directions.tolist(), strict=True
+                )
+            )
+    return out
+
+
+def _compile_bulk(
+    chunk: list[IndicatorRow], now: str, report: CompileReport, include_subdomains: bool
+) -> ChunkResult | None:
+    """Compile a chunk with column operations; None when its JSON needs the careful path."""
+    try:
+        table = read_json([row.raw for row in chunk])
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeError):
+        return None
+    revoked = np.fromiter((row.revoked for row in chunk), bool, len(chunk))
+    done = compile_chunk(table, revoked, now, _time_key, include_subdomains)
+    for key in done.boundaries:
+        report.note_boundary(key)
+    parts = [(name, part) for name, ps in done.parts.items() for _, part in ps]
+    return done.outcome, done.reasons, done.names, done.atoms, parts
+
+
+def _compile_python(
+    chunk: list[IndicatorRow], now: str, report: CompileReport, include_subdomains: bool
+) -> ChunkResult:
+    """Compile a chunk one indicator at a time (stored JSON the bulk reader refuses)."""
+    outcome: list[str] = []
+    reasons: dict[int, str] = {}
+    names: list[str | None] = []
+    atoms_of: dict[int, list[Atom]] = {}
+    for i, row in enumerate(chunk):
+        outcome.append("unsupported")
+        try:
+            obj = json.loads(row.raw)
+        except ValueError:
+            reasons[i] = "stored JSON does not parse"
+            continue
+        if not isinstance(obj, dict):
+            reasons[i] = "stored JSON is not an object"
+            continue
+        if row.revoked or obj.get("revoked") is True:
+            outcome[i] = "revoked"
+            continue
+        if obj.get("pattern_type") != "stix":
+            outcome[i] = "not_stix"
+            continue
+        start, end = _time_key(obj.get("valid_from")), _time_key(obj.get("valid_until"))
+        if start is not None and start > now:
+            outcome[i] = "not_yet_valid"
+            report.note_boundary(start)
+            continue
+        if end is not None and end <= now:
+            outcome[i] = "expired"
+            continue
+        if end is not None:
+            report.note_boundary(end)
+        pattern = obj.get("pattern")
+        try:
+            atoms = parse(pattern) if isinstance(pattern, str) else None
+        except Unsupported as exc:
+            reasons[i] = str(exc)
+            continue
+        if not atoms:
+            reasons[i] = "the indicator has no pattern"
+            continue
+        outcome[i] = ""
+        name = obj.get("name")
+        names.append(name if isinstance(name, str) else None)
+        if include_subdomains:
+            atoms = atoms + [
+                Atom(a.kind, a.value, a.direction, True)
+                for a in atoms
+                if a.kind is Kind.DOMAIN and not a.subdomains
+            ]
+        atoms_of[i] = atoms
+    return outcome, reasons, names, atoms_of, []
 
 
 def readable_indicator_rows(*, session: Session, principal: Principal) -> Iterator[IndicatorRow]:

@@ -11,11 +11,10 @@ once per distinct value.
 
 from __future__ import annotations
 
-import bisect
 import ipaddress
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import Final
 
 import numpy as np
 import pyarrow as pa
@@ -23,127 +22,23 @@ import pyarrow.compute as pc
 
 from varsel.matching._normalize import IPV4_SHAPE, Kind, Role, log_ip, log_url
 from varsel.matching._patterns import ANY, Atom
+from varsel.matching._tables import Members, Seen, Segments, Table
 
 Hit = tuple[int, int, str]  # (position in the value array, indicator index, canonical value)
-Members = list[tuple[int, int]]  # (indicator index, direction)
-
-
-@dataclass
-class _Table:
-    """Sorted distinct keys, each owning members[offsets[k]:offsets[k+1]]."""
-
-    keys: pa.Array
-    offsets: np.ndarray
-    members: np.ndarray
-    directions: np.ndarray
-
-    @classmethod
-    def build(cls, values: list[str], members: list[int], directions: list[int]) -> _Table:
-        if not values:
-            return cls(
-                pa.array([], pa.string()),
-                np.zeros(1, np.int64),
-                np.zeros(0, np.int32),
-                np.zeros(0, np.int8),
-            )
-        array = pa.array(values, pa.string())
-        order = pc.sort_indices(array)
-        ordered = array.take(order)
-        order_np = order.to_numpy()
-        if len(ordered) > 1:
-            changed = pc.not_equal(ordered.slice(1), ordered.slice(0, len(ordered) - 1))
-            starts = np.concatenate(([0], np.flatnonzero(changed.to_numpy(False)) + 1))
-        else:
-            starts = np.zeros(1, np.int64)
-        return cls(
-            keys=ordered.take(pa.array(starts)),
-            offsets=np.append(starts, len(ordered)).astype(np.int64),
-            members=np.asarray(members, np.int32)[order_np],
-            directions=np.asarray(directions, np.int8)[order_np],
-        )
-
-    def __len__(self) -> int:
-        return len(self.keys)
-
-    def find(self, values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-        """Return (positions, key indices) of the values that are keys."""
-        if not len(self.keys) or not len(values):
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        found = pc.index_in(values, value_set=self.keys)
-        mask = pc.is_valid(found)
-        positions = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
-        if not len(positions):
-            return positions, positions
-        keys = pc.filter(found, mask).to_numpy(zero_copy_only=False).astype(np.int64)
-        return positions, keys
-
-    def expand(
-        self, positions: np.ndarray, keys: np.ndarray, direction: int
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Return (positions, indicator indices) for every member of the found keys."""
-        return _expand(positions, keys, self.offsets, self.members, self.directions, direction)
-
-
-def _expand(
-    positions: np.ndarray,
-    keys: np.ndarray,
-    offsets: np.ndarray,
-    members: np.ndarray,
-    directions: np.ndarray,
-    direction: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    starts = offsets[keys]
-    counts = offsets[keys + 1] - starts
-    total = int(counts.sum())
-    if total == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    rows = np.repeat(positions, counts)
-    # Member index for each output: its key's start plus its rank inside the key's run.
-    firsts = np.cumsum(counts) - counts
-    picks = np.repeat(starts - firsts, counts) + np.arange(total)
-    keep = (directions[picks] == ANY) | (directions[picks] == direction)
-    return rows[keep], members[picks][keep].astype(np.int64)
-
-
-@dataclass
-class _Segments:
-    """Disjoint address intervals [bounds[i], bounds[i+1]) each owning the blocks covering it."""
-
-    bounds: list[int]
-    owners: list[Members]
-
-    @classmethod
-    def build(cls, blocks: list[tuple[int, int, int, int]]) -> _Segments:
-        """Build from (first, last, indicator, direction) blocks by a sweep over their ends."""
-        events: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
-        for first, last, member, direction in blocks:
-            events[first].append((1, member, direction))
-            events[last + 1].append((-1, member, direction))
-        bounds: list[int] = []
-        owners: list[Members] = []
-        active: dict[tuple[int, int], int] = {}
-        for point in sorted(events):
-            for delta, member, direction in events[point]:
-                key = (member, direction)
-                active[key] = active.get(key, 0) + delta
-                if active[key] == 0:
-                    del active[key]
-            bounds.append(point)
-            owners.append(sorted(active))
-        return cls(bounds, owners)
-
-    def owners_of(self, value: int) -> Members:
-        """Return the members whose blocks contain ``value``."""
-        at = bisect.bisect_right(self.bounds, value) - 1
-        return self.owners[at] if at >= 0 else []
+Part = tuple[pa.Array, np.ndarray, np.ndarray]  # (canonical values, indicators, directions)
+TABLES: Final = ("ip4", "domain", "sub", "email", "hash")
+_LAST_ONE: Final = r"\.(?P<s>[^.]*)$"
 
 
 class Matcher:
     """A compiled set of atoms, searchable a batch of values at a time."""
 
-    def __init__(self, entries: Iterable[tuple[int, Atom]]) -> None:
+    def __init__(
+        self, entries: Iterable[tuple[int, Atom]], parts: dict[str, list[Part]] | None = None
+    ) -> None:
+        """Index ``entries`` and, already as columns per table, ``parts``."""
         columns: dict[str, tuple[list[str], list[int], list[int]]] = {
-            name: ([], [], []) for name in ("ip4", "domain", "sub", "email", "hash")
+            name: ([], [], []) for name in TABLES
         }
         self.ip6: dict[str, Members] = defaultdict(list)
         self.url: dict[str, Members] = defaultdict(list)
@@ -177,26 +72,62 @@ class Matcher:
             values.append(atom.value)
             members.append(member)
             directions.append(atom.direction)
-        self.tables = {name: _Table.build(*cols) for name, cols in columns.items()}
+        for block_values, block_members, block_directions in (parts or {}).get("cidr4", []):
+            firsts, lasts = _ipv4_bounds(block_values)
+            blocks4.extend(
+                zip(
+                    firsts.tolist(),
+                    lasts.tolist(),
+                    block_members.tolist(),
+                    block_directions.tolist(),
+                    strict=True,
+                )
+            )
+        self.tables: dict[str, Table] = {}
+        for name, (values, members, directions) in columns.items():
+            chunks = [
+                *(parts or {}).get(name, []),
+                (
+                    pa.array(values, pa.string()),
+                    np.asarray(members, np.int32),
+                    np.asarray(directions, np.int8),
+                ),
+            ]
+            self.tables[name] = Table.build(
+                pa.concat_arrays([c[0] for c in chunks]),
+                np.concatenate([c[1] for c in chunks]),
+                np.concatenate([c[2] for c in chunks]),
+            )
         del columns
-        seg4 = _Segments.build(blocks4)
+        seg4 = Segments.build(blocks4)
         self.cidr4_bounds = np.asarray(seg4.bounds, np.int64)
         self.cidr4_owners = seg4.owners
         self.cidr4_nonempty = np.array([bool(o) for o in seg4.owners], dtype=bool)
-        self.cidr6 = _Segments.build(blocks6)
+        self.cidr6 = Segments.build(blocks6)
         self.has_cidr4 = bool(blocks4)
+        self._sub_tails: tuple[pa.Array, pa.Array] | None = None
 
     # Lookups per role -------------------------------------------------------------------
 
-    def match(self, values: pa.Array, role: Role, direction: int = ANY) -> set[Hit]:
-        """Return the hits among ``values`` (a string array) for a field of ``role``."""
+    def match(
+        self, values: pa.Array, role: Role, direction: int = ANY, seen: Seen | None = None
+    ) -> set[Hit]:
+        """Return the hits among ``values`` (a string array) for a field of ``role``.
+
+        ``seen`` remembers, across the batches of one column, the values that matched nothing,
+        so that they are not matched again.
+        """
         values = values.cast(pa.string()) if values.type != pa.string() else values
         # Log columns repeat themselves (hosts, resolvers, popular names): match each distinct
         # value once and map the few hits back to their rows.
         distinct = pc.unique(values)
-        if len(distinct) * 2 > len(values):
+        if len(distinct) * 2 > len(values) and seen is None:
             return self._match_values(values, role, direction)
+        if seen is not None:
+            distinct = seen.fresh(distinct)
         found = self._match_values(distinct, role, direction)
+        if seen is not None:
+            seen.add(distinct, {position for position, _, _ in found})
         if not found:
             return set()
         by_position: dict[int, list[tuple[int, str]]] = defaultdict(list)
@@ -220,9 +151,9 @@ class Matcher:
             self._match_domain(values, direction, hits)
         if role in (Role.URL, Role.ANY):
             self._match_url(values, direction, hits)
-        if role in (Role.EMAIL, Role.ANY):
+        if role in (Role.EMAIL, Role.ANY) and len(self.tables["email"]):
             self._exact("email", pc.ascii_lower(values), direction, hits)
-        if role in (Role.HASH, Role.ANY):
+        if role in (Role.HASH, Role.ANY) and len(self.tables["hash"]):
             self._exact("hash", pc.ascii_lower(values), direction, hits)
         return hits
 
@@ -270,13 +201,32 @@ class Matcher:
                 text = shaped[at].as_py()
                 hits.update((row, m, text) for m, d in owners if d in (ANY, direction))
 
+    def _subdomain_candidates(self, names: pa.Array) -> pa.Array:
+        """Return the names that may be strict subdomains of a key of the "sub" table.
+
+        ``x.K`` ends with the last two labels of ``K`` (or, for a one-label ``K``, with its
+        label), so only names whose last two labels (or last label) are among the keys' go
+        through the label-by-label search.
+        """
+        if self._sub_tails is None:
+            keys = self.tables["sub"].keys
+            dotted = pc.fill_null(pc.match_substring(keys, "."), False)
+            two = _reversed_tails(keys.filter(dotted))
+            self._sub_tails = (pc.unique(two), pc.unique(keys.filter(pc.invert(dotted))))
+        two_labels, one_label = self._sub_tails
+        keep = pc.fill_null(pc.is_in(_reversed_tails(names), value_set=two_labels), False)
+        if len(one_label):
+            last = pc.extract_regex(names, _LAST_ONE).field("s")
+            keep = pc.or_(keep, pc.fill_null(pc.is_in(last, value_set=one_label), False))
+        return names.filter(keep)
+
     def _match_domain(self, values: pa.Array, direction: int, hits: set[Hit]) -> None:
         canonical = pc.utf8_rtrim(pc.ascii_lower(values), characters=".")
         self._exact("domain", canonical, direction, hits)
         table = self.tables["sub"]
         if not len(table):
             return
-        distinct = pc.unique(pc.drop_null(canonical))
+        distinct = self._subdomain_candidates(pc.unique(pc.drop_null(canonical)))
         found: dict[int, set[int]] = defaultdict(set)  # distinct index -> key indices
         where = np.arange(len(distinct))
         current = distinct
@@ -312,9 +262,28 @@ class Matcher:
         positions = np.flatnonzero(schemed.to_numpy(False))
         for rows, text in _distinct(values, positions):
             canonical = log_url(text)
-            for member, d in self.url.get(canonical, []) if canonical else []:
+            if canonical is None:
+                continue
+            for member, d in self.url.get(canonical, []):
                 if d in (ANY, direction):
                     hits.update((r, member, canonical) for r in rows)
+
+
+def _reversed_tails(names: pa.Array) -> pa.Array:
+    """Return the last two labels of each name, byte-reversed (cheaper than a regex)."""
+    reversed_bytes = pc.binary_reverse(names.cast(pa.binary()))
+    reversed_labels = pc.split_pattern(reversed_bytes, ".", max_splits=2)
+    return pc.binary_join(pc.list_slice(reversed_labels, 0, 2), pa.scalar(b".", pa.binary()))
+
+
+def _ipv4_bounds(blocks: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Return the first and last address of canonical IPv4 blocks ``a.b.c.d/p``."""
+    if not len(blocks):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    numbers = pc.list_flatten(pc.split_pattern_regex(blocks, r"[./]")).cast(pa.int64())
+    parts = numbers.to_numpy().reshape(-1, 5)
+    first = (parts[:, 0] << 24) | (parts[:, 1] << 16) | (parts[:, 2] << 8) | parts[:, 3]
+    return first, first | ((np.int64(1) << (32 - parts[:, 4])) - 1)
 
 
 def _distinct(values: pa.Array, positions: np.ndarray) -> list[tuple[list[int], str]]:

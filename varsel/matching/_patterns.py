@@ -199,8 +199,8 @@ def _observation(tokens: list[tuple[str, str]]) -> list[Atom]:
     if "AND" in joins:
         return _and_observation(comparisons, joins)
     atoms: list[Atom] = []
-    for obj_type, path, op, values in comparisons:
-        atoms.extend(_atoms_for(obj_type, path, op, values))
+    for obj_type, obj_path, op, values in comparisons:
+        atoms.extend(_atoms_for(obj_type, obj_path, op, values))
     return atoms
 
 

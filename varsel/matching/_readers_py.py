@@ -280,16 +280,25 @@ def read_csv(
             table = pa.Table.from_batches([record_batch])
             stats.lines += table.num_rows
             columns = {s.name: table.column(s.name).combine_chunks() for s in specs}
-            base = row_base
-            yield Batch(
-                columns=columns,
-                specs=specs,
-                size=table.num_rows,
-                record=lambda i, t=table: t.slice(i, 1).to_pylist()[0],
-                time=lambda i, t=table: _time_of(t.slice(i, 1).to_pylist()[0]),
-                line=lambda i, b=base: b + i,
-            )
+            yield _csv_batch(table, columns, specs, row_base)
             row_base += table.num_rows
+
+
+def _csv_batch(
+    table: pa.Table, columns: dict[str, pa.Array], specs: list[FieldSpec], base: int
+) -> Batch:
+    def record(i: int) -> dict[str, Any]:
+        row: dict[str, Any] = table.slice(i, 1).to_pylist()[0]
+        return row
+
+    return Batch(
+        columns=columns,
+        specs=specs,
+        size=table.num_rows,
+        record=record,
+        time=lambda i: _time_of(record(i)),
+        line=lambda i: base + i,
+    )
 
 
 def _all_strings(path: Path, delimiter: str) -> dict[str, pa.DataType]:

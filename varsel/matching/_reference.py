@@ -81,7 +81,9 @@ def reference_scan_zeek(
 ) -> set[tuple[int, str, str, int]]:
     """Return (line number, field, value, indicator) for every match in a Zeek TSV log."""
     matcher = ReferenceMatcher(entries)
-    sep, set_sep, fields, types, log_path = "\t", ",", [], [], ""
+    sep, set_sep, log_path = "\t", ",", ""
+    fields: list[str] = []
+    types: list[str] = []
     found: set[tuple[int, str, str, int]] = set()
     with open_log(path) as handle:
         lines = handle.read().decode("utf-8", "replace").split("\n")

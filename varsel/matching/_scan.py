@@ -21,9 +21,10 @@ from varsel.matching._readers import (
     Progress,
     ReadStats,
     detect_format,
-    read_zeek,
 )
 from varsel.matching._readers_py import read_csv, read_eve, read_jsonl, read_text
+from varsel.matching._tables import Seen
+from varsel.matching._zeek import read_zeek
 
 BatchHit = tuple[int, str, str, int]  # (row, field, canonical value, indicator index)
 
@@ -55,25 +56,33 @@ class Match:
         }
 
 
-def match_batch(batch: Batch, matcher: Matcher) -> set[BatchHit]:
-    """Return every (row, field, value, indicator) hit of one batch."""
+def match_batch(
+    batch: Batch, matcher: Matcher, seen: dict[FieldSpec, Seen] | None = None
+) -> set[BatchHit]:
+    """Return every (row, field, value, indicator) hit of one batch.
+
+    ``seen`` carries, from one batch of a file to the next, the values known to match nothing.
+    """
     found: set[BatchHit] = set()
     for spec in batch.specs:
         column = batch.columns.get(spec.name)
         if column is None or not len(column):
             continue
-        found.update(_match_column(column, spec, matcher))
+        memo = seen.setdefault(spec, Seen()) if seen is not None else None
+        found.update(_match_column(column, spec, matcher, memo))
     return found
 
 
-def _match_column(column: pa.Array, spec: FieldSpec, matcher: Matcher) -> Iterator[BatchHit]:
+def _match_column(
+    column: pa.Array, spec: FieldSpec, matcher: Matcher, seen: Seen | None
+) -> Iterator[BatchHit]:
     if pa.types.is_list(column.type):
         values = pc.list_flatten(column)
         parents = pc.list_parent_indices(column).to_numpy(zero_copy_only=False)
-        for position, member, value in matcher.match(values, spec.role, spec.direction):
+        for position, member, value in matcher.match(values, spec.role, spec.direction, seen):
             yield int(parents[position]), spec.name, value, member
         return
-    for row, member, value in matcher.match(column, spec.role, spec.direction):
+    for row, member, value in matcher.match(column, spec.role, spec.direction, seen):
         yield row, spec.name, value, member
 
 
@@ -114,6 +123,7 @@ def scan(
     stats: ReadStats | None = None,
 ) -> Iterator[Match]:
     """Yield the matches of one log file, in file order."""
+    seen: dict[FieldSpec, Seen] = {}
     for batch in read_batches(
         path,
         fmt,
@@ -123,7 +133,7 @@ def scan(
         threads=threads,
         stats=stats,
     ):
-        hits = match_batch(batch, compiled.matcher)
+        hits = match_batch(batch, compiled.matcher, seen)
         records: dict[int, tuple[dict[str, Any], str | None, int]] = {}
         for row, field, value, member in sorted(hits):
             if row not in records:

@@ -89,7 +89,8 @@ def scan(
     warninglists: Annotated[
         bool,
         typer.Option(
-            help="Flag indicators on the MISP warning lists (loading them takes a few seconds)."
+            help="Flag indicators on the MISP warning lists (loading them takes about 3 s; "
+            "checking a million values about 5 s)."
         ),
     ] = True,
     database_url: DatabaseOpt = None,
@@ -132,6 +133,10 @@ def scan(
                 done = 0
                 for path in logs:
                     base = done
+
+                    def advance(n: int, base: int = base) -> None:
+                        progress.update(task, completed=base + n)
+
                     try:
                         found = _scan.scan(
                             path,
@@ -141,7 +146,7 @@ def scan(
                             delimiter=delimiter,
                             threads=threads,
                             stats=stats,
-                            progress=lambda n, b=base: progress.update(task, completed=b + n),
+                            progress=advance,
                         )
                         for match in found:
                             handle.write(json.dumps(match.as_dict(), default=str) + "\n")

@@ -14,23 +14,33 @@ loaded once per process, on first use, from the package's data — never from th
 
 from __future__ import annotations
 
-import bisect
 import importlib.util
 import ipaddress
 import json
 import re
 import threading
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from varsel.matching._lookups import (
+    Found,
+    Hashed,
+    Intervals,
+    check_networks,
+    check_patterns,
+)
 from varsel.matching._normalize import Kind, indicator_url
 from varsel.matching._patterns import Atom, Unsupported, parse
 
-__all__ = ["Mode", "check_indicator", "check_values", "flag_atoms", "mode"]
+__all__ = ["Mode", "check_indicator", "check_values", "flag_atoms", "flag_columns", "mode"]
 
 
 class Mode(StrEnum):
@@ -73,72 +83,10 @@ _ATTRIBUTES: Final = {
 
 
 @dataclass
-class _Hashed:
-    """Sorted 64-bit hashes of entries and the list each came from."""
-
-    hashes: np.ndarray
-    lists: np.ndarray
-
-    @classmethod
-    def build(cls, parts: list[np.ndarray]) -> _Hashed:
-        parts = [p for p in parts if len(p)]
-        if not parts:
-            return cls(np.zeros(0, np.int64), np.zeros(0, np.int16))
-        array = np.concatenate(parts)
-        order = np.argsort(array[:, 0], kind="stable")
-        return cls(array[order, 0], array[order, 1].astype(np.int16))
-
-    def lookup(self, values: list[str]) -> list[set[int]]:
-        """Return, for each value, the lists holding it."""
-        out: list[set[int]] = [set() for _ in values]
-        if not len(self.hashes) or not values:
-            return out
-        keys = np.fromiter((hash(v) for v in values), np.int64, len(values))
-        left = np.searchsorted(self.hashes, keys, side="left")
-        right = np.searchsorted(self.hashes, keys, side="right")
-        for at in np.flatnonzero(right > left).tolist():
-            out[at].update(self.lists[left[at] : right[at]].tolist())
-        return out
-
-
-@dataclass
-class _Intervals:
-    """Merged address intervals of one list, searchable by bisection."""
-
-    starts: list[int]
-    ends: list[int]
-
-    @classmethod
-    def build(cls, spans: list[tuple[int, int, int]]) -> _Intervals:
-        spans.sort()
-        starts: list[int] = []
-        ends: list[int] = []
-        last_version = 0
-        for version, first, last in spans:
-            # Offset IPv6 past the IPv4 space so one sorted list holds both.
-            first, last = (first, last) if version == 4 else (first + 2**32, last + 2**32)
-            if starts and version == last_version and first <= ends[-1] + 1:
-                ends[-1] = max(ends[-1], last)
-            else:
-                starts.append(first)
-                ends.append(last)
-            last_version = version
-        return cls(starts, ends)
-
-    def covers(self, network: Any) -> bool:
-        """Return whether every address of ``network`` is in the list."""
-        shift = 0 if network.version == 4 else 2**32
-        first = int(network.network_address) + shift
-        last = int(network.broadcast_address) + shift
-        at = bisect.bisect_right(self.starts, first) - 1
-        return at >= 0 and self.ends[at] >= last
-
-
-@dataclass
 class _KindIndex:
-    exact: _Hashed
-    hostnames: _Hashed
-    networks: list[tuple[int, _Intervals]]
+    exact: Hashed
+    hostnames: Hashed
+    networks: list[tuple[int, Intervals]]
     patterns: list[tuple[int, re.Pattern[str]]]
 
 
@@ -165,7 +113,7 @@ class _Lists:
         # One pass over the files for every kind: reading the JSON is most of the cost.
         exact: dict[Kind, list[np.ndarray]] = {k: [] for k in _ATTRIBUTES}
         hosts: dict[Kind, list[np.ndarray]] = {k: [] for k in _ATTRIBUTES}
-        networks: dict[Kind, list[tuple[int, _Intervals]]] = {k: [] for k in _ATTRIBUTES}
+        networks: dict[Kind, list[tuple[int, Intervals]]] = {k: [] for k in _ATTRIBUTES}
         patterns: dict[Kind, list[tuple[int, re.Pattern[str]]]] = {k: [] for k in _ATTRIBUTES}
         for path in self.files:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -190,7 +138,7 @@ class _Lists:
                         plain.append(entry)
                     else:
                         spans.append(span)
-                intervals = _Intervals.build(spans)
+                intervals = Intervals.build(spans)
                 for k in kinds:
                     networks[k].append((list_id, intervals))
                     exact[k].append(_pairs(plain, list_id))
@@ -209,7 +157,7 @@ class _Lists:
             del data, entries
         for k in _ATTRIBUTES:
             self._kinds[k] = _KindIndex(
-                _Hashed.build(exact[k]), _Hashed.build(hosts[k]), networks[k], patterns[k]
+                Hashed.build(exact[k]), Hashed.build(hosts[k]), networks[k], patterns[k]
             )
 
 
@@ -265,38 +213,31 @@ def _lists() -> _Lists:
         return _LISTS
 
 
-def _suffixes(host: str) -> list[str]:
-    labels = host.split(".")
-    return [".".join(labels[i:]) for i in range(len(labels))]
-
-
 def check_values(kind: Kind, values: list[str]) -> list[list[str]]:
     """Return, for each canonical value of ``kind``, the names of the lists it is on."""
+    found = _flags(kind, values)
+    return [found.get(i, []) for i in range(len(values))]
+
+
+def _flags(kind: Kind, values: list[str]) -> dict[int, list[str]]:
+    """Return, by position, the names of the lists each flagged value is on (others absent)."""
     lists = _lists()
     lookup_kind = Kind.IP if kind is Kind.CIDR else kind
     index = lists.index(lookup_kind)
-    found = index.exact.lookup(values)
+    # Sparse: a million values hold a few thousand flags, not a million empty sets.
+    found: Found = defaultdict(set)
+    index.exact.lookup(values, found)
     if kind in (Kind.DOMAIN, Kind.URL, Kind.EMAIL):
-        hosts = [_host_of(kind, v) for v in values]
-        suffixes = [_suffixes(h) if h else [] for h in hosts]
-        flat = [s for group in suffixes for s in group]
-        hits = index.hostnames.lookup(flat)
-        at = 0
-        for i, group in enumerate(suffixes):
-            for _ in group:
-                found[i].update(hits[at])
-                at += 1
+        # The host, then each parent domain: one bulk lookup per level.
+        level = [(i, h) for i, h in enumerate(_host_of(kind, v) for v in values) if h]
+        while level:
+            index.hostnames.lookup([h for _, h in level], found, [i for i, _ in level])
+            level = [(i, h.partition(".")[2]) for i, h in level if "." in h]
     if kind in (Kind.IP, Kind.CIDR) and index.networks:
-        for i, value in enumerate(values):
-            network = ipaddress.ip_network(value, strict=False)
-            for list_id, intervals in index.networks:
-                if intervals.covers(network):
-                    found[i].add(list_id)
-    for list_id, pattern in index.patterns:
-        for i, value in enumerate(values):
-            if pattern.search(value):
-                found[i].add(list_id)
-    return [sorted(lists.names[j] for j in ids) for ids in found]
+        check_networks(index.networks, values, found)
+    if index.patterns:
+        check_patterns(index.patterns, values, found)
+    return {i: sorted(lists.names[j] for j in ids) for i, ids in found.items() if ids}
 
 
 def _host_of(kind: Kind, value: str) -> str | None:
@@ -313,19 +254,42 @@ def _host_of(kind: Kind, value: str) -> str | None:
 
 def flag_atoms(entries: list[tuple[int, Atom]]) -> dict[int, list[str]]:
     """Return, per indicator index, one message per value found on a warning list."""
-    by_kind: dict[Kind, list[tuple[int, str]]] = {}
+    by_kind: dict[Kind, list[tuple[pa.Array, np.ndarray]]] = {}
     for member, atom in entries:
-        by_kind.setdefault(atom.kind, []).append((member, atom.value))
+        by_kind.setdefault(atom.kind, []).append(
+            (pa.array([atom.value], pa.string()), np.array([member], np.int64))
+        )
+    return flag_columns(by_kind)
+
+
+def flag_columns(by_kind: dict[Kind, list[tuple[pa.Array, np.ndarray]]]) -> dict[int, list[str]]:
+    """Return, per indicator index, a message per value on a warning list.
+
+    ``by_kind`` holds, per kind of value, (values, indicator indices) columns; each distinct
+    value is checked once.
+    """
     flags: dict[int, list[str]] = {}
-    for kind, pairs in by_kind.items():
-        names = check_values(kind, [v for _, v in pairs])
-        for (member, value), on in zip(pairs, names, strict=True):
-            if on:
-                flags.setdefault(member, []).append(
-                    f"{value} is on the warning list{'s' if len(on) > 1 else ''} "
-                    + "; ".join(repr(n) for n in on[:3])
-                    + (" …" if len(on) > 3 else "")
-                )
+    for kind, columns in by_kind.items():
+        values = pa.concat_arrays(
+            [v if isinstance(v, pa.Array) else pa.array(v, pa.string()) for v, _ in columns]
+        )
+        members = np.concatenate([np.asarray(m, np.int64) for _, m in columns])
+        distinct = pc.unique(values)
+        on = _flags(kind, distinct.to_pylist())
+        if not on:
+            continue
+        flagged = sorted(on)
+        which = pc.index_in(values, value_set=distinct.take(pa.array(flagged, pa.int64())))
+        rows = np.flatnonzero(np.asarray(pc.is_valid(which).to_numpy(False), dtype=bool))
+        picked = pc.drop_null(which).to_numpy(zero_copy_only=False)
+        texts = values.take(pa.array(rows)).to_pylist()
+        for row, at, value in zip(rows.tolist(), picked.tolist(), texts, strict=True):
+            names = on[flagged[at]]
+            flags.setdefault(int(members[row]), []).append(
+                f"{value} is on the warning list{'s' if len(names) > 1 else ''} "
+                + "; ".join(repr(n) for n in names[:3])
+                + (" …" if len(names) > 3 else "")
+            )
     return flags
 
 
@@ -345,3 +309,35 @@ def check_indicator(obj: dict[str, Any]) -> list[str]:
     except Unsupported:
         return []
     return flag_atoms([(0, atom) for atom in atoms]).get(0, [])
+
+
+def check_indicators(objs: Sequence[dict[str, Any]]) -> list[list[str]]:
+    """Return, per object, a warning per value on a known-benign list, in one bulk check.
+
+    Ingest calls this once per envelope: a per-indicator call pays the bulk machinery's fixed
+    cost for every object, which made sharing hundreds of times slower.
+    """
+    by_kind: dict[Kind, tuple[list[str], list[int]]] = {}
+    for index, obj in enumerate(objs):
+        if obj.get("type") != "indicator" or obj.get("pattern_type") != "stix":
+            continue
+        pattern = obj.get("pattern")
+        if not isinstance(pattern, str):
+            continue
+        try:
+            atoms = parse(pattern)
+        except Unsupported:
+            continue
+        for atom in atoms:
+            values, members = by_kind.setdefault(atom.kind, ([], []))
+            values.append(atom.value)
+            members.append(index)
+    if not by_kind:
+        return [[] for _ in objs]
+    flags = flag_columns(
+        {
+            kind: [(pa.array(values, pa.string()), np.array(members, np.int64))]
+            for kind, (values, members) in by_kind.items()
+        }
+    )
+    return [flags.get(index, []) for index in range(len(objs))]

@@ -152,24 +152,31 @@ def ingest(
     resolver = _RecipientResolver(session)
     classifier = Classifier(session, envelope.objects)
 
-    candidates: list[_Candidate] = []
-    mode: warninglists.Mode | None = None
+    valid: list[tuple[str, Any, ValidatedObject]] = []
     for raw, obj in envelope.objects:
         try:
-            facts = validate_object(obj)
+            valid.append((raw, obj, validate_object(obj)))
         except InvalidStixObject as exc:
             oid = (
                 obj.get("id") if isinstance(obj, dict) and isinstance(obj.get("id"), str) else None
             )
             result.failures.append(Outcome(oid, None, exc.reason))
-            continue
-        warnings: list[str] = []
-        # A revocation must always get through, or a flagged indicator could never be withdrawn.
-        if facts.type == "indicator" and not facts.revoked:
-            # The lists load on the first indicator a process sees, never for other envelopes.
-            warnings = warninglists.check_indicator(obj)
-            mode = mode or warninglist_mode()
-            if warnings and mode is warninglists.Mode.REFUSE:
+
+    # Warning lists, checked once for the whole envelope (each distinct value once). A
+    # revocation always gets through, or a flagged indicator could never be withdrawn; the
+    # lists load on the first indicator a process sees, never for envelopes without one.
+    checked = [i for i, (_, _, f) in enumerate(valid) if f.type == "indicator" and not f.revoked]
+    warned: dict[int, list[str]] = {}
+    mode = warninglist_mode() if checked else None
+    if checked:
+        found = warninglists.check_indicators([valid[i][1] for i in checked])
+        warned = {i: w for i, w in zip(checked, found, strict=True) if w}
+
+    candidates: list[_Candidate] = []
+    for index, (raw, obj, facts) in enumerate(valid):
+        warnings = warned.get(index, [])
+        if warnings:
+            if mode is warninglists.Mode.REFUSE:
                 result.failures.append(
                     Outcome(
                         facts.stix_id,
