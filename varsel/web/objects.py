@@ -18,54 +18,15 @@ from varsel.sharing import browse
 from varsel.sharing import service as sharing
 from varsel.sharing.browse import BrowseFilters
 from varsel.sharing.tlp import level_of_marking
+from varsel.sharing.validation import SCO_TYPES, SDO_TYPES, SRO_TYPES
 from varsel.web import queries
 from varsel.web.render import render
 from varsel.web.sessions import SignedIn
 
 router = APIRouter()
 PAGE_SIZE = 50
-# STIX 2.1 object types (§4-§6) offered in the type filter.
-STIX_TYPES = (
-    "attack-pattern",
-    "campaign",
-    "course-of-action",
-    "grouping",
-    "identity",
-    "incident",
-    "indicator",
-    "infrastructure",
-    "intrusion-set",
-    "location",
-    "malware",
-    "malware-analysis",
-    "note",
-    "observed-data",
-    "opinion",
-    "report",
-    "threat-actor",
-    "tool",
-    "vulnerability",
-    "relationship",
-    "sighting",
-    "artifact",
-    "autonomous-system",
-    "directory",
-    "domain-name",
-    "email-addr",
-    "email-message",
-    "file",
-    "ipv4-addr",
-    "ipv6-addr",
-    "mac-addr",
-    "mutex",
-    "network-traffic",
-    "process",
-    "software",
-    "url",
-    "user-account",
-    "windows-registry-key",
-    "x509-certificate",
-)
+# STIX 2.1 object types (§4-§6) offered in the type filter, from the validator's tables.
+STIX_TYPES = (*sorted(SDO_TYPES), *sorted(SRO_TYPES), *sorted(SCO_TYPES))
 FILTER_FIELDS = (
     "type",
     "tlp",
