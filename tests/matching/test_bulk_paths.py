@@ -2,7 +2,8 @@
 
 * Zeek: the memory-mapped reader, the gzip (streamed) reader and the reference scan give the
   same matches on generated logs, whatever the block size (so block edges fall everywhere),
-  with damaged lines, empty lines, ``#close`` trailers, empty and header-only files.
+  with damaged lines, empty lines, ``#close`` trailers, empty and header-only files, with and
+  without the C line prefilter.
 * Compile: the column path (pyarrow JSON, RE2 patterns) and the per-indicator Python path give
   the same ids, names, atoms and report on generated indicator rows.
 * Warning lists: the bulk RE2 search flags exactly what Python's ``re`` flags.
@@ -58,10 +59,14 @@ def _log(rng: random.Random, lines: int, *, damaged: bool) -> str:
     return "".join(out)
 
 
-def _matches(path: Path, block_size: int, stats: ReadStats) -> set[tuple[int, str, str, int]]:
+def _matches(
+    path: Path, block_size: int, stats: ReadStats, prefilter: bool = False
+) -> set[tuple[int, str, str, int]]:
     indicators = compiled(INDICATORS)
     found = set()
-    for batch in read_zeek(path, block_size=block_size, stats=stats):
+    candidates = indicators.matcher.prefilter() if prefilter else None
+    assert candidates is not None or not prefilter
+    for batch in read_zeek(path, block_size=block_size, stats=stats, prefilter=candidates):
         for row, field, value, member in match_batch(batch, indicators.matcher):
             found.add((batch.line(row), field, value, member))
             record = batch.record(row)
@@ -69,8 +74,11 @@ def _matches(path: Path, block_size: int, stats: ReadStats) -> set[tuple[int, st
     return found
 
 
+@pytest.mark.parametrize("prefilter", [False, True], ids=["every-line", "prefilter"])
 @pytest.mark.parametrize("damaged", [False, True])
-def test_block_reader_equals_reference_plain_and_gzip(tmp_path: Path, damaged: bool) -> None:
+def test_block_reader_equals_reference_plain_and_gzip(
+    tmp_path: Path, damaged: bool, prefilter: bool
+) -> None:
     text = _log(random.Random(6), 300, damaged=damaged)
     plain = tmp_path / "dns.log"
     plain.write_text(text)
@@ -82,7 +90,8 @@ def test_block_reader_equals_reference_plain_and_gzip(tmp_path: Path, damaged: b
     for path in (plain, packed):
         for block_size in (64, 1000, 1 << 20):
             stats = ReadStats()
-            assert _matches(path, block_size, stats) == expected, (path.name, block_size)
+            found = _matches(path, block_size, stats, prefilter)
+            assert found == expected, (path.name, block_size)
             assert stats.lines == 300 - (8 if damaged else 0)
             assert stats.skipped == damaged_lines  # empty lines are not worth reporting
 

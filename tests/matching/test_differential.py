@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from tests.matching.helpers import compiled
 from varsel.matching._index import Matcher
 from varsel.matching._normalize import Role
+from varsel.matching._readers import ReadStats
 from varsel.matching._reference import ReferenceMatcher, reference_scan_zeek
 from varsel.matching._scan import scan
 
@@ -174,15 +175,21 @@ def test_fast_scan_equals_reference_on_zeek_logs(
         {f"indicator--{i:04d}": p for i, p in enumerate(pats)}, include_subdomains=subdomains
     )
     assert not indicators.report.unsupported
+    counts: dict[bool, tuple[int, int]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "generated.log"
         path.write_text(log, encoding="utf-8")
         member = {ident: i for i, ident in enumerate(indicators.ids)}
-        fast = {
-            (m.line, m.field, m.value, member[m.indicator_id])
-            for m in scan(path, indicators, "zeek")
-        }
-        assert fast == reference_scan_zeek(path, indicators.entries or [])
+        expected = reference_scan_zeek(path, indicators.entries or [])
+        for prefilter in (True, False):
+            stats = ReadStats()
+            fast = {
+                (m.line, m.field, m.value, member[m.indicator_id])
+                for m in scan(path, indicators, "zeek", prefilter=prefilter, stats=stats)
+            }
+            assert fast == expected, f"prefilter={prefilter}"
+            counts[prefilter] = (stats.lines, stats.skipped)
+        assert counts[True] == counts[False]
 
 
 @settings(max_examples=120, deadline=None)

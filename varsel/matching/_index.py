@@ -20,6 +20,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from varsel.matching._candidates import AVAILABLE as PREFILTER_AVAILABLE
+from varsel.matching._candidates import Prefilter
 from varsel.matching._normalize import IPV4_SHAPE, Kind, Role, log_ip, log_url
 from varsel.matching._patterns import ANY, Atom
 from varsel.matching._tables import Members, Seen, Segments, Table
@@ -106,6 +108,13 @@ class Matcher:
         self.cidr6 = Segments.build(blocks6)
         self.has_cidr4 = bool(blocks4)
         self._sub_tails: tuple[pa.Array, pa.Array] | None = None
+        self._prefilter: Prefilter | None = None
+
+    def prefilter(self) -> Prefilter | None:
+        """Return the line prefilter of these keys (built on first use), None without C."""
+        if self._prefilter is None and PREFILTER_AVAILABLE:
+            self._prefilter = Prefilter(self)
+        return self._prefilter
 
     # Lookups per role -------------------------------------------------------------------
 

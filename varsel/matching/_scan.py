@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from varsel.matching._candidates import Prefilter
 from varsel.matching._compile import Compiled
 from varsel.matching._fields import FieldSpec
 from varsel.matching._index import Matcher
@@ -95,13 +96,17 @@ def read_batches(
     progress: Progress | None = None,
     threads: bool = False,
     stats: ReadStats | None = None,
+    prefilter: Prefilter | None = None,
 ) -> Iterator[Batch]:
-    """Yield the batches of a log in ``fmt`` (detected when None)."""
+    """Yield the batches of a log in ``fmt`` (detected when None).
+
+    ``prefilter`` (Zeek logs only) leaves out lines that certainly match nothing.
+    """
     fmt = fmt or detect_format(path)
     if fmt not in FORMATS:
         raise LogFormatError(f"unknown log format {fmt!r}; expected one of {', '.join(FORMATS)}")
     if fmt == "zeek":
-        return read_zeek(path, progress=progress, threads=threads, stats=stats)
+        return read_zeek(path, progress=progress, threads=threads, stats=stats, prefilter=prefilter)
     if fmt == "eve":
         return read_eve(path, progress=progress, stats=stats)
     if fmt == "jsonl":
@@ -121,8 +126,12 @@ def scan(
     progress: Progress | None = None,
     threads: bool = False,
     stats: ReadStats | None = None,
+    prefilter: bool = True,
 ) -> Iterator[Match]:
-    """Yield the matches of one log file, in file order."""
+    """Yield the matches of one log file, in file order.
+
+    ``prefilter=False`` parses every line (the differential tests compare both ways).
+    """
     seen: dict[FieldSpec, Seen] = {}
     for batch in read_batches(
         path,
@@ -132,6 +141,7 @@ def scan(
         progress=progress,
         threads=threads,
         stats=stats,
+        prefilter=compiled.matcher.prefilter() if prefilter else None,
     ):
         hits = match_batch(batch, compiled.matcher, seen)
         records: dict[int, tuple[dict[str, Any], str | None, int]] = {}

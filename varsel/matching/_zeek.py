@@ -8,6 +8,10 @@ only the columns that are matched. While every line of a run is a regular record
 *is* the line number, so nothing counts lines; a run pyarrow refuses (a damaged line, an empty
 line, invalid UTF-8) is read again by the careful path, which skips and reports such lines and
 finds the line number of each row. The text of a record is looked up only for rows that match.
+
+Given a :class:`~varsel.matching._candidates.Prefilter`, a run first goes through the C line
+prefilter, and only the lines that may match (usually well under 1 %) are gathered, over blocks
+until a header line or the end, and parsed as above, each keeping its line number in the file.
 """
 
 from __future__ import annotations
@@ -23,10 +27,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
+from varsel.matching._candidates import Prefilter, gather
 from varsel.matching._fields import FieldSpec, to_rfc3339, zeek_fields
 from varsel.matching._readers import Batch, LogFormatError, Progress, ReadStats, open_log
 
 BLOCK: Final = 32 * 1024 * 1024
+FLUSH: Final = 65_536  # candidate lines per batch
 _NEWLINE: Final = 10
 _HASH: Final = ord("#")
 
@@ -87,9 +93,13 @@ def read_zeek(
     threads: bool = False,
     stats: ReadStats | None = None,
     block_size: int = BLOCK,
+    prefilter: Prefilter | None = None,
 ) -> Iterator[Batch]:
-    """Yield batches of a Zeek TSV log (several headers, e.g. concatenated logs, are fine)."""
-    reader = _Reader(stats if stats is not None else ReadStats(), threads)
+    """Yield batches of a Zeek TSV log (several headers, e.g. concatenated logs, are fine).
+
+    With ``prefilter``, batches hold only the lines that may match it.
+    """
+    reader = _Reader(stats if stats is not None else ReadStats(), threads, prefilter)
     with open(path, "rb") as raw:
         gzipped = raw.read(2) == b"\x1f\x8b"
         size = raw.seek(0, 2)
@@ -100,6 +110,7 @@ def read_zeek(
         yield from _mapped_blocks(reader, mapped, size, block_size, progress)
     elif gzipped:
         yield from _stream_blocks(reader, path, block_size, progress)
+    yield from reader.flush()
 
 
 def _mapped_blocks(
@@ -142,9 +153,12 @@ def _stream_blocks(
 class _Reader:
     """Reads blocks of whole lines, keeping the header and the line count between them."""
 
-    def __init__(self, stats: ReadStats, threads: bool) -> None:
+    def __init__(self, stats: ReadStats, threads: bool, prefilter: Prefilter | None) -> None:
         self.stats = stats
         self.threads = threads
+        self.prefilter = prefilter
+        self.pending: list[tuple[bytes, np.ndarray]] = []  # candidate lines, their line indices
+        self.pending_lines = 0
         self.header = _Header()
         self.lines = 0  # lines of the file before the current position
         self.scratch = _Scratch()
@@ -160,13 +174,61 @@ class _Reader:
                 return
             end = data.find(b"\n", at, hi)
             end = hi if end == -1 else end
+            yield from self.flush()  # the candidates so far belong to the current header
             self.header.apply(bytes(data[at:end]).decode("utf-8", "replace").rstrip("\r"))
             self.lines += 1
             pos = end + 1
 
     def _run(self, run: pa.Buffer) -> Iterator[Batch]:
-        """Yield the batch of a run of data lines."""
+        """Yield the batch of a run of data lines (only its candidates, with a prefilter)."""
         specs, include, sets = self.header.plan()
+        header = self.header
+        found = None
+        if self.prefilter is not None:
+            found = self.prefilter.scan(
+                run,
+                log_path=header.path,
+                fields=header.fields,
+                separator=header.separator,
+                set_separator=header.set_separator,
+                include=include,
+                sets=sets,
+            )
+        if found is None:
+            yield from self._parse(run, specs, include, sets, self.lines, None)
+            return
+        lines, quiet, candidates = found
+        first = self.lines
+        self.lines += lines
+        self.stats.lines += quiet
+        if len(candidates):
+            # Candidates are few: gather them over blocks, so that the matcher's per-batch
+            # costs (hashing its key tables) are paid per ~FLUSH lines, not per block.
+            self.pending.append((gather(run, candidates), first + candidates[:, 0]))
+            self.pending_lines += len(candidates)
+            if self.pending_lines >= FLUSH:
+                yield from self.flush()
+
+    def flush(self) -> Iterator[Batch]:
+        """Yield the batch of the gathered candidate lines, if any."""
+        if not self.pending:
+            return
+        text = b"".join(part for part, _ in self.pending)
+        picked = np.concatenate([where for _, where in self.pending])
+        self.pending, self.pending_lines = [], 0
+        specs, include, sets = self.header.plan()
+        yield from self._parse(pa.py_buffer(text), specs, include, sets, 0, picked)
+
+    def _parse(
+        self,
+        run: pa.Buffer,
+        specs: list[FieldSpec],
+        include: list[str],
+        sets: dict[str, bool],
+        first: int,
+        picked: np.ndarray | None,
+    ) -> Iterator[Batch]:
+        """Yield the batch of ``run``; ``picked`` maps its lines to lines after ``first``."""
         header = self.header
         # One block per run on one core; with threads, 4 MB blocks that are parsed in parallel.
         block = min(len(run), 1 << 22) if self.threads else len(run)
@@ -186,12 +248,14 @@ class _Reader:
             if include and pc.any(pc.equal(pc.binary_length(table.column(0)), 0)).as_py():
                 raise pa.ArrowInvalid("an empty line")
         except pa.ArrowInvalid:
-            yield from self._careful_run(run.to_pybytes(), specs, include, sets, read, convert)
+            yield from self._careful_run(
+                run.to_pybytes(), specs, include, sets, read, convert, first, picked
+            )
             return
-        first = self.lines
-        self.lines += table.num_rows
+        if picked is None:
+            self.lines += table.num_rows
         self.stats.lines += table.num_rows
-        rows = _Rows(run, first, None, len(header.fields), header.separator, self.scratch)
+        rows = _Rows(run, first, None, len(header.fields), header.separator, self.scratch, picked)
         yield self._batch(table, specs, include, sets, rows)
 
     def _careful_run(
@@ -202,6 +266,8 @@ class _Reader:
         sets: dict[str, bool],
         read: pcsv.ReadOptions,
         convert: pcsv.ConvertOptions,
+        first: int,
+        picked: np.ndarray | None,
     ) -> Iterator[Batch]:
         """Read a run with damaged lines: skip and report them, number the others."""
         skipped: list[str] = []
@@ -220,8 +286,8 @@ class _Reader:
             table = pcsv.read_csv(pa.BufferReader(text), read, parse, convert)
         for line in skipped:
             self.stats.skip(line)
-        first = self.lines
-        self.lines += text.count(b"\n") + (0 if text.endswith(b"\n") else 1)
+        if picked is None:
+            self.lines += text.count(b"\n") + (0 if text.endswith(b"\n") else 1)
         self.stats.lines += table.num_rows
         rows = _Rows(
             pa.py_buffer(text),
@@ -230,6 +296,7 @@ class _Reader:
             len(self.header.fields),
             self.header.separator,
             self.scratch,
+            picked,
         )
         yield self._batch(table, specs, include, sets, rows)
 
@@ -313,7 +380,8 @@ class _Rows:
 
     ``rows`` is None when every line of the run is a row (the fast path): row i is line i and
     only the newline offsets are needed. Otherwise the run held skipped lines, and a line is a
-    row when it has as many fields as the header names.
+    row when it has as many fields as the header names. ``picked``, when the run holds only the
+    prefilter's candidate lines, gives the line of the file's run that each line came from.
     """
 
     def __init__(
@@ -324,8 +392,10 @@ class _Rows:
         width: int,
         separator: str,
         scratch: _Scratch,
+        picked: np.ndarray | None = None,
     ) -> None:
         self._run, self._first, self._rows = run, first, rows
+        self._picked = picked
         self._width, self._sep = width, separator.encode()
         self._scratch = scratch
         self._newlines: np.ndarray | None = None
@@ -354,7 +424,10 @@ class _Rows:
 
     def number(self, row: int) -> int:
         """Return the 1-based line number of ``row`` in the file."""
-        return self._first + self._line_of(row) + 1
+        line = self._line_of(row)
+        if self._picked is not None:
+            line = int(self._picked[line])
+        return self._first + line + 1
 
     def text(self, row: int) -> str:
         """Return the raw text of ``row``."""
