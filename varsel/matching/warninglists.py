@@ -191,7 +191,13 @@ def _pairs(entries: list[str], list_id: int) -> np.ndarray:
 
 def _compile(entries: list[str], *, substring: bool) -> list[re.Pattern[str]]:
     if substring:
-        return [re.compile("|".join(re.escape(e) for e in entries))] if entries else []
+        # Alternations of at most _SUBSTRINGS_PER_PATTERN literals: RE2 (pyarrow) gives up its
+        # DFA for a larger one and runs several times slower over the whole list than over the
+        # chunks one after the other (1.2 s against 0.18 s for 450,000 names and 4,941 entries).
+        return [
+            re.compile("|".join(re.escape(e) for e in entries[i : i + _SUBSTRINGS_PER_PATTERN]))
+            for i in range(0, len(entries), _SUBSTRINGS_PER_PATTERN)
+        ]
     compiled = []
     for entry in entries:
         try:
@@ -201,6 +207,8 @@ def _compile(entries: list[str], *, substring: bool) -> list[re.Pattern[str]]:
     return compiled
 
 
+_SUBSTRINGS_PER_PATTERN: Final = 1000
+_FLAG_SLICE: Final = 131_072
 _LISTS: _Lists | None = None
 _LISTS_LOCK: Final = threading.Lock()
 
@@ -275,7 +283,11 @@ def flag_columns(by_kind: dict[Kind, list[tuple[pa.Array, np.ndarray]]]) -> dict
         )
         members = np.concatenate([np.asarray(m, np.int64) for _, m in columns])
         distinct = pc.unique(values)
-        on = _flags(kind, distinct.to_pylist())
+        # A slice at a time: a million distinct values as Python strings would cost ~70 MB.
+        on: dict[int, list[str]] = {}
+        for start in range(0, len(distinct), _FLAG_SLICE):
+            part = _flags(kind, distinct.slice(start, _FLAG_SLICE).to_pylist())
+            on.update((start + position, names) for position, names in part.items())
         if not on:
             continue
         flagged = sorted(on)
