@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 try:
     from varsel.matching import _prefilter
 except ImportError:  # built without a C compiler: the scanner reads every line
-    _prefilter = None
+    _prefilter = None  # type: ignore[assignment]
 
 AVAILABLE: Final = _prefilter is not None
 EXACT_TABLES: Final = ("ip4", "domain", "sub", "email", "hash")
