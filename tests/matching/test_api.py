@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from tests import factories as f
 from tests.matching.conftest import World, pattern_indicator
+from varsel.audit.models import AuditEvent
 from varsel.matching.flows import identity_id
 from varsel.sharing.tlp import TLP
 
@@ -146,6 +148,50 @@ def test_etags_answer_304_until_something_readable_changes(
     )
     assert changed.status_code == 200 and changed.headers["etag"] != etag
     assert "new.example" in changed.text
+
+
+def _red_export_events(world: World) -> list[dict[str, Any]]:
+    with world.hub.session() as s:
+        red = select(AuditEvent).where(AuditEvent.action == "objects.read.red")
+        events = s.scalars(red.order_by(AuditEvent.id)).all()
+        return [{"actor": e.actor, "target": e.target, **json.loads(e.details)} for e in events]
+
+
+def test_handing_out_red_indicators_in_an_export_is_audited(
+    world: World, client: TestClient
+) -> None:
+    _indicators(world)
+    for_bob = pattern_indicator(
+        "[domain-name:value = 'red.example']", tlp=TLP.RED, recipients=["Svea"]
+    )
+    not_for_bob = pattern_indicator(
+        "[domain-name:value = 'other.example']", tlp=TLP.RED, recipients=["Dansk"]
+    )
+    world.share("alice", for_bob, not_for_bob)
+    before = len(_red_export_events(world))
+    first = client.get("/api/v1/exports/plain", headers=auth(world, "bob"))
+    assert first.status_code == 200 and "red.example" in first.text
+    assert "other.example" not in first.text
+    events = _red_export_events(world)[before:]
+    assert [(e["target"], e["objects"]) for e in events] == [
+        ("export:varsel-plain.txt", [for_bob["id"]])
+    ]
+    assert events[0]["actor"].startswith("bob")
+    # A sensor polling with the ETag is handed nothing, and nothing is recorded.
+    etag = first.headers["etag"]
+    again = client.get(
+        "/api/v1/exports/plain", headers={**auth(world, "bob"), "If-None-Match": etag}
+    )
+    assert again.status_code == 304
+    assert len(_red_export_events(world)) == before + 1
+    # An export of types that leave the RED indicator out records nothing either.
+    ips = client.get("/api/v1/exports/plain", params={"type": "ip"}, headers=auth(world, "bob"))
+    assert ips.status_code == 200 and "red.example" not in ips.text
+    assert len(_red_export_events(world)) == before + 1
+    # dag cannot read bob's RED indicator; his export holds only his own.
+    dag = client.get("/api/v1/exports/stix", headers=auth(world, "dag"))
+    assert dag.status_code == 200
+    assert _red_export_events(world)[-1]["objects"] == [not_for_bob["id"]]
 
 
 def _sighting(world: World, user: str, indicator_id: str, day: str, tlp: TLP = TLP.AMBER) -> None:

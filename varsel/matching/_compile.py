@@ -30,6 +30,7 @@ from varsel.matching._patterns import Atom, Unsupported, parse
 from varsel.orgs.service import Principal
 from varsel.policy import Action, restrict
 from varsel.sharing.models import StixObject
+from varsel.sharing.tlp import TLP
 
 _FRACTION: Final = re.compile(r"\.(\d+)")
 
@@ -136,6 +137,7 @@ class IndicatorRow:
     stix_id: str
     raw: str
     revoked: bool = False
+    red: bool = False  # marked TLP:RED: handing it out (exports) is audited
 
 
 def compile_rows(
@@ -341,17 +343,21 @@ def readable_indicator_rows(*, session: Session, principal: Principal) -> Iterat
     seen: set[str] = set()
     query = restrict(
         select(
-            StixObject.stix_id, StixObject.version_key, StixObject.revoked, StixObject.raw
+            StixObject.stix_id,
+            StixObject.version_key,
+            StixObject.revoked,
+            StixObject.raw,
+            StixObject.tlp,
         ).where(StixObject.type == "indicator", StixObject.is_latest.is_(True)),
         principal,
         Action.READ,
     ).execution_options(yield_per=5000)
-    for stix_id, version_key, revoked, raw in session.execute(query):
+    for stix_id, version_key, revoked, raw, tlp in session.execute(query):
         if stix_id in duplicates:
             if version_key != duplicates[stix_id] or stix_id in seen:
                 continue
             seen.add(stix_id)
-        yield IndicatorRow(stix_id, raw, bool(revoked))
+        yield IndicatorRow(stix_id, raw, bool(revoked), tlp == TLP.RED.value)
 
 
 def compile_for(

@@ -6,13 +6,18 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Annotated
+from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from varsel.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from varsel.orgs.service import Principal
 
 err = Console(stderr=True)
 AsOpt = Annotated[str, typer.Option("--as", help="Act as this local user (whose indicators).")]
@@ -29,10 +34,10 @@ sightings_app = typer.Typer(
 )
 
 
-def _principal(session: object, username: str) -> object:
+def _principal(session: Session, username: str) -> Principal:
     from varsel.orgs import service as orgs
 
-    return orgs.principal_of(orgs.get_user(session=session, username=username))  # type: ignore[arg-type]
+    return orgs.principal_of(orgs.get_user(session=session, username=username))
 
 
 def _parse_at(at: str | None) -> datetime | None:
@@ -108,7 +113,7 @@ def scan(
         principal = _principal(session, as_user)
         compiled = _compile.compile_for(
             session=session,
-            principal=principal,  # type: ignore[arg-type]
+            principal=principal,
             at=_parse_at(at),
             include_subdomains=subdomains,
             warn=warninglists,
@@ -173,7 +178,7 @@ def scan(
         if share_sightings:
             result = flows.share_sightings(
                 session=session,
-                principal=principal,  # type: ignore[arg-type]
+                principal=principal,
                 matches=tallies,
                 collection=share_sightings,
                 tlp=tlp,
@@ -220,15 +225,12 @@ def export(
 ) -> None:
     """Export the indicators USER may read for a sensor."""
     from varsel.cli.main import unit_of_work
-    from varsel.matching import exports
+    from varsel.matching import exports, flows
 
     with unit_of_work(database_url) as session:
-        result = exports.export(
-            session=session,
-            principal=_principal(session, as_user),  # type: ignore[arg-type]
-            fmt=format,
-            types=type,
-        )
+        principal = _principal(session, as_user)
+        result = exports.export(session=session, principal=principal, fmt=format, types=type)
+        flows.record_export_delivery(session=session, principal=principal, result=result)
     if output:
         output.write_text(result.body, encoding="utf-8")
         err.print(f"{result.count} entries written to {output}")
@@ -249,7 +251,7 @@ def aggregates_cmd(
     with unit_of_work(database_url) as session:
         rows = aggregates.aggregates(
             session=session,
-            principal=_principal(session, as_user),  # type: ignore[arg-type]
+            principal=_principal(session, as_user),
             indicator_ids=indicator,
         )
     for row in rows:

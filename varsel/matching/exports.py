@@ -78,6 +78,7 @@ class Export:
     filename: str
     etag: str
     count: int
+    red: tuple[str, ...] = ()  # the TLP:RED indicators in the body (their delivery is audited)
 
 
 def atom_type(atom: Atom) -> str:
@@ -113,6 +114,21 @@ def _selected(compiled: Compiled, types: tuple[str, ...]) -> list[tuple[int, Ato
             e[1].subdomains,
         ),
     )
+
+
+def _red_in_body(
+    compiled: Compiled, rows: list[IndicatorRow], fmt: str, types: tuple[str, ...]
+) -> tuple[str, ...]:
+    """Return the TLP:RED indicators that an export of ``compiled`` in ``fmt`` shows."""
+    red = {r.stix_id for r in rows if r.red}
+    if not red:
+        return ()
+    if fmt == "stix":
+        shown = red & (set(compiled.ids) | {i for i, _ in compiled.report.unsupported})
+    else:
+        members = {i for i, ident in enumerate(compiled.ids) if ident in red}
+        shown = {compiled.ids[m] for m, _ in _selected(compiled, types) if m in members}
+    return tuple(sorted(shown))
 
 
 def render(
@@ -349,6 +365,7 @@ def export(
         etag=f'"{digest}"',
         count=count,
         filename=f"varsel-{fmt}{suffix}.{_EXTENSION[fmt]}",
+        red=_red_in_body(compiled, rows, fmt, chosen),
     )
     with _CACHE_LOCK:
         _CACHE[key] = (result, compiled.report.next_change)

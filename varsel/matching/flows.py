@@ -1,4 +1,8 @@
-"""Work that crosses domains: turn scan matches into STIX sightings shared through ingest."""
+"""Work that crosses domains: scan matches into STIX sightings shared through ingest; audit.
+
+Handing out an export that holds TLP:RED indicators is a read of those objects, and is
+recorded in the audit log each time a body is delivered (not for a ``304 Not Modified``).
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from varsel.audit import service as audit
 from varsel.clock import now_us, us_to_rfc3339
 from varsel.errors import InvalidInput
 from varsel.matching._scan import Match
+from varsel.matching.exports import Export
 from varsel.orgs.service import Principal
 from varsel.sharing import ingest as ingesting
 from varsel.sharing import service as sharing
@@ -109,3 +115,15 @@ def share_sightings(
         body=envelope,
         recipients=recipients,
     )
+
+
+def record_export_delivery(*, session: Session, principal: Principal, result: Export) -> None:
+    """Audit the delivery of an export body that holds TLP:RED indicators."""
+    if result.red:
+        audit.record(
+            session=session,
+            actor=principal.label,
+            action="objects.read.red",
+            target=f"export:{result.filename}",
+            details={"objects": list(result.red)},
+        )

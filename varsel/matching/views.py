@@ -11,7 +11,7 @@ from varsel.api.deps import CurrentPrincipal, Hub
 from varsel.errors import InvalidInput
 from varsel.matching import aggregates as aggregating
 from varsel.matching import exports as exporting
-from varsel.matching import service
+from varsel.matching import flows, service
 from varsel.matching.schemas import MatchRequest
 from varsel.matching.settings import sighting_k
 
@@ -77,19 +77,24 @@ async def export(
 ) -> Response:
     """Return an export of what the caller may read; 304 when If-None-Match still holds."""
 
-    def work() -> exporting.Export:
+    if_none_match = request.headers.get("if-none-match")
+
+    def work() -> tuple[exporting.Export, bool]:
         with state.sessions() as session:
             result = exporting.export(session=session, principal=principal, fmt=fmt, types=type)
+            unchanged = _etag_matches(if_none_match, result.etag)
+            if not unchanged:
+                flows.record_export_delivery(session=session, principal=principal, result=result)
             session.commit()
-            return result
+            return result, unchanged
 
-    result = await run_in_threadpool(work)
+    result, unchanged = await run_in_threadpool(work)
     headers = {
         "ETag": result.etag,
         "Cache-Control": "private, no-cache",
         "X-Varsel-Entries": str(result.count),
     }
-    if _etag_matches(request.headers.get("if-none-match"), result.etag):
+    if unchanged:
         return Response(status_code=304, headers=headers)
     headers["Content-Disposition"] = f'attachment; filename="{result.filename}"'
     return Response(content=result.body, media_type=result.media_type, headers=headers)

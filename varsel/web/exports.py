@@ -15,6 +15,7 @@ from starlette.responses import Response
 from varsel.api.deps import DbSession
 from varsel.errors import InvalidInput
 from varsel.matching import exports as exporting
+from varsel.matching import flows as matching_flows
 from varsel.web.render import SECURITY_HEADERS, render
 from varsel.web.sessions import SignedIn
 
@@ -76,5 +77,7 @@ def download(
     }
     if etag_matches(request.headers.get("if-none-match"), result.etag):
         return Response(status_code=304, headers=headers)
+    matching_flows.record_export_delivery(session=db, principal=principal, result=result)
+    db.commit()
     headers["Content-Disposition"] = f'attachment; filename="{result.filename}"'
     return Response(content=result.body, media_type=result.media_type, headers=headers)
