@@ -11,8 +11,7 @@ from datetime import timedelta
 
 from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
-from starlette.datastructures import FormData
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from varsel.api.deps import DbSession
 from varsel.audit import service as audit
@@ -23,6 +22,7 @@ from varsel.orgs.models import Role
 from varsel.orgs.service import Principal
 from varsel.sharing import service as sharing
 from varsel.web import queries
+from varsel.web.pages import done, field, form_page
 from varsel.web.render import render
 from varsel.web.sessions import Admin, CheckedForm, HubAdmin, SignedIn
 
@@ -38,19 +38,6 @@ NOTICES = {
     "community_created",
     "collection_created",
 }
-
-
-def _done(path: str, notice: str) -> Response:
-    return RedirectResponse(f"{path}?notice={notice}", status_code=303)
-
-
-def _notice(request: Request) -> str | None:
-    value = request.query_params.get("notice")
-    return value if value in NOTICES else None
-
-
-def _field(form: FormData, name: str) -> str:
-    return str(form.get(name) or "").strip()
 
 
 @router.get("")
@@ -73,15 +60,15 @@ def _users_page(
     organisations = queries.organisations(session=db, principal=principal)
     if principal.role is not Role.HUB_ADMIN:
         organisations = [o for o in organisations if o.id == principal.org_id]
-    return render(
+    return form_page(
         request,
         "admin_users.html",
+        notices=NOTICES,
         status_code=status_code,
         users=queries.users(session=db, principal=principal),
         roles=queries.grantable_roles(principal),
         organisations=organisations,
         error=error,
-        notice=_notice(request),
     )
 
 
@@ -94,14 +81,14 @@ def users(request: Request, db: DbSession, principal: Admin) -> Response:
 @router.post("/users")
 def add_user(request: Request, db: DbSession, principal: Admin, form: CheckedForm) -> Response:
     """Create a user (org-admins: in their own organisation only)."""
-    org, role = _field(form, "org"), _field(form, "role")
+    org, role = field(form, "org"), field(form, "role")
     try:
         if principal.role is not Role.HUB_ADMIN and org != principal.org_name:
             raise Forbidden("an org-admin adds users to their own organisation only")
         queries.check_grant(principal, role)
         orgs.add_user(
             session=db,
-            username=_field(form, "username"),
+            username=field(form, "username"),
             org=org,
             role=role,
             password=str(form.get("password") or ""),
@@ -111,13 +98,13 @@ def add_user(request: Request, db: DbSession, principal: Admin, form: CheckedFor
         db.rollback()
         return _users_page(request, db, principal, status_code=400, error=exc.message)
     db.commit()
-    return _done("/admin/users", "user_created")
+    return done("/admin/users", "user_created")
 
 
 @router.post("/users/role")
 def change_role(request: Request, db: DbSession, principal: Admin, form: CheckedForm) -> Response:
     """Change a user's role, within what I may grant."""
-    username, role = _field(form, "username"), _field(form, "role")
+    username, role = field(form, "username"), field(form, "role")
     try:
         user = queries.writable_user(session=db, principal=principal, username=username)
         if user.role == Role.HUB_ADMIN.value:
@@ -128,7 +115,7 @@ def change_role(request: Request, db: DbSession, principal: Admin, form: Checked
         db.rollback()
         return _users_page(request, db, principal, status_code=400, error=exc.message)
     db.commit()
-    return _done("/admin/users", "role_changed")
+    return done("/admin/users", "role_changed")
 
 
 # API tokens -------------------------------------------------------------------------------------
@@ -146,16 +133,16 @@ def _tokens_page(
     owners = [u.username for u in queries.users(session=db, principal=principal)]
     if principal.role is Role.ANALYST:
         owners = [principal.username]
-    return render(
+    return form_page(
         request,
         "admin_tokens.html",
+        notices=NOTICES,
         status_code=status_code,
         tokens=queries.tokens(session=db, principal=principal),
         owners=owners,
         now=utcnow(),
         error=error,
         created=created,
-        notice=_notice(request),
     )
 
 
@@ -168,9 +155,9 @@ def tokens(request: Request, db: DbSession, principal: SignedIn) -> Response:
 @router.post("/tokens")
 def add_token(request: Request, db: DbSession, principal: SignedIn, form: CheckedForm) -> Response:
     """Create an API token and show it this once."""
-    owner = _field(form, "username") or principal.username
-    name = _field(form, "name") or "api"
-    days = _field(form, "days")
+    owner = field(form, "username") or principal.username
+    name = field(form, "name") or "api"
+    days = field(form, "days")
     try:
         if owner != principal.username:
             queries.writable_user(session=db, principal=principal, username=owner)
@@ -195,7 +182,7 @@ def revoke_token(
 ) -> Response:
     """Revoke a token at once."""
     try:
-        token_id = int(_field(form, "token_id"))
+        token_id = int(field(form, "token_id"))
     except ValueError:
         return _tokens_page(request, db, principal, status_code=400, error="no such token")
     try:
@@ -205,7 +192,7 @@ def revoke_token(
         db.rollback()
         return _tokens_page(request, db, principal, status_code=400, error=exc.message)
     db.commit()
-    return _done("/admin/tokens", "token_revoked")
+    return done("/admin/tokens", "token_revoked")
 
 
 # Communities ------------------------------------------------------------------------------------
@@ -219,14 +206,14 @@ def _communities_page(
     status_code: int = 200,
     error: str | None = None,
 ) -> Response:
-    return render(
+    return form_page(
         request,
         "admin_communities.html",
+        notices=NOTICES,
         status_code=status_code,
         communities=queries.communities(session=db, principal=principal),
         organisations=queries.organisations(session=db, principal=principal),
         error=error,
-        notice=_notice(request),
     )
 
 
@@ -244,16 +231,16 @@ def add_community(
     try:
         orgs.add_community(
             session=db,
-            name=_field(form, "name"),
+            name=field(form, "name"),
             members=[],
-            description=_field(form, "description"),
+            description=field(form, "description"),
             actor=principal.label,
         )
     except VarselError as exc:
         db.rollback()
         return _communities_page(request, db, principal, status_code=400, error=exc.message)
     db.commit()
-    return _done("/admin/communities", "community_created")
+    return done("/admin/communities", "community_created")
 
 
 @router.post("/communities/members")
@@ -261,7 +248,7 @@ def change_member(
     request: Request, db: DbSession, principal: HubAdmin, form: CheckedForm
 ) -> Response:
     """Add an organisation to a community or remove it (hub-admins); effective at once."""
-    community, org, op = _field(form, "community"), _field(form, "org"), _field(form, "op")
+    community, org, op = field(form, "community"), field(form, "org"), field(form, "op")
     try:
         if op == "add":
             orgs.add_member(session=db, community=community, org=org, actor=principal.label)
@@ -273,7 +260,7 @@ def change_member(
         db.rollback()
         return _communities_page(request, db, principal, status_code=400, error=exc.message)
     db.commit()
-    return _done("/admin/communities", "member_added" if op == "add" else "member_removed")
+    return done("/admin/communities", "member_added" if op == "add" else "member_removed")
 
 
 # Collections ------------------------------------------------------------------------------------
@@ -287,14 +274,14 @@ def _collections_page(
     status_code: int = 200,
     error: str | None = None,
 ) -> Response:
-    return render(
+    return form_page(
         request,
         "admin_collections.html",
+        notices=NOTICES,
         status_code=status_code,
         collections=sharing.visible_collections(session=db, principal=principal),
         community_names=queries.community_names(session=db, principal=principal),
         error=error,
-        notice=_notice(request),
     )
 
 
@@ -312,18 +299,18 @@ def add_collection(
     try:
         sharing.add_collection(
             session=db,
-            title=_field(form, "title"),
-            community=_field(form, "community"),
-            default_tlp=_field(form, "default_tlp"),
-            description=_field(form, "description"),
-            alias=_field(form, "alias") or None,
+            title=field(form, "title"),
+            community=field(form, "community"),
+            default_tlp=field(form, "default_tlp"),
+            description=field(form, "description"),
+            alias=field(form, "alias") or None,
             actor=principal.label,
         )
     except VarselError as exc:
         db.rollback()
         return _collections_page(request, db, principal, status_code=400, error=exc.message)
     db.commit()
-    return _done("/admin/collections", "collection_created")
+    return done("/admin/collections", "collection_created")
 
 
 # Audit log --------------------------------------------------------------------------------------

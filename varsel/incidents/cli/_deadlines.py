@@ -1,0 +1,79 @@
+"""Commands across incidents: the clock of due reports and the reminder job for cron."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from varsel.incidents.cli._common import (
+    AsOpt,
+    DatabaseOpt,
+    JsonOpt,
+    NowOpt,
+    _now,
+    _principal,
+    err,
+    out,
+)
+
+
+def clock(
+    as_user: AsOpt, now: NowOpt = None, as_json: JsonOpt = False, database_url: DatabaseOpt = None
+) -> None:
+    """List due and overdue reports across the incidents you may read."""
+    from varsel.cli.main import unit_of_work
+    from varsel.incidents import flows
+
+    with unit_of_work(database_url) as session:
+        rows = flows.clock(session=session, principal=_principal(session, as_user), now=_now(now))
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    table = Table("incident", "country", "stage", "recipient", "deadline (local)", "status")
+    for r in rows:
+        table.add_row(
+            str(r["incident"]),
+            r["country"],
+            r["stage"],
+            r["recipient"],
+            r["deadline_local"] or "—",
+            r["status"],
+        )
+    out.print(table)
+
+
+def notify(
+    now: NowOpt = None,
+    lead_hours: Annotated[
+        float, typer.Option(help="Remind this many hours before a deadline.", min=0)
+    ] = 4.0,
+    smtp_host: Annotated[str | None, typer.Option(envvar="VARSEL_SMTP_HOST")] = None,
+    smtp_port: Annotated[int | None, typer.Option(envvar="VARSEL_SMTP_PORT")] = None,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Send the reminders and overdue notices that are due, each exactly once."""
+    from dataclasses import replace
+
+    from varsel.cli.main import unit_of_work
+    from varsel.incidents import flows
+    from varsel.reporting.notify import NotifySettings
+
+    settings = NotifySettings.from_env()
+    settings = replace(
+        settings,
+        smtp_host=smtp_host or settings.smtp_host,
+        smtp_port=smtp_port or settings.smtp_port,
+    )
+    with unit_of_work(database_url) as session:
+        result = flows.notify_due(
+            session=session, settings=settings, now=_now(now), lead=timedelta(hours=lead_hours)
+        )
+    for line in result.errors:
+        err.print(f"[yellow]failed:[/] {line}")
+    out.print(f"sent {result.sent}, failed {result.failed}, already sent {result.skipped}")
+    if result.failed:
+        raise typer.Exit(1)

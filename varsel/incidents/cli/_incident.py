@@ -1,0 +1,162 @@
+"""Commands on the incident itself: open, list, invite, describe the entity, record facts."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from varsel.errors import InvalidInput
+from varsel.incidents.cli._common import AsOpt, DatabaseOpt, _principal, _split, out
+
+
+def new(
+    title: Annotated[str, typer.Option(help="Short title.")],
+    as_user: AsOpt,
+    summary: Annotated[str, typer.Option(help="What happened.")] = "",
+    severity: Annotated[str, typer.Option(help="low, medium, high or critical.")] = "medium",
+    tlp: Annotated[str, typer.Option(help="clear, green, amber, amber+strict or red.")] = "amber",
+    classification: Annotated[
+        str | None, typer.Option(help='RSIT machine tag, e.g. rsit:availability="ddos".')
+    ] = None,
+    notify: Annotated[
+        list[str] | None, typer.Option(help="E-mail address told before deadlines (repeat).")
+    ] = None,
+    webhook: Annotated[str | None, typer.Option(help="Webhook URL told before deadlines.")] = None,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Open an incident led by your organisation; prints its id on stdout."""
+    from varsel.cli.main import unit_of_work
+    from varsel.incidents import service
+
+    with unit_of_work(database_url) as session:
+        incident = service.create(
+            session=session,
+            principal=_principal(session, as_user),
+            title=title,
+            summary=summary,
+            severity=severity,
+            tlp=tlp,
+            classification=classification,
+            notify_emails=_split(notify),
+            webhook_url=webhook,
+        )
+    typer.echo(incident.id)
+
+
+def list_(as_user: AsOpt, database_url: DatabaseOpt = None) -> None:
+    """List the incidents you may read."""
+    from varsel.cli.main import unit_of_work
+    from varsel.incidents import service
+
+    with unit_of_work(database_url) as session:
+        table = Table("id", "title", "status", "severity", "TLP")
+        for i in service.list_incidents(session=session, principal=_principal(session, as_user)):
+            table.add_row(str(i.id), i.title, i.status, i.severity, i.tlp)
+    out.print(table)
+
+
+def invite(
+    incident_id: int,
+    as_user: AsOpt,
+    role: Annotated[str, typer.Option(help="lead, affected, responder, authority, observer.")],
+    org: Annotated[str | None, typer.Option(help="An organisation, e.g. a national CSIRT.")] = None,
+    user: Annotated[str | None, typer.Option(help="A single user.")] = None,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Invite an organisation or a user to an incident."""
+    from varsel.cli.main import unit_of_work
+    from varsel.incidents import service
+
+    with unit_of_work(database_url) as session:
+        service.add_participant(
+            session=session,
+            principal=_principal(session, as_user),
+            incident_id=incident_id,
+            role=role,
+            org=org,
+            username=user,
+        )
+    out.print(f"{org or user} joined incident {incident_id} as {role}")
+
+
+def entity(
+    incident_id: int,
+    as_user: AsOpt,
+    name: Annotated[str, typer.Option(help="The affected entity's name.")],
+    established_in: Annotated[list[str], typer.Option(help="Country of establishment (repeat).")],
+    serves: Annotated[
+        list[str] | None,
+        typer.Option(help="Country where the affected services are provided (repeat)."),
+    ] = None,
+    main_establishment: Annotated[str | None, typer.Option(help="Main establishment.")] = None,
+    nis2_class: Annotated[str | None, typer.Option(help="essential or important.")] = None,
+    sector: Annotated[str | None, typer.Option(help="NIS2 sector, e.g. energy.")] = None,
+    entity_type: Annotated[
+        str | None,
+        typer.Option(
+            help="2024/2690 type (dns, tld, cloud, data-centre, cdn, msp, mssp, marketplace, "
+            "search-engine, social-network, trust-service) or electronic-communications."
+        ),
+    ] = None,
+    nis1_scope: Annotated[
+        bool, typer.Option(help="In scope of Norway's or Iceland's NIS1-based law.")
+    ] = False,
+    dora: Annotated[bool, typer.Option(help="A DORA financial entity.")] = False,
+    dora_kind: Annotated[
+        str | None,
+        typer.Option(help="credit-institution, central-counterparty, trading-venue, ..."),
+    ] = None,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Set the affected entity's profile (decides which countries' rules apply)."""
+    from varsel.cli.main import unit_of_work
+    from varsel.incidents import service
+
+    with unit_of_work(database_url) as session:
+        service.set_profile(
+            session=session,
+            principal=_principal(session, as_user),
+            incident_id=incident_id,
+            name=name,
+            established_in=_split(established_in),
+            services_in=_split(serves),
+            main_establishment=main_establishment,
+            nis2_class=nis2_class,
+            sector=sector,
+            entity_type=entity_type,
+            nis1_scope=nis1_scope,
+            dora_financial=dora,
+            dora_entity_kind=dora_kind,
+        )
+    out.print(f"entity profile of incident {incident_id} set")
+
+
+def facts(
+    incident_id: int,
+    as_user: AsOpt,
+    set_: Annotated[
+        list[str],
+        typer.Option("--set", help="NAME=VALUE (repeat); VALUE 'null' clears; times in ISO 8601."),
+    ],
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Record impact facts, e.g. --set detected_at=2026-03-27T16:00+02:00."""
+    from varsel.cli.main import unit_of_work
+    from varsel.incidents import service
+
+    values: dict[str, Any] = {}
+    for item in set_:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise InvalidInput(f"--set wants NAME=VALUE, got {item!r}")
+        values[name.strip()] = None if value.strip() == "null" else value.strip()
+    with unit_of_work(database_url) as session:
+        current = service.set_facts(
+            session=session,
+            principal=_principal(session, as_user),
+            incident_id=incident_id,
+            values=values,
+        )
+    out.print(f"{len(values)} fact(s) recorded; {len(current)} known")

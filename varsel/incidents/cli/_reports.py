@@ -1,0 +1,153 @@
+"""Commands on one incident's reports: the obligations, a stage's report, its submission."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from varsel.errors import InvalidInput
+from varsel.incidents.cli._common import (
+    AsOpt,
+    DatabaseOpt,
+    JsonOpt,
+    NowOpt,
+    _now,
+    _principal,
+    err,
+    out,
+)
+
+
+def obligations(
+    incident_id: int,
+    as_user: AsOpt,
+    now: NowOpt = None,
+    as_json: JsonOpt = False,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Show significance and every report owed, by country, with deadlines and status."""
+    from varsel.cli.main import unit_of_work
+    from varsel.incidents import flows
+
+    with unit_of_work(database_url) as session:
+        _, results = flows.assess(
+            session=session,
+            principal=_principal(session, as_user),
+            incident_id=incident_id,
+            now=_now(now),
+        )
+    if as_json:
+        typer.echo(json.dumps([r.as_dict() for r in results], indent=2, ensure_ascii=False))
+        return
+    for r in results:
+        sig = r.significance
+        owed = {True: "reports owed", False: "no reports owed", None: "owed if significant"}
+        out.print(f"[bold]{r.country}[/] {r.title or ''} — {owed[r.owed]}: {r.reason}")
+        if sig is not None:
+            out.print(f"  significance ({sig.instrument}): [bold]{sig.outcome.value}[/]")
+            for line in sig.explanation:
+                out.print(f"    {line}")
+            for m in sig.as_dict()["missing"]:
+                out.print(f"    missing: {m}")
+        if r.obligations:
+            table = Table(
+                "stage",
+                "recipient",
+                "deadline (UTC)",
+                "deadline (local)",
+                "status",
+                "rule",
+                "verified",
+            )
+            for o in r.obligations:
+                d = o.as_dict()
+                table.add_row(
+                    o.stage,
+                    o.recipient,
+                    d["deadline_utc"] or "—",
+                    d["deadline_local"] or "—",
+                    o.status + (" (if significant)" if o.conditional else ""),
+                    o.rule,
+                    "yes" if o.verified else "NO",
+                )
+            out.print(table)
+
+
+def report(
+    incident_id: int,
+    as_user: AsOpt,
+    stage: Annotated[
+        str,
+        typer.Option(
+            help="e.g. early-warning, incident-notification, final-report, initial-notification."
+        ),
+    ],
+    country: Annotated[str, typer.Option(help="ISO country code of the jurisdiction.")],
+    format: Annotated[str, typer.Option(help="json or html.")] = "json",
+    output: Annotated[
+        Path | None, typer.Option(help="Write to this file instead of stdout.")
+    ] = None,
+    now: NowOpt = None,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Generate a stage's report for one country, pre-filled from the incident."""
+    from varsel.cli.main import unit_of_work
+    from varsel.incidents import flows
+    from varsel.reporting import reports
+
+    if format not in {"json", "html"}:
+        raise InvalidInput("--format must be json or html")
+    with unit_of_work(database_url) as session:
+        built = flows.report(
+            session=session,
+            principal=_principal(session, as_user),
+            incident_id=incident_id,
+            country=country,
+            stage=stage,
+            now=_now(now),
+        )
+    text = (
+        reports.render_html(built)
+        if format == "html"
+        else json.dumps(built, indent=2, ensure_ascii=False)
+    )
+    if output is None:
+        typer.echo(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        err.print(f"written to {output}")
+
+
+def submit(
+    incident_id: int,
+    as_user: AsOpt,
+    stage: Annotated[str, typer.Option(help="The stage submitted.")],
+    country: Annotated[str, typer.Option(help="ISO country code of the jurisdiction.")],
+    channel: Annotated[str, typer.Option(help="How: web form, e-mail, virk.dk, phone, ...")],
+    reference: Annotated[str, typer.Option(help="The authority's case reference.")] = "",
+    at: Annotated[str | None, typer.Option(help="When (ISO 8601); default now.")] = None,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Record that a stage's report was submitted (kept with a snapshot and audited)."""
+    from varsel.cli.main import unit_of_work
+    from varsel.incidents import flows
+
+    with unit_of_work(database_url) as session:
+        done = flows.submit(
+            session=session,
+            principal=_principal(session, as_user),
+            incident_id=incident_id,
+            country=country,
+            stage=stage,
+            channel=channel,
+            reference=reference,
+            submitted_at=_now(at) if at else None,
+        )
+    out.print(
+        f"{done['stage']} for {done['country']} recorded as submitted at "
+        f"{done['submitted_at']} via {done['channel']}"
+    )

@@ -1,0 +1,29 @@
+"""Work that crosses domains: incidents with the reporting engine and the hub's STIX objects.
+
+Linked STIX objects are read through :func:`varsel.policy.restrict` on StixObject, so a viewer
+sees (and a report is pre-filled with) only the objects that viewer may read.
+
+The private modules, by what they hold: ``_links`` (links to STIX objects), ``_engine`` (the
+reporting engine over one incident: obligations, reports, submissions), ``_clock`` (due and
+overdue reports across incidents) and ``_notify`` (the reminder job).
+"""
+
+from __future__ import annotations
+
+from varsel.incidents.flows._clock import clock
+from varsel.incidents.flows._engine import Loaded, assess, load_incident, report, submit
+from varsel.incidents.flows._links import link_object, visible_links
+from varsel.incidents.flows._notify import NotifyResult, notify_due
+
+__all__ = [
+    "Loaded",
+    "NotifyResult",
+    "assess",
+    "clock",
+    "link_object",
+    "load_incident",
+    "notify_due",
+    "report",
+    "submit",
+    "visible_links",
+]

@@ -1,0 +1,203 @@
+"""The reporting engine over one incident: load it, assess it, build and submit a stage's report.
+
+The incident is read through the policy, or handed in by a caller that already read it (the
+clock through the policy, the reminder job directly); a report is pre-filled only with the
+linked objects the viewer may read.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from varsel.errors import InvalidInput, NotFound
+from varsel.incidents import service
+from varsel.incidents.flows._links import visible_links
+from varsel.incidents.models import Incident
+from varsel.orgs.service import Principal
+from varsel.reporting import obligations as engine
+from varsel.reporting import reports
+from varsel.reporting.facts import Profile
+from varsel.reporting.rules import load
+
+
+@dataclass
+class Loaded:
+    """An incident readable by the caller with what the engine needs."""
+
+    incident: Incident
+    profile: Profile | None
+    facts: dict[str, Any]
+    submitted: dict[tuple[str, str], datetime]
+    snapshots: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+
+
+def load_incident(
+    *,
+    session: Session,
+    principal: Principal | None,
+    incident_id: int,
+    incident: Incident | None = None,
+) -> Loaded:
+    """Return the incident (read through the policy unless given) with profile and facts."""
+    if incident is None:
+        assert principal is not None
+        incident = service.get(session=session, principal=principal, incident_id=incident_id)
+    subs = service.submissions(session=session, incident_id=incident.id)
+    return Loaded(
+        incident=incident,
+        profile=service.profile(session=session, incident_id=incident.id),
+        facts=service.current_facts(session=session, incident_id=incident.id),
+        submitted={(s.country, s.stage): s.submitted_at.replace(tzinfo=UTC) for s in subs},
+        snapshots={(s.country, s.stage): json.loads(s.snapshot) for s in subs},
+    )
+
+
+def assess(
+    *, session: Session, principal: Principal, incident_id: int, now: datetime | None = None
+) -> tuple[Loaded, list[engine.JurisdictionResult]]:
+    """Return the incident and, country by country, its reporting obligations."""
+    loaded = load_incident(session=session, principal=principal, incident_id=incident_id)
+    return loaded, _assess(loaded, now)
+
+
+def _assess(loaded: Loaded, now: datetime | None) -> list[engine.JurisdictionResult]:
+    if loaded.profile is None:
+        raise InvalidInput(
+            f"incident {loaded.incident.id} has no entity profile yet; set one "
+            "(established_in, entity type, NIS2 class, DORA) first"
+        )
+    return engine.assess(
+        profile=loaded.profile,
+        facts=loaded.facts,
+        now=now or datetime.now(UTC),
+        submitted=loaded.submitted,
+    )
+
+
+def _find(
+    results: list[engine.JurisdictionResult], country: str, stage: str
+) -> tuple[engine.JurisdictionResult, engine.Obligation, str | None]:
+    for result in results:
+        if result.country != country:
+            continue
+        if not result.obligations:
+            raise NotFound(f"no reports are owed in {country}: {result.reason}")
+        previous = None
+        for obligation in result.obligations:
+            if obligation.stage == stage:
+                return result, obligation, previous
+            if obligation.deadline is not None or obligation.status == "submitted":
+                previous = obligation.stage
+        stages = ", ".join(o.stage for o in result.obligations) or "none"
+        raise NotFound(f"no {stage!r} report is owed in {country}; owed there: {stages}")
+    owed = ", ".join(sorted({r.country for r in results if r.obligations})) or "none"
+    raise NotFound(f"no reports are owed in {country}; countries with reports: {owed}")
+
+
+def report(
+    *,
+    session: Session,
+    principal: Principal,
+    incident_id: int,
+    country: str,
+    stage: str,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Return the stage's report for ``country``, pre-filled from the incident."""
+    now = now or datetime.now(UTC)
+    loaded, results = assess(session=session, principal=principal, incident_id=incident_id, now=now)
+    result, obligation, previous = _find(results, country.upper(), stage)
+    rules = load()
+    jurisdiction = (
+        rules.dora if result.instrument == "dora" else rules.jurisdictions[result.country]
+    )
+    incident = loaded.incident
+    entries = service.timeline(session=session, incident_id=incident.id)
+    timeline: list[dict[str, Any]] = [
+        {"at": service.aware(e.at), "kind": e.kind, "text": e.text} for e in entries
+    ]
+    sig = result.significance
+    context = {
+        "incident": {
+            "id": incident.id,
+            "title": incident.title,
+            "summary": incident.summary,
+            "status": incident.status,
+            "severity": incident.severity,
+            "classification": incident.classification,
+            "tlp": incident.tlp,
+        },
+        "entity": loaded.profile.__dict__ if loaded.profile else {},
+        "facts": loaded.facts,
+        "assessment": (
+            [*sig.explanation, *(f"unknown: {m}" for m in sig.as_dict()["missing"])] if sig else []
+        ),
+        "indicators": [
+            link.get("pattern") or link["stix_id"]
+            for link in visible_links(session=session, principal=principal, incident_id=incident.id)
+        ],
+        "timeline": [f"{e['at'].isoformat()} {e['text']}" for e in timeline],
+        "timeline_entries": [{"at": e["at"], "text": e["text"]} for e in timeline],
+        "mitigation": [e["text"] for e in timeline if e["kind"] == "mitigation"],
+        "times": {
+            k: loaded.facts.get(k)
+            for k in ("detected_at", "aware_at", "classified_major_at", "resolved_at")
+        },
+    }
+    return reports.build(
+        obligation=obligation,
+        jurisdiction=jurisdiction,
+        context=context,
+        previous=loaded.snapshots.get((result.country, previous)) if previous else None,
+        previous_stage=previous,
+        generated_at=now,
+    )
+
+
+def submit(
+    *,
+    session: Session,
+    principal: Principal,
+    incident_id: int,
+    country: str,
+    stage: str,
+    channel: str,
+    reference: str = "",
+    submitted_at: datetime | None = None,
+) -> dict[str, Any]:
+    """Record the stage's report as submitted now (or at ``submitted_at``), with its snapshot."""
+    when = submitted_at or datetime.now(UTC)
+    if when.tzinfo is None:
+        raise InvalidInput("submitted_at needs a UTC offset")
+    built = report(
+        session=session,
+        principal=principal,
+        incident_id=incident_id,
+        country=country,
+        stage=stage,
+        now=when,
+    )
+    row = service.record_submission(
+        session=session,
+        principal=principal,
+        incident_id=incident_id,
+        country=country.upper(),
+        stage=stage,
+        channel=channel,
+        reference=reference,
+        submitted_at=when,
+        snapshot=built["snapshot"],
+    )
+    return {
+        "country": row.country,
+        "stage": row.stage,
+        "channel": row.channel,
+        "reference": row.reference,
+        "submitted_by": row.submitted_by,
+        "submitted_at": engine.iso(when),
+    }

@@ -1,0 +1,117 @@
+"""Links from an incident to the hub's STIX objects: link one, list those the viewer may read.
+
+Both sides go through :func:`varsel.policy.restrict`: the incident needs WRITE to link, and
+an object is linked or shown only if the caller may read it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from varsel.audit import service as audit
+from varsel.clock import utcnow
+from varsel.errors import InvalidInput, NotFound
+from varsel.incidents import service
+from varsel.incidents.models import ObjectLink
+from varsel.orgs.service import Principal
+from varsel.policy import Action, restrict
+from varsel.sharing.models import StixObject
+
+
+def link_object(
+    *,
+    session: Session,
+    principal: Principal,
+    incident_id: int,
+    stix_id: str,
+    collection_id: str,
+    note: str = "",
+) -> ObjectLink:
+    """Link a STIX object the caller may read to an incident the caller may change."""
+    service.get(session=session, principal=principal, incident_id=incident_id, action=Action.WRITE)
+    readable = session.execute(
+        restrict(
+            select(StixObject.id).where(
+                StixObject.stix_id == stix_id, StixObject.collection_id == collection_id
+            ),
+            principal,
+            Action.READ,
+        )
+    ).first()
+    if readable is None:
+        raise NotFound(f"no object {stix_id} in collection {collection_id}")
+    if session.execute(
+        select(ObjectLink.id).where(
+            ObjectLink.incident_id == incident_id,
+            ObjectLink.stix_id == stix_id,
+            ObjectLink.collection_id == collection_id,
+        )
+    ).first():
+        raise InvalidInput(f"{stix_id} is already linked to incident {incident_id}")
+    link = ObjectLink(
+        incident_id=incident_id,
+        stix_id=stix_id,
+        collection_id=collection_id,
+        note=note,
+        linked_by=principal.label,
+        linked_at=utcnow(),
+    )
+    session.add(link)
+    session.flush()
+    audit.record(
+        session=session,
+        actor=principal.label,
+        action="incident.link",
+        target=str(incident_id),
+        details={"stix_id": stix_id, "collection": collection_id},
+    )
+    return link
+
+
+def visible_links(
+    *, session: Session, principal: Principal, incident_id: int
+) -> list[dict[str, Any]]:
+    """Return the incident's linked objects that ``principal`` may read (latest versions)."""
+    links = (
+        session.execute(
+            select(ObjectLink).where(ObjectLink.incident_id == incident_id).order_by(ObjectLink.id)
+        )
+        .scalars()
+        .all()
+    )
+    out = []
+    for link in links:
+        row = (
+            session.execute(
+                restrict(
+                    select(StixObject).where(
+                        StixObject.stix_id == link.stix_id,
+                        StixObject.collection_id == link.collection_id,
+                        StixObject.is_latest.is_(True),
+                    ),
+                    principal,
+                    Action.READ,
+                )
+            )
+            .scalars()
+            .first()
+        )
+        if row is None:
+            continue
+        obj = json.loads(row.raw)
+        out.append(
+            {
+                "stix_id": link.stix_id,
+                "collection": link.collection_id,
+                "type": row.type,
+                "name": row.name,
+                "tlp": row.tlp,
+                "pattern": obj.get("pattern"),
+                "note": link.note,
+            }
+        )
+    return out

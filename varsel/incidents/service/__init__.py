@@ -1,0 +1,46 @@
+"""Incidents, participants, timeline, tasks, entity profile and impact facts: plain functions.
+
+Every read goes through :func:`varsel.policy.restrict` on :class:`Incident`; the rows that hang
+off an incident are read only after the incident itself was found readable. Writes need the
+policy's WRITE (the lead or a hub-admin) and are recorded in the audit log.
+
+The private modules, by what they hold: ``_fields`` (checks of field values, stored times),
+``_incidents`` (the incident and :func:`get`, which every other part passes first),
+``_participants``, ``_timeline`` (entries and tasks), ``_profile`` (entity profile and impact
+facts) and ``_submissions`` (reports recorded as sent).
+"""
+
+from __future__ import annotations
+
+from varsel.incidents.service._fields import DORA_KINDS, ENTITY_TYPES, NIS2_CLASSES, aware, naive
+from varsel.incidents.service._incidents import create, get, list_incidents, update
+from varsel.incidents.service._participants import add_participant, participants, remove_participant
+from varsel.incidents.service._profile import current_facts, profile, set_facts, set_profile
+from varsel.incidents.service._submissions import record_submission, submissions
+from varsel.incidents.service._timeline import add_entry, add_task, set_task_done, tasks, timeline
+
+__all__ = [
+    "DORA_KINDS",
+    "ENTITY_TYPES",
+    "NIS2_CLASSES",
+    "add_entry",
+    "add_participant",
+    "add_task",
+    "aware",
+    "create",
+    "current_facts",
+    "get",
+    "list_incidents",
+    "naive",
+    "participants",
+    "profile",
+    "record_submission",
+    "remove_participant",
+    "set_facts",
+    "set_profile",
+    "set_task_done",
+    "submissions",
+    "tasks",
+    "timeline",
+    "update",
+]

@@ -1,0 +1,101 @@
+"""Checks and conversions of incident fields: choices, TLP, contacts, countries, stored times.
+
+The entity-profile vocabularies (entity types, NIS2 classes, DORA kinds) live here too, so the
+forms and the service offer the same choices. Every check raises InvalidInput with a message
+fit to show the person who typed the value.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from varsel.errors import InvalidInput
+from varsel.sharing.tlp import TLP
+
+_EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+ENTITY_TYPES = (
+    "dns",
+    "tld",
+    "cloud",
+    "data-centre",
+    "cdn",
+    "msp",
+    "mssp",
+    "marketplace",
+    "search-engine",
+    "social-network",
+    "trust-service",
+    "electronic-communications",
+)
+NIS2_CLASSES = ("essential", "important")
+DORA_KINDS = (
+    "credit-institution",
+    "central-counterparty",
+    "trading-venue",
+    "investment-firm",
+    "payment-institution",
+    "insurance-undertaking",
+    "other",
+)
+
+
+def naive(moment: datetime) -> datetime:
+    """Return ``moment`` as the naive UTC datetime the database stores."""
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def aware(moment: datetime | None) -> datetime | None:
+    """Return a stored naive UTC datetime as an aware one."""
+    return moment.replace(tzinfo=UTC) if moment is not None else None
+
+
+def _choice(value: str, allowed: tuple[str, ...] | type[Any], what: str) -> str:
+    options = tuple(v.value for v in allowed) if isinstance(allowed, type) else allowed
+    value = value.strip().lower()
+    if value not in options:
+        raise InvalidInput(f"unknown {what} {value!r}; expected one of {', '.join(options)}")
+    return value
+
+
+def _tlp(value: str) -> str:
+    try:
+        return TLP.parse(value).value
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+
+
+def _emails(values: list[str]) -> str:
+    for value in values:
+        if len(value) > 254 or not _EMAIL.match(value):
+            raise InvalidInput(f"{value[:60]!r} is not an e-mail address")
+    joined = ",".join(values)
+    if len(joined) > 2000:
+        raise InvalidInput("the notification addresses exceed 2,000 characters together")
+    return joined
+
+
+def _webhook(url: str | None) -> str | None:
+    if url is None or url == "":
+        return None
+    if len(url) > 2000 or not re.match(r"^https?://[^\s/]+", url):
+        raise InvalidInput("a webhook URL must start with http:// or https://")
+    return url
+
+
+def _text(value: str | None, limit: int, what: str) -> str | None:
+    if value is not None and len(value) > limit:
+        raise InvalidInput(f"{what} is longer than {limit} characters")
+    return value
+
+
+def _countries(values: list[str] | tuple[str, ...], what: str) -> str:
+    if len(values) > 40:
+        raise InvalidInput(f"{what}: at most 40 countries")
+    codes = [v.strip().upper() for v in values if v.strip()]
+    for code in codes:
+        if not _COUNTRY.match(code):
+            raise InvalidInput(f"{what}: {code!r} is not an ISO 3166-1 alpha-2 code")
+    return " ".join(dict.fromkeys(codes))

@@ -1,0 +1,99 @@
+"""What the engine answers with: one :class:`Obligation` per report owed, grouped in a
+:class:`JurisdictionResult` per country, both convertible to JSON-ready data.
+
+Times are written as ISO 8601 UTC with a Z (:func:`iso`); each obligation keeps the sources
+of the rules behind it, so it can say whether they are all verified.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from varsel.reporting.significance import Significance
+
+
+@dataclass
+class Obligation:
+    """One report owed to one authority, with its deadline and status."""
+
+    country: str
+    instrument: str
+    stage: str
+    title: str
+    recipient: str
+    timezone: str
+    deadline: datetime | None
+    rule: str
+    content: list[dict[str, str]]
+    status: str  # due, overdue, submitted, on-request, unknown
+    conditional: bool  # owed only if the undetermined significance turns out yes
+    submitted_at: datetime | None
+    sources: list[dict[str, Any]]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def verified(self) -> bool:
+        """Return whether every rule behind this obligation is verified."""
+        return all(s["verified"] for s in self.sources)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the obligation as JSON-ready data, deadline in UTC and local time."""
+        local = self.deadline.astimezone(ZoneInfo(self.timezone)) if self.deadline else None
+        return {
+            "country": self.country,
+            "instrument": self.instrument,
+            "stage": self.stage,
+            "title": self.title,
+            "recipient": self.recipient,
+            "timezone": self.timezone,
+            "deadline_utc": iso(self.deadline),
+            "deadline_local": local.isoformat() if local else None,
+            "rule": self.rule,
+            "status": self.status,
+            "conditional": self.conditional,
+            "submitted_at": iso(self.submitted_at),
+            "required_content": self.content,
+            "verified": self.verified,
+            "sources": self.sources,
+            "notes": self.notes,
+        }
+
+
+@dataclass
+class JurisdictionResult:
+    """What one country (or DORA in that country) requires of this incident."""
+
+    country: str
+    instrument: str
+    title: str
+    owed: bool | None
+    reason: str
+    significance: Significance | None
+    obligations: list[Obligation]
+    notes: list[dict[str, Any]]
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the result as JSON-ready data."""
+        return {
+            "country": self.country,
+            "instrument": self.instrument,
+            "title": self.title,
+            "owed": self.owed,
+            "reason": self.reason,
+            "significance": self.significance.as_dict() if self.significance else None,
+            "obligations": [o.as_dict() for o in self.obligations],
+            "notes": self.notes,
+        }
+
+
+def iso(moment: datetime | None) -> str | None:
+    """Return ``moment`` as ISO 8601 UTC with a Z, or None."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment else None
+
+
+def _source(what: str, node: Mapping[str, Any]) -> dict[str, Any]:
+    return {"what": what, "source": node["source"], "verified": bool(node["verified"])}

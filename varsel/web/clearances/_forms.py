@@ -1,0 +1,46 @@
+"""What the clearance forms share: their notices, a refusal's status, numbers and dates.
+
+Only the notice keys listed here are ever shown after a redirect; a domain error becomes the
+status code of the page that shows it; ids and dates are read from form fields or refused
+with a message fit for the person who filled in the form.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from starlette.datastructures import FormData
+
+from varsel.errors import Conflict, Forbidden, InvalidInput, NotFound, VarselError
+from varsel.web.pages import field
+
+# Notices shown after a redirect; only these keys are ever displayed.
+NOTICES = {
+    "person_added",
+    "clearance_added",
+    "clearance_verified",
+    "clearance_revoked",
+    "recognition_requested",
+    "recognition_approved",
+    "recognition_refused",
+}
+_STATUS = [(Forbidden, 403), (NotFound, 404), (Conflict, 409), (InvalidInput, 400)]
+
+
+def _status(exc: VarselError) -> int:
+    return next((code for kind, code in _STATUS if isinstance(exc, kind)), 400)
+
+
+def _int(form: FormData, name: str, what: str) -> int:
+    value = field(form, name)
+    if not value.isdigit():
+        raise InvalidInput(f"choose {what}")
+    return int(value)
+
+
+def _day(form: FormData, name: str, what: str) -> date:
+    value = field(form, name)
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"{what} must be a date written YYYY-MM-DD, got {value!r}") from None

@@ -1,0 +1,57 @@
+"""Recognition requests: those my organisation sent, those it must decide, and the forms."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from starlette.responses import Response
+
+from varsel.api.deps import DbSession
+from varsel.clearances import service as register
+from varsel.errors import InvalidInput
+from varsel.web.clearances._forms import _int
+from varsel.web.clearances._pages import _requests_page, _write
+from varsel.web.pages import field
+from varsel.web.sessions import Admin, CheckedForm
+
+
+def requests_page(request: Request, db: DbSession, principal: Admin) -> Response:
+    """List the recognition requests my organisation sent and those it must decide."""
+    return _requests_page(request, db, principal)
+
+
+def request_recognition(
+    request: Request, db: DbSession, principal: Admin, form: CheckedForm
+) -> Response:
+    """Ask another country's authority to recognise a verified clearance."""
+
+    def act() -> None:
+        register.request_recognition(
+            session=db,
+            principal=principal,
+            clearance_id=_int(form, "clearance_id", "a clearance"),
+            country=field(form, "country"),
+            note=field(form, "note"),
+        )
+
+    return _write(request, db, principal, act, "/clearances/requests", "recognition_requested")
+
+
+def decide_request(
+    request: Request, db: DbSession, principal: Admin, form: CheckedForm
+) -> Response:
+    """Approve or refuse a recognition request; a refusal needs a reason."""
+    verdict = field(form, "decision")
+
+    def act() -> None:
+        if verdict not in {"approve", "refuse"}:
+            raise InvalidInput("choose approve or refuse")
+        register.decide_recognition(
+            session=db,
+            principal=principal,
+            request_id=_int(form, "request_id", "a request"),
+            approve=verdict == "approve",
+            reason=field(form, "reason"),
+        )
+
+    notice = "recognition_approved" if verdict == "approve" else "recognition_refused"
+    return _write(request, db, principal, act, "/clearances/requests", notice)
