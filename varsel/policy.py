@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import ColumnElement, Select, and_, exists, false, literal, or_, select
@@ -61,24 +62,44 @@ class Action(StrEnum):
     DELETE = "delete"
 
 
-def _has_role(roles_column: Any, principal: Principal) -> Any:
+def _has_role(roles_column: Any, role: Role) -> Any:
     # Roles are stored space-separated; pad both sides so "admin" can never match "org-admin".
-    return (literal(" ") + roles_column + literal(" ")).contains(f" {principal.role.value} ")
+    return (literal(" ") + roles_column + literal(" ")).contains(f" {role.value} ")
 
 
-def _member_collections(principal: Principal, action: Action) -> Select[Any]:
+def _member_collections(org_id: int, role: Role, action: Action) -> Select[Any]:
     """Return the ids of collections whose community has O as member and whose rights admit R."""
     roles = Collection.write_roles if action is Action.WRITE else Collection.read_roles
     return (
         select(Collection.id)
         .join(CommunityMember, CommunityMember.community_id == Collection.community_id)
-        .where(CommunityMember.org_id == principal.org_id, _has_role(roles, principal))
+        .where(CommunityMember.org_id == org_id, _has_role(roles, role))
     )
 
 
 def object_read_condition(principal: Principal) -> Any:
     """Return the SQL condition under which ``principal`` may read a StixObject row."""
-    member_of_community = StixObject.collection_id.in_(_member_collections(principal, Action.READ))
+    tlp_and_community = _tlp_and_community(principal.org_id, principal.user_id, principal.role)
+    # Classified rows also need the clearance decision, for the producer too: the hub never
+    # shows anyone more than their own clearance (docs/classification.md). Built on every call:
+    # it depends on the day and on the hub's accreditation, not on the principal alone.
+    return and_(tlp_and_community, clearance_condition.read_condition(principal))
+
+
+@lru_cache(maxsize=1024)
+def _tlp_and_community(org_id: int, user_id: int, role: Role) -> Any:
+    """Return rules 1-5 as SQL for one organisation, user and role.
+
+    Memoised because building this expression cost more than running the query it guards
+    (about 0.5 ms a request). What is kept is an SQL expression with the ids bound in, not a
+    decision: membership, client relations and recipients are still read by the query, at
+    query time, and the arguments are everything the expression depends on, so a role change
+    is a new key. A built expression is immutable, and SQLAlchemy itself shares such
+    expressions between threads (its statement cache), so one copy serves every thread.
+    """
+    member_of_community = StixObject.collection_id.in_(
+        _member_collections(org_id, role, Action.READ)
+    )
     provider = ClientRelation.__table__.alias("provider")
     reshared_to_me = exists(
         select(Reshare.id)
@@ -97,24 +118,21 @@ def object_read_condition(principal: Principal) -> Any:
                 CommunityMember.org_id == Reshare.from_org_id,
             ),
         )
-        .where(Reshare.object_pk == StixObject.id, Reshare.to_org_id == principal.org_id)
+        .where(Reshare.object_pk == StixObject.id, Reshare.to_org_id == org_id)
     )
     named_recipient = exists(
         select(Recipient.id).where(
             Recipient.object_pk == StixObject.id,
-            or_(Recipient.org_id == principal.org_id, Recipient.user_id == principal.user_id),
+            or_(Recipient.org_id == org_id, Recipient.user_id == user_id),
         )
     )
-    tlp_and_community = or_(
-        StixObject.producer_org_id == principal.org_id,
+    return or_(
+        StixObject.producer_org_id == org_id,
         StixObject.tlp == TLP.CLEAR.value,
         and_(StixObject.tlp.in_(_COMMUNITY_LEVELS), member_of_community),
         and_(StixObject.tlp == TLP.AMBER.value, reshared_to_me),
         and_(StixObject.tlp == TLP.RED.value, named_recipient),
     )
-    # Classified rows also need the clearance decision, for the producer too: the hub never
-    # shows anyone more than their own clearance (docs/classification.md).
-    return and_(tlp_and_community, clearance_condition.read_condition(principal))
 
 
 def _object_rule(query: Q, principal: Principal, action: Action) -> Q:
@@ -124,7 +142,9 @@ def _object_rule(query: Q, principal: Principal, action: Action) -> Q:
         # Only the producing organisation deletes, and only where it may still write.
         return query.where(
             StixObject.producer_org_id == principal.org_id,
-            StixObject.collection_id.in_(_member_collections(principal, Action.WRITE)),
+            StixObject.collection_id.in_(
+                _member_collections(principal.org_id, principal.role, Action.WRITE)
+            ),
         )
     return query.where(false())
 
@@ -135,7 +155,9 @@ def _collection_rule(query: Q, principal: Principal, action: Action) -> Q:
         # theirs to read; rules 1-5 above still filter the objects.
         return query
     if action is Action.WRITE:
-        return query.where(Collection.id.in_(_member_collections(principal, Action.WRITE)))
+        return query.where(
+            Collection.id.in_(_member_collections(principal.org_id, principal.role, Action.WRITE))
+        )
     return query.where(false())
 
 

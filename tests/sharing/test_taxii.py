@@ -10,8 +10,10 @@ import requests
 from taxii2client.v21 import ApiRoot, Collection, Server, as_pages
 
 from tests import factories as f
+from tests.conftest import Hub
 from tests.factories import PASSWORD, TAXII
 from tests.sharing.conftest import BearerAuth, World
+from varsel.orgs import service as orgs
 from varsel.sharing.tlp import TLP
 
 
@@ -343,3 +345,36 @@ def test_tlp_red_needs_named_recipients(live: str, world: World) -> None:
     }
     unknown = coll.add_objects(f.envelope(f.indicator(tlp=TLP.RED, recipients=["Nobody AS"])))
     assert "unknown recipient" in unknown.failures[0]["message"]
+
+
+def test_role_and_membership_changes_reach_the_next_request_of_a_token(
+    live: str, world: World, hub: Hub
+) -> None:
+    # The same token over the same kept-alive connection: nothing about the caller may be
+    # remembered from one request to the next (the policy's SQL is memoised per role).
+    with hub.session() as s:
+        admins = f.collection(s, "Admins only", "Nordic", read_roles=["org-admin"])
+        s.commit()
+    url = f"{live}/taxii2/hub/collections/{admins.id}/"
+    Collection(url, auth=BearerAuth(world.tokens["alice"])).add_objects(
+        f.envelope(amber := f.indicator(tlp=TLP.AMBER))
+    )
+    bob = Collection(url, auth=BearerAuth(world.tokens["bob"]))
+    assert "objects" not in bob.get_objects()
+
+    def change(action: str) -> None:
+        with hub.session() as s:
+            if action == "remove":
+                orgs.remove_member(session=s, community="Nordic", org="Svea", actor="test")
+            else:
+                orgs.set_role(session=s, username="bob", role=action, actor="test")
+            s.commit()
+
+    change("org-admin")
+    assert [o["id"] for o in bob.get_objects()["objects"]] == [amber["id"]]
+    assert bob.get_object(amber["id"])["objects"][0]["id"] == amber["id"]
+    change("analyst")
+    assert "objects" not in bob.get_objects()
+    change("org-admin")
+    change("remove")
+    assert "objects" not in bob.get_objects()

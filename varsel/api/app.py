@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
 
 from varsel import web
 from varsel.api import errors, rest, taxii
@@ -15,6 +19,21 @@ from varsel.config import Settings
 from varsel.db import make_engine, make_sessionmaker
 from varsel.incidents import views as incident_views
 from varsel.matching import views as matching_views
+from varsel.sharing import ingest as ingesting
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # The server starts answering once the warning lists are in memory, so the first share
+    # does not wait seconds for them. Without a lifespan (tests) they load on first use.
+    await run_in_threadpool(ingesting.preload_warning_lists)
+    # Everything alive now lives as long as the process. Frozen, the collector stops walking
+    # it on every full collection: those walks took ~0.1 s each, every dozen envelopes. Once
+    # per process: an application started again in the same process (tests) adds nothing.
+    if not gc.get_freeze_count():
+        gc.collect()
+        gc.freeze()
+    yield
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -22,6 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     engine = make_engine(settings.database_url)
     app = FastAPI(
+        lifespan=_lifespan,
         title=settings.title,
         version="0.1.0",
         description="Varsel hub: TAXII 2.1 server, REST API and web interface.",

@@ -31,7 +31,7 @@ API_ROOT = "hub"
 router = APIRouter(prefix="/taxii2")
 
 
-def _accepts_taxii(request: Request) -> None:
+async def _accepts_taxii(request: Request) -> None:
     """Refuse with 406 unless the client accepts the TAXII 2.1 media type (§1.6.8 / §3.1)."""
     accept = request.headers.get("accept", "*/*")
     for part in accept.split(","):
@@ -148,8 +148,11 @@ def _readable_collection(
     return row
 
 
+# Handlers that touch no database are ``async def``, which spares them a thread-pool hop.
+
+
 @router.get("/", dependencies=[Negotiated])
-def discovery(state: Hub, principal: CurrentPrincipal) -> Response:
+async def discovery(state: Hub, principal: CurrentPrincipal) -> Response:
     """Describe this server and its API roots (§4.1 Server Discovery)."""
     root = f"/taxii2/{API_ROOT}/"
     return _taxii(
@@ -164,7 +167,7 @@ def discovery(state: Hub, principal: CurrentPrincipal) -> Response:
 
 
 @router.get(f"/{API_ROOT}/", dependencies=[Negotiated])
-def api_root(state: Hub, principal: CurrentPrincipal) -> Response:
+async def api_root(state: Hub, principal: CurrentPrincipal) -> Response:
     """Describe the API root (§4.2 Get API Root Information)."""
     return _taxii(
         {
@@ -327,19 +330,20 @@ async def _read_body(request: Request, limit: int) -> str:
 
 @router.post(f"/{API_ROOT}/collections/{{collection_id}}/objects/", dependencies=[Negotiated])
 async def add_objects(
-    collection_id: str, request: Request, state: Hub, principal: CurrentPrincipal
+    collection_id: str,
+    request: Request,
+    state: Hub,
+    session: DbSession,
+    principal: CurrentPrincipal,
 ) -> Response:
     """Add the envelope's objects, one by one; answer with a status resource (§5.5 Add Objects)."""
     body = await _read_body(request, state.settings.max_content_length)
 
     def work() -> ingesting.IngestResult:
-        with state.sessions() as session:
-            row = _readable_collection(session, principal, collection_id)
-            result = ingesting.ingest(
-                session=session, collection=row, principal=principal, body=body
-            )
-            session.commit()
-            return result
+        row = _readable_collection(session, principal, collection_id)
+        result = ingesting.ingest(session=session, collection=row, principal=principal, body=body)
+        session.commit()
+        return result
 
     result = await run_in_threadpool(work)
     return _taxii(

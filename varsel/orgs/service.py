@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -336,13 +336,23 @@ def revoke_token(*, session: Session, token_id: int, actor: str = "cli") -> ApiT
     return row
 
 
-def authenticate_token(*, session: Session, token: str) -> Principal:
-    """Return the principal for a valid bearer token and note its use."""
+@dataclass(frozen=True, slots=True)
+class TokenCheck:
+    """A valid bearer token's principal, and whether its use was noted (a write to commit)."""
+
+    principal: Principal
+    noted_use: bool
+
+
+def authenticate_token(*, session: Session, token: str) -> TokenCheck:
+    """Return the principal for a valid bearer token and note its use; the caller commits.
+
+    One query reads the token with its user and organisation, so revocation, expiry and role
+    changes are seen on the very next request; nothing is cached between requests.
+    """
     if not token.startswith(TOKEN_PREFIX):
         raise AuthenticationFailed("the bearer token is not a Varsel API token")
-    row = session.execute(
-        select(ApiToken).where(ApiToken.token_hash == _hash_token(token))
-    ).scalar_one_or_none()
+    row = session.execute(_TOKEN_LOOKUP, {"token_hash": _hash_token(token)}).first()
     now = utcnow()
     if row is None:
         raise AuthenticationFailed("unknown API token")
@@ -351,11 +361,45 @@ def authenticate_token(*, session: Session, token: str) -> Principal:
     if row.expires_at is not None and row.expires_at <= now:
         raise AuthenticationFailed("this API token has expired")
     # Coarse last-used time: one write a minute per token keeps reads from becoming writes.
-    if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):
-        row.last_used_at = now
-    user = session.get(User, row.user_id)
-    assert user is not None  # FK with ON DELETE CASCADE
-    return principal_of(user)
+    noted = row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1)
+    if noted:
+        session.execute(_TOKEN_USED, {"token_id": row.token_id, "now": now})
+    principal = Principal(
+        user_id=row.user_id,
+        username=row.username,
+        org_id=row.org_id,
+        org_name=row.org_name,
+        country=row.country,
+        role=Role(row.role),
+    )
+    return TokenCheck(principal=principal, noted_use=noted)
+
+
+# Built once: a Bearer request runs these, and building the statements cost more than running
+# them. The values are bound per call.
+_TOKEN_LOOKUP = (
+    select(
+        ApiToken.id.label("token_id"),
+        ApiToken.revoked_at,
+        ApiToken.expires_at,
+        ApiToken.last_used_at,
+        User.id.label("user_id"),
+        User.username,
+        User.org_id,
+        User.role,
+        Organisation.name.label("org_name"),
+        Organisation.country,
+    )
+    .join(User, User.id == ApiToken.user_id)
+    .join(Organisation, Organisation.id == User.org_id)
+    .where(ApiToken.token_hash == bindparam("token_hash"))
+)
+_TOKEN_USED = (
+    update(ApiToken)
+    .where(ApiToken.id == bindparam("token_id"))
+    .values(last_used_at=bindparam("now"))
+    .execution_options(synchronize_session=False)
+)
 
 
 # Communities ----------------------------------------------------------------------------

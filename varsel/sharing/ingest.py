@@ -78,6 +78,19 @@ class _Candidate:
     warnings: tuple[str, ...] = ()
 
 
+# Any indicator will do: checking one builds every kind's index of the lists.
+_PROBE = {
+    "type": "indicator",
+    "pattern_type": "stix",
+    "pattern": "[domain-name:value = 'example.org']",
+}
+
+
+def preload_warning_lists() -> None:
+    """Load the MISP warning lists now, so that no share pays for it (about 3 s, once)."""
+    warninglists.check_indicators([_PROBE])
+
+
 def _recipient_names(obj: dict[str, Any], envelope_default: Any) -> Any:
     return obj.get(RECIPIENTS_PROPERTY, envelope_default)
 
@@ -163,8 +176,9 @@ def ingest(
             result.failures.append(Outcome(oid, None, exc.reason))
 
     # Warning lists, checked once for the whole envelope (each distinct value once). A
-    # revocation always gets through, or a flagged indicator could never be withdrawn; the
-    # lists load on the first indicator a process sees, never for envelopes without one.
+    # revocation always gets through, or a flagged indicator could never be withdrawn. The
+    # server loads the lists at start-up (preload_warning_lists); elsewhere they load on the
+    # first indicator a process sees, never for envelopes without one.
     checked = [i for i, (_, _, f) in enumerate(valid) if f.type == "indicator" and not f.revoked]
     warned: dict[int, list[str]] = {}
     mode = warninglist_mode() if checked else None
@@ -419,7 +433,7 @@ def _store(
         plain = [row for idx, row in enumerate(new_rows) if idx not in keyed]
         if plain:
             _insert_rows(session, plain)
-        recipient_rows = []
+        recipient_rows: list[dict[str, int | None]] = []
         for idx, targets in keyed.items():
             pk = session.execute(
                 insert(StixObject).values(**new_rows[idx]).returning(StixObject.id)
