@@ -31,9 +31,10 @@ serve: $(STAMP) ## Serve the hub (VARSEL_DATABASE_URL or the SQLite default)
 test: $(STAMP) ## Run the whole test suite (lint, SQLite and PostgreSQL)
 	bash scripts/test
 
-lint: $(STAMP) ## Lint and format-check
+lint: $(STAMP) ## Lint, format-check and type-check
 	$(BIN)/ruff check varsel tests benchmarks
 	$(BIN)/ruff format --check varsel tests benchmarks
+	$(BIN)/mypy
 
 bench: $(STAMP) ## Run the benchmarks (see docs/benchmarks.md)
 	$(BIN)/python benchmarks/taxii_bench.py

@@ -14,6 +14,8 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import re
+from collections import defaultdict
 from pathlib import Path
 
 import pytest
@@ -244,8 +246,18 @@ def test_bulk_warning_list_search_equals_python_re() -> None:
         ]
         assert found == one_by_one, kind
     index = lists.index(Kind.DOMAIN)
-    assert index.patterns
-    found = [set() for _ in domains]
-    _lookups.check_patterns(index.patterns, domains, found)
-    assert found == [{i for i, p in index.patterns if p.search(d)} for d in domains]
+    assert index.substrings
+    domains += ["x.0815.ru", "mail.10minutemail.com.example"]
+    flagged: set[int] = set()
+    for literals in index.substrings:
+        entries = list(literals.automaton.keys())
+        expected = {at for at, d in enumerate(domains) if any(e in d for e in entries)}
+        small: dict[int, set[int]] = defaultdict(set)
+        bulk: dict[int, set[int]] = defaultdict(set)
+        literals.check_small(domains, small)
+        chunks = [(literals.list_id, re.compile(c)) for c in literals.chunks]
+        _lookups.check_patterns(chunks, domains, bulk)
+        assert set(small) == set(bulk) == expected
+        flagged |= expected
+    assert domains.index("x.0815.ru") in flagged  # on the disposable e-mail domains list
     assert warninglists.check_values(Kind.IP, ["8.8.8.8"])[0]  # a public resolver is flagged

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from varsel.matching._lookups import Substrings, check_patterns
 from varsel.matching._normalize import Kind
 from varsel.matching._patterns import DST, Atom, Unsupported, parse
 from varsel.matching.settings import warninglist_mode
-from varsel.matching.warninglists import Mode, check_indicator
+from varsel.matching.warninglists import Mode, _lists, check_indicator
 
 
 def test_supported_patterns() -> None:
@@ -63,3 +67,29 @@ def test_warning_lists_flag_benign_values(monkeypatch: pytest.MonkeyPatch) -> No
     assert warninglist_mode() is Mode.WARN
     monkeypatch.setenv("VARSEL_WARNINGLIST_MODE", "refuse")
     assert warninglist_mode() is Mode.REFUSE
+
+
+def _disposable_mail_list() -> Substrings:
+    index = _lists().index(Kind.DOMAIN)
+    [literals] = [s for s in index.substrings if "disposable" in _lists().names[s.list_id].lower()]
+    return literals
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    picks=st.lists(st.integers(0, 10_000), min_size=1, max_size=30),
+    noise=st.lists(st.text(alphabet="abcdefghij.-0123456789äß", max_size=12), max_size=30),
+    cut=st.integers(0, 3),
+)
+def test_substring_lists_give_the_same_flags_by_automaton_and_by_re2(
+    picks: list[int], noise: list[str], cut: int
+) -> None:
+    literals = _disposable_mail_list()
+    entries = [c.replace("\\", "") for chunk in literals.chunks for c in chunk.split("|")]
+    values = [f"x{entries[p % len(entries)][cut:]}.y" for p in picks] + noise
+    small: dict[int, set[int]] = defaultdict(set)
+    bulk: dict[int, set[int]] = defaultdict(set)
+    literals.check_small(values, small)
+    check_patterns([(literals.list_id, re.compile(c)) for c in literals.chunks], values, bulk)
+    assert small == bulk
+    assert any(small.values()) or cut  # whole entries inside a value are always found

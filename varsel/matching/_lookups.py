@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import ahocorasick
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -101,6 +102,51 @@ class Intervals:
         last = int(network.broadcast_address) + shift
         at = bisect.bisect_right(self.starts, first) - 1
         return at >= 0 and self.ends[at] >= last
+
+
+@dataclass
+class Substrings:
+    """One substring warning list: an Aho-Corasick automaton, and RE2 chunks for bulk checks.
+
+    A few hundred values (one envelope at ingest) go through the automaton: pyarrow compiles a
+    regular expression on every call, which for a list of thousands of literals costs more than
+    the search. Bulk checks (compiling indicators) go through RE2 alternations of at most
+    ``CHUNK`` literals, faster per value than a Python loop; RE2 drops its DFA for larger ones
+    (1.2 s against 0.18 s for 450,000 names and 4,941 entries). Both say whether a value
+    contains an entry, so they agree (tests/matching/test_patterns_warninglists.py).
+    """
+
+    list_id: int
+    automaton: Any
+    chunks: list[str]
+
+    CHUNK = 1000
+    BULK = 20_000  # values from which RE2 chunks are used
+
+    @classmethod
+    def build(cls, list_id: int, entries: list[str]) -> Substrings:
+        automaton = ahocorasick.Automaton()
+        for entry in entries:
+            automaton.add_word(entry, None)
+        automaton.make_automaton()
+        chunks = [
+            "|".join(re.escape(e) for e in entries[i : i + cls.CHUNK])
+            for i in range(0, len(entries), cls.CHUNK)
+        ]
+        return cls(list_id, automaton, chunks)
+
+    def check(self, values: list[str], found: Found) -> None:
+        """Add this list to ``found`` for every value that contains one of its entries."""
+        if len(values) < self.BULK:
+            self.check_small(values, found)
+        else:
+            check_patterns([(self.list_id, re.compile(c)) for c in self.chunks], values, found)
+
+    def check_small(self, values: list[str], found: Found) -> None:
+        """Check with the automaton (any batch size; used below ``BULK``)."""
+        for at, value in enumerate(values):
+            if next(self.automaton.iter(value), None) is not None:
+                found[at].add(self.list_id)
 
 
 def check_networks(networks: list[tuple[int, Intervals]], values: list[str], found: Found) -> None:
