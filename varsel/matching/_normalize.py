@@ -175,7 +175,8 @@ def indicator_url(value: str) -> str | None:
     normalised (RFC 3986 §6.2.2) and an empty path written as ``/``.
     """
     text = value.strip()
-    if "://" not in text or any(c.isspace() for c in text):
+    # split() breaks on exactly what str.isspace() calls whitespace, in C.
+    if "://" not in text or len(text.split(None, 1)) > 1:
         return None
     try:
         parts = urlsplit(text)

@@ -301,13 +301,16 @@ def flag_columns(by_kind: dict[Kind, list[tuple[pa.Array, np.ndarray]]]) -> dict
         picked = pc.drop_null(which).to_numpy(zero_copy_only=False)
         texts = values.take(pa.array(rows)).to_pylist()
         for row, at, value in zip(rows.tolist(), picked.tolist(), texts, strict=True):
-            names = on[flagged[at]]
-            flags.setdefault(int(members[row]), []).append(
-                f"{value} is on the warning list{'s' if len(names) > 1 else ''} "
-                + "; ".join(repr(n) for n in names[:3])
-                + (" …" if len(names) > 3 else "")
-            )
+            flags.setdefault(int(members[row]), []).append(_message(value, on[flagged[at]]))
     return flags
+
+
+def _message(value: str, names: list[str]) -> str:
+    return (
+        f"{value} is on the warning list{'s' if len(names) > 1 else ''} "
+        + "; ".join(repr(n) for n in names[:3])
+        + (" …" if len(names) > 3 else "")
+    )
 
 
 def check_indicator(obj: dict[str, Any]) -> list[str]:
@@ -349,12 +352,13 @@ def check_indicators(objs: Sequence[dict[str, Any]]) -> list[list[str]]:
             values, members = by_kind.setdefault(atom.kind, ([], []))
             values.append(atom.value)
             members.append(index)
-    if not by_kind:
-        return [[] for _ in objs]
-    flags = flag_columns(
-        {
-            kind: [(pa.array(values, pa.string()), np.array(members, np.int64))]
-            for kind, (values, members) in by_kind.items()
-        }
-    )
+    # An envelope's few hundred values: plain Python around the look-ups, which for so few
+    # values costs less than building Arrow columns (flag_columns is for bulk compiling).
+    flags: dict[int, list[str]] = {}
+    for kind, (values, members) in by_kind.items():
+        distinct = list(dict.fromkeys(values))
+        on = {distinct[at]: names for at, names in _flags(kind, distinct).items()}
+        for value, member in zip(values, members, strict=True):
+            if value in on:
+                flags.setdefault(member, []).append(_message(value, on[value]))
     return [flags.get(index, []) for index in range(len(objs))]

@@ -45,10 +45,10 @@ class StixObject(Base):
 
     __tablename__ = "stix_objects"
     __table_args__ = (
-        UniqueConstraint("collection_id", "stix_id", "version_key"),
+        # stix_id first: the one index keyed by random UUIDs also serves look-ups by id.
+        UniqueConstraint("stix_id", "version_key", "collection_id"),
         Index("ix_stix_objects_coll_added", "collection_id", "date_added_us"),
         Index("ix_stix_objects_coll_latest_added", "collection_id", "is_latest", "date_added_us"),
-        Index("ix_stix_objects_stix_id", "stix_id"),
         Index("ix_stix_objects_coll_type", "collection_id", "type", "date_added_us"),
     )
 

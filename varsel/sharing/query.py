@@ -94,8 +94,8 @@ def _filtered(
     collection_id: str, principal: Principal, filters: Filters, columns: Sequence[Any] = _COLUMNS
 ) -> Select[*tuple[Any, ...]]:
     if filters.ids:
-        # Asking for ids: the stix_id index is the one to use. Without statistics SQLite would
-        # rather walk the collection's (collection_id, is_latest) index, so that term is
+        # Asking for ids: the index led by stix_id is the one to use. Without statistics SQLite
+        # would rather walk the collection's (collection_id, is_latest) index, so that term is
         # written so that no index can serve it; PostgreSQL picks stix_id either way.
         in_collection = (StixObject.collection_id + "") == collection_id
     else:

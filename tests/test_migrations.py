@@ -1,0 +1,81 @@
+"""Migrations keep what a hub already holds, on both databases.
+
+SQLite changes a table by copying it and dropping the old one; with foreign keys on, that drop
+would delete every row pointing at the table through ON DELETE CASCADE (the recipients of
+TLP:RED objects). This upgrades a hub holding such rows from the heads before revision 0006
+and checks that nothing was lost and that the reordered unique index is there.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, inspect, select
+
+from tests import factories as f
+from tests import pg
+from varsel import migrate
+from varsel.db import make_engine, make_sessionmaker
+from varsel.sharing import ingest
+from varsel.sharing.models import Recipient, StixObject
+from varsel.sharing.tlp import TLP
+
+HEADS_BEFORE_0006 = ("0002", "0003", "0005")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    if request.param == "sqlite":
+        made = make_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+        yield made
+        made.dispose()
+        return
+    request.getfixturevalue("pg_available")
+    url = pg.create_database()
+    made = make_engine(url)
+    try:
+        yield made
+    finally:
+        made.dispose()
+        pg.drop_database(url)
+
+
+def test_upgrading_to_0006_keeps_red_recipients(engine: Engine) -> None:
+    for head in HEADS_BEFORE_0006:
+        migrate.upgrade(engine, head)
+    sessions = make_sessionmaker(engine)
+    red = [f.indicator(tlp=TLP.RED, recipients=["Svea"], value=f"198.51.100.{i}") for i in range(5)]
+    with sessions() as s:
+        f.org(s, "Fjordnett")
+        f.org(s, "Svea", country="SE")
+        f.user(s, "alice", "Fjordnett", password=None)
+        f.community(s, "Nordic", ["Fjordnett", "Svea"])
+        coll = f.collection(s, f"c-{uuid.uuid4().hex[:6]}", "Nordic")
+        result = ingest.ingest(
+            session=s, collection=coll, principal=f.principal(s, "alice"), body=f.envelope(*red)
+        )
+        assert not result.failures
+        s.commit()
+        before = (
+            s.scalar(select(func.count(StixObject.id))),
+            s.scalar(select(func.count(Recipient.id))),
+        )
+    assert before == (5, 5)
+
+    migrate.upgrade(engine)
+
+    with sessions() as s:
+        after = (
+            s.scalar(select(func.count(StixObject.id))),
+            s.scalar(select(func.count(Recipient.id))),
+        )
+    assert after == before
+    inspector = inspect(engine)
+    uniques = {tuple(u["column_names"]) for u in inspector.get_unique_constraints("stix_objects")}
+    assert ("stix_id", "version_key", "collection_id") in uniques
+    assert "ix_stix_objects_stix_id" not in {
+        i["name"] for i in inspector.get_indexes("stix_objects")
+    }
