@@ -47,6 +47,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # Checkpoint every ~40 MB of WAL instead of ~4 MB: pages of the id index that several
+    # envelopes touch are copied back once, and ingest measured ~10 % faster (benchmarks.md).
     cursor.execute("PRAGMA wal_autocheckpoint=10000")
     cursor.close()
 
