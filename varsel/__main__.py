@@ -1,5 +1,5 @@
 """Allow ``python -m varsel``."""
 
-from varsel.cli import main
+from varsel.cli.commands import main
 
 main()
