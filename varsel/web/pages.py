@@ -22,9 +22,9 @@ def field(form: FormData, name: str) -> str:
     return str(form.get(name) or "").strip()
 
 
-def done(path: str, notice: str) -> Response:
+def done(path: str, notice: str, anchor: str = "") -> Response:
     """Return the redirect after a successful form, with the notice to show."""
-    return RedirectResponse(f"{path}?notice={notice}", status_code=303)
+    return RedirectResponse(f"{path}?notice={notice}{anchor}", status_code=303)
 
 
 def notice(request: Request, notices: Collection[str]) -> str | None:

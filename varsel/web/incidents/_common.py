@@ -8,14 +8,14 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Path, Request
 from sqlalchemy.orm import Session
-from starlette.datastructures import FormData
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from varsel.errors import Conflict, Forbidden, InvalidInput, NotFound, VarselError
 from varsel.incidents import service, taxonomy
 from varsel.incidents.models import ParticipantRole, Severity, Status
 from varsel.orgs.service import Principal
 from varsel.policy import Action
+from varsel.web import pages
 
 # Ids beyond a 32-bit integer cannot exist and would overflow PostgreSQL's INTEGER.
 Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
@@ -44,18 +44,15 @@ _STATUS_OF: list[tuple[type[VarselError], int]] = [
 
 def done(path: str, key: str, anchor: str = "") -> Response:
     """Return the redirect after a successful form, with the notice to show."""
-    return RedirectResponse(f"{path}?notice={key}{anchor}", status_code=303)
+    return pages.done(path, key, anchor)
 
 
 def notice(request: Request) -> str | None:
     """Return the notice key in the address if it is one of ours (never echo free text)."""
-    value = request.query_params.get("notice")
-    return value if value in NOTICES else None
+    return pages.notice(request, NOTICES)
 
 
-def field(form: FormData, name: str) -> str:
-    """Return a form field as stripped text ('' when absent)."""
-    return str(form.get(name) or "").strip()
+field = pages.field
 
 
 def status_of(exc: VarselError) -> int:
