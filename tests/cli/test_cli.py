@@ -193,3 +193,15 @@ def test_demo_seeds_a_realistic_hub(hub: Hub, tmp_path: Path) -> None:
     assert tlps == {t.value for t in TLP}
     again = run(hub, "demo", data_dir=tmp_path)
     assert again.returncode == 1 and "empty hub" in again.stderr
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["varsel.clearances.cli", "varsel.incidents.cli", "varsel.matching.cli", "varsel.cli.main"],
+)
+def test_each_cli_module_imports_on_its_own(module: str) -> None:
+    # A fresh interpreter, so that nothing else has imported varsel.cli first.
+    done = subprocess.run(
+        [sys.executable, "-c", f"import {module}"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -1,0 +1,113 @@
+"""Typer application and the set-up and administration commands.
+
+The private modules, by what they hold: ``_common`` (the consoles, the database option and
+:func:`unit_of_work`, which domain CLI modules import from here), ``_hub`` (``init``,
+``serve``, ``demo`` and ``audit verify``), ``_accounts`` (organisations, users and tokens) and
+``_sharing`` (communities and collections). The commands are registered here, explicitly, in
+the order ``varsel --help`` lists them.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from varsel.cli.main._accounts import (
+    org_add,
+    org_client,
+    org_list,
+    token_create,
+    token_list,
+    token_revoke,
+    user_add,
+)
+from varsel.cli.main._common import DatabaseOpt, err, out, settings_for, unit_of_work
+from varsel.cli.main._hub import audit_verify, demo, init, serve
+from varsel.cli.main._sharing import (
+    collection_add,
+    collection_list,
+    community_add,
+    community_member,
+)
+from varsel.errors import VarselError
+
+app = typer.Typer(
+    help="Varsel: a Nordic cyber-resilience hub (STIX 2.1, TAXII 2.1, TLP 2.0).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+org_app = typer.Typer(help="Organisations and their client relations.", no_args_is_help=True)
+user_app = typer.Typer(help="Users.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens (shown once, stored hashed).", no_args_is_help=True)
+community_app = typer.Typer(help="Communities (sharing groups).", no_args_is_help=True)
+collection_app = typer.Typer(help="TAXII collections.", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+app.add_typer(org_app, name="org")
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
+app.add_typer(community_app, name="community")
+app.add_typer(collection_app, name="collection")
+app.add_typer(audit_app, name="audit")
+
+app.command()(init)
+app.command()(serve)
+app.command()(demo)
+org_app.command("add")(org_add)
+org_app.command("list")(org_list)
+org_app.command("client")(org_client)
+user_app.command("add")(user_add)
+token_app.command("create")(token_create)
+token_app.command("list")(token_list)
+token_app.command("revoke")(token_revoke)
+community_app.command("add")(community_add)
+community_app.command("member")(community_member)
+collection_app.command("add")(collection_add)
+collection_app.command("list")(collection_list)
+audit_app.command("verify")(audit_verify)
+
+
+def main() -> None:
+    """Run the command line; domain and network errors end with a message and exit code 1."""
+    import httpx
+
+    try:
+        app()
+    except VarselError as exc:
+        err.print(f"[red]error:[/] {exc.message}")
+        sys.exit(1)
+    except httpx.HTTPError as exc:
+        err.print(f"[red]error:[/] cannot reach the hub: {exc}")
+        sys.exit(1)
+
+
+__all__ = [
+    "DatabaseOpt",
+    "app",
+    "audit_app",
+    "audit_verify",
+    "collection_add",
+    "collection_app",
+    "collection_list",
+    "community_add",
+    "community_app",
+    "community_member",
+    "demo",
+    "err",
+    "init",
+    "main",
+    "org_add",
+    "org_app",
+    "org_client",
+    "org_list",
+    "out",
+    "serve",
+    "settings_for",
+    "token_app",
+    "token_create",
+    "token_list",
+    "token_revoke",
+    "unit_of_work",
+    "user_add",
+    "user_app",
+]

@@ -1,0 +1,146 @@
+"""Who takes part: organisations and client relations, users, and their API tokens.
+
+A new user's password is read from stdin, or prompted for twice on a terminal; a new token is
+printed once, alone on stdout, and never stored.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from varsel.cli.main._common import DatabaseOpt, err, out, unit_of_work
+
+
+def org_add(
+    name: str,
+    country: Annotated[str, typer.Option(help="ISO 3166-1 alpha-2 code, e.g. NO.")],
+    kind: Annotated[
+        str, typer.Option(help="company, authority, csirt, defence or international-partner.")
+    ],
+    sector: Annotated[str | None, typer.Option(help="NIS2 sector.")] = None,
+    subsector: Annotated[str | None, typer.Option(help="NIS2 subsector.")] = None,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Add an organisation."""
+    from varsel.orgs import service
+
+    with unit_of_work(database_url) as session:
+        org = service.add_org(
+            session=session,
+            name=name,
+            country=country,
+            kind=kind,
+            sector=sector,
+            subsector=subsector,
+        )
+    out.print(f"organisation {org.name!r} ({org.country}, {org.kind}) added")
+
+
+def org_list(database_url: DatabaseOpt = None) -> None:
+    """List organisations."""
+    from varsel.orgs import service
+
+    with unit_of_work(database_url) as session:
+        table = Table("name", "country", "kind", "sector")
+        for org in service.list_orgs(session=session):
+            table.add_row(org.name, org.country, org.kind, org.sector or "")
+    out.print(table)
+
+
+def org_client(
+    provider: str,
+    client: str,
+    remove: Annotated[bool, typer.Option(help="Remove the relation instead.")] = False,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Register CLIENT as a client of PROVIDER (who may then re-share TLP:AMBER to it)."""
+    from varsel.orgs import service
+
+    with unit_of_work(database_url) as session:
+        if remove:
+            service.remove_client(session=session, provider=provider, client=client)
+        else:
+            service.add_client(session=session, provider=provider, client=client)
+    out.print(f"{client!r} is {'no longer' if remove else 'now'} a client of {provider!r}")
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        first = typer.prompt("Password", hide_input=True)
+        second = typer.prompt("Repeat password", hide_input=True)
+        if first != second:
+            err.print("[red]error:[/] the passwords differ")
+            raise typer.Exit(1)
+        return str(first)
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def user_add(
+    username: str,
+    org: Annotated[str, typer.Option(help="The user's organisation.")],
+    role: Annotated[str, typer.Option(help="analyst, org-admin or hub-admin.")] = "analyst",
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Add a user; the password is read from stdin (or prompted for on a terminal)."""
+    from varsel.orgs import service
+
+    password = _read_password()
+    with unit_of_work(database_url) as session:
+        service.add_user(session=session, username=username, org=org, role=role, password=password)
+    err.print(f"user {username!r} added to {org!r} as {role}")
+
+
+def token_create(
+    username: str,
+    name: Annotated[str, typer.Option(help="A label for the token.")] = "cli",
+    expires_days: Annotated[
+        int | None, typer.Option(help="Days until the token expires (default: never).", min=1)
+    ] = None,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Create an API token for USERNAME and print only the token on stdout."""
+    from varsel.orgs import service
+
+    expires = (
+        datetime.now(UTC).replace(tzinfo=None) + timedelta(days=expires_days)
+        if expires_days
+        else None
+    )
+    with unit_of_work(database_url) as session:
+        _, token = service.create_token(
+            session=session, username=username, name=name, expires_at=expires
+        )
+    typer.echo(token)
+
+
+def token_list(username: str, database_url: DatabaseOpt = None) -> None:
+    """List a user's tokens (never the tokens themselves)."""
+    from varsel.orgs import service
+
+    with unit_of_work(database_url) as session:
+        table = Table("id", "name", "prefix", "created", "expires", "revoked", "last used")
+        for row in service.list_tokens(session=session, username=username):
+            table.add_row(
+                str(row.id),
+                row.name,
+                f"vs_{row.prefix}…",
+                str(row.created_at)[:19],
+                str(row.expires_at or "")[:19],
+                str(row.revoked_at or "")[:19],
+                str(row.last_used_at or "")[:19],
+            )
+    out.print(table)
+
+
+def token_revoke(token_id: int, database_url: DatabaseOpt = None) -> None:
+    """Revoke a token by its id."""
+    from varsel.orgs import service
+
+    with unit_of_work(database_url) as session:
+        service.revoke_token(session=session, token_id=token_id)
+    out.print(f"token {token_id} revoked")

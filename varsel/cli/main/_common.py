@@ -1,0 +1,57 @@
+"""What every command shares: the two consoles, the database option and the unit of work.
+
+Domain CLI modules import these from :mod:`varsel.cli.main`, so that every command opens,
+commits and reports errors the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from sqlalchemy import inspect
+from sqlalchemy.orm import Session
+
+from varsel.config import Settings
+from varsel.db import make_engine, make_sessionmaker
+from varsel.errors import VarselError
+
+out = Console()
+err = Console(stderr=True)
+DatabaseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="VARSEL_DATABASE_URL",
+        help="SQLAlchemy URL of the hub's database (default: SQLite under ./data).",
+    ),
+]
+
+
+def settings_for(database_url: str | None) -> Settings:
+    """Return settings with the CLI's database URL applied."""
+    return Settings().with_(database_url=database_url)
+
+
+@contextmanager
+def unit_of_work(database_url: str | None) -> Iterator[Session]:
+    """Yield a session for one command; commit on success, print domain errors and exit 1."""
+    settings = settings_for(database_url)
+    engine = make_engine(settings.database_url)
+    if not inspect(engine).has_table("organisations"):
+        err.print("[red]error:[/] the database has no hub yet; run [bold]varsel init[/] first")
+        raise typer.Exit(1)
+    session = make_sessionmaker(engine)()
+    try:
+        yield session
+        session.commit()
+    except VarselError as exc:
+        session.rollback()
+        err.print(f"[red]error:[/] {exc.message}")
+        raise typer.Exit(1) from None
+    finally:
+        session.close()
+        engine.dispose()

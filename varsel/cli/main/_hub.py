@@ -1,0 +1,116 @@
+"""Set up, run and check the hub: ``init``, ``serve``, ``demo`` and ``audit verify``."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from varsel.cli.main._common import DatabaseOpt, err, out, settings_for, unit_of_work
+from varsel.config import default_data_dir
+from varsel.db import make_engine
+
+
+def init(database_url: DatabaseOpt = None) -> None:
+    """Create or upgrade the hub's database schema."""
+    from varsel import migrate
+
+    settings = settings_for(database_url)
+    engine = make_engine(settings.database_url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    out.print(f"hub database ready at {engine.url.render_as_string(hide_password=True)}")
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Serve the TAXII 2.1 server, REST API and web pages."""
+    import uvicorn
+
+    settings = settings_for(database_url).with_(host=host, port=port)
+    # Workers are separate processes: hand them the settings through the environment.
+    os.environ["VARSEL_DATABASE_URL"] = settings.database_url
+    os.environ["VARSEL_SECRET_KEY"] = settings.secret_key
+    out.print(
+        f"Varsel hub on http://{settings.host}:{settings.port}/  "
+        f"(TAXII discovery: /taxii2/, API docs: /api/docs)"
+    )
+    uvicorn.run(
+        "varsel.api.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=workers,
+        log_level="info",
+        access_log=False,
+    )
+
+
+def demo(
+    database_url: DatabaseOpt = None,
+    password: Annotated[
+        str | None,
+        typer.Option(
+            envvar="VARSEL_DEMO_PASSWORD",
+            help="Password for every demo user (default: a new random one, printed once).",
+        ),
+    ] = None,
+) -> None:
+    """Seed a realistic demonstration hub (NO, SE, DK, FI and a US partner)."""
+    from rich.progress import Progress
+
+    from varsel import demo as demo_data
+    from varsel.orgs.models import Organisation
+
+    password = password or secrets.token_urlsafe(12)
+    with unit_of_work(database_url) as session:
+        if session.query(Organisation).first() is not None:
+            err.print(
+                "[red]error:[/] the hub already has organisations; demo data goes into an empty hub"
+            )
+            raise typer.Exit(1)
+        with Progress(console=err, transient=True) as progress:
+            task = progress.add_task("sharing demo objects", total=None)
+
+            def step(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            summary = demo_data.seed(session=session, password=password, progress=step)
+    creds = default_data_dir() / "demo-credentials.txt"
+    creds.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(creds, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(f"password={password}\n")
+        for username, org, role in demo_data.USERS:
+            handle.write(f"{username}\t{org}\t{role}\n")
+    table = Table(title="Demo users (password below, also in " + str(creds) + ")")
+    for column in ("username", "organisation", "role"):
+        table.add_column(column)
+    for username, org, role in demo_data.USERS:
+        table.add_row(username, org, role)
+    out.print(table)
+    out.print(f"password for every demo user: [bold]{password}[/]")
+    out.print(
+        f"{summary.organisations} organisations, {summary.communities} communities, "
+        f"{summary.collections} collections, {summary.objects} objects"
+    )
+
+
+def audit_verify(database_url: DatabaseOpt = None) -> None:
+    """Verify the audit log's hash chain; exit 1 if it was tampered with."""
+    from varsel.audit import service
+
+    with unit_of_work(database_url) as session:
+        report = service.verify(session=session)
+    if report.ok:
+        out.print(f"audit chain intact: {report.events} events")
+        return
+    err.print(f"[red]audit chain broken[/] at event {report.first_bad}: {report.problem}")
+    raise typer.Exit(1)

@@ -1,0 +1,97 @@
+"""Where objects are shared: communities and their members, and TAXII collections."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from varsel.cli.main._common import DatabaseOpt, out, unit_of_work
+
+
+def community_add(
+    name: str,
+    member: Annotated[
+        list[str] | None, typer.Option(help="A member organisation (repeat).")
+    ] = None,
+    description: str = "",
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Create a community with its member organisations."""
+    from varsel.orgs import service
+
+    with unit_of_work(database_url) as session:
+        service.add_community(
+            session=session, name=name, members=member or [], description=description
+        )
+    out.print(f"community {name!r} added with {len(member or [])} members")
+
+
+def community_member(
+    name: str,
+    org: str,
+    remove: Annotated[bool, typer.Option(help="Remove the member instead.")] = False,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Add ORG to community NAME (or remove it); takes effect at once."""
+    from varsel.orgs import service
+
+    with unit_of_work(database_url) as session:
+        if remove:
+            service.remove_member(session=session, community=name, org=org)
+        else:
+            service.add_member(session=session, community=name, org=org)
+    out.print(f"{org!r} {'removed from' if remove else 'added to'} {name!r}")
+
+
+def collection_add(
+    title: str,
+    community: Annotated[str, typer.Option(help="The owning community.")],
+    default_tlp: Annotated[
+        str, typer.Option(help="TLP for unmarked objects: clear, green, amber, amber+strict, red.")
+    ],
+    description: str = "",
+    alias: Annotated[str | None, typer.Option(help="A short name usable in URLs.")] = None,
+    read_roles: Annotated[
+        str | None, typer.Option(help="Space-separated roles that may read (default: all).")
+    ] = None,
+    write_roles: Annotated[
+        str | None, typer.Option(help="Space-separated roles that may write (default: all).")
+    ] = None,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Create a TAXII collection owned by a community; prints its id on stdout."""
+    from varsel.sharing import service
+
+    with unit_of_work(database_url) as session:
+        row = service.add_collection(
+            session=session,
+            title=title,
+            community=community,
+            default_tlp=default_tlp,
+            description=description,
+            alias=alias,
+            read_roles=read_roles,
+            write_roles=write_roles,
+        )
+    typer.echo(row.id)
+
+
+def collection_list(database_url: DatabaseOpt = None) -> None:
+    """List collections."""
+    from sqlalchemy import select
+
+    from varsel.orgs.models import Community
+    from varsel.sharing.models import Collection
+
+    with unit_of_work(database_url) as session:
+        table = Table("id", "title", "community", "default TLP")
+        rows = session.execute(
+            select(Collection, Community.name)
+            .join(Community, Community.id == Collection.community_id)
+            .order_by(Collection.title)
+        )
+        for coll, community in rows:
+            table.add_row(coll.id, coll.title, community, coll.default_tlp)
+    out.print(table)

@@ -1,0 +1,59 @@
+"""Organisations, users, tokens and communities: plain functions over a session.
+
+Secrets: passwords are hashed with argon2id; API tokens are random 256-bit strings of which only
+the SHA-256 is stored (a fast hash suffices for a high-entropy secret and keeps Bearer
+authentication cheap). Neither is ever logged or returned after creation.
+
+The private modules, by what they hold: ``_principal`` (:class:`Principal`, who is asking),
+``_orgs`` (organisations and client relations), ``_users`` (users, roles and password sign-in),
+``_tokens`` (API tokens and bearer authentication) and ``_communities`` (communities and their
+members).
+"""
+
+from __future__ import annotations
+
+from varsel.orgs.service._communities import (
+    add_community,
+    add_member,
+    get_community,
+    list_communities,
+    members_of,
+    remove_member,
+)
+from varsel.orgs.service._orgs import add_client, add_org, get_org, list_orgs, remove_client
+from varsel.orgs.service._principal import Principal, principal_of
+from varsel.orgs.service._tokens import (
+    TOKEN_PREFIX,
+    TokenCheck,
+    authenticate_token,
+    create_token,
+    list_tokens,
+    revoke_token,
+)
+from varsel.orgs.service._users import add_user, authenticate_password, get_user, set_role
+
+__all__ = [
+    "TOKEN_PREFIX",
+    "Principal",
+    "TokenCheck",
+    "add_client",
+    "add_community",
+    "add_member",
+    "add_org",
+    "add_user",
+    "authenticate_password",
+    "authenticate_token",
+    "create_token",
+    "get_community",
+    "get_org",
+    "get_user",
+    "list_communities",
+    "list_orgs",
+    "list_tokens",
+    "members_of",
+    "principal_of",
+    "remove_client",
+    "remove_member",
+    "revoke_token",
+    "set_role",
+]

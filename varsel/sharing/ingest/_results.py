@@ -1,0 +1,56 @@
+"""What an ingest reports and what it carries between its steps.
+
+:class:`Outcome` and :class:`IngestResult` are the content of the TAXII status resource;
+``_Candidate`` is an object that passed every check, with what storing it needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from varsel.clearances.marking import UNCLASSIFIED
+from varsel.sharing.tlp import TLP
+from varsel.sharing.validation import ValidatedObject
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one object of an envelope (a TAXII status-details entry)."""
+
+    id: str | None
+    version: str | None
+    message: str | None = None
+
+    def as_taxii(self) -> dict[str, Any]:
+        """Return the TAXII 2.1 status-details form."""
+        out: dict[str, Any] = {"id": self.id or "", "version": self.version or ""}
+        if self.message:
+            out["message"] = self.message
+        return out
+
+
+@dataclass
+class IngestResult:
+    """The outcome of one envelope: the TAXII status resource's content."""
+
+    status_id: str
+    request_timestamp: str
+    successes: list[Outcome] = field(default_factory=list)
+    failures: list[Outcome] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        """Return how many objects the envelope held."""
+        return len(self.successes) + len(self.failures)
+
+
+@dataclass(slots=True)
+class _Candidate:
+    raw: str
+    obj: dict[str, Any]
+    facts: ValidatedObject
+    tlp: TLP
+    recipients: tuple[tuple[int | None, int | None], ...] = ()
+    classification: dict[str, Any] = field(default_factory=lambda: dict(UNCLASSIFIED))
+    warnings: tuple[str, ...] = ()

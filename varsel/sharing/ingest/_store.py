@@ -1,0 +1,190 @@
+"""Store the checked objects of one envelope under the collection's lock.
+
+This is where the ordering guarantee is kept: the collection's row is locked before anything
+the ordering depends on is read, every ``date_added`` is above the last one handed out, and
+earlier versions of an object lose their latest/first flags in the same transaction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import String, any_, bindparam, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Session
+
+from varsel.clock import now_us, us_to_rfc3339
+from varsel.orgs.service import Principal
+from varsel.sharing.ingest._results import IngestResult, Outcome, _Candidate
+from varsel.sharing.models import Collection, Recipient, StixObject
+
+_CHUNK = 500
+
+
+def _warned(warnings: tuple[str, ...]) -> str | None:
+    return "warning: " + "; ".join(warnings) if warnings else None
+
+
+_COPY_COLUMNS = (
+    "collection_id", "stix_id", "type", "spec_version", "version", "version_key",
+    "date_added_us", "is_latest", "is_first", "tlp", "producer_org_id", "shared_by_user_id",
+    "name", "revoked", "raw", "class_country", "class_grade", "class_level",
+)  # fmt: skip
+
+
+def _insert_rows(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert object rows: COPY on PostgreSQL, one DBAPI executemany on SQLite."""
+    connection = session.connection()
+    columns = ", ".join(_COPY_COLUMNS)
+    if connection.dialect.name == "sqlite":
+        # One DBAPI executemany of plain tuples: the ORM's bulk insert spends more time
+        # preparing each row's parameters than SQLite spends inserting it.
+        marks = ", ".join("?" for _ in _COPY_COLUMNS)
+        connection.exec_driver_sql(
+            f"INSERT INTO stix_objects ({columns}) VALUES ({marks})",
+            [tuple(row.get(name) for name in _COPY_COLUMNS) for row in rows],
+        )
+        return
+    if connection.dialect.name != "postgresql":
+        session.execute(insert(StixObject), rows)
+        return
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(f"COPY stix_objects ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(tuple(row.get(name) for name in _COPY_COLUMNS))
+
+
+def _store(
+    *,
+    session: Session,
+    collection: Collection,
+    principal: Principal,
+    candidates: list[_Candidate],
+    result: IngestResult,
+    stamp_us: int | None,
+) -> None:
+    # Take the collection's lock before reading anything the ordering depends on.
+    session.execute(
+        update(Collection)
+        .where(Collection.id == collection.id)
+        .values(last_added_us=Collection.last_added_us)
+    )
+    last = session.execute(
+        select(Collection.last_added_us).where(Collection.id == collection.id)
+    ).scalar_one()
+    if not candidates:
+        return
+    # Read after the lock, so date_added is the time the object became part of the collection.
+    clock = now_us() if stamp_us is None else stamp_us
+
+    ids = list({c.facts.stix_id for c in candidates})
+    # stix_id -> {version_key: (pk, is_latest, is_first)}
+    existing: dict[str, dict[str, tuple[int, bool, bool]]] = {}
+    on_postgresql = session.connection().dialect.name == "postgresql"
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        # One array parameter on PostgreSQL: planning an IN of 500 parameters costs more
+        # than the lookup itself.
+        id_match = (
+            StixObject.stix_id == any_(bindparam("ids", chunk, type_=ARRAY(String)))
+            if on_postgresql
+            else StixObject.stix_id.in_(chunk)
+        )
+        rows = session.execute(
+            select(
+                StixObject.stix_id,
+                StixObject.version_key,
+                StixObject.id,
+                StixObject.is_latest,
+                StixObject.is_first,
+            ).where(
+                # Written so that no index serves the collection term: the stix_id-led one must
+                # (a planner without fresh statistics would walk the whole collection).
+                (StixObject.collection_id + "") == collection.id,
+                id_match,
+            )
+        )
+        for stix_id, vkey, pk, is_latest, is_first in rows:
+            existing.setdefault(stix_id, {})[vkey] = (pk, is_latest, is_first)
+
+    new_rows: list[dict[str, Any]] = []
+    red_recipients: list[tuple[int, tuple[tuple[int | None, int | None], ...]]] = []
+    demote_latest: set[int] = set()
+    demote_first: set[int] = set()
+    # Versions added in this batch: stix_id -> {version_key: index in new_rows}
+    batch: dict[str, dict[str, int]] = {}
+    for cand in candidates:
+        facts = cand.facts
+        version = facts.modified or facts.created or ""
+        known = existing.get(facts.stix_id, {})
+        mine = batch.setdefault(facts.stix_id, {})
+        if facts.version_key in known or facts.version_key in mine:
+            result.successes.append(Outcome(facts.stix_id, version, "already present"))
+            continue
+        keys = list(known) + list(mine)
+        is_latest = all(facts.version_key > k for k in keys)
+        is_first = all(facts.version_key < k for k in keys)
+        if is_latest:
+            demote_latest.update(pk for pk, latest, _ in known.values() if latest)
+            for idx in mine.values():
+                new_rows[idx]["is_latest"] = False
+        if is_first:
+            demote_first.update(pk for pk, _, first in known.values() if first)
+            for idx in mine.values():
+                new_rows[idx]["is_first"] = False
+        last = max(clock, last + 1)
+        if not version:
+            # TAXII 2.1 §3.x: an object with neither modified nor created is versioned by
+            # date_added; its version_key stays "" so that sending it again is idempotent.
+            version = us_to_rfc3339(last)
+        mine[facts.version_key] = len(new_rows)
+        new_rows.append(
+            {
+                "collection_id": collection.id,
+                "stix_id": facts.stix_id,
+                "type": facts.type,
+                "spec_version": facts.spec_version,
+                "version": version,
+                "version_key": facts.version_key,
+                "date_added_us": last,
+                "is_latest": is_latest,
+                "is_first": is_first,
+                "tlp": cand.tlp.value,
+                "producer_org_id": principal.org_id,
+                "shared_by_user_id": principal.user_id,
+                # PostgreSQL text cannot hold NUL; the raw JSON keeps the escape intact.
+                "name": (facts.name or None) and facts.name[:500].replace("\x00", "\ufffd"),
+                "revoked": facts.revoked,
+                "raw": cand.raw,
+                **cand.classification,
+            }
+        )
+        red_recipients.append((len(new_rows) - 1, cand.recipients))
+        result.successes.append(Outcome(facts.stix_id, version, _warned(cand.warnings)))
+
+    for pks, column in ((demote_latest, StixObject.is_latest), (demote_first, StixObject.is_first)):
+        if pks:
+            session.execute(
+                update(StixObject).where(StixObject.id.in_(sorted(pks))).values({column: False})
+            )
+    if new_rows:
+        # Only TLP:RED rows need their keys back (for their recipients); everything else goes
+        # in one executemany, which is much cheaper than INSERT … RETURNING for 500 rows.
+        keyed = {idx: targets for idx, targets in red_recipients if targets}
+        plain = [row for idx, row in enumerate(new_rows) if idx not in keyed]
+        if plain:
+            _insert_rows(session, plain)
+        recipient_rows: list[dict[str, int | None]] = []
+        for idx, targets in keyed.items():
+            pk = session.execute(
+                insert(StixObject).values(**new_rows[idx]).returning(StixObject.id)
+            ).scalar_one()
+            recipient_rows.extend(
+                {"object_pk": pk, "org_id": org_id, "user_id": user_id}
+                for org_id, user_id in targets
+            )
+        if recipient_rows:
+            session.execute(insert(Recipient), recipient_rows)
+        session.execute(
+            update(Collection).where(Collection.id == collection.id).values(last_added_us=last)
+        )
