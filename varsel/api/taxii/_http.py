@@ -111,12 +111,17 @@ def _date_headers(rows: list[querying.Row]) -> dict[str, str]:
     }
 
 
+def _paged(page: querying.Page) -> dict[str, Any]:
+    """Return the paging members of a TAXII list resource (``more``, ``next``)."""
+    body: dict[str, Any] = {"more": page.more}
+    if page.next:
+        body["next"] = page.next
+    return body
+
+
 def _objects_envelope(page: querying.Page) -> Response:
     # The objects are spliced in as received: no decode/encode round trip per object.
-    head: dict[str, Any] = {"more": page.more}
-    if page.next:
-        head["next"] = page.next
-    text = json.dumps(head, ensure_ascii=False)
+    text = json.dumps(_paged(page), ensure_ascii=False)
     if page.rows:
         text = text[:-1] + ', "objects": [' + ", ".join(r.raw for r in page.rows) + "]}"
     return Response(text, media_type=TAXII_MEDIA_TYPE, headers=_date_headers(page.rows))

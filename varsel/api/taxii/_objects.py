@@ -6,8 +6,6 @@ and answer with a status resource.
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
@@ -22,6 +20,7 @@ from varsel.api.taxii._http import (
     _limit,
     _objects_envelope,
     _one,
+    _paged,
     _read_body,
     _taxii,
 )
@@ -34,6 +33,26 @@ from varsel.sharing import query as querying
 from varsel.sharing.models import StixObject
 
 
+def _page(
+    request: Request,
+    state: Hub,
+    session: DbSession,
+    principal: Principal,
+    collection_id: str,
+    filters: querying.Filters,
+) -> querying.Page:
+    """Return the page the request's ``limit`` and ``next`` select, through the policy."""
+    return querying.page(
+        session=session,
+        collection_id=collection_id,
+        principal=principal,
+        filters=filters,
+        limit=_limit(request, state),
+        next_cursor=_one(request, "next"),
+        secret_key=state.settings.secret_key,
+    )
+
+
 def manifest(
     collection_id: str,
     request: Request,
@@ -43,19 +62,9 @@ def manifest(
 ) -> Response:
     """List manifest records of the objects the caller may read (§5.3 Get Object Manifests)."""
     row = _readable_collection(session, principal, collection_id)
-    page = querying.page(
-        session=session,
-        collection_id=row.id,
-        principal=principal,
-        filters=_filters(request),
-        limit=_limit(request, state),
-        next_cursor=_one(request, "next"),
-        secret_key=state.settings.secret_key,
-    )
+    page = _page(request, state, session, principal, row.id, _filters(request))
     session.commit()
-    body: dict[str, Any] = {"more": page.more}
-    if page.next:
-        body["next"] = page.next
+    body = _paged(page)
     if page.rows:
         body["objects"] = [
             {
@@ -78,15 +87,7 @@ def get_objects(
 ) -> Response:
     """Return the objects the caller may read, filtered and paged (§5.4 Get Objects)."""
     row = _readable_collection(session, principal, collection_id)
-    page = querying.page(
-        session=session,
-        collection_id=row.id,
-        principal=principal,
-        filters=_filters(request),
-        limit=_limit(request, state),
-        next_cursor=_one(request, "next"),
-        secret_key=state.settings.secret_key,
-    )
+    page = _page(request, state, session, principal, row.id, _filters(request))
     session.commit()
     return _objects_envelope(page)
 
@@ -142,15 +143,7 @@ def get_object(
         spec_versions=filters.spec_versions,
         added_after_us=filters.added_after_us,
     )
-    page = querying.page(
-        session=session,
-        collection_id=row.id,
-        principal=principal,
-        filters=filters,
-        limit=_limit(request, state),
-        next_cursor=_one(request, "next"),
-        secret_key=state.settings.secret_key,
-    )
+    page = _page(request, state, session, principal, row.id, filters)
     if not page.rows and not _one(request, "next"):
         _exists_for_caller(session, principal, row.id, object_id)
     session.commit()
@@ -211,21 +204,11 @@ def versions(
         spec_versions=filters.spec_versions,
         added_after_us=filters.added_after_us,
     )
-    page = querying.page(
-        session=session,
-        collection_id=row.id,
-        principal=principal,
-        filters=filters,
-        limit=_limit(request, state),
-        next_cursor=_one(request, "next"),
-        secret_key=state.settings.secret_key,
-    )
+    page = _page(request, state, session, principal, row.id, filters)
     if not page.rows and not _one(request, "next"):
         _exists_for_caller(session, principal, row.id, object_id)
     session.commit()
-    body: dict[str, Any] = {"more": page.more}
-    if page.next:
-        body["next"] = page.next
+    body = _paged(page)
     if page.rows:
         body["versions"] = [r.version for r in page.rows]
     return _taxii(body, headers=_date_headers(page.rows))
