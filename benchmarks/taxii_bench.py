@@ -438,10 +438,12 @@ class Hub:
         with psycopg.connect(self.pg_admin_url, autocommit=True, connect_timeout=10) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
-    def init(self, envelope_bytes: int) -> None:
+    def init(self, envelope_bytes: int, *, helper: bool = True) -> None:
         """Run ``varsel init`` and create the organisations, users, collections and tokens."""
         self.env = {
             **os.environ,
+            # The warning-list helper process (docs/matching.md), on by default as in production.
+            "VARSEL_WARNINGLIST_HELPER": "1" if helper else "0",
             "VARSEL_DATABASE_URL": self.database_url,
             "VARSEL_SECRET_KEY": secrets.token_urlsafe(32),
             "VARSEL_DATA_DIR": str(self.workdir),
@@ -722,7 +724,7 @@ def run_hub(backend: str, args: argparse.Namespace, opts: Options) -> dict[str, 
     try:
         hub.create_database()
         envelope_bytes = len(next(envelopes(opts.seed, 0, opts.envelope, opts.envelope)))
-        hub.init(envelope_bytes)
+        hub.init(envelope_bytes, helper=args.helper == "on")
         hub.serve()
         _say(f"varsel ({backend}) serving at {hub.base_url}")
         if args.medallion_objects and not args.no_medallion:
@@ -825,6 +827,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "scale_passes": args.scale_passes,
             "scale_loader": args.scale_loader,
             "scale_id_samples": args.scale_id_samples,
+            "warninglist_helper": args.helper,
             "profiled": args.profile,
             "profile_dir": str(opts.profile_dir) if args.profile else None,
             "client": "taxii2-client (taxii2client.v21.Collection)",
@@ -951,6 +954,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--no-medallion", action="store_true", help="skip medallion and the side-by-side workload"
+    )
+    parser.add_argument(
+        "--helper",
+        choices=("on", "off"),
+        default="on",
+        help="run the hub with its warning-list helper process (VARSEL_WARNINGLIST_HELPER)",
     )
     parser.add_argument(
         "--scale",

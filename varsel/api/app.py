@@ -19,11 +19,18 @@ from varsel.config import Settings
 from varsel.db import make_engine, make_sessionmaker
 from varsel.incidents import views as incident_views
 from varsel.matching import views as matching_views
+from varsel.matching.helper import WarningListHelper, helper_enabled
 from varsel.sharing import ingest as ingesting
 
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    state: HubState = app.state.hub
+    # The helper process loads its own copy of the lists meanwhile (varsel.matching.helper).
+    helper = WarningListHelper() if helper_enabled() else None
+    if helper is not None:
+        helper.start()
+        state.warnings_helper = helper
     # The server starts answering once the warning lists are in memory, so the first share
     # does not wait seconds for them. Without a lifespan (tests) they load on first use.
     await run_in_threadpool(ingesting.preload_warning_lists)
@@ -33,7 +40,12 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     if not gc.get_freeze_count():
         gc.collect()
         gc.freeze()
-    yield
+    try:
+        yield
+    finally:
+        if helper is not None:
+            state.warnings_helper = None
+            await run_in_threadpool(helper.stop)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -15,17 +15,20 @@ from sqlalchemy.orm import Session, sessionmaker
 from varsel.api.ratelimit import FailureWindow
 from varsel.config import Settings
 from varsel.errors import AuthenticationFailed, TooManyAttempts
+from varsel.matching.helper import WarningListHelper
 from varsel.orgs import service as orgs
 from varsel.orgs.service import Principal
 
 
 @dataclass
 class HubState:
-    """What every request needs: settings, the session factory and the throttle."""
+    """What every request needs: settings, the session factory and the throttle; and the
+    warning-list helper process while the server runs one (varsel.matching.helper)."""
 
     settings: Settings
     sessions: sessionmaker[Session]
     throttle: FailureWindow
+    warnings_helper: WarningListHelper | None = None
 
 
 # Dependencies that do no I/O are ``async def``: FastAPI runs every plain ``def`` dependency in

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from varsel.clearances import rules
 from varsel.sharing.models import StixObject
+from varsel.sharing.tlp import level_of_marking
 
 NAMESPACE = uuid.UUID("5d0e6c1e-3b7a-5c2e-9f0e-7a1c0b4e2d61")
 EXTENSION_ID = f"extension-definition--{uuid.uuid5(NAMESPACE, 'varsel-classification-v1')}"
@@ -147,7 +148,8 @@ class Classifier:
             return _known_ids()[ref]
         if ref in self._defined:
             return self._defined[ref]
-        if not ref.startswith("marking-definition--"):
+        # TLP markings (and anything not a marking-definition) classify nothing: no query.
+        if not ref.startswith("marking-definition--") or level_of_marking(ref) is not None:
             return None
         if ref not in self._stored:
             raw = self._session.execute(

@@ -38,7 +38,7 @@ from varsel.matching._lookups import (
     check_networks,
     check_patterns,
 )
-from varsel.matching._normalize import Kind, indicator_url
+from varsel.matching._normalize import Kind
 from varsel.matching._patterns import Atom, Unsupported, parse
 
 __all__ = ["Mode", "check_indicator", "check_values", "flag_atoms", "flag_columns", "mode"]
@@ -258,11 +258,13 @@ def _host_of(kind: Kind, value: str) -> str | None:
         return value
     if kind is Kind.EMAIL:
         return value.rpartition("@")[2]
-    canonical = indicator_url(value)
-    if canonical is None:
+    # ``value`` is already canonical (scheme://host[:port]/path, see indicator_url), so the
+    # host is read off it rather than parsed a second time.
+    _, separator, rest = value.partition("://")
+    if not separator:
         return None
-    host = canonical.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0]
-    return None if host.startswith("[") else host
+    host = rest.split("/", 1)[0].rsplit(":", 1)[0]
+    return None if not host or host.startswith("[") else host
 
 
 def flag_atoms(entries: list[tuple[int, Atom]]) -> dict[int, list[str]]:
@@ -331,6 +333,9 @@ def check_indicator(obj: dict[str, Any]) -> list[str]:
     return flag_atoms([(0, atom) for atom in atoms]).get(0, [])
 
 
+_KIND_ORDER: Final = list(Kind)
+
+
 def check_indicators(objs: Sequence[dict[str, Any]]) -> list[list[str]]:
     """Return, per object, a warning per value on a known-benign list, in one bulk check.
 
@@ -355,7 +360,9 @@ def check_indicators(objs: Sequence[dict[str, Any]]) -> list[list[str]]:
     # An envelope's few hundred values: plain Python around the look-ups, which for so few
     # values costs less than building Arrow columns (flag_columns is for bulk compiling).
     flags: dict[int, list[str]] = {}
-    for kind, (values, members) in by_kind.items():
+    # Kinds in a fixed order, so an object's messages do not depend on its neighbours.
+    for kind in sorted(by_kind, key=_KIND_ORDER.index):
+        values, members = by_kind[kind]
         distinct = list(dict.fromkeys(values))
         on = {distinct[at]: names for at, names in _flags(kind, distinct).items()}
         for value, member in zip(values, members, strict=True):

@@ -101,10 +101,22 @@ async def add_objects(
 ) -> Response:
     """Add the envelope's objects, one by one; answer with a status resource (§5.5 Add Objects)."""
     body = await _read_body(request, state.settings.max_content_length)
+    # The helper process checks the warning lists while this request validates.
+    pending = state.warnings_helper.submit(body) if state.warnings_helper else None
 
     def work() -> ingesting.IngestResult:
-        row = _readable_collection(session, principal, collection_id)
-        result = ingesting.ingest(session=session, collection=row, principal=principal, body=body)
+        try:
+            row = _readable_collection(session, principal, collection_id)
+            result = ingesting.ingest(
+                session=session,
+                collection=row,
+                principal=principal,
+                body=body,
+                warnings_pending=pending,
+            )
+        finally:
+            if pending is not None:
+                pending.close()
         session.commit()
         return result
 

@@ -18,6 +18,7 @@ from varsel.clearances.marking import Classifier
 from varsel.clock import now_us, us_to_rfc3339
 from varsel.errors import Forbidden, InvalidInput
 from varsel.matching import warninglists
+from varsel.matching.helper import Pending
 from varsel.matching.settings import warninglist_mode
 from varsel.orgs.service import Principal
 from varsel.policy import Action, restrict
@@ -45,14 +46,17 @@ def ingest(
     body: str | Envelope,
     recipients: list[str] | None = None,
     stamp_us: int | None = None,
+    warnings_pending: Pending | None = None,
 ) -> IngestResult:
     """Validate and store the objects of an envelope; bad objects fail one by one.
 
     ``recipients`` name the recipients of TLP:RED objects that carry no ``x_varsel_recipients``
     of their own (see docs/access-policy.md). ``stamp_us`` replaces the clock for date_added
     when seeding history (the demo); the ordering guarantee holds either way, since a stamp is
-    never below what the collection already handed out. Everything is written in the caller's
-    transaction.
+    never below what the collection already handed out. ``warnings_pending`` is the same
+    envelope already being checked against the warning lists by the server's helper process
+    (varsel.matching.helper); without it, or when the helper fails, the check runs here.
+    Everything is written in the caller's transaction.
     """
     writable = session.execute(
         restrict(
@@ -71,9 +75,11 @@ def ingest(
     classifier = Classifier(session, envelope.objects)
 
     valid: list[tuple[str, Any, ValidatedObject]] = []
-    for raw, obj in envelope.objects:
+    positions: list[int] = []  # of each valid object in the envelope
+    for position, (raw, obj) in enumerate(envelope.objects):
         try:
             valid.append((raw, obj, validate_object(obj)))
+            positions.append(position)
         except InvalidStixObject as exc:
             oid = (
                 obj.get("id") if isinstance(obj, dict) and isinstance(obj.get("id"), str) else None
@@ -87,7 +93,10 @@ def ingest(
     checked = [i for i, (_, _, f) in enumerate(valid) if f.type == "indicator" and not f.revoked]
     warned: dict[int, list[str]] = {}
     mode = warninglist_mode() if checked else None
-    if checked:
+    by_position = warnings_pending.result(len(envelope.objects)) if warnings_pending else None
+    if checked and by_position is not None:
+        warned = {i: by_position[positions[i]] for i in checked if positions[i] in by_position}
+    elif checked:
         found = warninglists.check_indicators([valid[i][1] for i in checked])
         warned = {i: w for i, w in zip(checked, found, strict=True) if w}
 

@@ -32,26 +32,33 @@ _COPY_COLUMNS = (
 )  # fmt: skip
 
 
-def _insert_rows(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Insert object rows: COPY on PostgreSQL, one DBAPI executemany on SQLite."""
+# Positions in a row of the columns that later versions in the same envelope may clear.
+_IS_LATEST = _COPY_COLUMNS.index("is_latest")
+_IS_FIRST = _COPY_COLUMNS.index("is_first")
+
+
+def _insert_rows(session: Session, rows: list[list[Any]]) -> None:
+    """Insert object rows (values in ``_COPY_COLUMNS`` order): COPY on PostgreSQL, one DBAPI
+    executemany on SQLite."""
     connection = session.connection()
     columns = ", ".join(_COPY_COLUMNS)
     if connection.dialect.name == "sqlite":
-        # One DBAPI executemany of plain tuples: the ORM's bulk insert spends more time
+        # One DBAPI executemany of plain rows: the ORM's bulk insert spends more time
         # preparing each row's parameters than SQLite spends inserting it.
         marks = ", ".join("?" for _ in _COPY_COLUMNS)
         connection.exec_driver_sql(
-            f"INSERT INTO stix_objects ({columns}) VALUES ({marks})",
-            [tuple(row.get(name) for name in _COPY_COLUMNS) for row in rows],
+            f"INSERT INTO stix_objects ({columns}) VALUES ({marks})", list(map(tuple, rows))
         )
         return
     if connection.dialect.name != "postgresql":
-        session.execute(insert(StixObject), rows)
+        session.execute(
+            insert(StixObject), [dict(zip(_COPY_COLUMNS, r, strict=True)) for r in rows]
+        )
         return
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     with cursor.copy(f"COPY stix_objects ({columns}) FROM STDIN") as copy:
         for row in rows:
-            copy.write_row(tuple(row.get(name) for name in _COPY_COLUMNS))
+            copy.write_row(row)
 
 
 def _store(
@@ -107,7 +114,8 @@ def _store(
         for stix_id, vkey, pk, is_latest, is_first in rows:
             existing.setdefault(stix_id, {})[vkey] = (pk, is_latest, is_first)
 
-    new_rows: list[dict[str, Any]] = []
+    new_rows: list[list[Any]] = []
+    collection_id, org_id, user_id = collection.id, principal.org_id, principal.user_id
     red_recipients: list[tuple[int, tuple[tuple[int | None, int | None], ...]]] = []
     demote_latest: set[int] = set()
     demote_first: set[int] = set()
@@ -127,37 +135,41 @@ def _store(
         if is_latest:
             demote_latest.update(pk for pk, latest, _ in known.values() if latest)
             for idx in mine.values():
-                new_rows[idx]["is_latest"] = False
+                new_rows[idx][_IS_LATEST] = False
         if is_first:
             demote_first.update(pk for pk, _, first in known.values() if first)
             for idx in mine.values():
-                new_rows[idx]["is_first"] = False
+                new_rows[idx][_IS_FIRST] = False
         last = max(clock, last + 1)
         if not version:
             # TAXII 2.1 §3.x: an object with neither modified nor created is versioned by
             # date_added; its version_key stays "" so that sending it again is idempotent.
             version = us_to_rfc3339(last)
         mine[facts.version_key] = len(new_rows)
+        classification = cand.classification
+        # In _COPY_COLUMNS order.
         new_rows.append(
-            {
-                "collection_id": collection.id,
-                "stix_id": facts.stix_id,
-                "type": facts.type,
-                "spec_version": facts.spec_version,
-                "version": version,
-                "version_key": facts.version_key,
-                "date_added_us": last,
-                "is_latest": is_latest,
-                "is_first": is_first,
-                "tlp": cand.tlp.value,
-                "producer_org_id": principal.org_id,
-                "shared_by_user_id": principal.user_id,
+            [
+                collection_id,
+                facts.stix_id,
+                facts.type,
+                facts.spec_version,
+                version,
+                facts.version_key,
+                last,
+                is_latest,
+                is_first,
+                cand.tlp.value,
+                org_id,
+                user_id,
                 # PostgreSQL text cannot hold NUL; the raw JSON keeps the escape intact.
-                "name": (facts.name or None) and facts.name[:500].replace("\x00", "\ufffd"),
-                "revoked": facts.revoked,
-                "raw": cand.raw,
-                **cand.classification,
-            }
+                (facts.name or None) and facts.name[:500].replace("\x00", "\ufffd"),
+                facts.revoked,
+                cand.raw,
+                classification["class_country"],
+                classification["class_grade"],
+                classification["class_level"],
+            ]
         )
         red_recipients.append((len(new_rows) - 1, cand.recipients))
         result.successes.append(Outcome(facts.stix_id, version, _warned(cand.warnings)))
@@ -177,7 +189,9 @@ def _store(
         recipient_rows: list[dict[str, int | None]] = []
         for idx, targets in keyed.items():
             pk = session.execute(
-                insert(StixObject).values(**new_rows[idx]).returning(StixObject.id)
+                insert(StixObject)
+                .values(dict(zip(_COPY_COLUMNS, new_rows[idx], strict=True)))
+                .returning(StixObject.id)
             ).scalar_one()
             recipient_rows.extend(
                 {"object_pk": pk, "org_id": org_id, "user_id": user_id}
