@@ -124,7 +124,7 @@ class WarningListHelper:
         self._ready = False
         self._starting = False
         self._stopped = False
-        # Envelopes checked here and in-process instead (for tests and the operator's curiosity).
+        # Envelopes checked here, and those that fell back to in-process (tests, benchmarks).
         self.checked = 0
         self.fallbacks = 0
 

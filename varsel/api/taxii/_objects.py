@@ -101,12 +101,13 @@ async def add_objects(
 ) -> Response:
     """Add the envelope's objects, one by one; answer with a status resource (§5.5 Add Objects)."""
     body = await _read_body(request, state.settings.max_content_length)
-    # The helper process checks the warning lists while this request validates.
-    pending = state.warnings_helper.submit(body) if state.warnings_helper else None
+    helper = state.warnings_helper
 
     def work() -> ingesting.IngestResult:
+        row = _readable_collection(session, principal, collection_id)
+        # The helper process checks the warning lists while this request validates.
+        pending = helper.submit(body) if helper is not None else None
         try:
-            row = _readable_collection(session, principal, collection_id)
             result = ingesting.ingest(
                 session=session,
                 collection=row,

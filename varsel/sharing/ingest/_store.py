@@ -115,7 +115,11 @@ def _store(
             existing.setdefault(stix_id, {})[vkey] = (pk, is_latest, is_first)
 
     new_rows: list[list[Any]] = []
-    collection_id, org_id, user_id = collection.id, principal.org_id, principal.user_id
+    collection_id, producer_org_id, shared_by_user_id = (
+        collection.id,
+        principal.org_id,
+        principal.user_id,
+    )
     red_recipients: list[tuple[int, tuple[tuple[int | None, int | None], ...]]] = []
     demote_latest: set[int] = set()
     demote_first: set[int] = set()
@@ -160,8 +164,8 @@ def _store(
                 is_latest,
                 is_first,
                 cand.tlp.value,
-                org_id,
-                user_id,
+                producer_org_id,
+                shared_by_user_id,
                 # PostgreSQL text cannot hold NUL; the raw JSON keeps the escape intact.
                 (facts.name or None) and facts.name[:500].replace("\x00", "\ufffd"),
                 facts.revoked,
