@@ -52,6 +52,9 @@ class StixObject(Base):
         Index("ix_stix_objects_coll_type", "collection_id", "type", "date_added_us"),
     )
 
+    # The three foreign keys below are the schema's meaning on both databases. SQLite enforces
+    # them as declared; on PostgreSQL migration 0007 replaces them with triggers that enforce
+    # the same rules once per statement instead of once per row (a share writes hundreds).
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     collection_id: Mapped[str] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
     stix_id: Mapped[str] = mapped_column(String(300))

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import String, any_, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from varsel.clock import now_us, us_to_rfc3339
@@ -55,10 +56,16 @@ def _insert_rows(session: Session, rows: list[list[Any]]) -> None:
             insert(StixObject), [dict(zip(_COPY_COLUMNS, r, strict=True)) for r in rows]
         )
         return
+    statement = f"COPY stix_objects ({columns}) FROM STDIN"
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    with cursor.copy(f"COPY stix_objects ({columns}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
+    dbapi_error = connection.dialect.loaded_dbapi.Error
+    try:
+        with cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+    except dbapi_error as exc:
+        # The driver's own cursor: raise what SQLAlchemy would (IntegrityError and so on).
+        raise DBAPIError.instance(statement, None, exc, dbapi_error) from exc
 
 
 def _store(
