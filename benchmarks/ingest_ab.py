@@ -69,13 +69,12 @@ def main() -> int:
                     select(Collection).where(Collection.id == hub.collections[bench.MAIN])
                 ).scalar_one()
                 began = time.perf_counter()
-                pending = helper.submit(body) if with_helper else None
                 result = ingesting.ingest(
                     session=session,
                     collection=row,
                     principal=principal,
                     body=body,
-                    warnings_pending=pending,
+                    warnings_helper=helper if with_helper else None,
                 )
                 session.commit()
                 times[with_helper].append(time.perf_counter() - began)

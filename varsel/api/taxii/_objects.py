@@ -101,23 +101,17 @@ async def add_objects(
 ) -> Response:
     """Add the envelope's objects, one by one; answer with a status resource (§5.5 Add Objects)."""
     body = await _read_body(request, state.settings.max_content_length)
-    helper = state.warnings_helper
 
     def work() -> ingesting.IngestResult:
         row = _readable_collection(session, principal, collection_id)
-        # The helper process checks the warning lists while this request validates.
-        pending = helper.submit(body) if helper is not None else None
-        try:
-            result = ingesting.ingest(
-                session=session,
-                collection=row,
-                principal=principal,
-                body=body,
-                warnings_pending=pending,
-            )
-        finally:
-            if pending is not None:
-                pending.close()
+        result = ingesting.ingest(
+            session=session,
+            collection=row,
+            principal=principal,
+            body=body,
+            # Checks the warning lists in its own process while this request validates.
+            warnings_helper=state.warnings_helper,
+        )
         session.commit()
         return result
 

@@ -18,7 +18,7 @@ from varsel.clearances.marking import Classifier
 from varsel.clock import now_us, us_to_rfc3339
 from varsel.errors import Forbidden, InvalidInput
 from varsel.matching import warninglists
-from varsel.matching.helper import Pending
+from varsel.matching.helper import Pending, WarningListHelper
 from varsel.matching.settings import warninglist_mode
 from varsel.orgs.service import Principal
 from varsel.policy import Action, restrict
@@ -49,16 +49,16 @@ def ingest(
     body: str | Envelope,
     recipients: list[str] | None = None,
     stamp_us: int | None = None,
-    warnings_pending: Pending | None = None,
+    warnings_helper: WarningListHelper | None = None,
 ) -> IngestResult:
     """Validate and store the objects of an envelope; bad objects fail one by one.
 
     ``recipients`` name the recipients of TLP:RED objects that carry no ``x_varsel_recipients``
     of their own (see docs/access-policy.md). ``stamp_us`` replaces the clock for date_added
     when seeding history (the demo); the ordering guarantee holds either way, since a stamp is
-    never below what the collection already handed out. ``warnings_pending`` is the same
-    envelope already being checked against the warning lists by the server's helper process
-    (varsel.matching.helper); without it, or when the helper fails, the check runs here.
+    never below what the collection already handed out. ``warnings_helper`` is the server's
+    helper process (varsel.matching.helper), which checks the envelope against the warning
+    lists while this validates it; without it, or when it cannot help, the check runs here.
     Everything is written in the caller's transaction.
     """
     writable = session.execute(
@@ -68,6 +68,38 @@ def ingest(
     ).first()
     if writable is None:
         raise Forbidden(f"you may not add objects to collection {collection.id}")
+    # Handed to the helper only after that first query: submitted before it, the helper's
+    # start delayed the query by more than the head start was worth (docs/benchmarks.md).
+    pending = (
+        warnings_helper.submit(body)
+        if warnings_helper is not None and isinstance(body, str)
+        else None
+    )
+    try:
+        return _checked_and_stored(
+            session=session,
+            collection=collection,
+            principal=principal,
+            body=body,
+            recipients=recipients,
+            stamp_us=stamp_us,
+            warnings_pending=pending,
+        )
+    finally:
+        if pending is not None:
+            pending.close()
+
+
+def _checked_and_stored(
+    *,
+    session: Session,
+    collection: Collection,
+    principal: Principal,
+    body: str | Envelope,
+    recipients: list[str] | None,
+    stamp_us: int | None,
+    warnings_pending: Pending | None,
+) -> IngestResult:
     envelope = split(body) if isinstance(body, str) else body
     if envelope.properties.get("objects") is not None:
         raise InvalidInput("'objects' must be a list of STIX objects")
