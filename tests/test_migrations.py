@@ -3,7 +3,8 @@
 SQLite changes a table by copying it and dropping the old one; with foreign keys on, that drop
 would delete every row pointing at the table through ON DELETE CASCADE (the recipients of
 TLP:RED objects). This upgrades a hub holding such rows from the heads before revision 0006
-and checks that nothing was lost and that the reordered unique index is there.
+and checks that nothing was lost and that the reordered unique index is there; and takes
+revision 0007 (PostgreSQL's statement-level parent checks) down and up again.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic import command
 from sqlalchemy import Engine, func, inspect, select
 
 from tests import factories as f
@@ -79,3 +81,27 @@ def test_upgrading_to_0006_keeps_red_recipients(engine: Engine) -> None:
     assert "ix_stix_objects_stix_id" not in {
         i["name"] for i in inspector.get_indexes("stix_objects")
     }
+
+
+def _parent_keys(engine: Engine) -> set[str]:
+    return {str(fk["referred_table"]) for fk in inspect(engine).get_foreign_keys("stix_objects")}
+
+
+def test_0007_swaps_parent_keys_for_triggers_on_postgresql_only_and_back(engine: Engine) -> None:
+    declared = {"collections", "organisations", "users"}
+    migrate.upgrade(engine)
+    postgresql = engine.dialect.name == "postgresql"
+    assert _parent_keys(engine) == (set() if postgresql else declared)
+    config = migrate.alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0006")
+    assert _parent_keys(engine) == declared
+    if postgresql:
+        with engine.connect() as connection:
+            left = connection.exec_driver_sql(
+                "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal"
+            ).scalar()
+        assert left == 0
+    migrate.upgrade(engine)
+    assert _parent_keys(engine) == (set() if postgresql else declared)
