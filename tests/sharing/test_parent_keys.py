@@ -3,7 +3,8 @@
 SQLite enforces this with its foreign keys; PostgreSQL with statement-level triggers (migration
 0007), which must keep the same rules: a row naming a missing parent is refused whichever way it
 is written, deleting a collection deletes its objects, and an organisation or user that objects
-name can be neither deleted nor re-keyed, also while a concurrent share has not committed yet.
+name can be neither deleted nor re-keyed, also while a concurrent share has not committed yet,
+nor can the parent tables be emptied under the objects.
 """
 
 from __future__ import annotations
@@ -199,3 +200,20 @@ def test_a_share_in_flight_holds_its_parents(hub: Hub) -> None:
             other.commit()
         writer.close()
         other.close()
+
+
+def test_the_parents_cannot_be_emptied_under_the_objects(hub: Hub) -> None:
+    """PostgreSQL refuses TRUNCATE of a parent table (CASCADE or not) while objects exist;
+    SQLite has no TRUNCATE, and its DELETE of every organisation fails on the foreign key."""
+    _seed(hub)
+    statements = (
+        ["DELETE FROM organisations"]
+        if hub.backend == "sqlite"
+        else [f"TRUNCATE {t} CASCADE" for t in ("collections", "organisations", "users")]
+    )
+    for statement in statements:
+        with hub.session() as s:
+            with pytest.raises(IntegrityError):
+                s.execute(text(statement))
+            s.rollback()
+            assert _count(s) == 2

@@ -14,7 +14,10 @@ few: the three per-row checks cost 5 of the ~12 ms that storing an envelope of 5
   re-keying an organisation, a user, or re-keying a collection that objects still name fails
   with 23503 (the old ``NO ACTION``). These run after the parent row is gone, so a concurrent
   writer that holds the parent's key-share lock has committed or rolled back by then, and in
-  READ COMMITTED (the hub's isolation level) the check sees its rows.
+  READ COMMITTED (the hub's isolation level) the check sees its rows;
+- TRUNCATE of the collection, organisation or user table (also reached through another
+  table's CASCADE) fails with 23503 while ``stix_objects`` holds rows. That is stricter than
+  the foreign keys, under which TRUNCATE … CASCADE emptied ``stix_objects`` as well.
 
 SQLite checks foreign keys in C within the insert itself, cheaply; its schema is unchanged. The
 models still declare the foreign keys: that is the schema's meaning on both databases.
@@ -117,6 +120,24 @@ END
 $$
 """
 
+# TRUNCATE fires no row trigger. With the foreign keys, TRUNCATE of a parent failed, and with
+# CASCADE it emptied stix_objects too; this guard is stricter: while stix_objects holds rows it
+# refuses both (truncate stix_objects first), so no TRUNCATE can leave objects orphaned.
+_TRUNCATE_GUARD = """
+CREATE FUNCTION varsel_stix_objects_truncate_guard() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM stix_objects) THEN
+        RAISE EXCEPTION USING
+            MESSAGE = 'TRUNCATE on ' || TG_TABLE_NAME
+                || ': stix_objects still holds rows that name it; truncate stix_objects first',
+            ERRCODE = 'foreign_key_violation';
+    END IF;
+    RETURN NULL;
+END
+$$
+"""
+
 _TRIGGERS = (
     "CREATE TRIGGER stix_objects_parents_inserted AFTER INSERT ON stix_objects "
     "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT "
@@ -139,6 +160,11 @@ _TRIGGERS = (
     "CREATE TRIGGER users_rekey_objects AFTER UPDATE OF id ON users "
     "FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id) "
     "EXECUTE FUNCTION varsel_stix_objects_still_name('shared_by_user_id')",
+    *(
+        f"CREATE TRIGGER {table}_truncate_objects BEFORE TRUNCATE ON {table} "
+        "FOR EACH STATEMENT EXECUTE FUNCTION varsel_stix_objects_truncate_guard()"
+        for table in ("collections", "organisations", "users")
+    ),
 )
 
 _DROPS = (
@@ -150,9 +176,13 @@ _DROPS = (
     "DROP TRIGGER organisations_rekey_objects ON organisations",
     "DROP TRIGGER users_objects ON users",
     "DROP TRIGGER users_rekey_objects ON users",
+    "DROP TRIGGER collections_truncate_objects ON collections",
+    "DROP TRIGGER organisations_truncate_objects ON organisations",
+    "DROP TRIGGER users_truncate_objects ON users",
     "DROP FUNCTION varsel_stix_objects_parents_exist()",
     "DROP FUNCTION varsel_stix_objects_still_name()",
     "DROP FUNCTION varsel_collection_objects_delete()",
+    "DROP FUNCTION varsel_stix_objects_truncate_guard()",
 )
 
 
@@ -162,7 +192,7 @@ def upgrade() -> None:
         return
     for name, _column, _parent, _ondelete in _KEYS:
         op.drop_constraint(name, "stix_objects", type_="foreignkey")
-    for statement in (_CHILD_CHECK, _STILL_NAMED, _CASCADE, *_TRIGGERS):
+    for statement in (_CHILD_CHECK, _STILL_NAMED, _CASCADE, _TRUNCATE_GUARD, *_TRIGGERS):
         op.get_bind().exec_driver_sql(statement)
 
 
