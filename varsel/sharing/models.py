@@ -54,7 +54,8 @@ class StixObject(Base):
 
     # The three foreign keys below are the schema's meaning on both databases. SQLite enforces
     # them as declared; on PostgreSQL migration 0007 replaces them with triggers that enforce
-    # the same rules once per statement instead of once per row (a share writes hundreds).
+    # the same rules (stricter on TRUNCATE) once per statement instead of once per row: a
+    # share writes hundreds of rows.
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     collection_id: Mapped[str] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
     stix_id: Mapped[str] = mapped_column(String(300))
