@@ -9,19 +9,20 @@ revision 0007 (PostgreSQL's statement-level parent checks) down and up again.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine, func, inspect, select
+from sqlalchemy import Engine, func, inspect, select, text
 
 from tests import factories as f
 from tests import pg
 from varsel import migrate
 from varsel.db import make_engine, make_sessionmaker
-from varsel.sharing import ingest
 from varsel.sharing.models import Recipient, StixObject
 from varsel.sharing.tlp import TLP
 
@@ -45,22 +46,76 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         pg.drop_database(url)
 
 
+def _seed_old_hub(engine: Engine) -> None:
+    """Write five TLP:RED objects with recipients in the schema of the heads before 0006.
+
+    Plain SQL, not the models: the models describe the newest schema, which the old tables
+    lack columns of (name keys, 0008).
+    """
+    now = datetime(2026, 1, 1)
+    with engine.begin() as c:
+        for oid, name, country in ((1, "Fjordnett", "NO"), (2, "Svea", "SE")):
+            c.execute(
+                text(
+                    "INSERT INTO organisations (id, name, country, kind, created_at) "
+                    "VALUES (:i, :n, :c, 'company', :t)"
+                ),
+                {"i": oid, "n": name, "c": country, "t": now},
+            )
+        c.execute(
+            text(
+                "INSERT INTO users (id, username, org_id, role, failed_logins, created_at) "
+                "VALUES (1, 'alice', 1, 'analyst', 0, :t)"
+            ),
+            {"t": now},
+        )
+        c.execute(
+            text(
+                "INSERT INTO communities (id, name, description, created_at) "
+                "VALUES (1, 'Nordic', '', :t)"
+            ),
+            {"t": now},
+        )
+        c.execute(text("INSERT INTO community_members VALUES (1, 1), (1, 2)"))
+        c.execute(
+            text(
+                "INSERT INTO collections (id, title, description, community_id, default_tlp, "
+                "read_roles, write_roles, last_added_us, created_at) "
+                "VALUES (:i, 'c', '', 1, 'amber', 'analyst', 'analyst', 0, :t)"
+            ),
+            {"i": str(uuid.uuid4()), "t": now},
+        )
+        coll = c.execute(text("SELECT id FROM collections")).scalar_one()
+        for i in range(5):
+            obj = f.indicator(tlp=TLP.RED, recipients=["Svea"], value=f"198.51.100.{i}")
+            c.execute(
+                text(
+                    "INSERT INTO stix_objects (id, collection_id, stix_id, type, spec_version, "
+                    "version, version_key, date_added_us, is_latest, is_first, tlp, "
+                    "producer_org_id, shared_by_user_id, name, revoked, raw) VALUES (:pk, :coll, "
+                    ":sid, 'indicator', '2.1', :v, :v, :pk, :t, :t, 'red', 1, 1, 'x', :f, :raw)"
+                ),
+                {
+                    "pk": i + 1,
+                    "coll": coll,
+                    "sid": obj["id"],
+                    "v": obj["modified"],
+                    "t": True,
+                    "f": False,
+                    "raw": json.dumps(obj),
+                },
+            )
+            c.execute(
+                text("INSERT INTO recipients (object_pk, org_id) VALUES (:pk, 2)"), {"pk": i + 1}
+            )
+
+
 def test_upgrading_to_0006_keeps_red_recipients(engine: Engine) -> None:
     for head in HEADS_BEFORE_0006:
         migrate.upgrade(engine, head)
+    _seed_old_hub(engine)
     sessions = make_sessionmaker(engine)
-    red = [f.indicator(tlp=TLP.RED, recipients=["Svea"], value=f"198.51.100.{i}") for i in range(5)]
     with sessions() as s:
-        f.org(s, "Fjordnett")
-        f.org(s, "Svea", country="SE")
-        f.user(s, "alice", "Fjordnett", password=None)
-        f.community(s, "Nordic", ["Fjordnett", "Svea"])
-        coll = f.collection(s, f"c-{uuid.uuid4().hex[:6]}", "Nordic")
-        result = ingest.ingest(
-            session=s, collection=coll, principal=f.principal(s, "alice"), body=f.envelope(*red)
-        )
-        assert not result.failures
-        s.commit()
         before = (
             s.scalar(select(func.count(StixObject.id))),
             s.scalar(select(func.count(Recipient.id))),

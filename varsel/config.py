@@ -59,7 +59,8 @@ class Settings:
     max_content_length: int = field(
         default_factory=lambda: _int_env("VARSEL_MAX_CONTENT_LENGTH", 10 * 1024 * 1024)
     )
-    # Authentication throttling: failures per user before a lock, and for how long.
+    # Password throttling per (account, address): free failures, then waits of 1, 2, 4… s up
+    # to the ceiling (docs/access-policy.md).
     max_failed_logins: int = field(default_factory=lambda: _int_env("VARSEL_MAX_FAILED_LOGINS", 5))
     lockout_seconds: int = field(default_factory=lambda: _int_env("VARSEL_LOCKOUT_SECONDS", 900))
     # Failed authentications allowed per client address in a sliding minute.

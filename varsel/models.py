@@ -15,9 +15,11 @@ from varsel.incidents.models import (
 )
 from varsel.orgs.models import (
     ApiToken,
+    AuthFailure,
     ClientRelation,
     Community,
     CommunityMember,
+    MembershipRequest,
     Organisation,
     User,
 )
@@ -28,6 +30,7 @@ __all__ = [
     "ApiToken",
     "AuditEvent",
     "AuditHead",
+    "AuthFailure",
     "Clearance",
     "ClientRelation",
     "Collection",
@@ -38,6 +41,7 @@ __all__ = [
     "ImpactFact",
     "Incident",
     "IngestStatus",
+    "MembershipRequest",
     "NotificationLog",
     "ObjectLink",
     "Participant",

@@ -14,8 +14,9 @@ from sqlalchemy import select
 from tests import factories as f
 from tests.conftest import Hub
 from varsel.clock import utcnow
+from varsel.errors import AuthenticationFailed
 from varsel.orgs import service as orgs
-from varsel.orgs.models import ApiToken, User
+from varsel.orgs.models import ApiToken, AuthFailure, User
 
 
 def _basic(user: str, password: str) -> dict[str, str]:
@@ -65,32 +66,81 @@ def test_expired_tokens_are_refused(hub: Hub, alice: None) -> None:
     assert "expired" in response.json()["detail"]
 
 
-def test_account_locks_after_repeated_failures(hub: Hub, alice: None) -> None:
-    with TestClient(hub.app) as client:
+def test_failures_delay_only_that_account_from_that_address(hub: Hub, alice: None) -> None:
+    """Five guesses from one address make *that* address wait, growing; the owner elsewhere
+    signs in at once (issue 12 item 6: lockout is not a denial-of-service lever)."""
+    attacker = TestClient(hub.app, client=("203.0.113.66", 40000))
+    owner = TestClient(hub.app, client=("198.51.100.10", 40000))
+    with attacker, owner:
         for _ in range(5):
-            bad = client.get("/api/v1/me", headers=_basic("alice", "wrong password!"))
+            bad = attacker.get("/api/v1/me", headers=_basic("alice", "wrong password!"))
             assert bad.status_code == 401
-        locked = client.get("/api/v1/me", headers=_basic("alice", f.PASSWORD))
-    assert locked.status_code == 401
-    assert "locked" in locked.json()["detail"]
+        held = attacker.get("/api/v1/me", headers=_basic("alice", f.PASSWORD))
+        assert held.status_code == 401 and "try again in" in held.json()["detail"]
+        # The owner, from their own address, is not locked out by someone else's guesses.
+        assert owner.get("/api/v1/me", headers=_basic("alice", f.PASSWORD)).status_code == 200
     with hub.session() as s:
-        user = s.execute(select(User).where(User.username == "alice")).scalar_one()
-        assert user.locked_until is not None
+        rows = s.execute(select(AuthFailure)).scalars().all()
+        assert [r.failures for r in rows] == [5]
+        first_wait = rows[0].blocked_until - rows[0].updated_at  # type: ignore[operator]
+        assert timedelta(seconds=0) < first_wait <= timedelta(seconds=1)
+        # The failure counts hold no plaintext of the username or the address.
+        assert "alice" not in rows[0].key and "203.0.113.66" not in rows[0].key
 
 
-def test_failures_from_one_address_are_throttled(hub: Hub, alice: None) -> None:
+def test_the_wait_doubles_with_each_failure_up_to_the_ceiling(hub: Hub, alice: None) -> None:
+    waits = []
+    with hub.session() as s:
+        for _ in range(16):
+            # Each attempt happens after the previous wait (as a patient attacker would).
+            row = s.execute(select(AuthFailure)).scalar_one_or_none()
+            if row is not None:
+                row.blocked_until = None
+            with pytest.raises(AuthenticationFailed):
+                orgs.authenticate_password(
+                    session=s,
+                    username="alice",
+                    password="wrong password!",
+                    address="192.0.2.1",
+                    free_attempts=5,
+                    max_delay_seconds=900,
+                )
+            row = s.execute(select(AuthFailure)).scalar_one()
+            wait = row.blocked_until - row.updated_at if row.blocked_until else timedelta(0)
+            waits.append(round(wait.total_seconds()))
+    assert waits == [0, 0, 0, 0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 900, 900]
+
+
+def test_a_success_clears_the_count(hub: Hub, alice: None) -> None:
+    with TestClient(hub.app) as client:
+        for _ in range(3):
+            client.get("/api/v1/me", headers=_basic("alice", "wrong password!"))
+        assert client.get("/api/v1/me", headers=_basic("alice", f.PASSWORD)).status_code == 200
+    with hub.session() as s:
+        assert s.execute(select(AuthFailure)).first() is None
+
+
+def test_valid_tokens_are_never_throttled_by_others_failures(hub: Hub, alice: None) -> None:
+    """A shared address (NAT, proxy) full of failures does not lock out a valid token from it."""
+    with hub.session() as s:
+        _, token = orgs.create_token(session=s, username="alice")
+        s.commit()
     throttle = hub.app.state.hub.throttle
     old = throttle.limit
     throttle.limit = 3
     try:
         with TestClient(hub.app) as client:
-            codes = [
-                client.get("/api/v1/me", headers={"Authorization": "Bearer vs_nope"}).status_code
-                for _ in range(4)
-            ]
+            for _ in range(5):
+                client.get("/api/v1/me", headers=_basic("mallory", "wrong password!"))
+                client.get("/api/v1/me", headers={"Authorization": "Bearer vs_nope"})
+            sprayed = client.get("/api/v1/me", headers=_basic("someone", "wrong password!"))
+            valid = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
     finally:
         throttle.limit = old
-    assert codes == [401, 401, 401, 429]
+    # Password spraying from one address is still slowed down (429)...
+    assert sprayed.status_code == 429
+    # ...but a valid token from that address works.
+    assert valid.status_code == 200 and valid.json()["username"] == "alice"
 
 
 def test_passwords_are_argon2_hashed(hub: Hub, alice: None) -> None:

@@ -68,7 +68,7 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _password_principal(value: str, state: HubState) -> Principal:
+def _password_principal(value: str, state: HubState, address: str) -> Principal:
     """Check HTTP Basic credentials in a session of their own, committing the failure count."""
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
@@ -83,8 +83,9 @@ def _password_principal(value: str, state: HubState) -> Principal:
                 session=session,
                 username=username,
                 password=password,
-                max_failures=state.settings.max_failed_logins,
-                lockout_seconds=state.settings.lockout_seconds,
+                address=address,
+                free_attempts=state.settings.max_failed_logins,
+                max_delay_seconds=state.settings.lockout_seconds,
             )
         except AuthenticationFailed:
             # Keep the failure count (and any lock) even though the request fails.
@@ -100,23 +101,28 @@ def authenticate(request: Request, state: HubState, session: Session) -> Princip
     A Bearer token is checked in the request's own session, so the request needs one
     connection and, unless the token's use is noted, no extra commit. The API never accepts
     the web session cookie, so cross-site requests cannot ride on it.
+
+    Tokens are never throttled: a 256-bit token cannot be guessed, and throttling them by
+    address would let anyone behind the same NAT lock out everyone's automation. Passwords are
+    throttled per account and address (``authenticate_password``) and, against spraying many
+    accounts, per address too.
     """
     header = request.headers.get("authorization")
-    address = client_address(request)
     if header is None:
         return None
-    if state.throttle.blocked(address):
-        raise TooManyAttempts("too many failed authentications from your address; wait a minute")
     scheme, _, value = header.partition(" ")
-    try:
-        if scheme.lower() == "bearer":
-            check = orgs.authenticate_token(session=session, token=value.strip())
-            if check.noted_use:
-                session.commit()
-            return check.principal
-        if scheme.lower() == "basic":
-            return _password_principal(value, state)
+    if scheme.lower() == "bearer":
+        check = orgs.authenticate_token(session=session, token=value.strip())
+        if check.noted_use:
+            session.commit()
+        return check.principal
+    if scheme.lower() != "basic":
         raise AuthenticationFailed("use HTTP Basic or Bearer authentication")
+    address = client_address(request)
+    if state.throttle.blocked(address):
+        raise TooManyAttempts("too many failed sign-ins from your address; wait a minute")
+    try:
+        return _password_principal(value, state, address)
     except AuthenticationFailed:
         state.throttle.fail(address)
         raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -12,10 +13,10 @@ from pydantic import BaseModel, Field
 from varsel.api.deps import CurrentPrincipal, DbSession, Hub
 from varsel.api.errors import HttpProblem
 from varsel.audit import service as audit
-from varsel.clock import us_to_rfc3339
+from varsel.clock import us_to_rfc3339, utcnow
 from varsel.errors import Forbidden, InvalidInput
-from varsel.orgs import service as orgs
-from varsel.orgs.models import Role
+from varsel.orgs import flows
+from varsel.orgs.models import Role, TokenScope
 from varsel.sharing import browse
 from varsel.sharing import ingest as ingesting
 from varsel.sharing import service as sharing
@@ -207,21 +208,48 @@ def reshare(
 
 
 class TokenRequest(BaseModel):
-    """Create an API token for yourself."""
+    """Create an API token for yourself (nobody mints a token for someone else)."""
 
-    name: str = "api"
+    name: str = Field(default="api", max_length=100)
+    scope: TokenScope = Field(default=TokenScope.READ_WRITE, description="'read' or 'read-write'")
+    expires_days: int | None = Field(
+        default=None, ge=1, le=3650, description="Days until it expires (default: never)"
+    )
 
 
 @router.post("/tokens", status_code=201)
 def create_token(
     body: TokenRequest, session: DbSession, principal: CurrentPrincipal
 ) -> dict[str, Any]:
-    """Create an API token for the caller; the token is in this response only."""
-    row, token = orgs.create_token(
-        session=session, username=principal.username, name=body.name, actor=principal.label
+    """Create an API token for the caller; the token is in this response only.
+
+    Made with a token, the new token is its child: it expires no later than the token used,
+    its scope is no wider, and it is revoked with it.
+    """
+    row, token = flows.create_token(
+        session=session,
+        principal=principal,
+        name=body.name,
+        scope=body.scope.value,
+        expires_at=utcnow() + timedelta(days=body.expires_days) if body.expires_days else None,
     )
     session.commit()
-    return {"id": row.id, "name": row.name, "token": token}
+    return {
+        "id": row.id,
+        "name": row.name,
+        "scope": row.scope,
+        "expires_at": row.expires_at.isoformat() + "Z" if row.expires_at else None,
+        "parent": row.parent_id,
+        "token": token,
+    }
+
+
+@router.post("/tokens/{token_id}/revoke")
+def revoke_token(token_id: int, session: DbSession, principal: CurrentPrincipal) -> dict[str, Any]:
+    """Revoke a token (and every token made with it) that the caller may revoke."""
+    row = flows.revoke_token(session=session, principal=principal, token_id=token_id)
+    session.commit()
+    return {"id": row.id, "revoked": True}
 
 
 @router.get("/audit/verify")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from varsel.db import Base
@@ -36,6 +36,9 @@ class Organisation(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
+    # NFKC, case-folded and with look-alike characters mapped to their Latin prototype
+    # (varsel.orgs.names): unique, so "Svea Moln АB" (Cyrillic А) cannot sit beside "Svea Moln AB".
+    name_key: Mapped[str] = mapped_column(String(200), unique=True)
     country: Mapped[str] = mapped_column(String(2))
     kind: Mapped[str] = mapped_column(String(32))
     sector: Mapped[str | None] = mapped_column(String(100))
@@ -63,12 +66,14 @@ class User(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(150), unique=True)
+    # Case-insensitive key (varsel.orgs.names): "Analyst.no" and "analyst.no" are one user.
+    username_key: Mapped[str] = mapped_column(String(150), unique=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     role: Mapped[str] = mapped_column(String(32))
     password_hash: Mapped[str | None] = mapped_column(String(255))
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    # A disabled user signs in with nothing; disabling ends their sessions and revokes tokens.
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     org: Mapped[Organisation] = relationship(lazy="joined")
 
@@ -87,6 +92,36 @@ class ApiToken(Base):
     expires_at: Mapped[datetime | None] = mapped_column(DateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # A token minted with a token: bounded by its parent's expiry and scope, revoked with it.
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_tokens.id", ondelete="CASCADE"), index=True
+    )
+    # "read" or "read-write" (TokenScope): a read token changes nothing, whatever its user may do.
+    scope: Mapped[str] = mapped_column(
+        String(16), default="read-write", server_default="read-write"
+    )
+
+
+class TokenScope(StrEnum):
+    """What a request authenticated by an API token may do."""
+
+    READ = "read"
+    READ_WRITE = "read-write"
+
+
+class AuthFailure(Base):
+    """Failed password sign-ins of one account from one address, and when it may try again.
+
+    Keyed by a digest of (username key, address), so the table holds no plaintext of either.
+    Throttling per account *and* address means nobody locks anyone else out from elsewhere.
+    """
+
+    __tablename__ = "auth_failures"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    blocked_until: Mapped[datetime | None] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, index=True)
 
 
 class Community(Base):
@@ -112,3 +147,27 @@ class CommunityMember(Base):
     org_id: Mapped[int] = mapped_column(
         ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True, index=True
     )
+
+
+class MembershipRequest(Base):
+    """A pending addition of an organisation to a community, awaiting a second party.
+
+    Adding a member widens who reads the community's material, so outside the local operator's
+    CLI it takes effect only once an org-admin of another member organisation approves it.
+    """
+
+    __tablename__ = "membership_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    community_id: Mapped[int] = mapped_column(
+        ForeignKey("communities.id", ondelete="CASCADE"), index=True
+    )
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    requested_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    requested_by: Mapped[str] = mapped_column(String(300))
+    requested_at: Mapped[datetime] = mapped_column(DateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(300))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime)
+    approved: Mapped[bool | None] = mapped_column(Boolean)

@@ -9,7 +9,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from varsel.web import admin, auth, clearances, exports, home, incidents, objects, share, static
+from varsel.web import (
+    account,
+    admin,
+    auth,
+    clearances,
+    exports,
+    home,
+    incidents,
+    objects,
+    share,
+    static,
+)
 from varsel.web.errors import install
 
 router = APIRouter(include_in_schema=False)
@@ -22,6 +33,7 @@ router.include_router(share.router)
 router.include_router(exports.router)
 router.include_router(incidents.router)
 router.include_router(admin.router)
+router.include_router(account.router)
 router.include_router(clearances.router)
 
 __all__ = ["install", "router"]

@@ -1,8 +1,8 @@
 """Administration: users and roles, API tokens, communities, collections and the audit log.
 
-Org-admins manage their own organisation's users and tokens; hub-admins manage everything.
-Which rows a page lists and which a form may change is decided by ``varsel.policy.restrict``
-(through :mod:`varsel.web.queries`); the role checks here only decide which forms a page offers.
+Which rows a page lists is decided by ``varsel.policy.restrict`` (through
+:mod:`varsel.web.queries`); every change goes through :mod:`varsel.orgs.flows`, where the policy
+decides it. The role checks here only decide which forms a page offers.
 """
 
 from __future__ import annotations
@@ -16,12 +16,14 @@ from starlette.responses import Response
 from varsel.api.deps import DbSession
 from varsel.audit import service as audit
 from varsel.clock import utcnow
-from varsel.errors import Forbidden, InvalidInput, VarselError
-from varsel.orgs import service as orgs
-from varsel.orgs.models import Role
+from varsel.errors import InvalidInput, VarselError
+from varsel.orgs import flows
+from varsel.orgs.models import Role, TokenScope
 from varsel.orgs.service import Principal
+from varsel.policy import Change, Target, authorize
 from varsel.sharing import service as sharing
 from varsel.web import queries
+from varsel.web.errors import status_of
 from varsel.web.pages import done, field, form_page
 from varsel.web.render import render
 from varsel.web.sessions import Admin, CheckedForm, HubAdmin, SignedIn
@@ -32,6 +34,11 @@ AUDIT_PAGE = 50
 NOTICES = {
     "user_created",
     "role_changed",
+    "user_disabled",
+    "user_enabled",
+    "member_requested",
+    "request_approved",
+    "request_refused",
     "token_revoked",
     "member_added",
     "member_removed",
@@ -66,7 +73,7 @@ def _users_page(
         notices=NOTICES,
         status_code=status_code,
         users=queries.users(session=db, principal=principal),
-        roles=queries.grantable_roles(principal),
+        roles=queries.grantable_roles(session=db, principal=principal),
         organisations=organisations,
         error=error,
     )
@@ -81,22 +88,18 @@ def users(request: Request, db: DbSession, principal: Admin) -> Response:
 @router.post("/users")
 def add_user(request: Request, db: DbSession, principal: Admin, form: CheckedForm) -> Response:
     """Create a user (org-admins: in their own organisation only)."""
-    org, role = field(form, "org"), field(form, "role")
     try:
-        if principal.role is not Role.HUB_ADMIN and org != principal.org_name:
-            raise Forbidden("an org-admin adds users to their own organisation only")
-        queries.check_grant(principal, role)
-        orgs.add_user(
+        flows.create_user(
             session=db,
+            principal=principal,
             username=field(form, "username"),
-            org=org,
-            role=role,
+            org=field(form, "org"),
+            role=field(form, "role"),
             password=str(form.get("password") or ""),
-            actor=principal.label,
         )
     except VarselError as exc:
         db.rollback()
-        return _users_page(request, db, principal, status_code=400, error=exc.message)
+        return _users_page(request, db, principal, status_code=status_of(exc), error=exc.message)
     db.commit()
     return done("/admin/users", "user_created")
 
@@ -104,18 +107,38 @@ def add_user(request: Request, db: DbSession, principal: Admin, form: CheckedFor
 @router.post("/users/role")
 def change_role(request: Request, db: DbSession, principal: Admin, form: CheckedForm) -> Response:
     """Change a user's role, within what I may grant."""
-    username, role = field(form, "username"), field(form, "role")
     try:
-        user = queries.writable_user(session=db, principal=principal, username=username)
-        if user.role == Role.HUB_ADMIN.value:
-            queries.check_grant(principal, Role.HUB_ADMIN.value)
-        queries.check_grant(principal, role)
-        orgs.set_role(session=db, username=username, role=role, actor=principal.label)
+        flows.change_role(
+            session=db,
+            principal=principal,
+            username=field(form, "username"),
+            role=field(form, "role"),
+        )
     except VarselError as exc:
         db.rollback()
-        return _users_page(request, db, principal, status_code=400, error=exc.message)
+        return _users_page(request, db, principal, status_code=status_of(exc), error=exc.message)
     db.commit()
     return done("/admin/users", "role_changed")
+
+
+@router.post("/users/state")
+def change_state(request: Request, db: DbSession, principal: Admin, form: CheckedForm) -> Response:
+    """Disable an account (ending its sessions and tokens) or enable it again."""
+    op = field(form, "op")
+    try:
+        if op not in {"disable", "enable"}:
+            raise InvalidInput("unknown account change")
+        flows.set_enabled(
+            session=db,
+            principal=principal,
+            username=field(form, "username"),
+            enabled=op == "enable",
+        )
+    except VarselError as exc:
+        db.rollback()
+        return _users_page(request, db, principal, status_code=status_of(exc), error=exc.message)
+    db.commit()
+    return done("/admin/users", "user_enabled" if op == "enable" else "user_disabled")
 
 
 # API tokens -------------------------------------------------------------------------------------
@@ -130,16 +153,12 @@ def _tokens_page(
     error: str | None = None,
     created: tuple[str, str] | None = None,
 ) -> Response:
-    owners = [u.username for u in queries.users(session=db, principal=principal)]
-    if principal.role is Role.ANALYST:
-        owners = [principal.username]
     return form_page(
         request,
         "admin_tokens.html",
         notices=NOTICES,
         status_code=status_code,
         tokens=queries.tokens(session=db, principal=principal),
-        owners=owners,
         now=utcnow(),
         error=error,
         created=created,
@@ -154,26 +173,29 @@ def tokens(request: Request, db: DbSession, principal: SignedIn) -> Response:
 
 @router.post("/tokens")
 def add_token(request: Request, db: DbSession, principal: SignedIn, form: CheckedForm) -> Response:
-    """Create an API token and show it this once."""
-    owner = field(form, "username") or principal.username
+    """Create an API token for myself and show it this once (nobody mints one for another)."""
     name = field(form, "name") or "api"
     days = field(form, "days")
     try:
-        if owner != principal.username:
-            queries.writable_user(session=db, principal=principal, username=owner)
         if days and (not days.isdigit() or not 1 <= int(days) <= 3650):
             raise InvalidInput("the lifetime is a whole number of days from 1 to 3650")
         expires = utcnow() + timedelta(days=int(days)) if days else None
-        if len(name) > 100:
-            raise InvalidInput("a token name is at most 100 characters")
-        _, secret = orgs.create_token(
-            session=db, username=owner, name=name, expires_at=expires, actor=principal.label
+        _, secret = flows.create_token(
+            session=db,
+            principal=principal,
+            name=name,
+            expires_at=expires,
+            scope=field(form, "scope") or TokenScope.READ_WRITE.value,
+            # A form naming another owner is refused by the policy, never silently redirected.
+            username=field(form, "username") or None,
         )
     except VarselError as exc:
         db.rollback()
-        return _tokens_page(request, db, principal, status_code=400, error=exc.message)
+        return _tokens_page(request, db, principal, status_code=status_of(exc), error=exc.message)
     db.commit()
-    return _tokens_page(request, db, principal, status_code=201, created=(owner, secret))
+    return _tokens_page(
+        request, db, principal, status_code=201, created=(principal.username, secret)
+    )
 
 
 @router.post("/tokens/revoke")
@@ -186,11 +208,10 @@ def revoke_token(
     except ValueError:
         return _tokens_page(request, db, principal, status_code=400, error="no such token")
     try:
-        queries.writable_token(session=db, principal=principal, token_id=token_id)
-        orgs.revoke_token(session=db, token_id=token_id, actor=principal.label)
+        flows.revoke_token(session=db, principal=principal, token_id=token_id)
     except VarselError as exc:
         db.rollback()
-        return _tokens_page(request, db, principal, status_code=400, error=exc.message)
+        return _tokens_page(request, db, principal, status_code=status_of(exc), error=exc.message)
     db.commit()
     return done("/admin/tokens", "token_revoked")
 
@@ -206,13 +227,15 @@ def _communities_page(
     status_code: int = 200,
     error: str | None = None,
 ) -> Response:
+    views = queries.communities(session=db, principal=principal)
     return form_page(
         request,
         "admin_communities.html",
         notices=NOTICES,
         status_code=status_code,
-        communities=queries.communities(session=db, principal=principal),
+        communities=views,
         organisations=queries.organisations(session=db, principal=principal),
+        requests=queries.membership_requests(session=db, principal=principal, views=views),
         error=error,
     )
 
@@ -229,38 +252,67 @@ def add_community(
 ) -> Response:
     """Create a community (hub-admins)."""
     try:
-        orgs.add_community(
+        flows.create_community(
             session=db,
+            principal=principal,
             name=field(form, "name"),
-            members=[],
             description=field(form, "description"),
-            actor=principal.label,
         )
     except VarselError as exc:
         db.rollback()
-        return _communities_page(request, db, principal, status_code=400, error=exc.message)
+        return _communities_page(
+            request, db, principal, status_code=status_of(exc), error=exc.message
+        )
     db.commit()
     return done("/admin/communities", "community_created")
 
 
 @router.post("/communities/members")
-def change_member(
-    request: Request, db: DbSession, principal: HubAdmin, form: CheckedForm
-) -> Response:
-    """Add an organisation to a community or remove it (hub-admins); effective at once."""
+def change_member(request: Request, db: DbSession, principal: Admin, form: CheckedForm) -> Response:
+    """Propose or make a membership change, as the policy allows (a widening waits)."""
     community, org, op = field(form, "community"), field(form, "org"), field(form, "op")
     try:
         if op == "add":
-            orgs.add_member(session=db, community=community, org=org, actor=principal.label)
+            outcome = flows.add_member(
+                session=db, principal=principal, community=community, org=org
+            )
+            notice = "member_added" if outcome == "added" else "member_requested"
         elif op == "remove":
-            orgs.remove_member(session=db, community=community, org=org, actor=principal.label)
+            flows.remove_member(session=db, principal=principal, community=community, org=org)
+            notice = "member_removed"
         else:
             raise InvalidInput("unknown membership change")
     except VarselError as exc:
         db.rollback()
-        return _communities_page(request, db, principal, status_code=400, error=exc.message)
+        return _communities_page(
+            request, db, principal, status_code=status_of(exc), error=exc.message
+        )
     db.commit()
-    return done("/admin/communities", "member_added" if op == "add" else "member_removed")
+    return done("/admin/communities", notice)
+
+
+@router.post("/communities/requests")
+def decide_request(
+    request: Request, db: DbSession, principal: Admin, form: CheckedForm
+) -> Response:
+    """Approve or refuse a proposed member, as a second party of the community."""
+    op = field(form, "op")
+    try:
+        if op not in {"approve", "refuse"} or not field(form, "request_id").isdigit():
+            raise InvalidInput("unknown membership decision")
+        flows.decide_member(
+            session=db,
+            principal=principal,
+            request_id=int(field(form, "request_id")),
+            approve=op == "approve",
+        )
+    except VarselError as exc:
+        db.rollback()
+        return _communities_page(
+            request, db, principal, status_code=status_of(exc), error=exc.message
+        )
+    db.commit()
+    return done("/admin/communities", "request_approved" if op == "approve" else "request_refused")
 
 
 # Collections ------------------------------------------------------------------------------------
@@ -297,6 +349,7 @@ def add_collection(
 ) -> Response:
     """Create a collection (hub-admins)."""
     try:
+        authorize(session=db, principal=principal, change=Change.COLLECTION_CREATE, target=Target())
         sharing.add_collection(
             session=db,
             title=field(form, "title"),
@@ -308,7 +361,9 @@ def add_collection(
         )
     except VarselError as exc:
         db.rollback()
-        return _collections_page(request, db, principal, status_code=400, error=exc.message)
+        return _collections_page(
+            request, db, principal, status_code=status_of(exc), error=exc.message
+        )
     db.commit()
     return done("/admin/collections", "collection_created")
 

@@ -53,8 +53,9 @@ def login(request: Request, state: Hub, db: DbSession, form: CheckedForm) -> Res
             session=db,
             username=username,
             password=password,
-            max_failures=state.settings.max_failed_logins,
-            lockout_seconds=state.settings.lockout_seconds,
+            address=address,
+            free_attempts=state.settings.max_failed_logins,
+            max_delay_seconds=state.settings.lockout_seconds,
         )
     except AuthenticationFailed as exc:
         # The failure count and any lock (with its audit event) are kept.

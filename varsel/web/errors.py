@@ -47,6 +47,11 @@ def is_page(request: Request) -> bool:
     return not request.url.path.startswith(_API_PREFIXES)
 
 
+def status_of(exc: VarselError) -> int:
+    """Return the HTTP status a page answers a domain error with (403 for Forbidden, …)."""
+    return next((status for kind, status in _DOMAIN_STATUS if isinstance(exc, kind)), 400)
+
+
 def _status_of(exc: Exception) -> tuple[int, str]:
     if isinstance(exc, VarselError):
         for kind, status in _DOMAIN_STATUS:

@@ -8,10 +8,19 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from varsel.audit.models import AuditEvent
-from varsel.errors import Forbidden, NotFound
-from varsel.orgs.models import ApiToken, Community, CommunityMember, Organisation, Role, User
+from varsel.orgs import flows
+from varsel.orgs import service as orgs
+from varsel.orgs.models import (
+    ApiToken,
+    Community,
+    CommunityMember,
+    MembershipRequest,
+    Organisation,
+    Role,
+    User,
+)
 from varsel.orgs.service import Principal
-from varsel.policy import Action, restrict
+from varsel.policy import Action, Change, Target, refusal, restrict
 from varsel.sharing.models import Collection, StixObject
 
 
@@ -61,6 +70,39 @@ def communities(*, session: Session, principal: Principal) -> list[CommunityView
     return [CommunityView(row, members[row.id], owned[row.id]) for row in rows]
 
 
+@dataclass(frozen=True)
+class RequestView:
+    """A pending membership request, with what the page shows and whether I may decide it."""
+
+    request: MembershipRequest
+    community: str
+    org: str
+    may_decide: bool
+
+
+def membership_requests(
+    *, session: Session, principal: Principal, views: list[CommunityView]
+) -> list[RequestView]:
+    """Return the pending membership requests of the communities ``principal`` may see."""
+    names = {v.community.id: v.community.name for v in views}
+    rows = orgs.pending_requests(session=session, community_ids=list(names))
+    org_names = {o.id: o.name for o in organisations(session=session, principal=principal)}
+    result = []
+    for row in rows:
+        reason = refusal(
+            session=session,
+            principal=principal,
+            change=Change.MEMBER_APPROVE,
+            target=flows.approval_target(session=session, request=row),
+        )
+        result.append(
+            RequestView(
+                row, names[row.community_id], org_names.get(row.org_id, "?"), reason is None
+            )
+        )
+    return result
+
+
 def community_names(*, session: Session, principal: Principal) -> dict[int, str]:
     """Return community names by id, as far as ``principal`` may see them."""
     return dict(
@@ -79,29 +121,19 @@ def users(*, session: Session, principal: Principal) -> list[User]:
     )
 
 
-def writable_user(*, session: Session, principal: Principal, username: str) -> User:
-    """Return ``username`` if ``principal`` may change that user, else raise."""
-    user = session.execute(
-        restrict(select(User).where(User.username == username), principal, Action.WRITE)
-    ).scalar_one_or_none()
-    if user is None:
-        raise NotFound(f"no user {username!r} that you may manage")
-    return user
-
-
-def grantable_roles(principal: Principal) -> list[Role]:
-    """Return the roles ``principal`` may give: hub-admin only by a hub-admin."""
-    if principal.role is Role.HUB_ADMIN:
-        return list(Role)
-    if principal.role is Role.ORG_ADMIN:
-        return [Role.ANALYST, Role.ORG_ADMIN]
-    return []
-
-
-def check_grant(principal: Principal, role: str) -> None:
-    """Raise Forbidden unless ``principal`` may give ``role``."""
-    if role not in {r.value for r in grantable_roles(principal)}:
-        raise Forbidden(f"you may not give the role {role!r}")
+def grantable_roles(*, session: Session, principal: Principal) -> list[Role]:
+    """Return the roles the users form offers: those the policy lets ``principal`` give."""
+    return [
+        role
+        for role in Role
+        if refusal(
+            session=session,
+            principal=principal,
+            change=Change.USER_CREATE,
+            target=Target(org_id=principal.org_id, role=role),
+        )
+        is None
+    ]
 
 
 @dataclass(frozen=True)
@@ -120,16 +152,6 @@ def tokens(*, session: Session, principal: Principal) -> list[TokenView]:
         .order_by(ApiToken.id.desc())
     )
     return [TokenView(token, username) for token, username in rows]
-
-
-def writable_token(*, session: Session, principal: Principal, token_id: int) -> ApiToken:
-    """Return the token if ``principal`` may revoke it, else raise NotFound."""
-    row = session.execute(
-        restrict(select(ApiToken).where(ApiToken.id == token_id), principal, Action.WRITE)
-    ).scalar_one_or_none()
-    if row is None:
-        raise NotFound(f"no token {token_id} that you may revoke")
-    return row
 
 
 def audit_events(

@@ -8,7 +8,7 @@ every worker at once. A session ends when:
 
 * the user signs out (the row is marked ended and the browser drops the cookie);
 * the user's password changes (the fingerprint no longer matches);
-* the user is deleted, or the cookie is older than :data:`SESSION_SECONDS`.
+* the user is disabled or deleted, or the cookie is older than :data:`SESSION_SECONDS`.
 
 The CSRF token is an HMAC of the session nonce, so it needs no storage either; every POST must
 carry it in the ``csrf`` form field. Signing in issues a new nonce (no session fixation).
@@ -129,7 +129,12 @@ def web_session(request: Request, state: Hub) -> WebSession:
                     and sign_in.expires_at > utcnow()
                 )
                 # Roles and organisations are read on every request: a change applies at once.
-                if live and user is not None and data.get("p") == password_fingerprint(user):
+                if (
+                    live
+                    and user is not None
+                    and user.disabled_at is None
+                    and data.get("p") == password_fingerprint(user)
+                ):
                     principal = orgs.principal_of(user)
     result = WebSession(
         nonce=nonce,

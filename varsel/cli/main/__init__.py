@@ -21,6 +21,8 @@ from varsel.cli.main._accounts import (
     token_list,
     token_revoke,
     user_add,
+    user_disable,
+    user_password,
 )
 from varsel.cli.main._common import DatabaseOpt, err, out, settings_for, unit_of_work
 from varsel.cli.main._hub import audit_verify, demo, init, serve
@@ -57,6 +59,8 @@ org_app.command("add")(org_add)
 org_app.command("list")(org_list)
 org_app.command("client")(org_client)
 user_app.command("add")(user_add)
+user_app.command("password")(user_password)
+user_app.command("disable")(user_disable)
 token_app.command("create")(token_create)
 token_app.command("list")(token_list)
 token_app.command("revoke")(token_revoke)
@@ -110,4 +114,6 @@ __all__ = [
     "unit_of_work",
     "user_add",
     "user_app",
+    "user_disable",
+    "user_password",
 ]

@@ -1,7 +1,10 @@
 """Who takes part: organisations and client relations, users, and their API tokens.
 
 A new user's password is read from stdin, or prompted for twice on a terminal; a new token is
-printed once, alone on stdout, and never stored.
+printed once, alone on stdout, and never stored. Changes go through ``varsel.orgs.flows`` as the
+local operator (``varsel.orgs.service.local_operator``), the principal the policy gives whoever
+runs the hub's command line: it holds the database already, and every change is audited under
+the operating-system account's name.
 """
 
 from __future__ import annotations
@@ -27,11 +30,12 @@ def org_add(
     database_url: DatabaseOpt = None,
 ) -> None:
     """Add an organisation."""
-    from varsel.orgs import service
+    from varsel.orgs import flows, service
 
     with unit_of_work(database_url) as session:
-        org = service.add_org(
+        org = flows.create_org(
             session=session,
+            principal=service.local_operator(),
             name=name,
             country=country,
             kind=kind,
@@ -87,12 +91,52 @@ def user_add(
     database_url: DatabaseOpt = None,
 ) -> None:
     """Add a user; the password is read from stdin (or prompted for on a terminal)."""
+    from varsel.orgs import flows, service
+
+    password = _read_password()
+    with unit_of_work(database_url) as session:
+        flows.create_user(
+            session=session,
+            principal=service.local_operator(),
+            username=username,
+            org=org,
+            role=role,
+            password=password,
+        )
+    err.print(f"user {username!r} added to {org!r} as {role}")
+
+
+def user_password(username: str, database_url: DatabaseOpt = None) -> None:
+    """Set USERNAME's password (from stdin, or prompted for); ends their sessions and tokens."""
     from varsel.orgs import service
 
     password = _read_password()
     with unit_of_work(database_url) as session:
-        service.add_user(session=session, username=username, org=org, role=role, password=password)
-    err.print(f"user {username!r} added to {org!r} as {role}")
+        user = service.get_user(session=session, username=username)
+        service.set_password(
+            session=session, user=user, password=password, actor=service.local_operator().label
+        )
+    err.print(f"password of {username!r} set; their sessions ended and their tokens were revoked")
+
+
+def user_disable(
+    username: str,
+    enable: Annotated[
+        bool, typer.Option("--enable", help="Enable the user again instead.")
+    ] = False,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Disable USERNAME (no sign-in; sessions end, tokens are revoked), or --enable again."""
+    from varsel.orgs import flows, service
+
+    with unit_of_work(database_url) as session:
+        flows.set_enabled(
+            session=session,
+            principal=service.local_operator(),
+            username=username,
+            enabled=enable,
+        )
+    err.print(f"user {username!r} {'enabled' if enable else 'disabled'}")
 
 
 def token_create(
@@ -101,10 +145,17 @@ def token_create(
     expires_days: Annotated[
         int | None, typer.Option(help="Days until the token expires (default: never).", min=1)
     ] = None,
+    scope: Annotated[
+        str, typer.Option(help="read (changes nothing) or read-write.")
+    ] = "read-write",
     database_url: DatabaseOpt = None,
 ) -> None:
-    """Create an API token for USERNAME and print only the token on stdout."""
-    from varsel.orgs import service
+    """Create an API token for USERNAME and print only the token on stdout.
+
+    Issued by the local operator, who holds the database; on the web and the REST API a token
+    is made by its owner only.
+    """
+    from varsel.orgs import flows, service
 
     expires = (
         datetime.now(UTC).replace(tzinfo=None) + timedelta(days=expires_days)
@@ -112,8 +163,13 @@ def token_create(
         else None
     )
     with unit_of_work(database_url) as session:
-        _, token = service.create_token(
-            session=session, username=username, name=name, expires_at=expires
+        _, token = flows.create_token(
+            session=session,
+            principal=service.local_operator(),
+            username=username,
+            name=name,
+            expires_at=expires,
+            scope=scope,
         )
     typer.echo(token)
 
@@ -123,11 +179,15 @@ def token_list(username: str, database_url: DatabaseOpt = None) -> None:
     from varsel.orgs import service
 
     with unit_of_work(database_url) as session:
-        table = Table("id", "name", "prefix", "created", "expires", "revoked", "last used")
+        table = Table(
+            "id", "name", "scope", "parent", "prefix", "created", "expires", "revoked", "last used"
+        )
         for row in service.list_tokens(session=session, username=username):
             table.add_row(
                 str(row.id),
                 row.name,
+                row.scope,
+                str(row.parent_id or ""),
                 f"vs_{row.prefix}…",
                 str(row.created_at)[:19],
                 str(row.expires_at or "")[:19],
@@ -138,9 +198,9 @@ def token_list(username: str, database_url: DatabaseOpt = None) -> None:
 
 
 def token_revoke(token_id: int, database_url: DatabaseOpt = None) -> None:
-    """Revoke a token by its id."""
-    from varsel.orgs import service
+    """Revoke a token by its id, and every token made with it."""
+    from varsel.orgs import flows, service
 
     with unit_of_work(database_url) as session:
-        service.revoke_token(session=session, token_id=token_id)
+        flows.revoke_token(session=session, principal=service.local_operator(), token_id=token_id)
     out.print(f"token {token_id} revoked")

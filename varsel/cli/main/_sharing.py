@@ -18,13 +18,16 @@ def community_add(
     description: str = "",
     database_url: DatabaseOpt = None,
 ) -> None:
-    """Create a community with its member organisations."""
-    from varsel.orgs import service
+    """Create a community with its member organisations (as the local operator)."""
+    from varsel.orgs import flows, service
 
+    operator = service.local_operator()
     with unit_of_work(database_url) as session:
-        service.add_community(
-            session=session, name=name, members=member or [], description=description
+        flows.create_community(
+            session=session, principal=operator, name=name, description=description
         )
+        for org in member or []:
+            flows.add_member(session=session, principal=operator, community=name, org=org)
     out.print(f"community {name!r} added with {len(member or [])} members")
 
 
@@ -34,14 +37,19 @@ def community_member(
     remove: Annotated[bool, typer.Option(help="Remove the member instead.")] = False,
     database_url: DatabaseOpt = None,
 ) -> None:
-    """Add ORG to community NAME (or remove it); takes effect at once."""
-    from varsel.orgs import service
+    """Add ORG to community NAME (or remove it); takes effect at once.
 
+    The local operator adds directly; on the web, an addition to a community with members
+    waits for a second party's approval.
+    """
+    from varsel.orgs import flows, service
+
+    operator = service.local_operator()
     with unit_of_work(database_url) as session:
         if remove:
-            service.remove_member(session=session, community=name, org=org)
+            flows.remove_member(session=session, principal=operator, community=name, org=org)
         else:
-            service.add_member(session=session, community=name, org=org)
+            flows.add_member(session=session, principal=operator, community=name, org=org)
     out.print(f"{org!r} {'removed from' if remove else 'added to'} {name!r}")
 
 

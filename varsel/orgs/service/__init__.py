@@ -6,8 +6,9 @@ authentication cheap). Neither is ever logged or returned after creation.
 
 The private modules, by what they hold: ``_principal`` (:class:`Principal`, who is asking),
 ``_orgs`` (organisations and client relations), ``_users`` (users, roles and password sign-in),
-``_tokens`` (API tokens and bearer authentication) and ``_communities`` (communities and their
-members).
+``_tokens`` (API tokens and bearer authentication), ``_lifecycle`` (password changes, disabling)
+and ``_communities`` (communities, their members and membership requests). Who may call the
+changing functions is decided by the policy, in ``varsel.orgs.flows``.
 """
 
 from __future__ import annotations
@@ -15,27 +16,43 @@ from __future__ import annotations
 from varsel.orgs.service._communities import (
     add_community,
     add_member,
+    decide_request,
     get_community,
     list_communities,
     members_of,
+    pending_requests,
     remove_member,
+    request_member,
+)
+from varsel.orgs.service._lifecycle import (
+    change_own_password,
+    disable_user,
+    enable_user,
+    set_password,
 )
 from varsel.orgs.service._orgs import add_client, add_org, get_org, list_orgs, remove_client
-from varsel.orgs.service._principal import Principal, principal_of
+from varsel.orgs.service._principal import Principal, local_operator, principal_of
 from varsel.orgs.service._tokens import (
     TOKEN_PREFIX,
     TokenCheck,
     authenticate_token,
     create_token,
     list_tokens,
+    parse_scope,
+    revoke_all_tokens,
     revoke_token,
 )
-from varsel.orgs.service._users import add_user, authenticate_password, get_user, set_role
+from varsel.orgs.service._users import (
+    add_user,
+    authenticate_password,
+    check_password,
+    find_user,
+    get_user,
+    set_role,
+)
 
 __all__ = [
     "TOKEN_PREFIX",
-    "Principal",
-    "TokenCheck",
     "add_client",
     "add_community",
     "add_member",
@@ -43,17 +60,31 @@ __all__ = [
     "add_user",
     "authenticate_password",
     "authenticate_token",
+    "change_own_password",
+    "check_password",
     "create_token",
+    "decide_request",
+    "disable_user",
+    "enable_user",
+    "find_user",
     "get_community",
     "get_org",
     "get_user",
     "list_communities",
     "list_orgs",
     "list_tokens",
+    "local_operator",
     "members_of",
+    "parse_scope",
+    "pending_requests",
     "principal_of",
     "remove_client",
     "remove_member",
+    "request_member",
+    "revoke_all_tokens",
     "revoke_token",
+    "set_password",
     "set_role",
+    "Principal",
+    "TokenCheck",
 ]

@@ -1,7 +1,9 @@
 """Communities (sharing groups) and their member organisations.
 
 Adding or removing a member changes what its users may read at once: the access policy reads
-membership on every request.
+membership on every request. Outside the local operator's command line, an addition to a
+community that has members is a request (:func:`request_member`) that takes effect when a second
+party approves it (:func:`decide_request`); who may do which is the policy's decision.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from sqlalchemy.orm import Session
 from varsel.audit import service as audit
 from varsel.clock import utcnow
 from varsel.errors import Conflict, InvalidInput, NotFound
-from varsel.orgs.models import Community, CommunityMember, Organisation
+from varsel.orgs.models import Community, CommunityMember, MembershipRequest, Organisation
 from varsel.orgs.service._orgs import get_org
+from varsel.orgs.service._principal import Principal
 
 
 def add_community(
@@ -97,3 +100,79 @@ def members_of(*, session: Session, community_id: int) -> list[Organisation]:
 def list_communities(*, session: Session) -> list[Community]:
     """Return every community, by name."""
     return list(session.execute(select(Community).order_by(Community.name)).scalars())
+
+
+def request_member(
+    *, session: Session, community: str, org: str, by: Principal
+) -> MembershipRequest:
+    """Record a proposal to add ``org`` to ``community``; it waits for a second party."""
+    c = get_community(session=session, name=community)
+    o = get_org(session=session, name=org)
+    if session.get(CommunityMember, (c.id, o.id)) is not None:
+        raise Conflict(f"{o.name!r} is already a member of {c.name!r}")
+    pending = session.execute(
+        select(MembershipRequest).where(
+            MembershipRequest.community_id == c.id,
+            MembershipRequest.org_id == o.id,
+            MembershipRequest.decided_at.is_(None),
+        )
+    ).scalar_one_or_none()
+    if pending is not None:
+        return pending
+    row = MembershipRequest(
+        community_id=c.id,
+        org_id=o.id,
+        requested_by_user_id=by.user_id or None,
+        requested_by=by.label,
+        requested_at=utcnow(),
+    )
+    session.add(row)
+    session.flush()
+    # The audit event is the notice: the member org-admins see it on their communities page.
+    audit.record(
+        session=session,
+        actor=by.label,
+        action="community.member.request",
+        target=c.name,
+        details={"org": o.name, "request_id": row.id},
+    )
+    return row
+
+
+def decide_request(
+    *, session: Session, request_id: int, approve: bool, by: Principal
+) -> MembershipRequest:
+    """Approve (the organisation joins at once) or refuse a pending membership request."""
+    row = session.get(MembershipRequest, request_id)
+    if row is None or row.decided_at is not None:
+        raise NotFound(f"no pending membership request {request_id}")
+    row.decided_at = utcnow()
+    row.decided_by = by.label
+    row.approved = approve
+    community = session.get(Community, row.community_id)
+    org = session.get(Organisation, row.org_id)
+    assert community is not None and org is not None  # both cascade-delete the request
+    audit.record(
+        session=session,
+        actor=by.label,
+        action="community.member.approve" if approve else "community.member.refuse",
+        target=community.name,
+        details={"org": org.name, "request_id": row.id, "requested_by": row.requested_by},
+    )
+    if approve:
+        add_member(session=session, community=community.name, org=org.name, actor=by.label)
+    return row
+
+
+def pending_requests(*, session: Session, community_ids: list[int]) -> list[MembershipRequest]:
+    """Return the undecided membership requests of these communities, oldest first."""
+    return list(
+        session.execute(
+            select(MembershipRequest)
+            .where(
+                MembershipRequest.community_id.in_(community_ids),
+                MembershipRequest.decided_at.is_(None),
+            )
+            .order_by(MembershipRequest.id)
+        ).scalars()
+    )

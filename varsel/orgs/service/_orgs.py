@@ -15,6 +15,7 @@ from varsel.audit import service as audit
 from varsel.clock import utcnow
 from varsel.errors import Conflict, InvalidInput, NotFound
 from varsel.orgs.models import ClientRelation, Organisation, OrgKind
+from varsel.orgs.names import check_display_name, name_key
 
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 
@@ -30,9 +31,7 @@ def add_org(
     actor: str = "cli",
 ) -> Organisation:
     """Create an organisation; the country is an ISO 3166-1 alpha-2 code."""
-    name = name.strip()
-    if not name:
-        raise InvalidInput("an organisation needs a name")
+    name = check_display_name(name, what="an organisation")
     country = country.strip().upper()
     if not _COUNTRY.match(country):
         raise InvalidInput(
@@ -43,10 +42,17 @@ def add_org(
     except ValueError:
         kinds = ", ".join(k.value for k in OrgKind)
         raise InvalidInput(f"unknown organisation kind {kind!r}; expected one of {kinds}") from None
-    if session.execute(select(Organisation.id).where(Organisation.name == name)).first():
-        raise Conflict(f"organisation {name!r} already exists")
+    key = name_key(name)
+    clash = session.execute(select(Organisation.name).where(Organisation.name_key == key)).scalar()
+    if clash is not None:
+        raise Conflict(
+            f"organisation {name!r} already exists"
+            if clash == name
+            else f"organisation {name!r} can be taken for the existing {clash!r}"
+        )
     org = Organisation(
         name=name,
+        name_key=key,
         country=country,
         kind=kind,
         sector=sector,
@@ -66,9 +72,13 @@ def add_org(
 
 
 def get_org(*, session: Session, name: str) -> Organisation:
-    """Return the organisation called ``name`` or raise NotFound."""
+    """Return the organisation called ``name`` or raise NotFound.
+
+    Looked up by its key, so "svea moln ab" finds "Svea Moln AB" — and only it, since no two
+    organisations share a key.
+    """
     org = session.execute(
-        select(Organisation).where(Organisation.name == name)
+        select(Organisation).where(Organisation.name_key == name_key(name))
     ).scalar_one_or_none()
     if org is None:
         raise NotFound(f"no organisation called {name!r}")

@@ -1,26 +1,36 @@
-"""Users and passwords: create, look up, change roles, and sign in with a password.
+"""Users and passwords: create, look up, change roles, disable, and sign in with a password.
 
 Passwords are hashed with argon2id. A sign-in for an unknown user still verifies a hash, so a
-failure costs the same time whether or not the username exists; repeated failures lock the
-account for a while.
+failure costs the same time whether or not the username exists.
+
+Failed sign-ins are throttled per account *and* address (``auth_failures``, in the database so
+that every worker sees them): after a few free attempts, each further failure from that address
+for that account doubles the wait, up to a ceiling. Nobody can lock an account from elsewhere:
+the owner's own address keeps its free attempts.
+
+Who may call the changing functions is decided by the access policy (``varsel.orgs.flows``);
+these functions only keep the data consistent and audited. Passwords changes and disabling are
+in ``_lifecycle``, since they also revoke tokens.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from varsel.audit import service as audit
 from varsel.clock import utcnow
 from varsel.errors import AccountLocked, AuthenticationFailed, Conflict, InvalidInput, NotFound
-from varsel.orgs.models import Role, User
+from varsel.orgs.models import AuthFailure, Role, User
+from varsel.orgs.names import username_key
 from varsel.orgs.service._orgs import get_org
 from varsel.orgs.service._principal import Principal, principal_of
 
@@ -29,6 +39,13 @@ _hasher = PasswordHasher()
 # sign-in costs the same time whether or not the username is known.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,149}$")
+MIN_PASSWORD = 12
+
+
+def check_password(password: str) -> None:
+    """Refuse a password that is too short to stand an offline guess."""
+    if len(password) < MIN_PASSWORD:
+        raise InvalidInput(f"a password must be at least {MIN_PASSWORD} characters long")
 
 
 def add_user(
@@ -51,37 +68,46 @@ def add_user(
     except ValueError:
         roles = ", ".join(r.value for r in Role)
         raise InvalidInput(f"unknown role {role!r}; expected one of {roles}") from None
-    if password is not None and len(password) < 12:
-        raise InvalidInput("a password must be at least 12 characters long")
+    if password is not None:
+        check_password(password)
     organisation = get_org(session=session, name=org)
-    if session.execute(select(User.id).where(User.username == username)).first():
-        raise Conflict(f"user {username!r} already exists")
+    key = username_key(username)
+    clash = session.execute(select(User.username).where(User.username_key == key)).scalar()
+    if clash is not None:
+        raise Conflict(f"user {username!r} already exists (usernames ignore case)")
     user = User(
         username=username,
+        username_key=key,
         org_id=organisation.id,
         role=role,
         password_hash=_hasher.hash(password) if password else None,
-        failed_logins=0,
         created_at=utcnow(),
     )
     session.add(user)
     try:
         session.flush()
     except IntegrityError:
-        raise Conflict(f"user {username!r} already exists") from None
+        raise Conflict(f"user {username!r} already exists (usernames ignore case)") from None
     audit.record(
         session=session,
         actor=actor,
         action="user.create",
         target=username,
-        details={"org": org, "role": role},
+        details={"org": organisation.name, "role": role},
     )
     return user
 
 
+def find_user(*, session: Session, username: str) -> User | None:
+    """Return the user called ``username`` (in any case), or None."""
+    return session.execute(
+        select(User).where(User.username_key == username_key(username))
+    ).scalar_one_or_none()
+
+
 def get_user(*, session: Session, username: str) -> User:
-    """Return the user called ``username`` or raise NotFound."""
-    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    """Return the user called ``username`` (in any case) or raise NotFound."""
+    user = find_user(session=session, username=username)
     if user is None:
         raise NotFound(f"no user called {username!r}")
     return user
@@ -100,36 +126,77 @@ def set_role(*, session: Session, username: str, role: str, actor: str) -> User:
     return user
 
 
-def authenticate_password(
-    *, session: Session, username: str, password: str, max_failures: int, lockout_seconds: int
-) -> Principal:
-    """Return the principal for a correct username and password, counting failures.
+def _failure_key(username: str, address: str) -> str:
+    return hashlib.sha256(f"{username_key(username)}\n{address}".encode()).hexdigest()
 
-    After ``max_failures`` consecutive failures the account is locked for ``lockout_seconds``.
-    The failure counter is committed by the caller even when this raises.
+
+def _delay(failures: int, free: int, ceiling: int) -> int:
+    """Return the wait after ``failures`` failures: none within ``free``, then 1, 2, 4… s."""
+    if failures < free:
+        return 0
+    return int(min(2 ** min(failures - free, 30), ceiling))
+
+
+def authenticate_password(
+    *,
+    session: Session,
+    username: str,
+    password: str,
+    address: str,
+    free_attempts: int,
+    max_delay_seconds: int,
+) -> Principal:
+    """Return the principal for a correct username and password, throttling failures.
+
+    Failures are counted per (account, address): after ``free_attempts`` of them that pair
+    waits 1 s, then 2, 4, … up to ``max_delay_seconds`` before it may try again, and a success
+    clears the count. The count is committed by the caller even when this raises.
     """
-    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
     now = utcnow()
-    if user is None or user.password_hash is None:
+    key = _failure_key(username, address)
+    failure = session.get(AuthFailure, key)
+    if failure is not None and failure.blocked_until is not None and failure.blocked_until > now:
+        wait = int((failure.blocked_until - now).total_seconds()) + 1
+        raise AccountLocked(
+            f"too many failed sign-ins for this account from your address; try again in {wait} s"
+        )
+    user = find_user(session=session, username=username)
+    ok = False
+    if user is None or user.password_hash is None or user.disabled_at is not None:
         try:
             _hasher.verify(_DUMMY_HASH, password)
         except VerificationError:
             pass
+    else:
+        try:
+            ok = _hasher.verify(user.password_hash, password)
+        except (VerificationError, InvalidHashError):
+            ok = False
+    if not ok or user is None:
+        # Forget counts nobody added to for a day, so guesses at made-up names cannot pile up.
+        session.execute(
+            delete(AuthFailure).where(
+                AuthFailure.updated_at < now - timedelta(days=1), AuthFailure.key != key
+            )
+        )
+        if failure is None:
+            failure = AuthFailure(key=key, failures=0, updated_at=now)
+            session.add(failure)
+        failure.failures += 1
+        failure.updated_at = now
+        wait = _delay(failure.failures, free_attempts, max_delay_seconds)
+        failure.blocked_until = now + timedelta(seconds=wait) if wait else None
+        if failure.failures == free_attempts:
+            audit.record(
+                session=session,
+                actor=username[:150],
+                action="auth.throttled",
+                target=username[:150],
+                details={"address": address},
+            )
         raise AuthenticationFailed("wrong username or password")
-    if user.locked_until is not None and user.locked_until > now:
-        raise AccountLocked("this account is locked after repeated failed sign-ins; try later")
-    try:
-        _hasher.verify(user.password_hash, password)
-    except (VerificationError, InvalidHashError):
-        user.failed_logins += 1
-        if user.failed_logins >= max_failures:
-            user.locked_until = now + timedelta(seconds=lockout_seconds)
-            user.failed_logins = 0
-            audit.record(session=session, actor=username, action="auth.locked", target=username)
-        raise AuthenticationFailed("wrong username or password") from None
-    if user.failed_logins or user.locked_until:
-        user.failed_logins = 0
-        user.locked_until = None
-    if _hasher.check_needs_rehash(user.password_hash):
+    if failure is not None:
+        session.execute(delete(AuthFailure).where(AuthFailure.key == key))
+    if _hasher.check_needs_rehash(user.password_hash or ""):
         user.password_hash = _hasher.hash(password)
     return principal_of(user)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from varsel.matching import warninglists
 from varsel.orgs.models import Organisation, User
+from varsel.orgs.names import name_key, username_key
 from varsel.sharing.ingest._results import _Candidate
 from varsel.sharing.validation import ValidatedObject
 
@@ -48,14 +49,16 @@ class _RecipientResolver:
         return self._cache[name]
 
     def _lookup(self, name: str) -> tuple[int | None, int | None] | None:
+        # By their uniqueness keys (varsel.orgs.names): "user:Analyst.no" is analyst.no, and a
+        # look-alike of an organisation's name cannot exist, so a name reaches one party only.
         if name.startswith("user:"):
             uid = self._session.execute(
-                select(User.id).where(User.username == name[5:])
+                select(User.id).where(User.username_key == username_key(name[5:]))
             ).scalar_one_or_none()
             return None if uid is None else (None, uid)
         org_name = name[4:] if name.startswith("org:") else name
         oid = self._session.execute(
-            select(Organisation.id).where(Organisation.name == org_name)
+            select(Organisation.id).where(Organisation.name_key == name_key(org_name))
         ).scalar_one_or_none()
         return None if oid is None else (oid, None)
 

@@ -43,6 +43,7 @@ from varsel.orgs.models import (
     CommunityMember,
     Organisation,
     Role,
+    TokenScope,
     User,
 )
 from varsel.orgs.service import Principal
@@ -170,9 +171,12 @@ def _directory_rule(query: Q, principal: Principal, action: Action) -> Q:
 
 
 def _user_rule(query: Q, principal: Principal, action: Action) -> Q:
-    if principal.role is Role.HUB_ADMIN:
+    # Hub-admins see every account (to disable one in an emergency), but organisations
+    # administer their own people: a hub-admin changes accounts of its own organisation only
+    # (the few changes it may make elsewhere are in the change rules below).
+    if principal.role is Role.HUB_ADMIN and (action is Action.READ or principal.operator):
         return query
-    if principal.role is Role.ORG_ADMIN:
+    if principal.role in (Role.ORG_ADMIN, Role.HUB_ADMIN):
         return query.where(User.org_id == principal.org_id)
     if action is Action.READ:
         return query.where(User.id == principal.user_id)
@@ -337,9 +341,11 @@ def restrict(query: Q, principal: Principal | None, action: Action) -> Q:
     """Return ``query`` narrowed to what ``principal`` may do ``action`` to; empty if unknown.
 
     The entity of the query's first column decides which rule applies; a query over an entity
-    without a rule, or without a principal, returns nothing.
+    without a rule, or without a principal, returns nothing. A read-only token writes nothing.
     """
     if principal is None or not query.column_descriptions:
+        return query.where(false())
+    if action is not Action.READ and principal.scope is TokenScope.READ:
         return query.where(false())
     entity = query.column_descriptions[0].get("entity")
     rule = _RULES.get(entity) if entity is not None else None
