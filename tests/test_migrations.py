@@ -160,3 +160,50 @@ def test_0007_swaps_parent_keys_for_triggers_on_postgresql_only_and_back(engine:
         assert left == 0
     migrate.upgrade(engine)
     assert _parent_keys(engine) == (set() if postgresql else declared)
+
+
+def test_0008_keys_existing_names_and_stops_on_look_alikes(engine: Engine) -> None:
+    migrate.upgrade(engine, "0007")
+    now = datetime(2026, 1, 1)
+    with engine.begin() as c:
+        for oid, name in ((1, "Svea Moln AB"), (2, "Fjordnett")):
+            c.execute(
+                text(
+                    "INSERT INTO organisations (id, name, country, kind, created_at) "
+                    "VALUES (:i, :n, 'SE', 'company', :t)"
+                ),
+                {"i": oid, "n": name, "t": now},
+            )
+        c.execute(
+            text(
+                "INSERT INTO users (id, username, org_id, role, failed_logins, created_at) "
+                "VALUES (1, 'Analyst.no', 2, 'analyst', 0, :t)"
+            ),
+            {"t": now},
+        )
+    migrate.upgrade(engine)
+    with engine.connect() as c:
+        keys = dict(c.execute(text("SELECT name, name_key FROM organisations")).all())
+        users = c.execute(text("SELECT username_key FROM users")).scalars().all()
+    assert keys == {"Svea Moln AB": "svea moln ab", "Fjordnett": "fjordnett"}
+    assert users == ["analyst.no"]
+    config = migrate.alembic_config(engine)
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")  # as migrate.upgrade does
+            connection.commit()
+        with connection.begin():
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0007")
+    with engine.begin() as c:
+        # Before 0008 a look-alike could be added beside the genuine name...
+        c.execute(
+            text(
+                "INSERT INTO organisations (id, name, country, kind, created_at) "
+                "VALUES (3, 'Svea Moln \u0410B', 'SE', 'company', :t)"
+            ),
+            {"t": now},
+        )
+    # ...and the upgrade refuses to guess which one is genuine.
+    with pytest.raises(RuntimeError, match="rename one of each pair"):
+        migrate.upgrade(engine)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -9,9 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from tests import factories as f
 from tests.conftest import SECRET, Hub
+from varsel.audit.models import AuditEvent
+from varsel.orgs.models import ApiToken
 from varsel.sharing.tlp import TLP
 
 
@@ -205,3 +210,39 @@ def test_each_cli_module_imports_on_its_own(module: str) -> None:
         [sys.executable, "-c", f"import {module}"], capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_the_local_operator_manages_accounts_and_is_named_in_the_audit(hub: Hub) -> None:
+    """`user password`, `user disable [--enable]` and `token create --scope` (issue 12)."""
+    with hub.session() as s:
+        f.org(s, "Fjordnett")
+        f.user(s, "alice", "Fjordnett")
+        s.commit()
+    token = run(hub, "token", "create", "alice", "--scope", "read").stdout.strip()
+    assert token.startswith("vs_")
+    new = "a brand new passphrase"
+    changed = run(hub, "user", "password", "alice", stdin=new + "\n")
+    assert changed.returncode == 0, changed.stderr
+    with hub.session() as s:
+        row = s.execute(select(ApiToken)).scalar_one()
+        assert row.scope == "read" and row.revoked_at is not None
+    basic = {"Authorization": "Basic " + base64.b64encode(f"alice:{new}".encode()).decode()}
+    with TestClient(hub.app) as client:
+        bearer = {"Authorization": f"Bearer {token}"}
+        assert client.get("/api/v1/me", headers=bearer).status_code == 401
+        assert client.get("/api/v1/me", headers=basic).status_code == 200
+        assert run(hub, "user", "disable", "alice").returncode == 0
+        assert client.get("/api/v1/me", headers=basic).status_code == 401
+        assert run(hub, "user", "disable", "alice", "--enable").returncode == 0
+        assert client.get("/api/v1/me", headers=basic).status_code == 200
+    short = run(hub, "user", "password", "alice", stdin="short\n")
+    assert short.returncode == 1 and "at least 12 characters" in short.stderr
+    wanted = {"token.create", "user.password", "user.disable", "user.enable"}
+    with hub.session() as s:
+        actors = [
+            (action, actor)
+            for action, actor in s.execute(select(AuditEvent.action, AuditEvent.actor))
+            if action in wanted
+        ]
+    assert {action for action, _ in actors} == wanted
+    assert all(actor.startswith("operator:") for _, actor in actors)
