@@ -154,6 +154,16 @@ def test_a_read_only_token_changes_nothing_and_mints_nothing_wider(hub: Hub, sce
         )
         assert wider.status_code == 403
         assert "read-only token" in wider.json()["detail"]
+        # Writes that create rather than change are refused too (no restrict() to ask).
+        incident = client.post(
+            "/api/v1/incidents", headers=_bearer(read_secret), json={"title": "x"}
+        )
+        assert incident.status_code == 403
+        # A read that needs a body (matching) is still a read.
+        matched = client.post(
+            "/api/v1/match", headers=_bearer(read_secret), json={"observables": ["198.51.100.1"]}
+        )
+        assert matched.status_code == 200 and matched.json()["matches"]
 
 
 # Item 2: no principal grants itself read access ----------------------------------------------

@@ -14,9 +14,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from varsel.api.ratelimit import FailureWindow
 from varsel.config import Settings
-from varsel.errors import AuthenticationFailed, TooManyAttempts
+from varsel.errors import AuthenticationFailed, Forbidden, TooManyAttempts
 from varsel.matching.helper import WarningListHelper
 from varsel.orgs import service as orgs
+from varsel.orgs.models import TokenScope
 from varsel.orgs.service import Principal
 
 
@@ -95,6 +96,14 @@ def _password_principal(value: str, state: HubState, address: str) -> Principal:
     return principal
 
 
+# POST routes that only read (a body too large for a query string); a read-only token may use them.
+_READING_POSTS = frozenset({"/api/v1/match"})
+
+
+def _reads_only(request: Request) -> bool:
+    return request.method in {"GET", "HEAD", "OPTIONS"} or request.url.path in _READING_POSTS
+
+
 def authenticate(request: Request, state: HubState, session: Session) -> Principal | None:
     """Return the principal of the Authorization header (Basic or Bearer), or None.
 
@@ -115,6 +124,10 @@ def authenticate(request: Request, state: HubState, session: Session) -> Princip
         check = orgs.authenticate_token(session=session, token=value.strip())
         if check.noted_use:
             session.commit()
+        if check.principal.scope is TokenScope.READ and not _reads_only(request):
+            # restrict() and the change rules refuse a read token's writes too; this also
+            # stops the writes that create rather than change (a new incident, a new person).
+            raise Forbidden("a read-only token changes nothing")
         return check.principal
     if scheme.lower() != "basic":
         raise AuthenticationFailed("use HTTP Basic or Bearer authentication")
