@@ -17,6 +17,7 @@ from varsel.cli.main._accounts import (
     org_add,
     org_client,
     org_list,
+    org_vouch,
     token_create,
     token_list,
     token_revoke,
@@ -56,6 +57,7 @@ app.command()(demo)
 org_app.command("add")(org_add)
 org_app.command("list")(org_list)
 org_app.command("client")(org_client)
+org_app.command("vouch")(org_vouch)
 user_app.command("add")(user_add)
 token_app.command("create")(token_create)
 token_app.command("list")(token_list)
@@ -100,6 +102,7 @@ __all__ = [
     "org_app",
     "org_client",
     "org_list",
+    "org_vouch",
     "out",
     "serve",
     "settings_for",

@@ -6,8 +6,8 @@ authentication cheap). Neither is ever logged or returned after creation.
 
 The private modules, by what they hold: ``_principal`` (:class:`Principal`, who is asking),
 ``_orgs`` (organisations and client relations), ``_users`` (users, roles and password sign-in),
-``_tokens`` (API tokens and bearer authentication) and ``_communities`` (communities and their
-members).
+``_tokens`` (API tokens and bearer authentication), ``_communities`` (communities and their
+members) and ``_vouch`` (a hub-admin vouching for an organisation).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from varsel.orgs.service._tokens import (
     revoke_token,
 )
 from varsel.orgs.service._users import add_user, authenticate_password, get_user, set_role
+from varsel.orgs.service._vouch import vouch_org
 
 __all__ = [
     "TOKEN_PREFIX",
@@ -56,4 +57,5 @@ __all__ = [
     "remove_member",
     "revoke_token",
     "set_role",
+    "vouch_org",
 ]
