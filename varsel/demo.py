@@ -331,6 +331,9 @@ def seed(
         orgs.add_org(
             session=session, name=name, country=country, kind=kind, sector=sector, actor="demo"
         )
+        if name != HUB_OPERATIONS:
+            # The demo's operator knows its organisations: their sightings count in aggregates.
+            orgs.vouch_org(session=session, name=name, actor="demo")
     orgs.add_client(
         session=session, provider="Nordvakt MSSP AB", client="Småland Kraft AB", actor="demo"
     )

@@ -42,6 +42,7 @@ FORM_LIMIT: Final = 1024 * 1024
 # A multipart upload carries its boundaries and part headers beside the file.
 _MULTIPART_SLACK: Final = 64 * 1024
 _API_PREFIXES: Final = ("/api/", "/taxii2/")
+_SMALL_BODY: Final = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -184,8 +185,12 @@ class BodyLimits:
                 complete = not message.get("more_body", False)
             return message
 
+        # A small body the route never asked for is in the server's buffer already; only a
+        # larger or chunked one is worth ending the connection for.
+        unread_matters = declared is None or declared > _SMALL_BODY
+
         async def closing(message: Message) -> None:
-            if message["type"] == "http.response.start" and not complete:
+            if message["type"] == "http.response.start" and not complete and unread_matters:
                 # Answered before the whole body arrived (refused, or never read): close rather
                 # than read and discard the rest of it.
                 headers = [h for h in message.get("headers", ()) if h[0] != b"connection"]
