@@ -2,10 +2,13 @@
 
 SQLite runs in WAL mode with a busy timeout so that readers never block the single writer and
 writers queue instead of failing. Nothing here is PostgreSQL-only: the schema uses portable types.
+A new SQLite file is created readable by the hub's user only (0600), like the secret key: it
+holds password hashes, TLP:RED content and personnel records.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -53,13 +56,30 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def create_private_file(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 whatever the umask; leave an existing file alone."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    try:
+        # os.open applies the umask; fchmod does not, so the mode is 0600 under any umask.
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine for ``url``; SQLite files get their directory, WAL and a busy timeout."""
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        if parsed.database and parsed.database != ":memory:" and not parsed.query.get("uri"):
+            path = Path(parsed.database)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # SQLite would create the file with 0644 under the usual umask; an empty file is an
+            # empty database to it, and it gives the -wal and -shm files the database's mode.
+            create_private_file(path)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine

@@ -28,9 +28,13 @@ from varsel.sharing.envelope import Envelope
 from varsel.sharing.tlp import TLP
 
 NAMESPACE = uuid.UUID("6f0d8a4c-1b7e-4f36-9d65-3c1a0f2e8b11")
+# The hub-admin's own organisation: in no community and named in no share, so the demo shows
+# the promise that hub-admins administer the hub and read no intelligence.
+HUB_OPERATIONS = "Varsel hub operations"
 
 ORGS = [
     # name, country, kind, sector
+    (HUB_OPERATIONS, "NO", "company", None),
     ("Fjordnett AS", "NO", "company", "digital-infrastructure"),
     ("Norsk Demo-CSIRT", "NO", "csirt", None),
     ("Svea Moln AB", "SE", "company", "ict-service-management"),
@@ -45,7 +49,7 @@ ORGS = [
 ]
 USERS = [
     # username, organisation, role
-    ("admin", "Norsk Demo-CSIRT", "hub-admin"),
+    ("admin", HUB_OPERATIONS, "hub-admin"),
     ("analyst.no", "Fjordnett AS", "analyst"),
     ("csirt.no", "Norsk Demo-CSIRT", "analyst"),
     ("analyst.se", "Svea Moln AB", "analyst"),
@@ -58,7 +62,11 @@ USERS = [
     ("csirt.fi", "Suomen Demo-CERT", "analyst"),
     ("partner.us", "US Partner Agency (demo)", "analyst"),
 ]
-NORDIC = [name for name, country, _, _ in ORGS if country != "US" and name != "Småland Kraft AB"]
+NORDIC = [
+    name
+    for name, country, _, _ in ORGS
+    if country != "US" and name not in {"Småland Kraft AB", HUB_OPERATIONS}
+]
 COMMUNITIES = {
     "Nordic Technology Security Group": NORDIC,
     "Nordic–US partners": [
@@ -323,6 +331,9 @@ def seed(
         orgs.add_org(
             session=session, name=name, country=country, kind=kind, sector=sector, actor="demo"
         )
+        if name != HUB_OPERATIONS:
+            # The demo's operator knows its organisations: their sightings count in aggregates.
+            orgs.vouch_org(session=session, name=name, actor="demo")
     orgs.add_client(
         session=session, provider="Nordvakt MSSP AB", client="Småland Kraft AB", actor="demo"
     )

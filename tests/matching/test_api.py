@@ -16,6 +16,7 @@ from tests import factories as f
 from tests.matching.conftest import World, pattern_indicator
 from varsel.audit.models import AuditEvent
 from varsel.matching.flows import identity_id
+from varsel.orgs import service as orgs
 from varsel.sharing.tlp import TLP
 
 HASH = "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f"
@@ -226,6 +227,10 @@ def test_aggregates_need_k_organisations_and_cannot_be_differenced(
     made = _indicators(world)
     target = made["ip"]["id"]
     url = "/api/v1/sightings/aggregates"
+    with world.hub.session() as s:
+        for org in ("Fjordnett", "Svea", "Dansk", "Suomi"):
+            orgs.vouch_org(session=s, name=org, actor="test")
+        s.commit()
     _sighting(world, "alice", target, "2026-03-01")
     _sighting(world, "alice", target, "2026-03-02")  # one organisation, twice
     _sighting(world, "bob", target, "2026-03-03")
@@ -235,15 +240,18 @@ def test_aggregates_need_k_organisations_and_cannot_be_differenced(
     for params in ({"country": "SE"}, {"sector": "energy"}, {"since": "2026-03-02"}):
         refused = client.get(url, params=params, headers=auth(world, "eero"))
         assert refused.status_code == 400, params
+    # Eero's own sighting never counts toward k (tests/matching/test_aggregates_collusion.py).
     _sighting(world, "eero", target, "2026-03-05")
+    assert client.get(url, headers=auth(world, "eero")).json() == {"k": 3, "aggregates": []}
+    _sighting(world, "dag", target, "2026-03-05")
     shown = client.get(url, headers=auth(world, "eero")).json()["aggregates"]
     assert shown == [
         {
             "indicator_id": target,
             "organisations": 3,
             "countries": 3,
-            "first_seen": "2026-03-01",
-            "last_seen": "2026-03-05",
+            "first_week": "2026-W09",
+            "last_week": "2026-W10",
         }
     ]
     # Narrowing by indicator gives the same whole-population figure, never a subset of orgs.

@@ -14,6 +14,7 @@ from tests import factories as f
 from tests.conftest import Hub
 from tests.web.conftest import World, sign_in
 from varsel.matching import exports
+from varsel.orgs import service as orgs
 from varsel.sharing import ingest as ingesting
 from varsel.sharing import service as sharing
 from varsel.sharing.tlp import TLP
@@ -165,24 +166,33 @@ def test_an_indicator_page_shows_sightings_only_from_k_organisations(
     hub: Hub, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("VARSEL_SIGHTING_K", "2")
+    with hub.session() as s:
+        f.org(s, "Dansk", "DK")
+        f.user(s, "dag", "Dansk", password=None)
+        orgs.add_member(session=s, community="Nordic", org="Dansk", actor="test")
+        for name in ("Fjordnett", "Svea", "Dansk"):
+            orgs.vouch_org(session=s, name=name, actor="test")
+        s.commit()
     target = f.indicator(value="198.51.100.1")
     _share(hub, "alice", world.collection_id, target)
     first = _sighting(target["id"], "2026-03-01")
-    _share(hub, "alice", world.collection_id, first)
+    _share(hub, "bob", world.collection_id, first)
+    # Alice's own sighting does not count: what she is shown is what others saw.
+    _share(hub, "alice", world.collection_id, _sighting(target["id"], "2026-03-02"))
     with TestClient(hub.app) as client:
         sign_in(client, "alice")
         page = client.get(f"/objects/{target['id']}")
         assert page.status_code == 200
         # One organisation's sighting alone would name it: no aggregate.
         assert 'id="sightings"' not in page.text
-        _share(hub, "bob", world.collection_id, _sighting(target["id"], "2026-03-04"))
+        _share(hub, "dag", world.collection_id, _sighting(target["id"], "2026-03-04"))
         page = client.get(f"/objects/{target['id']}")
         assert 'id="sightings"' in page.text
         assert (
-            "Sighted by 2 organisations in 2 countries, first on 2026-03-01 and last on 2026-03-04"
-            in page.text
+            "Sighted by 2 other organisations in 2 countries, first in week 2026-W09 and last"
+            " in week 2026-W10" in page.text
         )
-        assert "at least 2 organisations" in page.text
+        assert "at least 2 organisations other than yours" in page.text
         # Objects other than indicators have no such section.
         other = client.get(f"/objects/{first['id']}")
         assert other.status_code == 200 and 'id="sightings"' not in other.text

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from varsel import web
-from varsel.api import errors, rest, taxii
+from varsel.api import errors, limits, rest, taxii
 from varsel.api.deps import HubState
 from varsel.api.ratelimit import FailureWindow
 from varsel.clearances import views as clearance_views
@@ -69,6 +69,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     errors.install(app)
     app.add_middleware(errors.RejectNul)
+    # Outermost of the application's own middleware: bodies are limited (and anonymous ones
+    # refused) before anything reads them.
+    limits.install(app)
     # Every router is listed here explicitly (no registration by import side effects).
     app.include_router(taxii.router)
     app.include_router(rest.router)

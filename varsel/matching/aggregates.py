@@ -1,15 +1,25 @@
 """Community sighting aggregates, k-anonymous: who saw an indicator is never revealed.
 
 For each indicator the caller may read (through the access policy), the hub counts the
-organisations and countries that shared a sighting of it and the first and last day seen —
-and shows the aggregate only when at least k organisations contributed (``VARSEL_SIGHTING_K``,
-default 3). The statistics are computed over every sighting in the hub except TLP:RED ones
-(those are for their named recipients only), including sightings the caller may not read:
-that is the point of an aggregate, and k-anonymity is what makes it safe.
+organisations and countries that shared a sighting of it and the ISO weeks of the first and last
+sighting — and shows the aggregate only when at least k organisations contributed
+(``VARSEL_SIGHTING_K``, default 3). The statistics are computed over sightings the caller may
+not read: that is the point of an aggregate, and k-anonymity is what makes it safe. So that k
+means k real, independent organisations other than the one asking:
+
+- only organisations a hub-admin vouched for count (``varsel org vouch``): made-up ones cannot
+  supply the k-1 other contributors that would single out a real one;
+- the caller's own organisation is left out: its own sighting never counts toward k, and an
+  aggregate is always what *others* saw;
+- TLP:RED sightings are left out (they are for their named recipients only), and so are
+  classified sightings the caller may not read under the policy (docs/classification.md);
+- times are coarsened to the ISO week. Whatever statistic is shown, k-1 colluding contributors
+  who control their own dates can make it depend on the victim's date alone (the earliest of
+  them, or the k-th earliest, alike); only coarsening bounds what they learn, to the week.
 
 Differencing (subtracting one query from another to isolate a contributor) is prevented by
 offering no filter over contributors (country, sector, time window): an aggregate is always the
-whole population of an indicator's sightings, and times are coarsened to the day.
+whole population of an indicator's countable sightings.
 """
 
 from __future__ import annotations
@@ -17,14 +27,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from varsel.matching.settings import sighting_k
 from varsel.orgs.models import Organisation
 from varsel.orgs.service import Principal
-from varsel.policy import Action, restrict
+from varsel.policy import Action, object_read_condition, restrict
 from varsel.sharing.models import StixObject
 from varsel.sharing.tlp import TLP
 
@@ -33,13 +44,13 @@ _CHUNK = 500
 
 @dataclass(frozen=True)
 class Aggregate:
-    """How many organisations and countries sighted one indicator, and on which days."""
+    """How many organisations and countries sighted one indicator, and in which ISO weeks."""
 
     indicator_id: str
     organisations: int
     countries: int
-    first_seen: str
-    last_seen: str
+    first_week: str  # ISO 8601 week, e.g. "2026-W09"; "" when no sighting carried a time
+    last_week: str
 
     def as_dict(self) -> dict[str, object]:
         """Return the JSON form."""
@@ -47,8 +58,8 @@ class Aggregate:
             "indicator_id": self.indicator_id,
             "organisations": self.organisations,
             "countries": self.countries,
-            "first_seen": self.first_seen,
-            "last_seen": self.last_seen,
+            "first_week": self.first_week,
+            "last_week": self.last_week,
         }
 
 
@@ -64,6 +75,17 @@ def _day(timestamp: object) -> str | None:
     if not isinstance(timestamp, str) or len(timestamp) < 10:
         return None
     return timestamp[:10]
+
+
+def iso_week(day: str | None) -> str:
+    """Return the ISO 8601 week (``2026-W09``) of a ``YYYY-MM-DD`` day, or "" for none."""
+    if day is None:
+        return ""
+    try:
+        year, week, _ = date.fromisoformat(day).isocalendar()
+    except ValueError:
+        return ""
+    return f"{year:04d}-W{week:02d}"
 
 
 def _readable_indicators(
@@ -99,7 +121,8 @@ def aggregates(
         return []
     groups: dict[str, _Group] = {}
     seen: set[str] = set()
-    # A statistic over all non-RED sightings (see the module docstring), hence no restrict().
+    # A statistic over sightings the caller may not read (see the module docstring), hence no
+    # restrict() — except for classified rows, which count only where the caller may read them.
     rows = session.execute(
         select(StixObject.stix_id, StixObject.producer_org_id, Organisation.country, StixObject.raw)
         .join(Organisation, Organisation.id == StixObject.producer_org_id)
@@ -107,6 +130,9 @@ def aggregates(
             StixObject.type == "sighting",
             StixObject.is_latest.is_(True),
             StixObject.tlp != TLP.RED.value,
+            Organisation.vouched_at.is_not(None),
+            StixObject.producer_org_id != principal.org_id,
+            or_(StixObject.class_grade.is_(None), object_read_condition(principal)),
         )
         .execution_options(yield_per=2000)
     )
@@ -136,8 +162,8 @@ def aggregates(
             indicator_id=target,
             organisations=len(g.orgs),
             countries=len(g.countries),
-            first_seen=g.first or "",
-            last_seen=g.last or "",
+            first_week=iso_week(g.first),
+            last_week=iso_week(g.last),
         )
         for target, g in sorted(groups.items())
         if len(g.orgs) >= k

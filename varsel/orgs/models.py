@@ -44,6 +44,10 @@ class Organisation(Base):
     sector: Mapped[str | None] = mapped_column(String(100))
     subsector: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    # A hub-admin vouched that this is a real, distinct organisation: only such organisations
+    # count toward sighting aggregates' k (docs/matching.md), so sybils cannot make up k.
+    vouched_at: Mapped[datetime | None] = mapped_column(DateTime)
+    vouched_by: Mapped[str | None] = mapped_column(String(200))
 
 
 class ClientRelation(Base):

@@ -17,6 +17,7 @@ from varsel.cli.main._accounts import (
     org_add,
     org_client,
     org_list,
+    org_vouch,
     token_create,
     token_list,
     token_revoke,
@@ -58,6 +59,7 @@ app.command()(demo)
 org_app.command("add")(org_add)
 org_app.command("list")(org_list)
 org_app.command("client")(org_client)
+org_app.command("vouch")(org_vouch)
 user_app.command("add")(user_add)
 user_app.command("password")(user_password)
 user_app.command("disable")(user_disable)
@@ -104,6 +106,7 @@ __all__ = [
     "org_app",
     "org_client",
     "org_list",
+    "org_vouch",
     "out",
     "serve",
     "settings_for",

@@ -204,3 +204,21 @@ def token_revoke(token_id: int, database_url: DatabaseOpt = None) -> None:
     with unit_of_work(database_url) as session:
         flows.revoke_token(session=session, principal=service.local_operator(), token_id=token_id)
     out.print(f"token {token_id} revoked")
+
+
+def org_vouch(
+    name: str,
+    remove: Annotated[bool, typer.Option(help="Withdraw the vouching instead.")] = False,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Vouch, as the hub's operator, that NAME is a real organisation: only vouched
+    organisations count toward sighting aggregates."""
+    from varsel.orgs import service
+
+    with unit_of_work(database_url) as session:
+        org = service.vouch_org(
+            session=session, name=name, actor=service.local_operator().label, remove=remove
+        )
+        vouched = org.vouched_at is not None
+        when = f" since {org.vouched_at:%Y-%m-%d %H:%M} UTC" if org.vouched_at else ""
+    out.print(f"{name!r} is {'vouched for' if vouched else 'not vouched for'}{when}")

@@ -6,9 +6,10 @@ authentication cheap). Neither is ever logged or returned after creation.
 
 The private modules, by what they hold: ``_principal`` (:class:`Principal`, who is asking),
 ``_orgs`` (organisations and client relations), ``_users`` (users, roles and password sign-in),
-``_tokens`` (API tokens and bearer authentication), ``_lifecycle`` (password changes, disabling)
-and ``_communities`` (communities, their members and membership requests). Who may call the
-changing functions is decided by the policy, in ``varsel.orgs.flows``.
+``_tokens`` (API tokens and bearer authentication), ``_lifecycle`` (password changes, disabling),
+``_communities`` (communities, their members and membership requests) and ``_vouch`` (a
+hub-admin vouching for an organisation). Who may call the changing functions is decided by the
+policy, in ``varsel.orgs.flows``.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from varsel.orgs.service._users import (
     get_user,
     set_role,
 )
+from varsel.orgs.service._vouch import vouch_org
 
 __all__ = [
     "TOKEN_PREFIX",
@@ -87,4 +89,5 @@ __all__ = [
     "set_role",
     "Principal",
     "TokenCheck",
+    "vouch_org",
 ]
