@@ -32,7 +32,7 @@ MAX_INTEGER_DIGITS: Final = 20
 
 _WS = " \t\n\r"
 # A \uD800-\uDFFF escape: only then can a decoded string hold a lone surrogate.
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 # A JSON string, or one bracket: enough to find where a value too deep to decode ends.
 _TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
 _ID = re.compile(r'"id"\s*:\s*"([a-z0-9][a-z0-9-]{0,248}--[0-9a-f-]{36})"')
@@ -48,9 +48,9 @@ class _NotStrict(Exception):
 
 
 def _parse_int(text: str) -> int:
-    digits = len(text) - text.startswith("-")
-    if digits > MAX_INTEGER_DIGITS:
-        raise _NotStrict(f"an integer of {digits} digits (at most {MAX_INTEGER_DIGITS})")
+    # Checked before int() converts it: that costs quadratic time in the number of digits.
+    if len(text) > MAX_INTEGER_DIGITS and len(text.lstrip("-")) > MAX_INTEGER_DIGITS:
+        raise _NotStrict(f"an integer of more than {MAX_INTEGER_DIGITS} digits")
     return int(text)
 
 
@@ -140,8 +140,9 @@ def _end_of_value(text: str, pos: int) -> int:
     raise InvalidInput("the body is not valid JSON: an array or object is never closed")
 
 
-def _strict(text: str, pos: int) -> tuple[Any, int]:
-    """Decode the value at ``pos``; raise _NotStrict (with where it ends) or InvalidInput."""
+def _strict(text: str, pos: int) -> tuple[Any, int, str]:
+    """Decode the value at ``pos`` and return it, where it ends and its text; raise _NotStrict
+    (with where it ends, when known) or InvalidInput."""
     try:
         value, end = _decoder.raw_decode(text, pos)
     except json.JSONDecodeError as exc:
@@ -150,25 +151,27 @@ def _strict(text: str, pos: int) -> tuple[Any, int]:
         ) from None
     except RecursionError:
         raise _NotStrict(f"objects and arrays nested more than {MAX_DEPTH} levels deep") from None
+    raw = text[pos:end]
     try:
-        _check_decoded(text[pos:end], value)
+        _check_decoded(raw, value)
     except _NotStrict as exc:
         exc.end = end
         raise
-    return value, end
+    return value, end, raw
 
 
 def _decode(text: str, pos: int) -> tuple[Any, int]:
     try:
-        return _strict(text, pos)
+        value, end, _ = _strict(text, pos)
     except _NotStrict as exc:
         raise InvalidInput(f"the body is not acceptable JSON: it holds {exc.reason}") from None
+    return value, end
 
 
 def _element(text: str, pos: int) -> tuple[str, Any, int]:
     """Return the raw text and value of the ``objects`` element at ``pos``, and where it ends."""
     try:
-        value, end = _strict(text, pos)
+        value, end, raw = _strict(text, pos)
     except _NotStrict as exc:
         if exc.end is not None:
             end = exc.end
@@ -181,7 +184,7 @@ def _element(text: str, pos: int) -> tuple[str, Any, int]:
         found = _ID.search(raw)
         reason = f"not stored: it holds {exc.reason}"
         return raw, RefusedElement(reason, found.group(1) if found else None), end
-    return text[pos:end], value, end
+    return raw, value, end
 
 
 def _skip_scalar(text: str, pos: int) -> int:
