@@ -17,6 +17,7 @@ from tests.conftest import Hub
 from tests.factories import TAXII
 from tests.web.conftest import post_form, sign_in
 from varsel.sharing.envelope import MAX_DEPTH, MAX_INTEGER_DIGITS
+from varsel.sharing.tlp import TLP
 
 GOOD = "203.0.113.1"
 
@@ -96,6 +97,7 @@ BAD_VALUES = {
     "lone-low-surrogate-in-a-key": ('{"x_\\udc00": 1}', "surrogate"),
     "huge-integer": ('{"x_size": ' + "9" * 50_000 + "}", "digits"),
     "deep-nesting": ('{"x_deep": ' + "[" * 100_000 + "]" * 100_000 + "}", "nest"),
+    "a-name-twice": ('{"x_a": 1, "x_b": {}, "x_a": 2}', "twice"),
 }
 
 
@@ -116,6 +118,20 @@ def test_taxii_refuses_non_strict_json_per_object(
         assert reason in failure["message"]
         assert len(response.text) < 5_000  # the reason does not echo the value
         assert _readers_answer_strict_json(client, coll, tokens) == {good_id}
+
+
+def test_markings_named_twice_are_refused(hub: Hub, hubworld: tuple[str, dict[str, str]]) -> None:
+    coll, tokens = hubworld
+    # The hub would see the last (CLEAR); a reader that keeps the first would see RED.
+    red = json.dumps([TLP.RED.stix_id])
+    clear = json.dumps([TLP.CLEAR.stix_id])
+    oid, text = _raw_indicator("198.51.100.72", object_marking_refs=red)
+    text = text[:-1] + f', "object_marking_refs": {clear}}}'
+    with TestClient(hub.app) as client:
+        status = _taxii(client, coll, tokens["alice"], _body(text)).json()
+        assert [fail["id"] for fail in status["failures"]] == [oid]
+        assert "'object_marking_refs' twice" in status["failures"][0]["message"]
+        assert _readers_answer_strict_json(client, coll, tokens) == set()
 
 
 def test_a_valid_surrogate_pair_and_big_but_sane_numbers_are_kept(

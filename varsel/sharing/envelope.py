@@ -4,12 +4,13 @@ The hub keeps each object exactly as it was received. ``json.loads`` would lose 
 is kept, but spacing, escapes and number spelling are not), so the top level is walked here and
 every value is decoded by the C decoder's ``raw_decode``, which also yields where it ended.
 
-Only strict JSON (RFC 8259, I-JSON's RFC 7493 for strings) is kept, so that every reader can
-serve what is stored: an element of ``objects`` holding ``NaN`` or ``Infinity``, a number too
-large for a double, an integer of more than :data:`MAX_INTEGER_DIGITS` digits, a lone UTF-16
-surrogate escape, or nesting deeper than :data:`MAX_DEPTH` becomes a :class:`RefusedElement`,
-which validation refuses with its reason while the rest of the envelope goes on. The same in
-the envelope's own properties, or a body that is not JSON as a whole, is :class:`InvalidInput`.
+Only strict JSON (RFC 8259 and I-JSON, RFC 7493) is kept, so that every reader can serve what
+is stored: an element of ``objects`` holding ``NaN`` or ``Infinity``, a number too large for a
+double, an integer of more than :data:`MAX_INTEGER_DIGITS` digits, a lone UTF-16 surrogate
+escape, a name twice in one JSON object, or nesting deeper than :data:`MAX_DEPTH` becomes a
+:class:`RefusedElement`, which validation refuses with its reason while the rest of the
+envelope goes on. The same in the envelope's own properties, or a body that is not JSON as a
+whole, is :class:`InvalidInput`.
 """
 
 from __future__ import annotations
@@ -65,8 +66,24 @@ def _parse_constant(name: str) -> Any:
     raise _NotStrict(f"{name} (not a JSON value)")
 
 
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # RFC 7493 §2.3: names are unique. The raw text is served as received, and a reader that
+    # keeps the first of two object_marking_refs would see other markings than the hub did.
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                raise _NotStrict(f"the name {name[:60]!r} twice in one JSON object")
+            seen.add(name)
+    return obj
+
+
 _decoder = json.JSONDecoder(
-    parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant
+    object_pairs_hook=_object,
+    parse_int=_parse_int,
+    parse_float=_parse_float,
+    parse_constant=_parse_constant,
 )
 
 
