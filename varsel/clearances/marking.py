@@ -1,4 +1,8 @@
-"""The STIX 2.1 classification marking, and the ingest step that reads and enforces it.
+"""The STIX 2.1 classification marking, and the ingest step that reads and enforces markings.
+
+The ingest step (:class:`Classifier`) also holds every marking to its id: TLP-like markings the
+hub does not know, definitions that contradict the level their id stands for, and markings
+defined nowhere refuse the object instead of letting it fall back to the collection's default.
 
 A classification is a ``marking-definition`` carrying Varsel's own property extension::
 
