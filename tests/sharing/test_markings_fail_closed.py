@@ -171,14 +171,28 @@ def test_opencti_amber_strict_maps_explicitly(hub: Hub, public: tuple[str, dict[
         x_opencti_definition_type="TLP",
         x_opencti_definition="TLP:AMBER+STRICT",
     )
+    # As OpenCTI's platform exports it: no 'definition', which STIX validation refuses; the
+    # objects marked with it still get the level its id stands for.
+    exported = {
+        "type": "marking-definition",
+        "spec_version": "2.1",
+        "id": OPENCTI_AMBER_STRICT,
+        "created": "2022-10-01T00:00:00.000Z",
+        "name": "TLP:AMBER+STRICT",
+        "definition_type": "TLP",
+    }
+    from_export = f.indicator(object_marking_refs=[OPENCTI_AMBER_STRICT], value="203.0.113.11")
     bare = f.indicator(object_marking_refs=[OPENCTI_AMBER_STRICT])
     with_definition = f.indicator(object_marking_refs=[OPENCTI_AMBER_STRICT], value="203.0.113.7")
     with TestClient(hub.app) as client:
         assert _add(client, coll, tokens["alice"], bare)["failure_count"] == 0
         status = _add(client, coll, tokens["alice"], opencti, with_definition)
         assert status["failure_count"] == 0, status
+        status = _add(client, coll, tokens["alice"], exported, from_export)
+        assert [fail["id"] for fail in status["failures"]] == [OPENCTI_AMBER_STRICT]
         levels = _levels(client, tokens["alice"])
         assert levels[bare["id"]] == levels[with_definition["id"]] == "amber+strict"
+        assert levels[from_export["id"]] == "amber+strict"
         assert bare["id"] not in _levels(client, tokens["carol"])
         # OpenCTI's id claiming another level is a contradiction, not an equivalent.
         wrong = _statement(
@@ -206,6 +220,11 @@ def test_a_marking_defined_nowhere_refuses_the_object(
         assert (
             "defined neither in this envelope nor in this hub" in (_reasons(status)[dangling["id"]])
         )
+        # A definition that is not valid STIX defines nothing.
+        broken = {**_statement(FOREIGN_ID), "created": "yesterday"}
+        marked = f.indicator(object_marking_refs=[FOREIGN_ID], value="203.0.113.12")
+        reasons = _reasons(_add(client, coll, tokens["alice"], broken, marked))
+        assert "is not a valid marking-definition" in reasons[marked["id"]]
         # A statement marking is not TLP: the default applies, also when stored earlier.
         assert _add(client, coll, tokens["alice"], later)["failure_count"] == 0
         levels = _levels(client, tokens["carol"])

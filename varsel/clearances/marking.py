@@ -200,7 +200,14 @@ class Classifier:
                 validate_object(obj)
                 found = _resolve_definition(obj)
             except InvalidStixObject as exc:
-                found = f"marking {oid} is not a valid marking-definition: {exc.reason}"
+                # Under a known id the id decides, as long as the definition does not contradict
+                # it (OpenCTI writes its TLP definitions without a 'definition', for one).
+                known = tlp.level_of_marking(oid) is not None or oid in _known_ids()
+                found = (
+                    _resolve_definition(obj)
+                    if known
+                    else f"marking {oid} is not a valid marking-definition: {exc.reason}"
+                )
             if oid in self._defined and self._defined[oid] != found:
                 found = f"marking {oid} is defined twice, differently, in this envelope"
             self._defined[oid] = found
