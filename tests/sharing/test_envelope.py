@@ -40,8 +40,13 @@ def test_malformed_json_is_refused_with_a_reason(text: str) -> None:
         split(text)
 
 
+# Strict JSON only (issue 12.10): no NaN or infinities, integers of at most 20 digits.
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**20) + 1, max_value=10**20 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
     lambda children: (
         st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4)
     ),

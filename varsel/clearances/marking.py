@@ -1,4 +1,8 @@
-"""The STIX 2.1 classification marking, and the ingest step that reads and enforces it.
+"""The STIX 2.1 classification marking, and the ingest step that reads and enforces markings.
+
+The ingest step (:class:`Classifier`) also holds every marking to its id: TLP-like markings the
+hub does not know, definitions that contradict the level their id stands for, and markings
+defined nowhere refuse the object instead of letting it fall back to the collection's default.
 
 A classification is a ``marking-definition`` carrying Varsel's own property extension::
 
@@ -24,8 +28,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from varsel.clearances import rules
+from varsel.sharing import tlp
 from varsel.sharing.models import StixObject
-from varsel.sharing.tlp import level_of_marking
+from varsel.sharing.validation import InvalidStixObject, validate_object
 
 NAMESPACE = uuid.UUID("5d0e6c1e-3b7a-5c2e-9f0e-7a1c0b4e2d61")
 EXTENSION_ID = f"extension-definition--{uuid.uuid5(NAMESPACE, 'varsel-classification-v1')}"
@@ -83,32 +88,78 @@ def _known_ids() -> dict[str, rules.Level]:
     return {marking_id(lvl): lvl for sch in rules.schemes() for lvl in sch.levels}
 
 
+def _named_level(name: object) -> rules.Level | None:
+    """Return the classification a marking's name spells (``NO:HEMMELIG``), or None."""
+    if not isinstance(name, str):
+        return None
+    try:
+        return rules.parse_label(name)
+    except rules.UnknownLevel:
+        return None
+
+
 def _level_of_definition(obj: dict[str, Any]) -> rules.Level | str | None:
-    """Return the level a marking-definition names, an error text, or None if not ours."""
+    """Return the level a marking-definition names, an error text, or None if not ours.
+
+    A definition under one of the deterministic ids must carry the extension and name that
+    level; a name that spells a classification must agree with the extension (and without
+    the extension it is refused, since the hub would otherwise store the object unclassified).
+    """
+    expected = _known_ids().get(str(obj.get("id")))
+    named = _named_level(obj.get("name"))
     ext = (
         (obj.get("extensions") or {}).get(EXTENSION_ID)
         if isinstance(obj.get("extensions"), dict)
         else None
     )
     if ext is None:
+        if expected is not None:
+            return (
+                f"marking {obj.get('id')} is the id of {expected.label} but it does not carry "
+                "the classification extension"
+            )
+        if named is not None:
+            return (
+                f"marking {obj.get('id')} is named {named.label} but does not carry the "
+                f"classification extension; mark it with {marking_id(named)}"
+            )
         return None
     if (
         not isinstance(ext, dict)
         or not isinstance(ext.get("country"), str)
         or not isinstance(ext.get("level"), str)
     ):
-        return "the classification extension needs string properties 'country' and 'level'"
+        return (
+            f"marking {obj.get('id')}: the classification extension needs string properties "
+            "'country' and 'level'"
+        )
     try:
         found = rules.level(ext["country"], ext["level"])
     except rules.UnknownLevel as exc:
-        return str(exc)
-    expected = _known_ids().get(str(obj.get("id")))
+        return f"marking {obj.get('id')}: {exc}"
     if expected is not None and expected != found:
         return (
             f"marking {obj.get('id')} is the id of {expected.label} but its extension says "
             f"{found.label}"
         )
+    if named is not None and named != found:
+        return (
+            f"marking {obj.get('id')} is named {named.label} but its extension says {found.label}"
+        )
+    if expected is not None and named is None and "name" in obj:
+        return (
+            f"marking {obj.get('id')} is the id of {expected.label} but is named "
+            f"{str(obj.get('name'))[:60]!r}"
+        )
     return found
+
+
+def _resolve_definition(obj: dict[str, Any]) -> rules.Level | str | None:
+    """Return the classification a marking-definition stands for, a refusal reason, or None."""
+    problem = tlp.definition_problem(obj)
+    if problem is not None:
+        return problem
+    return _level_of_definition(obj)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,39 +181,66 @@ UNCLASSIFIED: dict[str, Any] = {"class_country": None, "class_grade": None, "cla
 
 
 class Classifier:
-    """Read classification markings for one envelope: its own definitions, stored ones, ours."""
+    """Read the markings of one envelope: its own definitions, stored ones, known ids.
+
+    Markings fail closed: an object is refused when one of its markings is a TLP-like marking
+    this hub does not know, contradicts the level its id stands for, or is defined nowhere.
+    """
 
     def __init__(self, session: Session, objects: list[tuple[str, Any]]) -> None:
         self._session = session
-        self._defined: dict[str, rules.Level | str] = {}
+        self._defined: dict[str, rules.Level | str | None] = {}
         for _raw, obj in objects:
-            if isinstance(obj, dict) and obj.get("type") == "marking-definition":
-                found = _level_of_definition(obj)
-                if found is not None and isinstance(obj.get("id"), str):
-                    self._defined[obj["id"]] = found
+            if not isinstance(obj, dict) or obj.get("type") != "marking-definition":
+                continue
+            oid = obj.get("id")
+            if not isinstance(oid, str):
+                continue
+            try:
+                validate_object(obj)
+                found = _resolve_definition(obj)
+            except InvalidStixObject as exc:
+                # Under a known id the id decides, as long as the definition does not contradict
+                # it (OpenCTI writes its TLP definitions without a 'definition', for one).
+                known = tlp.level_of_marking(oid) is not None or oid in _known_ids()
+                found = (
+                    _resolve_definition(obj)
+                    if known
+                    else f"marking {oid} is not a valid marking-definition: {exc.reason}"
+                )
+            if oid in self._defined and self._defined[oid] != found:
+                found = f"marking {oid} is defined twice, differently, in this envelope"
+            self._defined[oid] = found
         self._stored: dict[str, rules.Level | str | None] = {}
         self.ceiling = rules.ceiling()
 
     def _lookup(self, ref: str) -> rules.Level | str | None:
-        if ref in _known_ids():
-            return _known_ids()[ref]
         if ref in self._defined:
             return self._defined[ref]
-        # TLP markings (and anything not a marking-definition) classify nothing: no query.
-        if not ref.startswith("marking-definition--") or level_of_marking(ref) is not None:
+        if tlp.level_of_marking(ref) is not None:
             return None
+        if ref in _known_ids():
+            return _known_ids()[ref]
         if ref not in self._stored:
             raw = self._session.execute(
                 select(StixObject.raw)
                 .where(StixObject.stix_id == ref, StixObject.is_latest.is_(True))
                 .limit(1)
             ).scalar_one_or_none()
-            found = None
+            found: rules.Level | str | None = (
+                f"marking {ref} is defined neither in this envelope nor in this hub; send its "
+                "marking-definition with it"
+            )
             if raw is not None:
                 try:
-                    found = _level_of_definition(json.loads(raw))
+                    obj = json.loads(raw)
                 except ValueError:
-                    found = None
+                    obj = None
+                found = (
+                    _resolve_definition(obj)
+                    if isinstance(obj, dict)
+                    else f"marking {ref} is stored in a form this hub cannot read"
+                )
             self._stored[ref] = found
         return self._stored[ref]
 
@@ -170,18 +248,19 @@ class Classifier:
         """Return the object's classification columns, or a failure reason to refuse it with.
 
         An object's own marking-definition is checked too; the classification of an object is
-        the highest level among its object and granular markings, all of one country.
+        the highest level among its object and granular markings, all of one country. A
+        marking that fails closed (see the class) refuses the object.
         """
         oid = obj.get("id")
         if obj.get("type") == "marking-definition":
-            own = _level_of_definition(obj)
+            own = _resolve_definition(obj)
             if isinstance(own, str):
                 return UNCLASSIFIED, f"{oid}: {own}"
         levels: list[rules.Level] = []
         for ref in refs:
             found = self._lookup(ref)
             if isinstance(found, str):
-                return UNCLASSIFIED, f"{oid}: classification marking {ref} is invalid: {found}"
+                return UNCLASSIFIED, f"{oid}: refused for its marking: {found}"
             if found is not None:
                 levels.append(found)
         if not levels:

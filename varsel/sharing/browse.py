@@ -50,6 +50,23 @@ class BrowseFilters:
         text: str | None = None,
     ) -> BrowseFilters:
         """Return filters from user input (empty strings mean 'any'), or raise InvalidInput."""
+        max_text = 500  # a LIKE pattern beyond SQLite's limit (50,000 bytes) fails the query
+        if text and len(text) > max_text:
+            raise InvalidInput(f"the search text has {len(text)} characters; at most {max_text}")
+        given = {
+            "type": type,
+            "tlp": tlp,
+            "collection": collection,
+            "producer": producer,
+            "country": country,
+            "community": community,
+            "added_after": added_after,
+            "text": text,
+        }
+        for name, value in given.items():
+            if value and "\x00" in value:
+                # PostgreSQL text cannot hold NUL; refuse it on both databases alike.
+                raise InvalidInput(f"the filter {name!r} must not contain a NUL character")
         level = None
         if tlp:
             try:

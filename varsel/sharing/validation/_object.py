@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Final
 
+from varsel.sharing.envelope import RefusedElement
 from varsel.sharing.validation._common import (
     Checker,
     InvalidStixObject,
@@ -20,6 +21,8 @@ __all__ = ["ValidatedObject", "validate_object"]
 # §3.1: property names are 3..250 characters of a-z, 0-9 and '_'; 'id' is the one exception.
 _PROPERTY_NAME_RE: Final = re.compile(r"[a-z0-9_]{3,250}")
 _SPEC_VERSION: Final = "2.1"
+# "YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ"
+_MAX_VERSION_CHARS: Final = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +153,9 @@ def _check_common(check: Checker, is_sco: bool) -> None:
 
 def validate_object(obj: object) -> ValidatedObject:
     """Validate one STIX 2.1 object (already JSON-decoded) and return its indexed facts."""
+    if isinstance(obj, RefusedElement):
+        found = obj.get("id")
+        raise InvalidStixObject(f"{found}: {obj.reason}" if found else obj.reason)
     if not isinstance(obj, dict):
         raise InvalidStixObject(f"a STIX object must be a JSON object, not {type(obj).__name__}")
     type_name, stix_id = _check_type_and_id(obj)
@@ -166,6 +172,15 @@ def validate_object(obj: object) -> ValidatedObject:
     )
     if created_key and modified_key and modified_key < created_key:
         raise check.fail("property 'modified' must be equal to or later than 'created'")
+    # The version is kept to the nanosecond (and stored as given): finer digits would be
+    # dropped from the key, so two versions could not be told apart, and overflow the column.
+    for stamp in ("created", "modified"):
+        value = obj.get(stamp)
+        if isinstance(value, str) and len(value) > _MAX_VERSION_CHARS:
+            raise check.fail(
+                f"property '{stamp}' has {len(value) - 21} fractional digits; versions are "
+                "kept to the nanosecond, at most 9 fractional digits"
+            )
 
     rule = RULES.get(type_name)
     if rule is not None:
