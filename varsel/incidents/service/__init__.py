@@ -13,7 +13,14 @@ facts) and ``_submissions`` (reports recorded as sent).
 from __future__ import annotations
 
 from varsel.incidents.service._fields import DORA_KINDS, ENTITY_TYPES, NIS2_CLASSES, aware, naive
-from varsel.incidents.service._incidents import create, get, list_incidents, update
+from varsel.incidents.service._incidents import (
+    create,
+    get,
+    keep_reach,
+    list_incidents,
+    readable,
+    update,
+)
 from varsel.incidents.service._participants import add_participant, participants, remove_participant
 from varsel.incidents.service._profile import current_facts, profile, set_facts, set_profile
 from varsel.incidents.service._submissions import record_submission, submissions
@@ -30,10 +37,12 @@ __all__ = [
     "create",
     "current_facts",
     "get",
+    "keep_reach",
     "list_incidents",
     "naive",
     "participants",
     "profile",
+    "readable",
     "record_submission",
     "remove_participant",
     "set_facts",

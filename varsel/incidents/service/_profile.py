@@ -26,7 +26,7 @@ from varsel.incidents.service._fields import (
     _countries,
     _text,
 )
-from varsel.incidents.service._incidents import get
+from varsel.incidents.service._incidents import get, readable
 from varsel.orgs import service as orgs
 from varsel.orgs.service import Principal
 from varsel.policy import Action
@@ -119,7 +119,16 @@ def set_facts(
     get(session=session, principal=principal, incident_id=incident_id, action=Action.WRITE)
     parsed = {name: factreg.parse_value(name, value) for name, value in values.items()}
     merged = {**current_facts(session=session, incident_id=incident_id), **parsed}
-    factreg.check_order({k: v for k, v in merged.items() if v is not None})
+    try:
+        factreg.check_order({k: v for k, v in merged.items() if v is not None})
+    except InvalidInput:
+        if readable(session=session, principal=principal, incident_id=incident_id):
+            raise
+        # The message would quote recorded times a writer who may not read must not see.
+        raise InvalidInput(
+            "the times are in an impossible order with the incident's recorded times "
+            "(detection, then awareness, then classification)"
+        ) from None
     now = utcnow()
     for name, value in parsed.items():
         session.add(
