@@ -6,6 +6,7 @@ ones it is not named on included. These tests hold it to what it may read, on RE
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests import factories as f
@@ -114,3 +115,27 @@ def test_the_web_forms_keep_a_hub_admin_out_of_an_unreadable_incident(
     assert opened.status_code == 403  # type: ignore[attr-defined]
     assert client.get(page).status_code == 404
     assert _as_lead(world, iid)["tlp"] == "red"
+
+
+def test_a_webhook_url_must_name_an_allow_listed_host(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c, lead = world.client, world.as_("lead")
+    monkeypatch.delenv("VARSEL_WEBHOOK_HOSTS", raising=False)
+    off = c.post(API, json={"title": "x", "webhook_url": "https://hooks.example/x"}, headers=lead)
+    assert off.status_code == 400 and "VARSEL_WEBHOOK_HOSTS" in off.json()["detail"]
+    monkeypatch.setenv("VARSEL_WEBHOOK_HOSTS", "hooks.example, chat.example:8443")
+    iid = _red(world)
+    for url, words in [
+        ("http://169.254.169.254/latest/meta-data", "not among the webhook hosts"),
+        ("http://127.0.0.1:8000/api/v1/incidents", "not among the webhook hosts"),
+        ("https://hooks.example:8443/x", "not among the webhook hosts"),
+        ("https://chat.example/x", "not among the webhook hosts"),
+        ("https://hooks.example@10.0.0.1/x", "user name or password"),
+    ]:
+        r = c.patch(f"{API}/{iid}", json={"webhook_url": url}, headers=lead)
+        assert r.status_code == 400 and words in r.json()["detail"], (url, r.text)
+    assert _as_lead(world, iid)["webhook_url"] is None  # nothing half-written
+    for url in ("https://HOOKS.example/x", "https://chat.example:8443/y"):
+        ok = c.patch(f"{API}/{iid}", json={"webhook_url": url}, headers=lead)
+        assert ok.status_code == 200 and ok.json()["webhook_url"] == url

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from varsel.errors import InvalidInput
+from varsel.reporting import notify
 from varsel.sharing.tlp import TLP
 
 _EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
@@ -82,6 +83,11 @@ def _webhook(url: str | None) -> str | None:
         return None
     if len(url) > 2000 or not re.match(r"^https?://[^\s/]+", url):
         raise InvalidInput("a webhook URL must start with http:// or https://")
+    # Checked again at every send (with the name resolved): the list may shrink meanwhile.
+    try:
+        notify.check_webhook(url, notify.webhook_hosts())
+    except notify.WebhookRefused as exc:
+        raise InvalidInput(str(exc)) from None
     return url
 
 
