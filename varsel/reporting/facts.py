@@ -147,9 +147,24 @@ def parse_value(name: str, value: Any) -> Any:
     return number
 
 
+# The clock anchors in the only order they can happen: detection, awareness, classification.
+ORDER = ("detected_at", "aware_at", "classified_major_at")
+
+
+def upper_bound(name: str, facts: Mapping[str, Any]) -> str | None:
+    """Return the known fact that ``name`` (unknown) can be no later than, e.g. aware_at.
+
+    Detection is never later than awareness, nor awareness than classification, so a clock that
+    runs from an unknown detection ends no later than the same clock run from awareness.
+    """
+    if name not in ORDER:
+        return None
+    return next((n for n in ORDER[ORDER.index(name) + 1 :] if facts.get(n) is not None), None)
+
+
 def check_order(facts: Mapping[str, Any]) -> None:
     """Refuse times in an impossible order: detection ≤ awareness ≤ classification."""
-    order = ("detected_at", "aware_at", "classified_major_at")
+    order = ORDER
     known = [(n, facts[n]) for n in order if facts.get(n) is not None]
     for (first, a), (second, b) in zip(known, known[1:], strict=False):
         if b < a:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -68,13 +68,20 @@ def obligations(
                 table.add_row(
                     o.stage,
                     o.recipient,
-                    d["deadline_utc"] or "—",
-                    d["deadline_local"] or "—",
+                    _mark(d, d["deadline_utc"]),
+                    _mark(d, d["deadline_local"]),
                     o.status + (" (if significant)" if o.conditional else ""),
                     o.rule,
                     "yes" if o.verified else "NO",
                 )
             out.print(table)
+
+
+def _mark(row: dict[str, Any], when: str | None) -> str:
+    """Return a deadline, marked ≤ when missing facts make it the latest permissible one."""
+    if not when:
+        return "—"
+    return ("≤ " if row["deadline_kind"] == "latest" else "") + when
 
 
 def report(

@@ -184,7 +184,10 @@ def _send_once(
 
 def _payload(incident: Incident, obligation: engine.Obligation, kind: str) -> dict[str, Any]:
     data = obligation.as_dict()
+    latest = data["deadline_kind"] == "latest"
     verb = "is OVERDUE since" if kind == "overdue" else "is due by"
+    if latest:
+        verb += " at the latest"
     subject = (
         f"[Varsel] incident #{incident.id}: {obligation.title} to "
         f"{obligation.country} {verb} {data['deadline_local']}"
@@ -194,7 +197,12 @@ def _payload(incident: Incident, obligation: engine.Obligation, kind: str) -> di
         f"{obligation.country}\nRecipient: {obligation.recipient}\n"
         f"Deadline: {data['deadline_utc']} UTC / {data['deadline_local']} "
         f"({obligation.timezone})\nRule: {obligation.rule}\n"
-        f"{'Owed if the incident is significant.' if obligation.conditional else ''}\n"
+        + (
+            f"Latest permissible deadline; not known yet: {', '.join(data['missing_facts'])}\n"
+            if latest
+            else ""
+        )
+        + f"{'Owed if the incident is significant.' if obligation.conditional else ''}\n"
     )
     return {
         "event": f"incident.report.{kind}",
@@ -204,6 +212,8 @@ def _payload(incident: Incident, obligation: engine.Obligation, kind: str) -> di
         "recipient": obligation.recipient,
         "deadline_utc": data["deadline_utc"],
         "deadline_local": data["deadline_local"],
+        "deadline_kind": data["deadline_kind"],
+        "missing_facts": data["missing_facts"],
         "conditional": obligation.conditional,
         "subject": subject,
         "text": text,

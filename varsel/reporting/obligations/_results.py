@@ -34,6 +34,10 @@ class Obligation:
     submitted_at: datetime | None
     sources: list[dict[str, Any]]
     notes: list[str] = field(default_factory=list)
+    # Unknown anchor facts replaced by a later known one: the deadline is the latest permissible.
+    bounded: list[str] = field(default_factory=list)
+    # Facts whose absence leaves the deadline unknown.
+    missing: list[str] = field(default_factory=list)
 
     @property
     def verified(self) -> bool:
@@ -52,6 +56,10 @@ class Obligation:
             "timezone": self.timezone,
             "deadline_utc": iso(self.deadline),
             "deadline_local": local.isoformat() if local else None,
+            "deadline_kind": (
+                None if self.deadline is None else "latest" if self.bounded else "exact"
+            ),
+            "missing_facts": [*self.bounded, *(m for m in self.missing if m not in self.bounded)],
             "rule": self.rule,
             "status": self.status,
             "conditional": self.conditional,
