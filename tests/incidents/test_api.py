@@ -252,3 +252,33 @@ def test_bad_input_is_a_precise_400(world: World) -> None:
         == 400
     )
     assert c.get(f"{API}/taxonomy", headers=lead).json()["choices"][0]["tag"].startswith("rsit:")
+
+
+def test_not_significant_is_explained_criterion_by_criterion(world: World) -> None:
+    c, lead = world.client, world.as_("lead")
+    iid = _open(world)
+    c.put(f"{API}/{iid}/entity", json={**CLOUD, "services_in": ["FI"]}, headers=lead)
+    facts = {
+        "detected_at": "2026-03-27T16:00:00+02:00",
+        "unavailable_minutes": 20,
+        "degraded_minutes": 0,
+        "financial_loss_eur": 0,  # turnover unknown: zero is below any share of it
+        "users_affected": 0,  # total unknown: likewise
+        **dict.fromkeys(
+            [
+                "trade_secrets_exfiltrated",
+                "death",
+                "health_damage",
+                "malicious_access_severe",
+                "recurring",
+                "scheduled_maintenance",
+                "data_compromised",
+            ],
+            False,
+        ),
+    }
+    assert c.patch(f"{API}/{iid}/facts", json={"facts": facts}, headers=lead).status_code == 200
+    fi = c.get(f"{API}/{iid}/obligations", headers=lead).json()["jurisdictions"][0]
+    assert fi["significance"]["outcome"] == "not-significant", fi["significance"]
+    assert fi["owed"] is False and fi["obligations"] == []
+    assert "Art. 7(a): full unavailability (minutes): 20 ≤ 30" in fi["reason"]

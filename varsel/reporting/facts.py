@@ -202,6 +202,9 @@ def with_derived(facts: Mapping[str, Any]) -> dict[str, Any]:
     for name, num, den in _SHARES:
         if name not in out and out.get(num) is not None and out.get(den):
             out[name] = round(100.0 * out[num] / out[den], 4)
+        elif name not in out and out.get(num) == 0:
+            # A known zero is zero per cent of any total: the unknown total cannot matter.
+            out[name] = 0.0
     if "duration_hours" not in out and out.get("detected_at") and out.get("resolved_at"):
         out["duration_hours"] = (out["resolved_at"] - out["detected_at"]).total_seconds() / 3600
     return out
