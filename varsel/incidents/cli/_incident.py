@@ -142,7 +142,20 @@ def facts(
     ],
     database_url: DatabaseOpt = None,
 ) -> None:
-    """Record impact facts, e.g. --set detected_at=2026-03-27T16:00+02:00."""
+    """Record impact facts, e.g. --set detected_at=2026-03-27T16:00+02:00.
+
+    Facts (docs/reporting.md explains each): times detected_at, aware_at, classified_major_at,
+    resolved_at; counts users_total, users_affected, clients_total, clients_affected,
+    domains_managed, domains_affected; shares (%) users_affected_share_pct,
+    clients_affected_share_pct, domains_affected_share_pct, financial_loss_pct_of_turnover;
+    figures unavailable_minutes, weekly_unavailable_minutes, degraded_minutes,
+    avg_response_seconds, duration_hours, financial_loss_eur, turnover_eur; yes/no
+    data_compromised, misconfiguration, physical_access_compromised, suspected_malicious,
+    cross_border, trade_secrets_exfiltrated, death, health_damage, malicious_access_severe,
+    recurring, scheduled_maintenance, severe_operational_disruption,
+    considerable_damage_to_others, nis1_significant_impact, critical_services_affected,
+    dora_materiality_threshold_met, reputational_impact.
+    """
     from varsel.cli.main import unit_of_work
     from varsel.incidents import service
 

@@ -59,8 +59,11 @@ def obligations(
                 "recipient",
                 "deadline (UTC)",
                 "deadline (local)",
+                "nominal (UTC)",
+                "relief",
                 "status",
                 "rule",
+                "sources",
                 "verified",
             )
             for o in r.obligations:
@@ -70,11 +73,26 @@ def obligations(
                     o.recipient,
                     _mark(d, d["deadline_utc"]),
                     _mark(d, d["deadline_local"]),
-                    o.status + (" (if significant)" if o.conditional else ""),
-                    o.rule,
+                    d["nominal_deadline_utc"] or "—",
+                    d["relief"] or "—",
+                    o.status
+                    + (f" LATE by {d['late_by']}" if d["late"] else "")
+                    + (" (if significant)" if o.conditional else ""),
+                    "\n".join([o.rule, *o.notes]),
+                    "\n".join(
+                        f"{s['what']}: {s['source']}" + ("" if s["verified"] else " [unverified]")
+                        for s in o.sources
+                    ),
                     "yes" if o.verified else "NO",
                 )
             out.print(table)
+            for o in r.obligations:
+                for prompt in o.prompts:
+                    flag = "" if prompt["verified"] else " [unverified]"
+                    out.print(f"  {o.stage}: {prompt['text']} ({prompt['source']}){flag}")
+        for note in r.notes:
+            flag = "" if note["verified"] else " [unverified]"
+            out.print(f"  {note['what']}: {note['text']} ({note['source']}){flag}")
 
 
 def _mark(row: dict[str, Any], when: str | None) -> str:

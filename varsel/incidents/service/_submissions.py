@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from varsel.audit import service as audit
 from varsel.errors import Conflict, InvalidInput
 from varsel.incidents.models import ReportSubmission
-from varsel.incidents.service._fields import _text, naive
+from varsel.incidents.service._fields import _not_future, _text, naive
 from varsel.incidents.service._incidents import get
 from varsel.orgs.service import Principal
 from varsel.policy import Action
@@ -47,6 +47,7 @@ def record_submission(
 ) -> ReportSubmission:
     """Record that a stage's report was submitted (once per country and stage)."""
     get(session=session, principal=principal, incident_id=incident_id, action=Action.WRITE)
+    _not_future(submitted_at, "the submission time")
     if not channel.strip():
         raise InvalidInput("say how the report was submitted (channel), e.g. 'web form'")
     _text(channel.strip(), 100, "the channel")

@@ -15,7 +15,7 @@ from typing import Any
 from varsel.reporting import calendar
 from varsel.reporting import facts as factreg
 from varsel.reporting.facts import Profile
-from varsel.reporting.obligations._results import Obligation, _source
+from varsel.reporting.obligations._results import Obligation, _source, iso
 from varsel.reporting.rules import Jurisdiction, Stage
 
 _ANCHORS = {
@@ -162,6 +162,8 @@ def _obligations(
     base_sources = [_source("jurisdiction", j.raw), _source("recipient", recipient)]
     for stage in j.stages:
         spec, origin = _stage_spec(stage, profile)
+        nominal: datetime | None = None
+        relief: str | None = None
         computed = _deadline(spec, clock)
         deadline, words, missing = computed.deadline, computed.words, computed.missing
         bounded = computed.bounded
@@ -180,15 +182,24 @@ def _obligations(
             else:
                 cats = tuple(weekend["holiday_categories"].get(country, ["public"]))
                 noon = time.fromisoformat(weekend["noon"])
-                moved = calendar.next_working_noon(deadline, tz, country, cats, noon)
+                spec_days = weekend.get("closing_days", {}).get(country)
+                closing = calendar.ClosingDays(
+                    fixed=tuple(spec_days["fixed"]) if spec_days else (),
+                    easter_offsets=tuple(spec_days["easter_offsets"]) if spec_days else (),
+                )
+                moved = calendar.next_working_noon(deadline, tz, country, cats, noon, closing)
                 if moved is not None:
                     notes.append(
                         "falls on a weekend or holiday: may be submitted by noon of "
                         "the next working day"
                     )
                     words += "; moved to noon of the next working day"
+                    nominal, relief = deadline, "weekend or holiday: noon of the next working day"
+                    notes.append(f"nominal deadline {iso(deadline)}, before the relief")
                     deadline = moved
                     sources.append(_source("weekend rule", weekend))
+                    if spec_days:
+                        sources.append(_source("bank closing days", spec_days))
         clock.deadlines[stage.stage] = deadline
         clock.bounded[stage.stage] = bounded
         content = [{"id": c, "label": j.content_fields[c]["label"]} for c in stage.content]
@@ -235,6 +246,8 @@ def _obligations(
                 notes=notes,
                 bounded=bounded,
                 missing=[m for m in missing if m in factreg.FACTS],
+                nominal_deadline=nominal,
+                relief=relief,
             )
         )
     return out
