@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
@@ -97,9 +97,21 @@ def _detail(session: Session, principal: Principal, incident: Incident) -> dict[
         ],
         "links": flows.visible_links(session=session, principal=principal, incident_id=incident.id),
         "entity": prof.__dict__ if prof else None,
+        "entities": [
+            {
+                "key": key,
+                **p.__dict__,
+                "facts": reports.plain(
+                    service.own_facts(session=session, incident_id=incident.id, entity=key)
+                ),
+            }
+            for key, p in service.entities(session=session, incident_id=incident.id)
+            if key
+        ],
         "facts": reports.plain(facts),
         "submissions": [
             {
+                "entity": s.entity,
                 "country": s.country,
                 "stage": s.stage,
                 "channel": s.channel,
@@ -295,13 +307,48 @@ def put_entity(
     return _seen(session, principal, incident_id, prof.__dict__ if prof else {})
 
 
+@router.put("/{incident_id}/entities/{key}", response_model=None)
+def put_further_entity(
+    incident_id: Id,
+    key: Annotated[str, Path(min_length=1, max_length=32)],
+    body: ProfileIn,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> dict[str, Any] | Response:
+    """Add or change a further affected entity (a subsidiary, a customer) under ``key``."""
+    data = body.model_dump()
+    data["org"] = data.pop("organisation")
+    row = service.set_entity(
+        session=session, principal=principal, incident_id=incident_id, key=key, **data
+    )
+    session.commit()
+    return _seen(session, principal, incident_id, {"key": row.key, "name": row.name})
+
+
+@router.delete("/{incident_id}/entities/{key}", status_code=204)
+def delete_further_entity(
+    incident_id: Id,
+    key: Annotated[str, Path(min_length=1, max_length=32)],
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> Response:
+    """Remove a further affected entity and its own facts."""
+    service.remove_entity(session=session, principal=principal, incident_id=incident_id, key=key)
+    session.commit()
+    return Response(status_code=204)
+
+
 @router.patch("/{incident_id}/facts", response_model=None)
 def patch_facts(
     incident_id: Id, body: FactsIn, session: DbSession, principal: CurrentPrincipal
 ) -> dict[str, Any] | Response:
     """Record impact facts; a null value clears one. Returns the current facts."""
     facts = service.set_facts(
-        session=session, principal=principal, incident_id=incident_id, values=body.facts
+        session=session,
+        principal=principal,
+        incident_id=incident_id,
+        values=body.facts,
+        entity=body.entity,
     )
     session.commit()
     return _seen(session, principal, incident_id, {"facts": reports.plain(facts)})
@@ -326,12 +373,18 @@ def get_report(
     session: DbSession,
     principal: CurrentPrincipal,
     format: str = "json",
+    entity: Annotated[str, Query(max_length=32)] = "",
 ) -> dict[str, Any] | Response:
     """Return a stage's report pre-filled from the incident, as JSON or printable HTML."""
     if format not in {"json", "html"}:
         raise InvalidInput("format must be json or html")
     built = flows.report(
-        session=session, principal=principal, incident_id=incident_id, country=country, stage=stage
+        session=session,
+        principal=principal,
+        incident_id=incident_id,
+        country=country,
+        stage=stage,
+        entity=entity,
     )
     if format == "html":
         return HTMLResponse(reports.render_html(built))
@@ -359,6 +412,7 @@ def submit(
         channel=body.channel,
         reference=body.reference,
         submitted_at=_aware(body.submitted_at),
+        entity=body.entity,
     )
     session.commit()
     return _seen(session, principal, incident_id, out)

@@ -33,11 +33,14 @@ def clock(
     if as_json:
         typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
-    table = Table("incident", "country", "stage", "recipient", "deadline (local)", "status", "note")
+    table = Table(
+        "incident", "entity", "country", "stage", "recipient", "deadline (local)", "status", "note"
+    )
     for r in rows:
         missing = ", ".join(r["missing_facts"])
         table.add_row(
             str(r["incident"]),
+            r["entity_name"] or "",
             r["country"],
             r["stage"],
             r["recipient"],

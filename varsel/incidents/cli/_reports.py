@@ -43,10 +43,12 @@ def obligations(
     if as_json:
         typer.echo(json.dumps([r.as_dict() for r in results], indent=2, ensure_ascii=False))
         return
+    several = len({r.entity for r in results}) > 1
     for r in results:
         sig = r.significance
         owed = {True: "reports owed", False: "no reports owed", None: "owed if significant"}
-        out.print(f"[bold]{r.country}[/] {r.title or ''} — {owed[r.owed]}: {r.reason}")
+        whose = f"{r.entity_name} ({r.entity or 'first entity'}) · " if several else ""
+        out.print(f"{whose}[bold]{r.country}[/] {r.title or ''} — {owed[r.owed]}: {r.reason}")
         if sig is not None:
             out.print(f"  significance ({sig.instrument}): [bold]{sig.outcome.value}[/]")
             for line in sig.explanation:
@@ -113,6 +115,9 @@ def report(
     ],
     country: Annotated[str, typer.Option(help="ISO country code of the jurisdiction.")],
     format: Annotated[str, typer.Option(help="json or html.")] = "json",
+    entity: Annotated[
+        str, typer.Option(help="A further affected entity's key (default: the first).")
+    ] = "",
     output: Annotated[
         Path | None, typer.Option(help="Write to this file instead of stdout.")
     ] = None,
@@ -134,6 +139,7 @@ def report(
             country=country,
             stage=stage,
             now=_now(now),
+            entity=entity,
         )
     text = (
         reports.render_html(built)
@@ -155,6 +161,9 @@ def submit(
     channel: Annotated[str, typer.Option(help="How: web form, e-mail, virk.dk, phone, ...")],
     reference: Annotated[str, typer.Option(help="The authority's case reference.")] = "",
     at: Annotated[str | None, typer.Option(help="When (ISO 8601); default now.")] = None,
+    entity: Annotated[
+        str, typer.Option(help="A further affected entity's key (default: the first).")
+    ] = "",
     database_url: DatabaseOpt = None,
 ) -> None:
     """Record that a stage's report was submitted (kept with a snapshot and audited)."""
@@ -171,6 +180,7 @@ def submit(
             channel=channel,
             reference=reference,
             submitted_at=_now(at) if at else None,
+            entity=entity,
         )
     out.print(
         f"{done['stage']} for {done['country']} recorded as submitted at "

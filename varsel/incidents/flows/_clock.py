@@ -31,7 +31,7 @@ def clock(
         loaded = load_incident(
             session=session, principal=None, incident_id=incident.id, incident=incident
         )
-        if loaded.profile is None:
+        if not loaded.affected:
             # Without a profile no deadline can be computed, but the clock still runs.
             rows.append(_no_profile(incident))
             continue
@@ -64,6 +64,8 @@ def _no_profile(incident: Incident) -> dict[str, Any]:
         "incident": incident.id,
         "incident_title": incident.title,
         "tlp": incident.tlp,
+        "entity": "",
+        "entity_name": "",
         "country": "",
         "instrument": "",
         "stage": "entity-profile",

@@ -22,7 +22,16 @@ from varsel.incidents.service._incidents import (
     update,
 )
 from varsel.incidents.service._participants import add_participant, participants, remove_participant
-from varsel.incidents.service._profile import current_facts, profile, set_facts, set_profile
+from varsel.incidents.service._profile import (
+    current_facts,
+    entities,
+    own_facts,
+    profile,
+    remove_entity,
+    set_entity,
+    set_facts,
+    set_profile,
+)
 from varsel.incidents.service._submissions import record_submission, submissions
 from varsel.incidents.service._timeline import add_entry, add_task, set_task_done, tasks, timeline
 
@@ -36,15 +45,19 @@ __all__ = [
     "aware",
     "create",
     "current_facts",
+    "entities",
     "get",
     "keep_reach",
     "list_incidents",
     "naive",
+    "own_facts",
     "participants",
     "profile",
     "readable",
     "record_submission",
+    "remove_entity",
     "remove_participant",
+    "set_entity",
     "set_facts",
     "set_profile",
     "set_task_done",

@@ -43,6 +43,9 @@ class Obligation:
     relief: str | None = None
     # Things to do that are not reports, e.g. telling the authority before a deadline is missed.
     prompts: list[dict[str, Any]] = field(default_factory=list)
+    # Which affected entity owes it: '' for an incident's first entity, else its key.
+    entity: str = ""
+    entity_name: str = ""
 
     @property
     def late_by(self) -> timedelta | None:
@@ -61,6 +64,8 @@ class Obligation:
         """Return the obligation as JSON-ready data, deadline in UTC and local time."""
         local = self.deadline.astimezone(ZoneInfo(self.timezone)) if self.deadline else None
         return {
+            "entity": self.entity,
+            "entity_name": self.entity_name,
             "country": self.country,
             "instrument": self.instrument,
             "stage": self.stage,
@@ -104,10 +109,21 @@ class JurisdictionResult:
     significance: Significance | None
     obligations: list[Obligation]
     notes: list[dict[str, Any]]
+    entity: str = ""
+    entity_name: str = ""
+
+    def for_entity(self, key: str, name: str) -> JurisdictionResult:
+        """Return this result marked as owed by the affected entity ``key`` (named ``name``)."""
+        self.entity, self.entity_name = key, name
+        for o in self.obligations:
+            o.entity, o.entity_name = key, name
+        return self
 
     def as_dict(self) -> dict[str, Any]:
         """Return the result as JSON-ready data."""
         return {
+            "entity": self.entity,
+            "entity_name": self.entity_name,
             "country": self.country,
             "instrument": self.instrument,
             "title": self.title,
