@@ -171,3 +171,38 @@ def test_the_cli_and_the_web_handle_several_entities(hub: Hub, world: World) -> 
     assert "Pilvi AB · SE" in obligations
     clock = browser.get("/clock").text
     assert 'data-entity="se"' in clock and "Pilvi AB" in clock
+
+
+def test_reminders_go_out_once_for_each_entitys_deadline(hub: Hub) -> None:
+    from tests.incidents.servers import smtp_server
+    from varsel.incidents import flows, service
+    from varsel.reporting.facts import parse_time
+    from varsel.reporting.notify import NotifySettings
+
+    with hub.session() as s:
+        f.org(s, "Grid Oy", country="FI")
+        f.user(s, "ops", "Grid Oy", password=None)
+        me = f.principal(s, "ops")
+        incident = service.create(
+            session=s, principal=me, title="Grid outage", notify_emails=["soc@grid.example"]
+        )
+        common: dict[str, Any] = {"session": s, "principal": me, "incident_id": incident.id}
+        service.set_profile(**common, name="Grid Oy", established_in=["FI"], nis2_class="essential")
+        service.set_entity(
+            **common, key="se", name="Grid AB", established_in=["SE"], nis2_class="essential"
+        )
+        service.set_facts(session=s, principal=me, incident_id=incident.id, values=SHARED)
+        s.commit()
+    with smtp_server() as (mailbox, port):
+        for _ in range(2):  # the second run sends nothing new
+            with hub.session() as s:
+                flows.notify_due(
+                    session=s,
+                    settings=NotifySettings(smtp_host="127.0.0.1", smtp_port=port),
+                    now=parse_time("2026-03-03T07:00:00Z", "t"),
+                )
+    subjects = sorted(m["Subject"] for m in mailbox.messages)
+    assert len(subjects) == 2, subjects
+    assert any("to FI is due" in s for s in subjects)
+    assert any("to SE (entity se) is due" in s for s in subjects)
+    assert all("Grid AB" not in m.as_string() for m in mailbox.messages)  # no names sent
