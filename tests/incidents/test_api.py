@@ -168,13 +168,12 @@ def test_policy_tlp_and_write_rights(world: World) -> None:
         ).status_code
         == 404
     )
-    assert (
-        c.patch(
-            f"{API}/{amber}", json={"severity": "critical"}, headers=world.as_("admin")
-        ).status_code
-        == 200
-    )
-    assert c.get(f"{API}/clock", headers=world.as_("outsider")).json()["reports"] == []
+    # A hub-admin may change it, but is not told what it may not read (issue 12, item 2).
+    blind = c.patch(f"{API}/{amber}", json={"severity": "critical"}, headers=world.as_("admin"))
+    assert blind.status_code == 204 and blind.content == b""
+    # Only the CLEAR incident, whose missing entity profile keeps it on the clock (item 18).
+    rows = c.get(f"{API}/clock", headers=world.as_("outsider")).json()["reports"]
+    assert [(r["incident"], r["stage"]) for r in rows] == [(clear, "entity-profile")]
 
 
 def test_linked_objects_follow_the_object_policy(hub: Hub, world: World) -> None:
@@ -253,3 +252,33 @@ def test_bad_input_is_a_precise_400(world: World) -> None:
         == 400
     )
     assert c.get(f"{API}/taxonomy", headers=lead).json()["choices"][0]["tag"].startswith("rsit:")
+
+
+def test_not_significant_is_explained_criterion_by_criterion(world: World) -> None:
+    c, lead = world.client, world.as_("lead")
+    iid = _open(world)
+    c.put(f"{API}/{iid}/entity", json={**CLOUD, "services_in": ["FI"]}, headers=lead)
+    facts = {
+        "detected_at": "2026-03-27T16:00:00+02:00",
+        "unavailable_minutes": 20,
+        "degraded_minutes": 0,
+        "financial_loss_eur": 0,  # turnover unknown: zero is below any share of it
+        "users_affected": 0,  # total unknown: likewise
+        **dict.fromkeys(
+            [
+                "trade_secrets_exfiltrated",
+                "death",
+                "health_damage",
+                "malicious_access_severe",
+                "recurring",
+                "scheduled_maintenance",
+                "data_compromised",
+            ],
+            False,
+        ),
+    }
+    assert c.patch(f"{API}/{iid}/facts", json={"facts": facts}, headers=lead).status_code == 200
+    fi = c.get(f"{API}/{iid}/obligations", headers=lead).json()["jurisdictions"][0]
+    assert fi["significance"]["outcome"] == "not-significant", fi["significance"]
+    assert fi["owed"] is False and fi["obligations"] == []
+    assert "Art. 7(a): full unavailability (minutes): 20 ≤ 30" in fi["reason"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from tests import factories as f
@@ -12,12 +13,18 @@ from tests.incidents.servers import smtp_server, webhook_server
 from varsel.incidents import flows, service
 from varsel.incidents.models import NotificationLog
 from varsel.reporting.facts import parse_time
-from varsel.reporting.notify import NotifySettings, verify
+from varsel.reporting.notify import NotifySettings, verify, webhook_hosts
 
 SECRET = "webhook-test-secret"
 
 
-def _incident(hub: Hub, webhook: str) -> int:
+def _hosts(url: str) -> tuple[tuple[str, int | None], ...]:
+    return webhook_hosts(url.split("/")[2])
+
+
+def _incident(hub: Hub, webhook: str, monkeypatch: pytest.MonkeyPatch) -> int:
+    # The receivers listen on 127.0.0.1: a hub-admin allows them by address (issue 12, item 16).
+    monkeypatch.setenv("VARSEL_WEBHOOK_HOSTS", webhook.split("/")[2])
     with hub.session() as s:
         f.org(s, "Pilvi Oy", country="FI")
         f.user(s, "lead", "Pilvi Oy", password=None)
@@ -50,14 +57,15 @@ def _incident(hub: Hub, webhook: str) -> int:
         return incident.id
 
 
-def test_reminder_then_overdue_each_sent_once(hub: Hub) -> None:
+def test_reminder_then_overdue_each_sent_once(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
     with smtp_server() as (mailbox, port), webhook_server() as (hooks, url):
-        iid = _incident(hub, url)
+        iid = _incident(hub, url, monkeypatch)
         settings = NotifySettings(
             smtp_host="127.0.0.1",
             smtp_port=port,
             smtp_from="varsel@hub.example",
             webhook_secret=SECRET,
+            webhook_hosts=_hosts(url),
         )
 
         def run(at: str) -> flows.NotifyResult:
@@ -111,9 +119,9 @@ def test_reminder_then_overdue_each_sent_once(hub: Hub) -> None:
         }
 
 
-def test_no_smtp_host_is_a_named_failure(hub: Hub) -> None:
+def test_no_smtp_host_is_a_named_failure(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
     with webhook_server() as (hooks, url):
-        _incident(hub, url)
+        _incident(hub, url, monkeypatch)
         with hub.session() as s:
             result = flows.notify_due(
                 session=s,
@@ -123,3 +131,35 @@ def test_no_smtp_host_is_a_named_failure(hub: Hub) -> None:
     assert result.failed == 2 and hooks.calls == []
     assert any("VARSEL_SMTP_HOST" in e for e in result.errors)
     assert any("VARSEL_WEBHOOK_SECRET" in e for e in result.errors)
+
+
+def test_webhooks_go_only_to_allow_listed_public_addresses(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with webhook_server() as (hooks, url):
+        iid = _incident(hub, url, monkeypatch)
+        port = url.split("/")[2].split(":")[1]
+
+        def run(hosts: str, at: str) -> flows.NotifyResult:
+            settings = NotifySettings(webhook_secret=SECRET, webhook_hosts=webhook_hosts(hosts))
+            with hub.session() as s:
+                return flows.notify_due(session=s, settings=settings, now=parse_time(at, "t"))
+
+        # The list shrank after the URL was set: checked again when sending, nothing goes out.
+        gone = run("hooks.example", "2026-03-28T12:00:00Z")
+        assert gone.sent == 0 and hooks.calls == []
+        assert any("not among the webhook hosts" in e for e in gone.errors), gone.errors
+        # A listed name that resolves to the hub's own network is refused too.
+        with hub.session() as s:
+            lead = f.principal(s, "lead")
+            monkeypatch.setenv("VARSEL_WEBHOOK_HOSTS", f"localhost:{port}")
+            service.update(
+                session=s,
+                principal=lead,
+                incident_id=iid,
+                changes={"webhook_url": f"http://localhost:{port}/hook"},
+            )
+            s.commit()
+        inside = run(f"localhost:{port}", "2026-03-28T12:30:00Z")
+        assert inside.sent == 0 and hooks.calls == []
+        assert any("non-public address" in e for e in inside.errors), inside.errors

@@ -146,8 +146,41 @@ class EntityProfile(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime)
 
 
+class AffectedEntity(Base):
+    """A further entity the incident affects (a subsidiary, a customer), with its own profile.
+
+    The incident's first entity is its :class:`EntityProfile`; each further one has a short
+    key, unique within the incident, by which its facts, reports and submissions are told apart.
+    """
+
+    __tablename__ = "incident_entities"
+    __table_args__ = (UniqueConstraint("incident_id", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), index=True
+    )
+    key: Mapped[str] = mapped_column(String(32))
+    org_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    established_in: Mapped[str] = mapped_column(String(200))
+    main_establishment: Mapped[str | None] = mapped_column(String(2))
+    services_in: Mapped[str] = mapped_column(String(200), default="")
+    nis2_class: Mapped[str | None] = mapped_column(String(16))
+    sector: Mapped[str | None] = mapped_column(String(100))
+    entity_type: Mapped[str | None] = mapped_column(String(32))
+    nis1_scope: Mapped[bool] = mapped_column(Boolean, default=False)
+    dora_financial: Mapped[bool] = mapped_column(Boolean, default=False)
+    dora_entity_kind: Mapped[str | None] = mapped_column(String(32))
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
 class ImpactFact(Base):
-    """One recorded value of one impact fact; the newest row per name is current."""
+    """One recorded value of one impact fact; the newest row per name is current.
+
+    ``entity`` is empty for a fact shared by every affected entity (entered once), or the key
+    of the one :class:`AffectedEntity` it belongs to, whose value then wins over the shared one.
+    """
 
     __tablename__ = "incident_facts"
 
@@ -155,6 +188,7 @@ class ImpactFact(Base):
     incident_id: Mapped[int] = mapped_column(
         ForeignKey("incidents.id", ondelete="CASCADE"), index=True
     )
+    entity: Mapped[str] = mapped_column(String(32), default="", server_default="")
     name: Mapped[str] = mapped_column(String(64))
     value: Mapped[str] = mapped_column(Text)  # JSON; times as ISO 8601 UTC
     recorded_at: Mapped[datetime] = mapped_column(DateTime)
@@ -165,12 +199,14 @@ class ReportSubmission(Base):
     """A stage's report as submitted to an authority: when, how, by whom, and what it said."""
 
     __tablename__ = "incident_report_submissions"
-    __table_args__ = (UniqueConstraint("incident_id", "country", "stage"),)
+    # One per entity (empty: the first entity), country and stage.
+    __table_args__ = (UniqueConstraint("incident_id", "entity", "country", "stage"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     incident_id: Mapped[int] = mapped_column(
         ForeignKey("incidents.id", ondelete="CASCADE"), index=True
     )
+    entity: Mapped[str] = mapped_column(String(32), default="", server_default="")
     country: Mapped[str] = mapped_column(String(2))
     stage: Mapped[str] = mapped_column(String(64))
     submitted_at: Mapped[datetime] = mapped_column(DateTime)
@@ -190,6 +226,7 @@ class NotificationLog(Base):
     incident_id: Mapped[int] = mapped_column(
         ForeignKey("incidents.id", ondelete="CASCADE"), index=True
     )
+    entity: Mapped[str] = mapped_column(String(32), default="", server_default="")
     country: Mapped[str] = mapped_column(String(2))
     stage: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(16))  # reminder, overdue

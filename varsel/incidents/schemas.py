@@ -97,6 +97,11 @@ class FactsIn(_Body):
     """Impact facts to record; a null value clears a fact."""
 
     facts: dict[str, Any] = Field(max_length=100)
+    entity: str = Field(
+        default="",
+        max_length=32,
+        description="a further affected entity's key; empty: facts shared by every entity",
+    )
 
 
 class SubmissionIn(_Body):
@@ -109,3 +114,6 @@ class SubmissionIn(_Body):
     )
     reference: str = Field(default="", max_length=300)
     submitted_at: datetime | None = None
+    entity: str = Field(
+        default="", max_length=32, description="a further affected entity's key; empty: the first"
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
@@ -58,6 +58,19 @@ def _summary(incident: Incident) -> dict[str, Any]:
     }
 
 
+def _seen(
+    session: Session, principal: Principal, incident_id: int, body: Any
+) -> dict[str, Any] | Response:
+    """Return ``body`` if the caller may read the incident after its write, else 204.
+
+    The policy lets hub-admins change incidents they may not read (a TLP:RED one they are not
+    named on); the answer to such a write says only that it was done.
+    """
+    if service.readable(session=session, principal=principal, incident_id=incident_id):
+        return body() if callable(body) else dict(body)
+    return Response(status_code=204)
+
+
 def _detail(session: Session, principal: Principal, incident: Incident) -> dict[str, Any]:
     prof = service.profile(session=session, incident_id=incident.id)
     facts = service.current_facts(session=session, incident_id=incident.id)
@@ -84,9 +97,21 @@ def _detail(session: Session, principal: Principal, incident: Incident) -> dict[
         ],
         "links": flows.visible_links(session=session, principal=principal, incident_id=incident.id),
         "entity": prof.__dict__ if prof else None,
+        "entities": [
+            {
+                "key": key,
+                **p.__dict__,
+                "facts": reports.plain(
+                    service.own_facts(session=session, incident_id=incident.id, entity=key)
+                ),
+            }
+            for key, p in service.entities(session=session, incident_id=incident.id)
+            if key
+        ],
         "facts": reports.plain(facts),
         "submissions": [
             {
+                "entity": s.entity,
                 "country": s.country,
                 "stage": s.stage,
                 "channel": s.channel,
@@ -148,10 +173,10 @@ def get(incident_id: Id, session: DbSession, principal: CurrentPrincipal) -> dic
     return _detail(session, principal, incident)
 
 
-@router.patch("/{incident_id}")
+@router.patch("/{incident_id}", response_model=None)
 def patch(
     incident_id: Id, body: IncidentPatch, session: DbSession, principal: CurrentPrincipal
-) -> dict[str, Any]:
+) -> dict[str, Any] | Response:
     """Change the incident (the lead or a hub-admin)."""
     incident = service.update(
         session=session,
@@ -160,13 +185,13 @@ def patch(
         changes=body.model_dump(exclude_unset=True),
     )
     session.commit()
-    return _detail(session, principal, incident)
+    return _seen(session, principal, incident_id, lambda: _detail(session, principal, incident))
 
 
-@router.post("/{incident_id}/participants", status_code=201)
+@router.post("/{incident_id}/participants", status_code=201, response_model=None)
 def add_participant(
     incident_id: Id, body: ParticipantIn, session: DbSession, principal: CurrentPrincipal
-) -> dict[str, Any]:
+) -> dict[str, Any] | Response:
     """Invite an organisation (such as a national CSIRT) or a user."""
     row = service.add_participant(
         session=session,
@@ -177,7 +202,7 @@ def add_participant(
         username=body.user,
     )
     session.commit()
-    return {"id": row.id, "role": row.role}
+    return _seen(session, principal, incident_id, {"id": row.id, "role": row.role})
 
 
 @router.delete("/{incident_id}/participants/{participant_id}", status_code=204)
@@ -192,10 +217,10 @@ def remove_participant(
     return Response(status_code=204)
 
 
-@router.post("/{incident_id}/timeline", status_code=201)
+@router.post("/{incident_id}/timeline", status_code=201, response_model=None)
 def add_entry(
     incident_id: Id, body: EntryIn, session: DbSession, principal: CurrentPrincipal
-) -> dict[str, Any]:
+) -> dict[str, Any] | Response:
     """Add a timeline entry."""
     entry = service.add_entry(
         session=session,
@@ -206,13 +231,18 @@ def add_entry(
         at=_aware(body.at),
     )
     session.commit()
-    return {"id": entry.id, "at": iso(service.aware(entry.at)), "kind": entry.kind}
+    return _seen(
+        session,
+        principal,
+        incident_id,
+        {"id": entry.id, "at": iso(service.aware(entry.at)), "kind": entry.kind},
+    )
 
 
-@router.post("/{incident_id}/tasks", status_code=201)
+@router.post("/{incident_id}/tasks", status_code=201, response_model=None)
 def add_task(
     incident_id: Id, body: TaskIn, session: DbSession, principal: CurrentPrincipal
-) -> dict[str, Any]:
+) -> dict[str, Any] | Response:
     """Add a task with an owner and due time."""
     task = service.add_task(
         session=session,
@@ -223,13 +253,13 @@ def add_task(
         due_at=_aware(body.due_at),
     )
     session.commit()
-    return {"id": task.id, "title": task.title}
+    return _seen(session, principal, incident_id, {"id": task.id, "title": task.title})
 
 
-@router.patch("/{incident_id}/tasks/{task_id}")
+@router.patch("/{incident_id}/tasks/{task_id}", response_model=None)
 def patch_task(
     incident_id: Id, task_id: Id, body: TaskPatch, session: DbSession, principal: CurrentPrincipal
-) -> dict[str, Any]:
+) -> dict[str, Any] | Response:
     """Mark a task done or open."""
     task = service.set_task_done(
         session=session,
@@ -239,13 +269,13 @@ def patch_task(
         done=body.done,
     )
     session.commit()
-    return {"id": task.id, "done": task.done}
+    return _seen(session, principal, incident_id, {"id": task.id, "done": task.done})
 
 
-@router.post("/{incident_id}/links", status_code=201)
+@router.post("/{incident_id}/links", status_code=201, response_model=None)
 def link(
     incident_id: Id, body: LinkIn, session: DbSession, principal: CurrentPrincipal
-) -> dict[str, Any]:
+) -> dict[str, Any] | Response:
     """Link a STIX object the caller may read."""
     row = flows.link_object(
         session=session,
@@ -256,32 +286,72 @@ def link(
         note=body.note,
     )
     session.commit()
-    return {"id": row.id, "stix_id": row.stix_id, "collection": row.collection_id}
+    return _seen(
+        session,
+        principal,
+        incident_id,
+        {"id": row.id, "stix_id": row.stix_id, "collection": row.collection_id},
+    )
 
 
-@router.put("/{incident_id}/entity")
+@router.put("/{incident_id}/entity", response_model=None)
 def put_entity(
     incident_id: Id, body: ProfileIn, session: DbSession, principal: CurrentPrincipal
-) -> dict[str, Any]:
+) -> dict[str, Any] | Response:
     """Set the affected entity's profile."""
     data = body.model_dump()
     data["org"] = data.pop("organisation")
     service.set_profile(session=session, principal=principal, incident_id=incident_id, **data)
     session.commit()
     prof = service.profile(session=session, incident_id=incident_id)
-    return prof.__dict__ if prof else {}
+    return _seen(session, principal, incident_id, prof.__dict__ if prof else {})
 
 
-@router.patch("/{incident_id}/facts")
-def patch_facts(
-    incident_id: Id, body: FactsIn, session: DbSession, principal: CurrentPrincipal
-) -> dict[str, Any]:
-    """Record impact facts; a null value clears one. Returns the current facts."""
-    facts = service.set_facts(
-        session=session, principal=principal, incident_id=incident_id, values=body.facts
+@router.put("/{incident_id}/entities/{key}", response_model=None)
+def put_further_entity(
+    incident_id: Id,
+    key: Annotated[str, Path(min_length=1, max_length=32)],
+    body: ProfileIn,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> dict[str, Any] | Response:
+    """Add or change a further affected entity (a subsidiary, a customer) under ``key``."""
+    data = body.model_dump()
+    data["org"] = data.pop("organisation")
+    row = service.set_entity(
+        session=session, principal=principal, incident_id=incident_id, key=key, **data
     )
     session.commit()
-    return {"facts": reports.plain(facts)}
+    return _seen(session, principal, incident_id, {"key": row.key, "name": row.name})
+
+
+@router.delete("/{incident_id}/entities/{key}", status_code=204)
+def delete_further_entity(
+    incident_id: Id,
+    key: Annotated[str, Path(min_length=1, max_length=32)],
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> Response:
+    """Remove a further affected entity and its own facts."""
+    service.remove_entity(session=session, principal=principal, incident_id=incident_id, key=key)
+    session.commit()
+    return Response(status_code=204)
+
+
+@router.patch("/{incident_id}/facts", response_model=None)
+def patch_facts(
+    incident_id: Id, body: FactsIn, session: DbSession, principal: CurrentPrincipal
+) -> dict[str, Any] | Response:
+    """Record impact facts; a null value clears one. Returns the current facts."""
+    facts = service.set_facts(
+        session=session,
+        principal=principal,
+        incident_id=incident_id,
+        values=body.facts,
+        entity=body.entity,
+    )
+    session.commit()
+    return _seen(session, principal, incident_id, {"facts": reports.plain(facts)})
 
 
 @router.get("/{incident_id}/obligations")
@@ -303,19 +373,27 @@ def get_report(
     session: DbSession,
     principal: CurrentPrincipal,
     format: str = "json",
+    entity: Annotated[str, Query(max_length=32)] = "",
 ) -> dict[str, Any] | Response:
     """Return a stage's report pre-filled from the incident, as JSON or printable HTML."""
     if format not in {"json", "html"}:
         raise InvalidInput("format must be json or html")
     built = flows.report(
-        session=session, principal=principal, incident_id=incident_id, country=country, stage=stage
+        session=session,
+        principal=principal,
+        incident_id=incident_id,
+        country=country,
+        stage=stage,
+        entity=entity,
     )
     if format == "html":
         return HTMLResponse(reports.render_html(built))
     return built
 
 
-@router.post("/{incident_id}/reports/{country}/{stage}/submissions", status_code=201)
+@router.post(
+    "/{incident_id}/reports/{country}/{stage}/submissions", status_code=201, response_model=None
+)
 def submit(
     incident_id: Id,
     country: str,
@@ -323,7 +401,7 @@ def submit(
     body: SubmissionIn,
     session: DbSession,
     principal: CurrentPrincipal,
-) -> dict[str, Any]:
+) -> dict[str, Any] | Response:
     """Record when, how and by whom a stage's report was submitted."""
     out = flows.submit(
         session=session,
@@ -334,6 +412,7 @@ def submit(
         channel=body.channel,
         reference=body.reference,
         submitted_at=_aware(body.submitted_at),
+        entity=body.entity,
     )
     session.commit()
-    return out
+    return _seen(session, principal, incident_id, out)

@@ -147,9 +147,24 @@ def parse_value(name: str, value: Any) -> Any:
     return number
 
 
+# The clock anchors in the only order they can happen: detection, awareness, classification.
+ORDER = ("detected_at", "aware_at", "classified_major_at")
+
+
+def upper_bound(name: str, facts: Mapping[str, Any]) -> str | None:
+    """Return the known fact that ``name`` (unknown) can be no later than, e.g. aware_at.
+
+    Detection is never later than awareness, nor awareness than classification, so a clock that
+    runs from an unknown detection ends no later than the same clock run from awareness.
+    """
+    if name not in ORDER:
+        return None
+    return next((n for n in ORDER[ORDER.index(name) + 1 :] if facts.get(n) is not None), None)
+
+
 def check_order(facts: Mapping[str, Any]) -> None:
     """Refuse times in an impossible order: detection ≤ awareness ≤ classification."""
-    order = ("detected_at", "aware_at", "classified_major_at")
+    order = ORDER
     known = [(n, facts[n]) for n in order if facts.get(n) is not None]
     for (first, a), (second, b) in zip(known, known[1:], strict=False):
         if b < a:
@@ -187,6 +202,9 @@ def with_derived(facts: Mapping[str, Any]) -> dict[str, Any]:
     for name, num, den in _SHARES:
         if name not in out and out.get(num) is not None and out.get(den):
             out[name] = round(100.0 * out[num] / out[den], 4)
+        elif name not in out and out.get(num) == 0:
+            # A known zero is zero per cent of any total: the unknown total cannot matter.
+            out[name] = 0.0
     if "duration_hours" not in out and out.get("detected_at") and out.get("resolved_at"):
         out["duration_hours"] = (out["resolved_at"] - out["detected_at"]).total_seconds() / 3600
     return out

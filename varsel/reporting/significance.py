@@ -15,6 +15,8 @@ from typing import Any
 
 from varsel.reporting import facts as factreg
 
+# How a leaf that is not met reads: "full unavailability (minutes): 50 ≤ 60".
+_NOT = {">": "≤", ">=": "<", "<": "≥", "<=": ">", "==": "≠"}
 _OPS: dict[str, Callable[[Any, Any], bool]] = {
     ">": operator.gt,
     ">=": operator.ge,
@@ -73,24 +75,25 @@ def evaluate(
             return Value(None, missing=[name])
         result = _OPS[test["op"]](actual, test["value"])
         what = test.get("label") or factreg.label(name)
-        shown = "" if test["op"] == "is" else f" {test['op']} {_fmt(test['value'])}"
-        return Value(result, because=[f"{what}: {_fmt(actual)}{shown}"] if result else [])
+        if result:
+            shown = "" if test["op"] == "is" else f" {test['op']} {_fmt(test['value'])}"
+        else:
+            shown = "" if test["op"] == "is" else f" {_NOT[test['op']]} {_fmt(test['value'])}"
+        # A leaf that is not met says why too, so "not significant" can be checked by hand.
+        return Value(result, because=[f"{what}: {_fmt(actual)}{shown}"])
     if "not" in test:
         inner = evaluate(test["not"], facts, macros)
         if inner.value is None:
             return Value(None, missing=inner.missing)
-        return Value(not inner.value)
+        return Value(not inner.value, because=[] if inner.value is False else inner.because)
     if "any" in test or "all" in test:
         parts = [evaluate(t, facts, macros) for t in test.get("any", test.get("all", []))]
         wanted = "any" in test
         hits = [p for p in parts if p.value is wanted]
         if hits:
-            because = [b for p in hits for b in p.because] if wanted else []
-            return Value(wanted, because=because)
+            return Value(wanted, because=[b for p in hits for b in p.because])
         if all(p.value is not None for p in parts):
-            return Value(
-                not wanted, because=[] if wanted else [b for p in parts for b in p.because]
-            )
+            return Value(not wanted, because=[b for p in parts for b in p.because])
         return Value(None, missing=_merge_missing([p for p in parts if p.value is None]))
     if "at_least" in test:
         parts = [evaluate(t, facts, macros) for t in test["of"]]
@@ -100,7 +103,12 @@ def evaluate(
         if len(true) >= test["at_least"]:
             return Value(True, because=[f"{lbl} ({'; '.join(p.because)})" for lbl, p in true])
         if len(true) + len(unknown) < test["at_least"]:
-            return Value(False)
+            return Value(
+                False,
+                because=[
+                    f"{test.get('label', 'thresholds')}: {len(true)} met, {test['at_least']} needed"
+                ],
+            )
         return Value(None, missing=_merge_missing(unknown))
     raise ValueError(f"unknown test node {sorted(test)}")
 
@@ -191,6 +199,9 @@ def combine(instrument: str, criteria: list[Criterion]) -> Significance:
         instrument,
         Outcome.NOT_SIGNIFICANT,
         criteria,
-        ["every criterion was checked against known facts and none is met"],
+        [
+            "every criterion was checked against known facts and none is met",
+            *(f"{c.article}: {'; '.join(c.because)}" for c in criteria if c.because),
+        ],
         [],
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -33,17 +33,30 @@ def clock(
     if as_json:
         typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
-    table = Table("incident", "country", "stage", "recipient", "deadline (local)", "status")
+    table = Table(
+        "incident", "entity", "country", "stage", "recipient", "deadline (local)", "status", "note"
+    )
     for r in rows:
+        missing = ", ".join(r["missing_facts"])
         table.add_row(
             str(r["incident"]),
+            r["entity_name"] or "",
             r["country"],
             r["stage"],
             r["recipient"],
-            r["deadline_local"] or "—",
+            _when(r),
             r["status"],
+            (f"missing: {missing}" if missing else "")
+            or ("no entity profile" if r["stage"] == "entity-profile" else ""),
         )
     out.print(table)
+
+
+def _when(row: dict[str, Any]) -> str:
+    """Return the local deadline, marked ≤ when it is only the latest permissible one."""
+    if not row["deadline_local"]:
+        return "—"
+    return ("≤ " if row["deadline_kind"] == "latest" else "") + str(row["deadline_local"])
 
 
 def notify(

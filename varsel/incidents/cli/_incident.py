@@ -108,29 +108,41 @@ def entity(
         str | None,
         typer.Option(help="credit-institution, central-counterparty, trading-venue, ..."),
     ] = None,
+    key: Annotated[
+        str | None,
+        typer.Option(
+            help="Add or change a further affected entity under this key (e.g. se-sub); "
+            "without it, the incident's first entity is set."
+        ),
+    ] = None,
     database_url: DatabaseOpt = None,
 ) -> None:
-    """Set the affected entity's profile (decides which countries' rules apply)."""
+    """Set an affected entity's profile (decides which countries' rules apply)."""
     from varsel.cli.main import unit_of_work
     from varsel.incidents import service
 
+    values: dict[str, Any] = {
+        "name": name,
+        "established_in": _split(established_in),
+        "services_in": _split(serves),
+        "main_establishment": main_establishment,
+        "nis2_class": nis2_class,
+        "sector": sector,
+        "entity_type": entity_type,
+        "nis1_scope": nis1_scope,
+        "dora_financial": dora,
+        "dora_entity_kind": dora_kind,
+    }
     with unit_of_work(database_url) as session:
-        service.set_profile(
-            session=session,
-            principal=_principal(session, as_user),
-            incident_id=incident_id,
-            name=name,
-            established_in=_split(established_in),
-            services_in=_split(serves),
-            main_establishment=main_establishment,
-            nis2_class=nis2_class,
-            sector=sector,
-            entity_type=entity_type,
-            nis1_scope=nis1_scope,
-            dora_financial=dora,
-            dora_entity_kind=dora_kind,
-        )
-    out.print(f"entity profile of incident {incident_id} set")
+        me = _principal(session, as_user)
+        if key:
+            service.set_entity(
+                session=session, principal=me, incident_id=incident_id, key=key, **values
+            )
+        else:
+            service.set_profile(session=session, principal=me, incident_id=incident_id, **values)
+    which = f"affected entity {key}" if key else "entity profile"
+    out.print(f"{which} of incident {incident_id} set")
 
 
 def facts(
@@ -140,9 +152,28 @@ def facts(
         list[str],
         typer.Option("--set", help="NAME=VALUE (repeat); VALUE 'null' clears; times in ISO 8601."),
     ],
+    entity_key: Annotated[
+        str,
+        typer.Option(
+            "--entity", help="A further affected entity's key: its own facts (default: shared)."
+        ),
+    ] = "",
     database_url: DatabaseOpt = None,
 ) -> None:
-    """Record impact facts, e.g. --set detected_at=2026-03-27T16:00+02:00."""
+    """Record impact facts, e.g. --set detected_at=2026-03-27T16:00+02:00.
+
+    Facts (docs/reporting.md explains each): times detected_at, aware_at, classified_major_at,
+    resolved_at; counts users_total, users_affected, clients_total, clients_affected,
+    domains_managed, domains_affected; shares (%) users_affected_share_pct,
+    clients_affected_share_pct, domains_affected_share_pct, financial_loss_pct_of_turnover;
+    figures unavailable_minutes, weekly_unavailable_minutes, degraded_minutes,
+    avg_response_seconds, duration_hours, financial_loss_eur, turnover_eur; yes/no
+    data_compromised, misconfiguration, physical_access_compromised, suspected_malicious,
+    cross_border, trade_secrets_exfiltrated, death, health_damage, malicious_access_severe,
+    recurring, scheduled_maintenance, severe_operational_disruption,
+    considerable_damage_to_others, nis1_significant_impact, critical_services_affected,
+    dora_materiality_threshold_met, reputational_impact.
+    """
     from varsel.cli.main import unit_of_work
     from varsel.incidents import service
 
@@ -158,5 +189,6 @@ def facts(
             principal=_principal(session, as_user),
             incident_id=incident_id,
             values=values,
+            entity=entity_key,
         )
     out.print(f"{len(values)} fact(s) recorded; {len(current)} known")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -43,10 +43,12 @@ def obligations(
     if as_json:
         typer.echo(json.dumps([r.as_dict() for r in results], indent=2, ensure_ascii=False))
         return
+    several = len({r.entity for r in results}) > 1
     for r in results:
         sig = r.significance
         owed = {True: "reports owed", False: "no reports owed", None: "owed if significant"}
-        out.print(f"[bold]{r.country}[/] {r.title or ''} — {owed[r.owed]}: {r.reason}")
+        whose = f"{r.entity_name} ({r.entity or 'first entity'}) · " if several else ""
+        out.print(f"{whose}[bold]{r.country}[/] {r.title or ''} — {owed[r.owed]}: {r.reason}")
         if sig is not None:
             out.print(f"  significance ({sig.instrument}): [bold]{sig.outcome.value}[/]")
             for line in sig.explanation:
@@ -59,8 +61,11 @@ def obligations(
                 "recipient",
                 "deadline (UTC)",
                 "deadline (local)",
+                "nominal (UTC)",
+                "relief",
                 "status",
                 "rule",
+                "sources",
                 "verified",
             )
             for o in r.obligations:
@@ -68,13 +73,35 @@ def obligations(
                 table.add_row(
                     o.stage,
                     o.recipient,
-                    d["deadline_utc"] or "—",
-                    d["deadline_local"] or "—",
-                    o.status + (" (if significant)" if o.conditional else ""),
-                    o.rule,
+                    _mark(d, d["deadline_utc"]),
+                    _mark(d, d["deadline_local"]),
+                    d["nominal_deadline_utc"] or "—",
+                    d["relief"] or "—",
+                    o.status
+                    + (f" LATE by {d['late_by']}" if d["late"] else "")
+                    + (" (if significant)" if o.conditional else ""),
+                    "\n".join([o.rule, *o.notes]),
+                    "\n".join(
+                        f"{s['what']}: {s['source']}" + ("" if s["verified"] else " [unverified]")
+                        for s in o.sources
+                    ),
                     "yes" if o.verified else "NO",
                 )
             out.print(table)
+            for o in r.obligations:
+                for prompt in o.prompts:
+                    flag = "" if prompt["verified"] else " [unverified]"
+                    out.print(f"  {o.stage}: {prompt['text']} ({prompt['source']}){flag}")
+        for note in r.notes:
+            flag = "" if note["verified"] else " [unverified]"
+            out.print(f"  {note['what']}: {note['text']} ({note['source']}){flag}")
+
+
+def _mark(row: dict[str, Any], when: str | None) -> str:
+    """Return a deadline, marked ≤ when missing facts make it the latest permissible one."""
+    if not when:
+        return "—"
+    return ("≤ " if row["deadline_kind"] == "latest" else "") + when
 
 
 def report(
@@ -88,6 +115,9 @@ def report(
     ],
     country: Annotated[str, typer.Option(help="ISO country code of the jurisdiction.")],
     format: Annotated[str, typer.Option(help="json or html.")] = "json",
+    entity: Annotated[
+        str, typer.Option(help="A further affected entity's key (default: the first).")
+    ] = "",
     output: Annotated[
         Path | None, typer.Option(help="Write to this file instead of stdout.")
     ] = None,
@@ -109,6 +139,7 @@ def report(
             country=country,
             stage=stage,
             now=_now(now),
+            entity=entity,
         )
     text = (
         reports.render_html(built)
@@ -130,6 +161,9 @@ def submit(
     channel: Annotated[str, typer.Option(help="How: web form, e-mail, virk.dk, phone, ...")],
     reference: Annotated[str, typer.Option(help="The authority's case reference.")] = "",
     at: Annotated[str | None, typer.Option(help="When (ISO 8601); default now.")] = None,
+    entity: Annotated[
+        str, typer.Option(help="A further affected entity's key (default: the first).")
+    ] = "",
     database_url: DatabaseOpt = None,
 ) -> None:
     """Record that a stage's report was submitted (kept with a snapshot and audited)."""
@@ -146,6 +180,7 @@ def submit(
             channel=channel,
             reference=reference,
             submitted_at=_now(at) if at else None,
+            entity=entity,
         )
     out.print(
         f"{done['stage']} for {done['country']} recorded as submitted at "

@@ -9,9 +9,10 @@ from sqlalchemy.orm import Session
 
 from varsel.incidents import service
 from varsel.incidents.flows._engine import _assess, load_incident
-from varsel.incidents.models import Status
+from varsel.incidents.models import Incident, Status
 from varsel.orgs.service import Principal
 from varsel.reporting import obligations as engine
+from varsel.reporting.facts import ORDER
 
 
 def clock(
@@ -30,10 +31,14 @@ def clock(
         loaded = load_incident(
             session=session, principal=None, incident_id=incident.id, incident=incident
         )
-        if loaded.profile is None:
+        if not loaded.affected:
+            # Without a profile no deadline can be computed, but the clock still runs.
+            rows.append(_no_profile(incident))
             continue
         for obligation in engine.flatten(_assess(loaded, now)):
-            if obligation.status not in {"due", "overdue"}:
+            if obligation.status == "unknown" and any(m in ORDER for m in obligation.missing):
+                pass  # a clock anchor is missing: listed so that the incident stays in sight
+            elif obligation.status not in {"due", "overdue"}:
                 continue
             if (
                 within_hours is not None
@@ -52,3 +57,34 @@ def clock(
             )
     rows.sort(key=lambda r: r["deadline_utc"] or "9999")
     return rows
+
+
+def _no_profile(incident: Incident) -> dict[str, Any]:
+    return {
+        "incident": incident.id,
+        "incident_title": incident.title,
+        "tlp": incident.tlp,
+        "entity": "",
+        "entity_name": "",
+        "country": "",
+        "instrument": "",
+        "stage": "entity-profile",
+        "title": "Entity profile missing: no deadline can be computed",
+        "recipient": "",
+        "timezone": "UTC",
+        "deadline_utc": None,
+        "deadline_local": None,
+        "deadline_kind": None,
+        "missing_facts": [],
+        "rule": "set the affected entity's profile (where it is established, what it is)",
+        "status": "unknown",
+        "conditional": True,
+        "submitted_at": None,
+        "required_content": [],
+        "verified": True,
+        "sources": [],
+        "notes": [
+            "no entity profile yet: the reports owed and their deadlines follow from it; "
+            "the clocks may already be running"
+        ],
+    }

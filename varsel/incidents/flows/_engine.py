@@ -26,6 +26,17 @@ from varsel.reporting.rules import load
 
 
 @dataclass
+class Affected:
+    """One affected entity of an incident: its profile, its facts, its submitted reports."""
+
+    key: str  # '' for the incident's first entity
+    profile: Profile
+    facts: dict[str, Any]
+    submitted: dict[tuple[str, str], datetime]
+    snapshots: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
 class Loaded:
     """An incident readable by the caller with what the engine needs."""
 
@@ -34,6 +45,16 @@ class Loaded:
     facts: dict[str, Any]
     submitted: dict[tuple[str, str], datetime]
     snapshots: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    # Every affected entity, the first one (``profile``) leading.
+    affected: list[Affected] = field(default_factory=list)
+
+    def entity(self, key: str) -> Affected:
+        """Return the affected entity ``key`` ('' for the first), or NotFound."""
+        for item in self.affected:
+            if item.key == key:
+                return item
+        keys = ", ".join(repr(a.key or "(first)") for a in self.affected) or "none"
+        raise NotFound(f"incident {self.incident.id} has no affected entity {key!r}; it has {keys}")
 
 
 def load_incident(
@@ -43,17 +64,35 @@ def load_incident(
     incident_id: int,
     incident: Incident | None = None,
 ) -> Loaded:
-    """Return the incident (read through the policy unless given) with profile and facts."""
+    """Return the incident (read through the policy unless given) with its entities and facts."""
     if incident is None:
         assert principal is not None
         incident = service.get(session=session, principal=principal, incident_id=incident_id)
     subs = service.submissions(session=session, incident_id=incident.id)
+    affected = [
+        Affected(
+            key=key,
+            profile=prof,
+            facts=service.current_facts(session=session, incident_id=incident.id, entity=key),
+            submitted={
+                (s.country, s.stage): s.submitted_at.replace(tzinfo=UTC)
+                for s in subs
+                if s.entity == key
+            },
+            snapshots={
+                (s.country, s.stage): json.loads(s.snapshot) for s in subs if s.entity == key
+            },
+        )
+        for key, prof in service.entities(session=session, incident_id=incident.id)
+    ]
+    first = next((a for a in affected if a.key == ""), None)
     return Loaded(
         incident=incident,
-        profile=service.profile(session=session, incident_id=incident.id),
+        profile=first.profile if first else None,
         facts=service.current_facts(session=session, incident_id=incident.id),
-        submitted={(s.country, s.stage): s.submitted_at.replace(tzinfo=UTC) for s in subs},
-        snapshots={(s.country, s.stage): json.loads(s.snapshot) for s in subs},
+        submitted=first.submitted if first else {},
+        snapshots=first.snapshots if first else {},
+        affected=affected,
     )
 
 
@@ -66,24 +105,29 @@ def assess(
 
 
 def _assess(loaded: Loaded, now: datetime | None) -> list[engine.JurisdictionResult]:
-    if loaded.profile is None:
+    if not loaded.affected:
         raise InvalidInput(
             f"incident {loaded.incident.id} has no entity profile yet; set one "
             "(established_in, entity type, NIS2 class, DORA) first"
         )
-    return engine.assess(
-        profile=loaded.profile,
-        facts=loaded.facts,
-        now=now or datetime.now(UTC),
-        submitted=loaded.submitted,
-    )
+    # Each affected entity owes its own reports in each of its jurisdictions.
+    return [
+        result.for_entity(item.key, item.profile.name)
+        for item in loaded.affected
+        for result in engine.assess(
+            profile=item.profile,
+            facts=item.facts,
+            now=now or datetime.now(UTC),
+            submitted=item.submitted,
+        )
+    ]
 
 
 def _find(
-    results: list[engine.JurisdictionResult], country: str, stage: str
+    results: list[engine.JurisdictionResult], country: str, stage: str, entity: str = ""
 ) -> tuple[engine.JurisdictionResult, engine.Obligation, str | None]:
     for result in results:
-        if result.country != country:
+        if result.country != country or result.entity != entity:
             continue
         if not result.obligations:
             raise NotFound(f"no reports are owed in {country}: {result.reason}")
@@ -95,7 +139,10 @@ def _find(
                 previous = obligation.stage
         stages = ", ".join(o.stage for o in result.obligations) or "none"
         raise NotFound(f"no {stage!r} report is owed in {country}; owed there: {stages}")
-    owed = ", ".join(sorted({r.country for r in results if r.obligations})) or "none"
+    owed = (
+        ", ".join(sorted({r.country for r in results if r.obligations and r.entity == entity}))
+        or "none"
+    )
     raise NotFound(f"no reports are owed in {country}; countries with reports: {owed}")
 
 
@@ -107,11 +154,13 @@ def report(
     country: str,
     stage: str,
     now: datetime | None = None,
+    entity: str = "",
 ) -> dict[str, Any]:
-    """Return the stage's report for ``country``, pre-filled from the incident."""
+    """Return the stage's report for ``country`` (and affected ``entity``), pre-filled."""
     now = now or datetime.now(UTC)
     loaded, results = assess(session=session, principal=principal, incident_id=incident_id, now=now)
-    result, obligation, previous = _find(results, country.upper(), stage)
+    affected = loaded.entity(entity)
+    result, obligation, previous = _find(results, country.upper(), stage, entity)
     rules = load()
     jurisdiction = (
         rules.dora if result.instrument == "dora" else rules.jurisdictions[result.country]
@@ -132,8 +181,8 @@ def report(
             "classification": incident.classification,
             "tlp": incident.tlp,
         },
-        "entity": loaded.profile.__dict__ if loaded.profile else {},
-        "facts": loaded.facts,
+        "entity": affected.profile.__dict__,
+        "facts": affected.facts,
         "assessment": (
             [*sig.explanation, *(f"unknown: {m}" for m in sig.as_dict()["missing"])] if sig else []
         ),
@@ -145,7 +194,7 @@ def report(
         "timeline_entries": [{"at": e["at"], "text": e["text"]} for e in timeline],
         "mitigation": [e["text"] for e in timeline if e["kind"] == "mitigation"],
         "times": {
-            k: loaded.facts.get(k)
+            k: affected.facts.get(k)
             for k in ("detected_at", "aware_at", "classified_major_at", "resolved_at")
         },
     }
@@ -153,7 +202,7 @@ def report(
         obligation=obligation,
         jurisdiction=jurisdiction,
         context=context,
-        previous=loaded.snapshots.get((result.country, previous)) if previous else None,
+        previous=affected.snapshots.get((result.country, previous)) if previous else None,
         previous_stage=previous,
         generated_at=now,
     )
@@ -169,6 +218,7 @@ def submit(
     channel: str,
     reference: str = "",
     submitted_at: datetime | None = None,
+    entity: str = "",
 ) -> dict[str, Any]:
     """Record the stage's report as submitted now (or at ``submitted_at``), with its snapshot."""
     when = submitted_at or datetime.now(UTC)
@@ -181,6 +231,7 @@ def submit(
         country=country,
         stage=stage,
         now=when,
+        entity=entity,
     )
     row = service.record_submission(
         session=session,
@@ -192,8 +243,10 @@ def submit(
         reference=reference,
         submitted_at=when,
         snapshot=built["snapshot"],
+        entity=entity,
     )
     return {
+        "entity": row.entity,
         "country": row.country,
         "stage": row.stage,
         "channel": row.channel,

@@ -74,7 +74,7 @@ def notify_due(
         loaded = load_incident(
             session=session, principal=None, incident_id=incident.id, incident=incident
         )
-        if loaded.profile is None:
+        if not loaded.affected:
             continue
         for obligation in engine.flatten(_assess(loaded, now)):
             if obligation.deadline is None or obligation.status not in {"due", "overdue"}:
@@ -114,8 +114,11 @@ def _send_once(
     result: NotifyResult,
 ) -> None:
     assert obligation.deadline is not None
+    # A further entity's key joins the notification's key; the first entity's keys stay as
+    # they were before incidents had several entities, so nothing is sent twice.
     key = _key(
         incident.id,
+        *([obligation.entity] if obligation.entity else []),
         obligation.country,
         obligation.stage,
         kind,
@@ -133,6 +136,7 @@ def _send_once(
         row = NotificationLog(
             key=key,
             incident_id=incident.id,
+            entity=obligation.entity,
             country=obligation.country,
             stage=obligation.stage,
             kind=kind,
@@ -182,28 +186,44 @@ def _send_once(
     session.commit()
 
 
+def _whose(obligation: engine.Obligation) -> str:
+    # Entity names are not sent (they may be what the TLP protects); the key tells them apart.
+    return f" (entity {obligation.entity})" if obligation.entity else ""
+
+
 def _payload(incident: Incident, obligation: engine.Obligation, kind: str) -> dict[str, Any]:
     data = obligation.as_dict()
+    latest = data["deadline_kind"] == "latest"
     verb = "is OVERDUE since" if kind == "overdue" else "is due by"
+    if latest:
+        verb += " at the latest"
     subject = (
         f"[Varsel] incident #{incident.id}: {obligation.title} to "
-        f"{obligation.country} {verb} {data['deadline_local']}"
+        f"{obligation.country}{_whose(obligation)} {verb} {data['deadline_local']}"
     )
     text = (
         f"Incident #{incident.id}\n{obligation.title} ({obligation.stage}) for "
-        f"{obligation.country}\nRecipient: {obligation.recipient}\n"
+        f"{obligation.country}{_whose(obligation)}\nRecipient: {obligation.recipient}\n"
         f"Deadline: {data['deadline_utc']} UTC / {data['deadline_local']} "
         f"({obligation.timezone})\nRule: {obligation.rule}\n"
-        f"{'Owed if the incident is significant.' if obligation.conditional else ''}\n"
+        + (
+            f"Latest permissible deadline; not known yet: {', '.join(data['missing_facts'])}\n"
+            if latest
+            else ""
+        )
+        + f"{'Owed if the incident is significant.' if obligation.conditional else ''}\n"
     )
     return {
         "event": f"incident.report.{kind}",
         "incident": incident.id,
+        "entity": obligation.entity,
         "country": obligation.country,
         "stage": obligation.stage,
         "recipient": obligation.recipient,
         "deadline_utc": data["deadline_utc"],
         "deadline_local": data["deadline_local"],
+        "deadline_kind": data["deadline_kind"],
+        "missing_facts": data["missing_facts"],
         "conditional": obligation.conditional,
         "subject": subject,
         "text": text,

@@ -13,9 +13,25 @@ facts) and ``_submissions`` (reports recorded as sent).
 from __future__ import annotations
 
 from varsel.incidents.service._fields import DORA_KINDS, ENTITY_TYPES, NIS2_CLASSES, aware, naive
-from varsel.incidents.service._incidents import create, get, list_incidents, update
+from varsel.incidents.service._incidents import (
+    create,
+    get,
+    keep_reach,
+    list_incidents,
+    readable,
+    update,
+)
 from varsel.incidents.service._participants import add_participant, participants, remove_participant
-from varsel.incidents.service._profile import current_facts, profile, set_facts, set_profile
+from varsel.incidents.service._profile import (
+    current_facts,
+    entities,
+    own_facts,
+    profile,
+    remove_entity,
+    set_entity,
+    set_facts,
+    set_profile,
+)
 from varsel.incidents.service._submissions import record_submission, submissions
 from varsel.incidents.service._timeline import add_entry, add_task, set_task_done, tasks, timeline
 
@@ -29,13 +45,19 @@ __all__ = [
     "aware",
     "create",
     "current_facts",
+    "entities",
     "get",
+    "keep_reach",
     "list_incidents",
     "naive",
+    "own_facts",
     "participants",
     "profile",
+    "readable",
     "record_submission",
+    "remove_entity",
     "remove_participant",
+    "set_entity",
     "set_facts",
     "set_profile",
     "set_task_done",

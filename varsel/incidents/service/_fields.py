@@ -8,10 +8,11 @@ fit to show the person who typed the value.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from varsel.errors import InvalidInput
+from varsel.reporting import notify
 from varsel.sharing.tlp import TLP
 
 _EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
@@ -82,7 +83,28 @@ def _webhook(url: str | None) -> str | None:
         return None
     if len(url) > 2000 or not re.match(r"^https?://[^\s/]+", url):
         raise InvalidInput("a webhook URL must start with http:// or https://")
+    # Checked again at every send (with the name resolved): the list may shrink meanwhile.
+    try:
+        notify.check_webhook(url, notify.webhook_hosts())
+    except notify.WebhookRefused as exc:
+        raise InvalidInput(str(exc)) from None
     return url
+
+
+# Clocks of the caller and the hub may differ a little; more than this ahead is a typo.
+_SKEW = timedelta(minutes=5)
+
+
+def _not_future(moment: datetime, what: str) -> None:
+    """Refuse a time in the future: what was done or sent cannot have happened yet."""
+    now = datetime.now(UTC)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    if moment > now + _SKEW:
+        raise InvalidInput(
+            f"{what} ({moment.astimezone(UTC).isoformat().replace('+00:00', 'Z')}) is in the "
+            f"future; record it when it has happened"
+        )
 
 
 def _text(value: str | None, limit: int, what: str) -> str | None:

@@ -95,6 +95,30 @@ def get(
     raise NotFound(f"no incident {incident_id}")
 
 
+def readable(*, session: Session, principal: Principal, incident_id: int) -> bool:
+    """Return whether the policy lets ``principal`` read the incident."""
+    query = select(Incident.id).where(Incident.id == incident_id)
+    return session.execute(restrict(query, principal, Action.READ)).first() is not None
+
+
+def keep_reach(*, session: Session, principal: Principal, incident_id: int, was: bool) -> None:
+    """Refuse a change that lets its author read an incident it could not read before.
+
+    A hub-admin may change every incident the policy lets it write, TLP:RED ones included,
+    but a write is never a way in: making the incident CLEAR or naming oneself (or one's own
+    organisation) a participant would otherwise grant the writer its own read access. The
+    caller's unit of work is not committed, so raising here undoes the change.
+    """
+    if was:
+        return
+    session.flush()
+    if readable(session=session, principal=principal, incident_id=incident_id):
+        raise Forbidden(
+            "this change would let you read an incident you may not read; a participant "
+            "of the incident must invite you"
+        )
+
+
 def list_incidents(
     *, session: Session, principal: Principal, status: str | None = None
 ) -> list[Incident]:
@@ -112,6 +136,7 @@ def update(
     incident = get(
         session=session, principal=principal, incident_id=incident_id, action=Action.WRITE
     )
+    was = readable(session=session, principal=principal, incident_id=incident_id)
     clean: dict[str, Any] = {}
     for key, value in changes.items():
         if value is None and key not in {"classification", "webhook_url"}:
@@ -139,6 +164,7 @@ def update(
     for key, value in clean.items():
         setattr(incident, key, value)
     incident.updated_at = utcnow()
+    keep_reach(session=session, principal=principal, incident_id=incident_id, was=was)
     audit.record(
         session=session,
         actor=principal.label,

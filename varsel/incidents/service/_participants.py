@@ -12,10 +12,10 @@ from sqlalchemy.orm import Session
 
 from varsel.audit import service as audit
 from varsel.clock import utcnow
-from varsel.errors import Conflict, InvalidInput, NotFound
+from varsel.errors import Conflict, Forbidden, InvalidInput, NotFound
 from varsel.incidents.models import Participant, ParticipantRole
 from varsel.incidents.service._fields import _choice
-from varsel.incidents.service._incidents import get
+from varsel.incidents.service._incidents import get, keep_reach, readable
 from varsel.orgs import service as orgs
 from varsel.orgs.models import Organisation, User
 from varsel.orgs.service import Principal
@@ -33,6 +33,7 @@ def add_participant(
 ) -> Participant:
     """Invite an organisation (e.g. a national CSIRT) or a single user with a role."""
     get(session=session, principal=principal, incident_id=incident_id, action=Action.WRITE)
+    was = readable(session=session, principal=principal, incident_id=incident_id)
     if (org is None) == (username is None):
         raise InvalidInput("name either an organisation or a user, not both")
     role = _choice(role, ParticipantRole, "participant role")
@@ -44,11 +45,15 @@ def add_participant(
         Participant.user_id.is_(user_id) if user_id is None else Participant.user_id == user_id,
     )
     if session.execute(taken).first():
+        if not was:
+            # Who takes part is itself part of what the incident's TLP protects.
+            raise Forbidden("you may not read this incident's participants")
         raise Conflict(f"{org or username} already takes part in incident {incident_id}")
     row = Participant(
         incident_id=incident_id, org_id=org_id, user_id=user_id, role=role, added_at=utcnow()
     )
     session.add(row)
+    keep_reach(session=session, principal=principal, incident_id=incident_id, was=was)
     session.flush()
     audit.record(
         session=session,

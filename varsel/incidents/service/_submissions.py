@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from varsel.audit import service as audit
 from varsel.errors import Conflict, InvalidInput
 from varsel.incidents.models import ReportSubmission
-from varsel.incidents.service._fields import _text, naive
+from varsel.incidents.service._fields import _not_future, _text, naive
 from varsel.incidents.service._incidents import get
 from varsel.orgs.service import Principal
 from varsel.policy import Action
@@ -44,9 +44,11 @@ def record_submission(
     reference: str,
     submitted_at: datetime,
     snapshot: Mapping[str, Any],
+    entity: str = "",
 ) -> ReportSubmission:
-    """Record that a stage's report was submitted (once per country and stage)."""
+    """Record that a stage's report was submitted (once per entity, country and stage)."""
     get(session=session, principal=principal, incident_id=incident_id, action=Action.WRITE)
+    _not_future(submitted_at, "the submission time")
     if not channel.strip():
         raise InvalidInput("say how the report was submitted (channel), e.g. 'web form'")
     _text(channel.strip(), 100, "the channel")
@@ -54,14 +56,17 @@ def record_submission(
     exists_ = session.execute(
         select(ReportSubmission.id).where(
             ReportSubmission.incident_id == incident_id,
+            ReportSubmission.entity == entity,
             ReportSubmission.country == country,
             ReportSubmission.stage == stage,
         )
     ).first()
     if exists_:
-        raise Conflict(f"the {stage} for {country} was already recorded as submitted")
+        whose = f" of entity {entity}" if entity else ""
+        raise Conflict(f"the {stage} for {country}{whose} was already recorded as submitted")
     row = ReportSubmission(
         incident_id=incident_id,
+        entity=entity,
         country=country,
         stage=stage,
         submitted_at=naive(submitted_at),
@@ -78,6 +83,7 @@ def record_submission(
         action="incident.report.submit",
         target=str(incident_id),
         details={
+            **({"entity": entity} if entity else {}),
             "country": country,
             "stage": stage,
             "channel": row.channel,

@@ -9,14 +9,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from varsel.audit import service as audit
 from varsel.clock import utcnow
 from varsel.errors import InvalidInput, NotFound
-from varsel.incidents.models import Task, TimelineEntry
-from varsel.incidents.service._fields import _choice, _text, aware, naive
+from varsel.incidents.models import Participant, Task, TimelineEntry
+from varsel.incidents.service._fields import _choice, _not_future, _text, aware, naive
 from varsel.incidents.service._incidents import get
 from varsel.orgs import service as orgs
 from varsel.orgs.models import User
@@ -40,6 +40,8 @@ def add_entry(
     )
     if not text.strip():
         raise InvalidInput("a timeline entry needs text")
+    if at is not None:
+        _not_future(at, "the time of the entry")
     entry = TimelineEntry(
         incident_id=incident_id,
         at=naive(at) if at else utcnow(),
@@ -86,6 +88,11 @@ def add_task(
         raise InvalidInput("a task needs a title")
     _text(title.strip(), 300, "a task title")
     owner_id = orgs.get_user(session=session, username=owner).id if owner else None
+    if owner_id is not None and not _takes_part(session, incident_id, owner_id):
+        raise InvalidInput(
+            f"{owner} does not take part in incident {incident_id}; invite them (or their "
+            "organisation) first"
+        )
     task = Task(
         incident_id=incident_id,
         title=title.strip(),
@@ -108,6 +115,17 @@ def add_task(
         },
     )
     return task
+
+
+def _takes_part(session: Session, incident_id: int, user_id: int) -> bool:
+    """Return whether the user is a participant, by name or through its organisation."""
+    user = session.get(User, user_id)
+    org_id = user.org_id if user is not None else None
+    named = select(Participant.id).where(
+        Participant.incident_id == incident_id,
+        or_(Participant.user_id == user_id, Participant.org_id == org_id),
+    )
+    return session.execute(named).first() is not None
 
 
 def set_task_done(
@@ -137,7 +155,16 @@ def tasks(*, session: Session, incident_id: int) -> list[dict[str, Any]]:
         .where(Task.incident_id == incident_id)
         .order_by(Task.id)
     )
+    now = utcnow()
     return [
-        {"id": t.id, "title": t.title, "owner": name, "due_at": aware(t.due_at), "done": t.done}
+        {
+            "id": t.id,
+            "title": t.title,
+            "owner": name,
+            "due_at": aware(t.due_at),
+            "done": t.done,
+            # An open task past its due time stands out in every view.
+            "overdue": not t.done and t.due_at is not None and t.due_at < now,
+        }
         for t, name in rows
     ]

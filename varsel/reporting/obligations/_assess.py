@@ -14,7 +14,13 @@ from typing import Any
 from varsel.reporting import facts as factreg
 from varsel.reporting.facts import Profile
 from varsel.reporting.obligations._deadlines import _matches, _obligations
-from varsel.reporting.obligations._results import JurisdictionResult, Obligation, _source
+from varsel.reporting.obligations._results import (
+    JurisdictionResult,
+    Obligation,
+    _source,
+    duration_text,
+    iso,
+)
 from varsel.reporting.obligations._significance import (
     _own_significance,
     dora_significance,
@@ -220,13 +226,30 @@ def _result(
     conditional = sig.outcome is Outcome.UNDETERMINED
     mine = {stage: at for (c, stage), at in submitted.items() if c == country}
     obligations = _obligations(j, country, recipient, tz, profile, facts, mine, now, conditional)
+    late_notice = j.raw.get("late_notice")
+    for o in obligations:
+        if o.late_by is not None:
+            o.notes.append(
+                f"LATE: submitted {duration_text(o.late_by)} after the deadline ({iso(o.deadline)})"
+            )
+        if late_notice and o.status in {"due", "overdue"}:
+            o.prompts.append(
+                {
+                    **_source("late notice", late_notice),
+                    "text": f"{late_notice['text']} (to {recipient['name']})",
+                }
+            )
+    # National transpositions inherit the Directive's duties from the file their stages come from.
+    inherited = load().files.get(j.raw.get("stages_from", ""), {}).get("duties", ())
+    duties = [{**_source(d["id"], d), "text": d["text"]} for d in j.raw.get("duties", inherited)]
     if conditional:
         why += (
             "; significance undetermined, so these reports are owed if it is significant: "
             + "; ".join(factreg.missing_text(m) for m in sig.missing)
         )
+    # Duties besides the reports (telling service recipients or clients) go with them.
     return JurisdictionResult(
-        country, j.id, j.title, None if conditional else True, why, sig, obligations, []
+        country, j.id, j.title, None if conditional else True, why, sig, obligations, duties
     )
 
 

@@ -8,14 +8,14 @@ A deadline that cannot be computed yet says which fact or earlier stage it waits
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
 
 from varsel.reporting import calendar
 from varsel.reporting import facts as factreg
 from varsel.reporting.facts import Profile
-from varsel.reporting.obligations._results import Obligation, _source
+from varsel.reporting.obligations._results import Obligation, _source, iso
 from varsel.reporting.rules import Jurisdiction, Stage
 
 _ANCHORS = {
@@ -38,38 +38,80 @@ class _Clock:
     tz: str
     deadlines: dict[str, datetime | None]
     submitted: Mapping[str, datetime]
+    # Stage -> the unknown facts that make its deadline only the latest permissible one.
+    bounded: dict[str, list[str]] = field(default_factory=dict)
 
 
-def _deadline(spec: Mapping[str, Any], clock: _Clock) -> tuple[datetime | None, str, list[str]]:
-    """Return (deadline, rule in words, missing anchors) for one deadline spec."""
+@dataclass
+class _Computed:
+    """One deadline spec worked out: when, the rule in words, and what is not known."""
+
+    deadline: datetime | None
+    words: str
+    missing: list[str]
+    # Unknown anchors replaced by a later known time: the deadline is the latest permissible.
+    bounded: list[str] = field(default_factory=list)
+
+
+_FACT_WORDS = {fact: _ANCHOR_WORDS[anchor] for anchor, fact in _ANCHORS.items()}
+
+
+def _deadline(spec: Mapping[str, Any], clock: _Clock) -> _Computed:
+    """Return the deadline, rule in words, missing anchors and bounds of one deadline spec."""
     if spec.get("on_request"):
-        return None, "on request of the CSIRT or authority", []
+        return _Computed(None, "on request of the CSIRT or authority", [])
     if "earliest_of" in spec:
         parts = [_deadline(s, clock) for s in spec["earliest_of"]]
-        known = [p for p in parts if p[0] is not None]
-        missing = [m for p in parts if p[0] is None for m in p[2]]
-        words = " or ".join(p[1] for p in parts) + ", whichever is earlier"
+        known = [p for p in parts if p.deadline is not None]
+        missing = [m for p in parts if p.deadline is None for m in p.missing]
+        words = " or ".join(p.words for p in parts) + ", whichever is earlier"
         if not known:
-            return None, words, missing
-        return min(p[0] for p in known if p[0] is not None), words, missing
+            return _Computed(None, words, missing)
+        first = min(known, key=lambda p: p.deadline or datetime.max)
+        return _Computed(first.deadline, words, missing, first.bounded)
     origin: str = spec["from"]
+    bounded: list[str] = []
     if origin.startswith("stage:"):
         ref = origin.removeprefix("stage:")
         anchor = clock.submitted.get(ref) or clock.deadlines.get(ref)
         basis = "its submission" if ref in clock.submitted else "its deadline"
         words_from = f"the {ref.replace('-', ' ')} ({basis})"
         missing = [] if anchor else [f"deadline of {ref}"]
+        if ref not in clock.submitted:
+            bounded = list(clock.bounded.get(ref, []))
     else:
         name = _ANCHORS[origin]
         anchor = clock.facts.get(name)
         words_from = _ANCHOR_WORDS[origin]
         missing = [] if anchor else [name]
+        later = None if anchor else factreg.upper_bound(name, clock.facts)
+        if later is not None:
+            # A missing fact never hides a deadline: count from the later known time instead,
+            # which gives the latest deadline the law can allow, and name what is missing.
+            anchor, missing, bounded = clock.facts[later], [], [name]
+            words_from += f" ({name} unknown: at the latest after {_FACT_WORDS[later]})"
     if "hours" in spec:
         words = f"{spec['hours']} h after {words_from}"
-        return (anchor + timedelta(hours=spec["hours"]) if anchor else None), words, missing
+        when = anchor + timedelta(hours=spec["hours"]) if anchor else None
+        return _Computed(when, words, missing, bounded)
     months = spec["months"]
     words = f"{months} month{'s' if months > 1 else ''} after {words_from}"
-    return (calendar.add_months(anchor, months, clock.tz) if anchor else None), words, missing
+    when = calendar.add_months(anchor, months, clock.tz) if anchor else None
+    return _Computed(when, words, missing, bounded)
+
+
+def _bound_notes(bounded: list[str], facts: Mapping[str, Any]) -> list[str]:
+    notes = []
+    for name in bounded:
+        later = factreg.upper_bound(name, facts)
+        if later is None:
+            continue
+        notes.append(
+            f"latest permissible deadline: {factreg.label(name)} is unknown, and "
+            f"{_FACT_WORDS[name]} is never later than {_FACT_WORDS[later]}; the exact deadline "
+            f"may be earlier: give {name}"
+        )
+    return notes
 
 
 def _matches(when: Mapping[str, Any], profile: Profile) -> bool:
@@ -120,13 +162,18 @@ def _obligations(
     base_sources = [_source("jurisdiction", j.raw), _source("recipient", recipient)]
     for stage in j.stages:
         spec, origin = _stage_spec(stage, profile)
-        deadline, words, missing = _deadline(spec, clock)
+        nominal: datetime | None = None
+        relief: str | None = None
+        computed = _deadline(spec, clock)
+        deadline, words, missing = computed.deadline, computed.words, computed.missing
+        bounded = computed.bounded
         notes = [
             f"cannot be computed yet: {factreg.missing_text(m)}"
             if m in factreg.FACTS
             else f"waits for the {m}"
             for m in missing
         ]
+        notes.extend(_bound_notes(bounded, facts))
         sources = [*base_sources, _source(f"{stage.stage} deadline", origin)]
         if deadline is not None and stage.weekend_rule and weekend:
             if _weekend_exempt(weekend, stage.stage, profile):
@@ -135,16 +182,26 @@ def _obligations(
             else:
                 cats = tuple(weekend["holiday_categories"].get(country, ["public"]))
                 noon = time.fromisoformat(weekend["noon"])
-                moved = calendar.next_working_noon(deadline, tz, country, cats, noon)
+                spec_days = weekend.get("closing_days", {}).get(country)
+                closing = calendar.ClosingDays(
+                    fixed=tuple(spec_days["fixed"]) if spec_days else (),
+                    easter_offsets=tuple(spec_days["easter_offsets"]) if spec_days else (),
+                )
+                moved = calendar.next_working_noon(deadline, tz, country, cats, noon, closing)
                 if moved is not None:
                     notes.append(
                         "falls on a weekend or holiday: may be submitted by noon of "
                         "the next working day"
                     )
                     words += "; moved to noon of the next working day"
+                    nominal, relief = deadline, "weekend or holiday: noon of the next working day"
+                    notes.append(f"nominal deadline {iso(deadline)}, before the relief")
                     deadline = moved
                     sources.append(_source("weekend rule", weekend))
+                    if spec_days:
+                        sources.append(_source("bank closing days", spec_days))
         clock.deadlines[stage.stage] = deadline
+        clock.bounded[stage.stage] = bounded
         content = [{"id": c, "label": j.content_fields[c]["label"]} for c in stage.content]
         if stage.if_ongoing and deadline is not None:
             out.extend(
@@ -163,6 +220,7 @@ def _obligations(
                     submitted,
                     now,
                     conditional,
+                    bounded,
                 )
             )
             continue
@@ -186,6 +244,10 @@ def _obligations(
                 submitted_at=submitted.get(stage.stage),
                 sources=sources,
                 notes=notes,
+                bounded=bounded,
+                missing=[m for m in missing if m in factreg.FACTS],
+                nominal_deadline=nominal,
+                relief=relief,
             )
         )
     return out
@@ -206,6 +268,7 @@ def _ongoing(
     submitted: Mapping[str, datetime],
     now: datetime,
     conditional: bool,
+    bounded: list[str],
 ) -> list[Obligation]:
     """Return the final report, or a progress report plus a later final report (Art. 23(4)(e))."""
     spec = stage.if_ongoing or {}
@@ -222,6 +285,7 @@ def _ongoing(
         fields: list[dict[str, str]],
         notes: list[str],
         extra: list[dict[str, Any]],
+        unknown: list[str],
     ) -> Obligation:
         return Obligation(
             country=country,
@@ -237,7 +301,8 @@ def _ongoing(
             conditional=conditional,
             submitted_at=submitted.get(name),
             sources=[*sources, *extra],
-            notes=notes,
+            notes=[*notes, *_bound_notes(unknown, facts)],
+            bounded=unknown,
         )
 
     if not ongoing_at_deadline:
@@ -249,11 +314,12 @@ def _ongoing(
                 "is due then instead, and the final report 1 month after handling ends"
             ]
         )
-        return [make(stage.stage, stage.title, deadline, words, content, note, [])]
+        return [make(stage.stage, stage.title, deadline, words, content, note, [], bounded)]
     progress_fields = [
         {"id": c, "label": j.content_fields[c]["label"]} for c in spec.get("content", ())
     ]
-    final_at, final_words, missing = _deadline(spec["final_deadline"], clock)
+    final = _deadline(spec["final_deadline"], clock)
+    final_at, final_words = final.deadline, final.words
     notes = [] if final_at else ["due 1 month after handling ends; resolved_at is not known yet"]
     return [
         make(
@@ -264,6 +330,7 @@ def _ongoing(
             progress_fields,
             [],
             [_source("progress report", spec)],
+            bounded,
         ),
         make(
             stage.stage,
@@ -273,5 +340,6 @@ def _ongoing(
             content,
             notes,
             [_source("final report after a progress report", spec)],
+            final.bounded,
         ),
     ]

@@ -123,6 +123,7 @@ def clock(request: Request, db: DbSession, principal: SignedIn) -> Response:
         rows=shown,
         now=now,
         overdue=sum(1 for r in rows if r["status"] == "overdue"),
+        due=sum(1 for r in rows if r["status"] == "due"),
         chart=clock_chart(rows, now, t),
         utc_text=utc_text,
     )

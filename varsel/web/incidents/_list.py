@@ -51,8 +51,11 @@ def _rows(db: Session, principal: Principal) -> list[Row]:
     for incident in service.list_incidents(session=db, principal=principal):
         people = service.participants(session=db, incident_id=incident.id)
         leads = [p["organisation"] or p["user"] for p in people if p["role"] == "lead"]
-        prof = service.profile(session=db, incident_id=incident.id)
-        countries = dict.fromkeys([*prof.established_in, *prof.services_in]) if prof else {}
+        countries = dict.fromkeys(
+            cc
+            for _, prof in service.entities(session=db, incident_id=incident.id)
+            for cc in (*prof.established_in, *prof.services_in)
+        )
         owed = pending.get(incident.id, [])
         deadlines = [d for d in (from_iso(o["deadline_utc"]) for o in owed) if d]
         out.append(

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from sqlalchemy.orm import Session
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
@@ -77,7 +77,8 @@ def _obligations_page(
         results=[(r, _lines(r)) for r in results],
         problem=problem,
         may_change=may_change(db, principal, incident.id),
-        submissions={(s.country, s.stage): s for s in subs},
+        submissions={(s.entity, s.country, s.stage): s for s in subs},
+        several=len({r.entity for r in results}) > 1,
         now=datetime.now(UTC),
         utc_text=utc_text,
         error=error,
@@ -117,12 +118,18 @@ def report(
     country: Annotated[str, Path(max_length=2)],
     stage: Annotated[str, Path(max_length=64)],
     format: str = "html",
+    entity: Annotated[str, Query(max_length=32)] = "",
 ) -> Response:
     """Return a stage's report pre-filled from the incident, printable HTML or JSON."""
     if format not in {"json", "html"}:
         raise InvalidInput("format must be json or html")
     built = flows.report(
-        session=db, principal=principal, incident_id=incident_id, country=country, stage=stage
+        session=db,
+        principal=principal,
+        incident_id=incident_id,
+        country=country,
+        stage=stage,
+        entity=entity,
     )
     if format == "json":
         return JSONResponse(built, headers={"Cache-Control": "no-store"})
@@ -151,6 +158,7 @@ def submit(
             channel=field(form, "channel")[:100],
             reference=field(form, "reference")[:300],
             submitted_at=parse_when(field(form, "submitted_at"), "time of submission"),
+            entity=field(form, "entity")[:32],
         )
     except VarselError as exc:
         db.rollback()
@@ -158,4 +166,6 @@ def submit(
             request, db, principal, incident_id, status_code=status_of(exc), error=exc.message
         )
     db.commit()
-    return done(f"/incidents/{incident_id}/obligations", "submission_recorded", f"#{country}")
+    entity = field(form, "entity")[:32]
+    anchor = f"#{entity}-{country}" if entity else f"#{country}"
+    return done(f"/incidents/{incident_id}/obligations", "submission_recorded", anchor)

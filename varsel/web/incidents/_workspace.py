@@ -28,6 +28,7 @@ from varsel.web.incidents._common import (
     status_of,
     utc_text,
 )
+from varsel.web.incidents._list import _list_page
 from varsel.web.render import render
 from varsel.web.sessions import CheckedForm, SignedIn
 
@@ -44,8 +45,16 @@ def _workspace(
     error: str | None = None,
 ) -> Response:
     incident = service.get(session=db, principal=principal, incident_id=incident_id)
-    prof = service.profile(session=db, incident_id=incident.id)
-    facts = service.current_facts(session=db, incident_id=incident.id)
+    affected = service.entities(session=db, incident_id=incident.id)
+    # ?entity=KEY shows (and edits) a further entity's profile and own facts.
+    wanted = str(request.query_params.get("entity") or "")
+    entity_key = wanted if wanted and any(k == wanted for k, _ in affected) else ""
+    prof = (
+        dict(affected).get(entity_key)
+        if entity_key
+        else service.profile(session=db, incident_id=incident.id)
+    )
+    facts = service.current_facts(session=db, incident_id=incident.id, entity=entity_key)
     return render(
         request,
         "incident.html",
@@ -57,6 +66,8 @@ def _workspace(
         tasks=service.tasks(session=db, incident_id=incident.id),
         links=flows.visible_links(session=db, principal=principal, incident_id=incident.id),
         profile=prof,
+        affected=affected,
+        entity_key=entity_key,
         facts=facts,
         fact_rows=[
             (name, kind, label, _fact_text(facts.get(name)))
@@ -100,16 +111,26 @@ def _write(
     notice: str,
     anchor: str,
     change: Any,
+    entity: str = "",
 ) -> Response:
     """Run ``change`` as one unit of work; redirect on success, show the error otherwise."""
     try:
         change()
     except VarselError as exc:
         db.rollback()
+        if not service.readable(session=db, principal=principal, incident_id=incident_id):
+            # A hub-admin may change an incident it may not read: show the error on the list,
+            # never the workspace.
+            return _list_page(request, db, principal, status_code=status_of(exc), error=exc.message)
         return _workspace(
             request, db, principal, incident_id, status_code=status_of(exc), error=exc.message
         )
     db.commit()
+    if not service.readable(session=db, principal=principal, incident_id=incident_id):
+        return done("/incidents", notice)
+    if entity:
+        # The notice comes first in the address; the entity shown follows it.
+        return done(f"/incidents/{incident_id}", f"{notice}&entity={entity}", anchor)
     return done(f"/incidents/{incident_id}", notice, anchor)
 
 
@@ -257,7 +278,31 @@ def _codes(text: str) -> list[str]:
 def entity(
     request: Request, db: DbSession, principal: SignedIn, form: CheckedForm, incident_id: Id
 ) -> Response:
-    """Set the affected entity's profile, which decides the jurisdictions and rules."""
+    """Set an affected entity's profile (a further one with a key), which decides the rules."""
+    key = field(form, "key")[:40]
+
+    def save() -> None:
+        values: dict[str, Any] = {
+            "name": field(form, "name"),
+            "established_in": _codes(field(form, "established_in")),
+            "services_in": _codes(field(form, "services_in")),
+            "main_establishment": field(form, "main_establishment") or None,
+            "nis2_class": field(form, "nis2_class") or None,
+            "sector": field(form, "sector") or None,
+            "entity_type": field(form, "entity_type") or None,
+            "nis1_scope": field(form, "nis1_scope") == "yes",
+            "dora_financial": field(form, "dora_financial") == "yes",
+            "dora_entity_kind": field(form, "dora_entity_kind") or None,
+        }
+        if key:
+            service.set_entity(
+                session=db, principal=principal, incident_id=incident_id, key=key, **values
+            )
+        else:
+            service.set_profile(session=db, principal=principal, incident_id=incident_id, **values)
+
+    if key:
+        return _write(request, db, principal, incident_id, "profile_saved", "#entities", save, key)
     return _write(
         request,
         db,
@@ -289,9 +334,11 @@ def facts(
 ) -> Response:
     """Record the impact facts that changed; an emptied field clears its fact."""
 
+    entity = field(form, "entity")[:40]
+
     def save() -> None:
         incident = service.get(session=db, principal=principal, incident_id=incident_id)
-        known = service.current_facts(session=db, incident_id=incident.id)
+        known = service.current_facts(session=db, incident_id=incident.id, entity=entity)
         values: dict[str, Any] = {}
         for name, (kind, _) in factreg.FACTS.items():
             if name not in form:
@@ -307,7 +354,11 @@ def facts(
                 values[name] = text
         if values:
             service.set_facts(
-                session=db, principal=principal, incident_id=incident_id, values=values
+                session=db,
+                principal=principal,
+                incident_id=incident_id,
+                values=values,
+                entity=entity,
             )
 
-    return _write(request, db, principal, incident_id, "facts_saved", "#facts", save)
+    return _write(request, db, principal, incident_id, "facts_saved", "#facts", save, entity)
