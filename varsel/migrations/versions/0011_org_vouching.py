@@ -5,7 +5,7 @@ organisations cannot make up the k an aggregate needs (docs/matching.md). Existi
 organisations start unvouched: the operator vouches for each with ``varsel org vouch``.
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0010
 """
 
 from collections.abc import Sequence
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011"
-down_revision: str | None = "0008"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
