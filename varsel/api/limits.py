@@ -8,8 +8,10 @@ of every route and
 - refuses a declared ``Content-Length`` above the route's limit without reading a byte;
 - cuts a body off (413) as soon as more bytes than the limit have arrived, whether declared or
   chunked;
-- authenticates the caller first on the routes whose body FastAPI would parse before the
-  principal, with the same :func:`varsel.api.deps.authenticate` the route calls afterwards;
+- refuses (401) an API body that comes without credentials, and, on API routes whose JSON
+  body FastAPI would parse before the principal, one with bad credentials, checked with the
+  same :func:`varsel.api.deps.authenticate` the route calls afterwards (routes that read their
+  body themselves after authenticating are marked in :data:`LARGE_BODIES`);
 - asks the server to close the connection whenever it answers before the body was read, so the
   server does not go on reading and discarding what the client still sends.
 
