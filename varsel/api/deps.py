@@ -96,6 +96,9 @@ def _password_principal(value: str, state: HubState, address: str) -> Principal:
     return principal
 
 
+# The request-state key under which the body-limit middleware leaves the principal it checked.
+AUTHENTICATED = "varsel_principal"
+
 # POST routes that only read (a body too large for a query string); a read-only token may use them.
 _READING_POSTS = frozenset({"/api/v1/match"})
 
@@ -116,6 +119,9 @@ def authenticate(request: Request, state: HubState, session: Session) -> Princip
     throttled per account and address (``authenticate_password``) and, against spraying many
     accounts, per address too.
     """
+    already = request.scope.get("state", {}).get(AUTHENTICATED)
+    if isinstance(already, Principal):
+        return already  # authenticated by varsel.api.limits before the body was read
     header = request.headers.get("authorization")
     if header is None:
         return None

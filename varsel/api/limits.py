@@ -33,7 +33,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from varsel.api.deps import HubState, authenticate
+from varsel.api.deps import AUTHENTICATED, HubState, authenticate
 from varsel.api.errors import error_response
 from varsel.api.taxii._server import API_ROOT
 from varsel.config import Settings
@@ -137,6 +137,9 @@ async def _preauthenticate(scope: Scope, state: HubState, *, full: bool) -> Resp
         return _refuse(scope, 401, "Unauthorized", exc.message)
     if principal is None:
         return _refuse(scope, 401, "Unauthorized", "authentication is required")
+    # The route's own dependency takes this principal instead of checking again (a second
+    # argon2 verification for HTTP Basic).
+    scope.setdefault("state", {})[AUTHENTICATED] = principal
     return None
 
 
