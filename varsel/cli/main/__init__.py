@@ -29,6 +29,7 @@ from varsel.cli.main._sharing import (
     collection_list,
     community_add,
     community_member,
+    org_identity,
 )
 from varsel.errors import VarselError
 
@@ -37,7 +38,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-org_app = typer.Typer(help="Organisations and their client relations.", no_args_is_help=True)
+org_app = typer.Typer(
+    help="Organisations, their client relations and STIX identities.", no_args_is_help=True
+)
 user_app = typer.Typer(help="Users.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens (shown once, stored hashed).", no_args_is_help=True)
 community_app = typer.Typer(help="Communities (sharing groups).", no_args_is_help=True)
@@ -56,6 +59,7 @@ app.command()(demo)
 org_app.command("add")(org_add)
 org_app.command("list")(org_list)
 org_app.command("client")(org_client)
+org_app.command("identity")(org_identity)
 user_app.command("add")(user_add)
 token_app.command("create")(token_create)
 token_app.command("list")(token_list)
@@ -99,6 +103,7 @@ __all__ = [
     "org_add",
     "org_app",
     "org_client",
+    "org_identity",
     "org_list",
     "out",
     "serve",
