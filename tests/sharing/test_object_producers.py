@@ -11,27 +11,34 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from tests import factories as f
+from tests import pg
 from tests.conftest import SECRET, Hub
 from tests.factories import TAXII
 from tests.sharing.conftest import World
 from tests.web.conftest import post_form, sign_in
+from varsel import migrate
 from varsel.audit.models import AuditEvent
 from varsel.clearances import rules
 from varsel.clearances.marking import marking_definition
-from varsel.sharing.models import StixObject
+from varsel.db import make_engine, make_sessionmaker
+from varsel.sharing import ingest
+from varsel.sharing.models import Collection, ObjectProducer, StixObject
 from varsel.sharing.tlp import TLP
 from varsel.sharing.tlp import marking_definition as tlp_definition
 
 NOT_YOURS = "only the organisation that produced an object may add versions of it"
 # STIX 2.1 §2.9: SCO ids are UUIDv5 of their id-contributing properties in this namespace.
 SCO_NAMESPACE = uuid.UUID("00abedb4-aa42-466c-9c01-fed23315a9b7")
+V_OLD, V_NEW = "2026-01-01T00:00:00.000Z", "2026-02-01T00:00:00.000Z"
 
 
 def _headers(world: World, who: str) -> dict[str, str]:
@@ -300,3 +307,94 @@ def test_resending_an_sco_tells_nothing_of_a_hidden_copy(hub: Hub, world: World)
             "Fjordnett",
             "Svea",
         ]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def old_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """Yield an engine on an empty database of either kind, for migrating by hand."""
+    if request.param == "sqlite":
+        made = make_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+        yield made
+        made.dispose()
+        return
+    request.getfixturevalue("pg_available")
+    url = pg.create_database()
+    made = make_engine(url)
+    try:
+        yield made
+    finally:
+        made.dispose()
+        pg.drop_database(url)
+
+
+def test_migration_0009_gives_each_id_its_first_sharer_and_each_producer_its_series(
+    old_engine: Engine,
+) -> None:
+    engine = old_engine
+    for head in ("0002", "0005", "0007"):
+        migrate.upgrade(engine, head)
+    sessions = make_sessionmaker(engine)
+    indicator = f.indicator()
+    with sessions() as s:
+        f.org(s, "Fjordnett")
+        f.org(s, "Svea", country="SE")
+        f.user(s, "alice", "Fjordnett", password=None)
+        f.user(s, "bob", "Svea", password=None)
+        f.community(s, "Nordic", ["Fjordnett", "Svea"])
+        coll = f.collection(s, "Old", "Nordic")
+        alice, bob = f.principal(s, "alice"), f.principal(s, "bob")
+        sco = _ipv4("198.51.100.1")
+        # As the old ingest stored a forgery: Svea's newer version demoted Fjordnett's.
+        for n, (who, obj, version, latest) in enumerate(
+            [
+                (alice, indicator, V_OLD, False),
+                (bob, {**indicator, "modified": V_NEW}, V_NEW, True),
+                (bob, sco, "", True),
+            ]
+        ):
+            s.add(
+                StixObject(
+                    collection_id=coll.id,
+                    stix_id=obj["id"],
+                    type=obj["type"],
+                    spec_version="2.1",
+                    version=version or V_OLD,
+                    version_key=version,
+                    date_added_us=n + 1,
+                    is_latest=latest,
+                    is_first=n != 1,
+                    tlp="amber",
+                    producer_org_id=who.org_id,
+                    shared_by_user_id=who.user_id,
+                    name=None,
+                    revoked=False,
+                    raw=json.dumps(obj),
+                )
+            )
+        s.commit()
+
+    migrate.upgrade(engine)
+
+    with sessions() as s:
+        held = dict(s.execute(select(ObjectProducer.stix_id, ObjectProducer.org_id)).all())
+        assert held == {indicator["id"]: alice.org_id}
+        flags = {
+            (producer, latest, first)
+            for producer, latest, first in s.execute(
+                select(StixObject.producer_org_id, StixObject.is_latest, StixObject.is_first).where(
+                    StixObject.stix_id == indicator["id"]
+                )
+            )
+        }
+        # Each producer's version is the latest and first of its own series again.
+        assert flags == {(alice.org_id, True, True), (bob.org_id, True, True)}
+        coll_obj = s.get(Collection, coll.id)
+        assert coll_obj is not None
+        # And from now on the id is Fjordnett's alone.
+        result = ingest.ingest(
+            session=s,
+            collection=coll_obj,
+            principal=bob,
+            body=f.envelope({**indicator, "modified": "2027-01-01T00:00:00.000Z"}),
+        )
+        assert NOT_YOURS in (result.failures[0].message or "")
