@@ -131,7 +131,8 @@ def _store(
                 # Written so that no index serves the collection term: the stix_id-led one must
                 # (a planner without fresh statistics would walk the whole collection).
                 (StixObject.collection_id + "") == collection.id,
-                StixObject.producer_org_id == principal.org_id,
+                # Likewise unindexable: the producer's index would walk all its objects.
+                (StixObject.producer_org_id + 0) == principal.org_id,
                 id_match,
             )
         )
