@@ -48,13 +48,14 @@ def _hub_defined() -> frozenset[str]:
     return frozenset({*classification, EXTENSION_ID})
 
 
+def _hub_defines(stix_id: str) -> bool:
+    """Return whether the hub itself defines the object with this id (TLP, classification)."""
+    return stix_id in _hub_defined() or level_of_marking(stix_id) is not None
+
+
 def shared_by_value(facts: ValidatedObject) -> bool:
     """Return whether an object is kept once per producer, with no holder of its id."""
-    if facts.type in SCO_TYPES:
-        return True
-    return facts.type in {"marking-definition", "extension-definition"} and (
-        facts.stix_id in _hub_defined() or level_of_marking(facts.stix_id) is not None
-    )
+    return facts.type in SCO_TYPES or _hub_defines(facts.stix_id)
 
 
 def not_yours(stix_id: str) -> str:
@@ -119,7 +120,7 @@ class IdentityCheck:
     def refusal(self, obj: dict[str, Any], facts: ValidatedObject) -> str | None:
         """Return why the object may not name its ``created_by_ref``, or None if it may."""
         ref = obj.get("created_by_ref")
-        if ref is None or facts.stix_id in _hub_defined() or level_of_marking(facts.stix_id):
+        if ref is None or _hub_defines(facts.stix_id):
             # The hub's own definitions name the hub's identity, whoever passes them on.
             return None
         if self._mine is None:
