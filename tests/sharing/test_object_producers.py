@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -398,3 +399,51 @@ def test_migration_0009_gives_each_id_its_first_sharer_and_each_producer_its_ser
             body=f.envelope({**indicator, "modified": "2027-01-01T00:00:00.000Z"}),
         )
         assert NOT_YOURS in (result.failures[0].message or "")
+
+
+def test_two_first_shares_of_one_id_at_once_leave_one_producer(hub: Hub, world: World) -> None:
+    with hub.session() as s:
+        other = f.collection(s, "Elsewhere", "Nordic").id
+        s.commit()
+    contested = f.indicator()
+    outcome: dict[str, Any] = {}
+
+    def bob_shares() -> None:
+        with hub.session() as s:
+            coll = s.get(Collection, other)
+            assert coll is not None
+            outcome["bob"] = ingest.ingest(
+                session=s,
+                collection=coll,
+                principal=f.principal(s, "bob"),
+                body=f.envelope({**contested, "name": "Svea's"}),
+            )
+            s.commit()
+
+    with hub.session() as s:
+        coll = s.get(Collection, world.collection_id)
+        assert coll is not None
+        first = ingest.ingest(
+            session=s,
+            collection=coll,
+            principal=f.principal(s, "alice"),
+            body=f.envelope(contested),
+        )
+        assert not first.failures
+        # Svea's share runs while Fjordnett's claim is not yet committed, in another collection.
+        racer = threading.Thread(target=bob_shares)
+        racer.start()
+        racer.join(timeout=1)
+        s.commit()
+    racer.join(timeout=60)
+    assert not racer.is_alive()
+    result = outcome["bob"]
+    assert not result.successes
+    assert NOT_YOURS in (result.failures[0].message or "")
+    with hub.session() as s:
+        producers = set(
+            s.execute(
+                select(StixObject.producer_org_id).where(StixObject.stix_id == contested["id"])
+            ).scalars()
+        )
+        assert producers == {f.principal(s, "alice").org_id}
