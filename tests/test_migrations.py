@@ -132,7 +132,8 @@ def test_upgrading_to_0006_keeps_red_recipients(engine: Engine) -> None:
     assert after == before
     inspector = inspect(engine)
     uniques = {tuple(u["column_names"]) for u in inspector.get_unique_constraints("stix_objects")}
-    assert ("stix_id", "version_key", "collection_id") in uniques
+    # Revision 0009 adds the producer (objects shared by value are kept once per producer).
+    assert ("stix_id", "version_key", "collection_id", "producer_org_id") in uniques
     assert "ix_stix_objects_stix_id" not in {
         i["name"] for i in inspector.get_indexes("stix_objects")
     }

@@ -14,7 +14,7 @@ from tests import pg
 from varsel import migrate
 from varsel.db import make_engine
 
-HEADS_BEFORE_0010 = ("0002", "0005", "0008")
+HEADS_BEFORE_0010 = ("0002", "0005", "0009")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

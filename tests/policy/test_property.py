@@ -142,6 +142,16 @@ def may_read(facts: Facts, username: str, pk: int) -> bool:
     return tlp == "red" and (org in r_orgs or username in r_users)
 
 
+def may_read_version(facts: Facts, username: str, pk: int) -> bool:
+    """Withdrawn is withdrawn: an older version only while the latest of its object is readable.
+
+    Every object here has one producer, so its series is its (collection, id).
+    """
+    coll, sid, *_ = facts.rows[pk]
+    latest = next(p for p in facts.latest if facts.rows[p][:2] == (coll, sid))
+    return may_read(facts, username, pk) and may_read(facts, username, latest)
+
+
 def _build(hub: Hub, plan: dict) -> tuple[Facts, list[str], dict[str, str]]:  # type: ignore[type-arg]
     facts = Facts()
     coll_ids: list[str] = []
@@ -242,7 +252,7 @@ def _check(client: TestClient, facts: Facts, coll_ids: list[str], tokens: dict[s
     key_of = {pk: (row[0], row[1], row[2]) for pk, row in facts.rows.items()}
     for username, token in tokens.items():
         auth = {"Authorization": f"Bearer {token}"}
-        allowed = {key_of[pk] for pk in facts.rows if may_read(facts, username, pk)}
+        allowed = {key_of[pk] for pk in facts.rows if may_read_version(facts, username, pk)}
         got: set[tuple[str, str, str]] = set()
         for coll in coll_ids:
             response = client.get(

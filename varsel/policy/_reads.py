@@ -16,9 +16,11 @@ Rules for reading a STIX object version in collection C, owned by community K, f
 4. TLP:AMBER: a member M of K re-shared this object to O, and O is still a registered client
    of M, and M is still a member of K                                      → visible
 5. TLP:RED: O or U is named as a recipient of this version                 → visible
-Nothing else is visible. For a classified version (a classification marking of country and
-level), the clearance condition of ``varsel.clearances.condition`` is ANDed with rules 1-5: the
-principal's clearances must allow that level today (docs/classification.md). Membership, client
+Nothing else is visible. An older version is visible only while the latest version of its series
+(collection, id, producer) is visible too: withdrawn is withdrawn. For a classified version (a
+classification marking of country and level), the clearance condition of
+``varsel.clearances.condition`` is ANDed with rules 1-5: the principal's clearances must allow
+that level today (docs/classification.md). Membership, client
 relations, recipients and clearances are read at query time, so changes take effect on the next
 request.
 """
@@ -31,6 +33,7 @@ from functools import lru_cache
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import ColumnElement, Select, and_, exists, false, literal, or_, select
+from sqlalchemy.sql.util import ClauseAdapter
 
 from varsel.audit.models import AuditEvent
 from varsel.clearances import condition as clearance_condition
@@ -87,6 +90,54 @@ def object_read_condition(principal: Principal) -> Any:
     return and_(tlp_and_community, clearance_condition.read_condition(principal))
 
 
+# The latest version of a row's series, for the rule below.
+_SERIES_LATEST = StixObject.__table__.alias("series_latest")
+
+
+@lru_cache(maxsize=1024)
+def _series_latest_tlp_and_community(org_id: int, user_id: int, role: Role) -> Any:
+    """Return rules 1-5 applied to the series' latest row; memoised as rules 1-5 are."""
+    return ClauseAdapter(_SERIES_LATEST).traverse(_tlp_and_community(org_id, user_id, role))
+
+
+@lru_cache(maxsize=1024)
+def _not_withdrawn(org_id: int, user_id: int, role: Role) -> Any:
+    """Return the condition that a row is its series' latest version or that one is readable.
+
+    Once a producer re-marks an object so that a principal may no longer read its latest
+    version (AMBER to RED, say), no older version may stand in for it on any path. Memoised
+    like rules 1-5, on everything it depends on.
+    """
+    latest = _SERIES_LATEST
+    # The row itself passes the clearance condition (ANDed by the caller). Clearance is
+    # monotonic in grade within a scheme, so a latest version unclassified, or of the row's
+    # scheme and no higher grade, passes it too. Any other classification of the latest version
+    # counts as unreadable here: narrower at worst, never wider, and it spares building the
+    # clearance condition a second time (milliseconds with an accreditation ceiling).
+    no_higher = or_(
+        latest.c.class_grade.is_(None),
+        and_(
+            latest.c.class_country == StixObject.class_country,
+            latest.c.class_grade <= StixObject.class_grade,
+        ),
+    )
+    return or_(
+        StixObject.is_latest.is_(True),
+        exists(
+            select(latest.c.id)
+            .where(
+                latest.c.stix_id == StixObject.stix_id,
+                latest.c.collection_id == StixObject.collection_id,
+                latest.c.producer_org_id == StixObject.producer_org_id,
+                latest.c.is_latest.is_(True),
+                _series_latest_tlp_and_community(org_id, user_id, role),
+                no_higher,
+            )
+            .correlate(StixObject)
+        ),
+    )
+
+
 @lru_cache(maxsize=1024)
 def _tlp_and_community(org_id: int, user_id: int, role: Role) -> Any:
     """Return rules 1-5 as SQL for one organisation, user and role.
@@ -138,7 +189,10 @@ def _tlp_and_community(org_id: int, user_id: int, role: Role) -> Any:
 
 def _object_rule(query: Q, principal: Principal, action: Action) -> Q:
     if action is Action.READ:
-        return query.where(object_read_condition(principal))
+        return query.where(
+            object_read_condition(principal),
+            _not_withdrawn(principal.org_id, principal.user_id, principal.role),
+        )
     if action is Action.DELETE:
         # Only the producing organisation deletes, and only where it may still write.
         return query.where(

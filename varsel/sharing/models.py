@@ -41,12 +41,18 @@ class Collection(Base):
 
 
 class StixObject(Base):
-    """One version of one STIX object in one collection, with its raw JSON as received."""
+    """One version of one STIX object in one collection, with its raw JSON as received.
+
+    The versions of an object form a series per (collection, stix_id, producer): ``is_latest``
+    and ``is_first`` are kept per series (docs/access-policy.md, "Who may add versions").
+    """
 
     __tablename__ = "stix_objects"
     __table_args__ = (
-        # stix_id first: the one index keyed by random UUIDs also serves look-ups by id.
-        UniqueConstraint("stix_id", "version_key", "collection_id"),
+        # stix_id first: the one index keyed by random UUIDs also serves look-ups by id. The
+        # producer is part of the key because objects shared by value (SCOs, the hub's own
+        # marking definitions) are kept once per producing organisation (migration 0009).
+        UniqueConstraint("stix_id", "version_key", "collection_id", "producer_org_id"),
         Index("ix_stix_objects_coll_added", "collection_id", "date_added_us"),
         Index("ix_stix_objects_coll_latest_added", "collection_id", "is_latest", "date_added_us"),
         Index("ix_stix_objects_coll_type", "collection_id", "type", "date_added_us"),
@@ -105,6 +111,30 @@ class Reshare(Base):
     from_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     to_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ObjectProducer(Base):
+    """The organisation that first shared a STIX id in this hub, the only one to version it.
+
+    Kept after the id's versions are deleted, so that nobody else can take the id over later.
+    Objects shared by value (SCOs, the hub's own marking definitions) have no row here.
+    """
+
+    __tablename__ = "object_producers"
+
+    stix_id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class OrgIdentity(Base):
+    """A STIX identity an organisation may name as ``created_by_ref``; one organisation each."""
+
+    __tablename__ = "org_identities"
+
+    identity_id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime)
 
 

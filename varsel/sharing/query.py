@@ -189,7 +189,8 @@ def delete_object(
     if not pks:
         raise NotFound(f"no object {stix_id} that you may delete in this collection")
     session.execute(delete(StixObject).where(StixObject.id.in_(pks)))
-    _refresh_flags(session, collection_id, stix_id)
+    # Only the producer deletes, so only its series of the object changes.
+    _refresh_flags(session, collection_id, stix_id, principal.org_id)
     audit.record(
         session=session,
         actor=principal.label,
@@ -200,10 +201,14 @@ def delete_object(
     return len(pks)
 
 
-def _refresh_flags(session: Session, collection_id: str, stix_id: str) -> None:
+def _refresh_flags(session: Session, collection_id: str, stix_id: str, producer_id: int) -> None:
     rows = session.execute(
         select(StixObject.id, StixObject.version_key)
-        .where(StixObject.collection_id == collection_id, StixObject.stix_id == stix_id)
+        .where(
+            StixObject.collection_id == collection_id,
+            StixObject.stix_id == stix_id,
+            StixObject.producer_org_id == producer_id,
+        )
         .order_by(StixObject.version_key)
     ).all()
     if not rows:

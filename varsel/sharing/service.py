@@ -1,8 +1,9 @@
-"""Collections: create, find and list them; plain functions over a session."""
+"""Collections: create, find and list them; the STIX identities an organisation may act as."""
 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
 from sqlalchemy import select
@@ -12,9 +13,9 @@ from varsel.audit import service as audit
 from varsel.clock import utcnow
 from varsel.errors import Conflict, InvalidInput, NotFound
 from varsel.orgs.models import Role
-from varsel.orgs.service import Principal, get_community
+from varsel.orgs.service import Principal, get_community, get_org
 from varsel.policy import Action, restrict
-from varsel.sharing.models import Collection, IngestStatus
+from varsel.sharing.models import Collection, IngestStatus, OrgIdentity
 from varsel.sharing.tlp import TLP
 
 
@@ -128,3 +129,65 @@ def status_details(row: IngestStatus) -> dict[str, list[dict[str, str]]]:
     """Return the successes and failures recorded with a status."""
     details: dict[str, list[dict[str, str]]] = json.loads(row.details)
     return details
+
+
+# STIX 2.1 §2.9: an identifier is the type, two hyphens and a lowercase RFC 4122 UUID.
+_IDENTITY_ID = re.compile(
+    r"identity--[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+)
+
+
+def register_identity(*, session: Session, org: str, identity_id: str, actor: str = "cli") -> None:
+    """Let organisation ``org`` name ``identity_id`` as the creator (created_by_ref) of objects.
+
+    An identity belongs to one organisation at a time: registering one that another
+    organisation holds is refused until that registration is removed.
+    """
+    if _IDENTITY_ID.fullmatch(identity_id) is None:
+        raise InvalidInput(
+            f"{identity_id!r} is not a STIX identity id ('identity--' and a lowercase UUID)"
+        )
+    owner = get_org(session=session, name=org)
+    held = session.get(OrgIdentity, identity_id)
+    if held is not None and held.org_id == owner.id:
+        return
+    if held is not None:
+        raise Conflict(f"{identity_id} is registered to another organisation; remove it first")
+    session.add(OrgIdentity(identity_id=identity_id, org_id=owner.id, created_at=utcnow()))
+    session.flush()
+    audit.record(
+        session=session,
+        actor=actor,
+        action="org.identity.add",
+        target=org,
+        details={"identity": identity_id},
+    )
+
+
+def remove_identity(*, session: Session, org: str, identity_id: str, actor: str = "cli") -> None:
+    """Stop organisation ``org`` from naming ``identity_id`` as created_by_ref."""
+    owner = get_org(session=session, name=org)
+    held = session.get(OrgIdentity, identity_id)
+    if held is None or held.org_id != owner.id:
+        raise NotFound(f"{identity_id} is not registered to {org!r}")
+    session.delete(held)
+    session.flush()
+    audit.record(
+        session=session,
+        actor=actor,
+        action="org.identity.remove",
+        target=org,
+        details={"identity": identity_id},
+    )
+
+
+def identities_of(*, session: Session, org: str) -> list[str]:
+    """Return the identity ids registered to organisation ``org``."""
+    owner = get_org(session=session, name=org)
+    return list(
+        session.execute(
+            select(OrgIdentity.identity_id)
+            .where(OrgIdentity.org_id == owner.id)
+            .order_by(OrgIdentity.identity_id)
+        ).scalars()
+    )

@@ -32,6 +32,7 @@ from varsel.cli.main._sharing import (
     collection_list,
     community_add,
     community_member,
+    org_identity,
 )
 from varsel.errors import VarselError
 
@@ -40,7 +41,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-org_app = typer.Typer(help="Organisations and their client relations.", no_args_is_help=True)
+org_app = typer.Typer(
+    help="Organisations, their client relations and STIX identities.", no_args_is_help=True
+)
 user_app = typer.Typer(help="Users.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens (shown once, stored hashed).", no_args_is_help=True)
 community_app = typer.Typer(help="Communities (sharing groups).", no_args_is_help=True)
@@ -60,6 +63,7 @@ org_app.command("add")(org_add)
 org_app.command("list")(org_list)
 org_app.command("client")(org_client)
 org_app.command("vouch")(org_vouch)
+org_app.command("identity")(org_identity)
 user_app.command("add")(user_add)
 user_app.command("password")(user_password)
 user_app.command("disable")(user_disable)
@@ -105,6 +109,7 @@ __all__ = [
     "org_add",
     "org_app",
     "org_client",
+    "org_identity",
     "org_list",
     "org_vouch",
     "out",

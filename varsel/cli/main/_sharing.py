@@ -1,4 +1,5 @@
-"""Where objects are shared: communities and their members, and TAXII collections."""
+"""Where objects are shared: communities and their members, TAXII collections, and the STIX
+identities an organisation may name as the creator of what it shares."""
 
 from __future__ import annotations
 
@@ -103,3 +104,22 @@ def collection_list(database_url: DatabaseOpt = None) -> None:
         for coll, community in rows:
             table.add_row(coll.id, coll.title, community, coll.default_tlp)
     out.print(table)
+
+
+def org_identity(
+    org: str,
+    identity_id: str,
+    remove: Annotated[bool, typer.Option(help="Remove the registration instead.")] = False,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Let ORG name IDENTITY_ID as created_by_ref of the objects it shares (or stop it)."""
+    from varsel.sharing import service
+
+    with unit_of_work(database_url) as session:
+        if remove:
+            service.remove_identity(session=session, org=org, identity_id=identity_id)
+        else:
+            service.register_identity(session=session, org=org, identity_id=identity_id)
+    out.print(
+        f"{org!r} {'may no longer' if remove else 'may now'} name {identity_id} as created_by_ref"
+    )

@@ -7,7 +7,7 @@ notifications say which entity they belong to (``entity``; empty for the first e
 facts, for what all entities share), and a stage is recorded once per entity, country and stage.
 
 Revision ID: 0010
-Revises: 0008 (depends on 0002, which created the incident tables)
+Revises: 0009 (depends on 0002, which created the incident tables)
 """
 
 from collections.abc import Sequence
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010"
-down_revision: str | None = "0008"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 # The incident tables come from the 0002 branch: run after it whatever order the heads take.
 depends_on: str | Sequence[str] | None = "0002"

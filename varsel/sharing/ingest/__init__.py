@@ -7,7 +7,8 @@ objects are always a prefix in ``date_added`` order; a reader that polls with th
 ``date_added`` it saw can neither miss a later commit nor see one twice.
 
 The private modules, by what they hold: ``_results`` (the outcome of each object and of the
-envelope), ``_checks`` (warning lists, markings and TLP:RED recipients), ``_store`` (the locked
+envelope), ``_checks`` (warning lists, markings and TLP:RED recipients), ``_producers`` (who
+may add versions of an id and name an identity as ``created_by_ref``), ``_store`` (the locked
 write that keeps the ordering guarantee) and ``_ingest`` (:func:`ingest`, which runs them).
 """
 

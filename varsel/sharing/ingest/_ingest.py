@@ -31,6 +31,7 @@ from varsel.sharing.ingest._checks import (
     _RecipientResolver,
     _refusal,
 )
+from varsel.sharing.ingest._producers import IdentityCheck
 from varsel.sharing.ingest._results import IngestResult, Outcome, _Candidate
 from varsel.sharing.ingest._store import _store
 from varsel.sharing.models import Collection, IngestStatus
@@ -108,6 +109,7 @@ def _checked_and_stored(
     result = IngestResult(status_id=str(uuid.uuid4()), request_timestamp="")
     resolver = _RecipientResolver(session)
     classifier = Classifier(session, envelope.objects)
+    identities = IdentityCheck(session, principal)
 
     valid: list[tuple[str, Any, ValidatedObject]] = []
     positions: list[int] = []  # of each valid object in the envelope
@@ -148,6 +150,12 @@ def _checked_and_stored(
                     )
                 )
                 continue
+        impostor = identities.refusal(obj, facts)
+        if impostor:
+            result.failures.append(
+                Outcome(facts.stix_id, facts.modified or facts.created, impostor)
+            )
+            continue
         refs = _all_marking_refs(obj, facts)
         classification, refused = classifier.classify(obj, refs)
         if refused:
@@ -171,7 +179,7 @@ def _checked_and_stored(
                 continue
         candidates.append(cand)
 
-    _store(
+    not_ours = _store(
         session=session,
         collection=collection,
         principal=principal,
@@ -198,7 +206,10 @@ def _checked_and_stored(
             ),
         )
     )
-    red = [c.facts.stix_id for c in candidates if c.tlp is TLP.RED]
+    others = set(not_ours)
+    red = [
+        c.facts.stix_id for c in candidates if c.tlp is TLP.RED and c.facts.stix_id not in others
+    ]
     audit.record(
         session=session,
         actor=principal.label,
@@ -209,6 +220,8 @@ def _checked_and_stored(
             "accepted": len(result.successes),
             "rejected": len(result.failures),
             "red_ids": red[:1000],
+            # Attempts to version another organisation's ids: forgeries, or a clumsy tool.
+            "others_ids": not_ours[:1000],
         },
     )
     return result

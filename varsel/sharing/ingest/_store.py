@@ -2,7 +2,9 @@
 
 This is where the ordering guarantee is kept: the collection's row is locked before anything
 the ordering depends on is read, every ``date_added`` is above the last one handed out, and
-earlier versions of an object lose their latest/first flags in the same transaction.
+earlier versions of an object lose their latest/first flags in the same transaction. It is also
+where versions are held to their producer (``_producers``): only the sharer's own rows are
+looked at, so a version is new, or "already present", by the sharer's own series alone.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from varsel.clock import now_us, us_to_rfc3339
 from varsel.orgs.service import Principal
+from varsel.sharing.ingest._producers import producer_refusals
 from varsel.sharing.ingest._results import IngestResult, Outcome, _Candidate
 from varsel.sharing.models import Collection, Recipient, StixObject
 
@@ -76,7 +79,9 @@ def _store(
     candidates: list[_Candidate],
     result: IngestResult,
     stamp_us: int | None,
-) -> None:
+) -> list[str]:
+    """Store the candidates that are the principal's to store; return the ids refused as
+    another organisation's."""
     # Take the collection's lock before reading anything the ordering depends on.
     session.execute(
         update(Collection)
@@ -87,12 +92,23 @@ def _store(
         select(Collection.last_added_us).where(Collection.id == collection.id)
     ).scalar_one()
     if not candidates:
-        return
+        return []
+    refused = producer_refusals(
+        session=session, principal=principal, facts=(c.facts for c in candidates)
+    )
+    if refused:
+        for cand in candidates:
+            if cand.facts.stix_id in refused:
+                version = cand.facts.modified or cand.facts.created
+                result.failures.append(
+                    Outcome(cand.facts.stix_id, version, refused[cand.facts.stix_id])
+                )
+        candidates = [c for c in candidates if c.facts.stix_id not in refused]
     # Read after the lock, so date_added is the time the object became part of the collection.
     clock = now_us() if stamp_us is None else stamp_us
 
     ids = list({c.facts.stix_id for c in candidates})
-    # stix_id -> {version_key: (pk, is_latest, is_first)}
+    # The principal's own series only: stix_id -> {version_key: (pk, is_latest, is_first)}
     existing: dict[str, dict[str, tuple[int, bool, bool]]] = {}
     on_postgresql = session.connection().dialect.name == "postgresql"
     for start in range(0, len(ids), _CHUNK):
@@ -115,6 +131,8 @@ def _store(
                 # Written so that no index serves the collection term: the stix_id-led one must
                 # (a planner without fresh statistics would walk the whole collection).
                 (StixObject.collection_id + "") == collection.id,
+                # Likewise unindexable: the producer's index would walk all its objects.
+                (StixObject.producer_org_id + 0) == principal.org_id,
                 id_match,
             )
         )
@@ -213,3 +231,4 @@ def _store(
         session.execute(
             update(Collection).where(Collection.id == collection.id).values(last_added_us=last)
         )
+    return sorted(refused)
