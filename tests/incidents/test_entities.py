@@ -171,6 +171,9 @@ def test_the_cli_and_the_web_handle_several_entities(hub: Hub, world: World) -> 
     assert "Pilvi AB · SE" in obligations
     clock = browser.get("/clock").text
     assert 'data-entity="se"' in clock and "Pilvi AB" in clock
+    removed = post_form(browser, page, f"{page}/entity", {"op": "remove", "key": "se"})
+    assert removed.status_code == 303  # type: ignore[attr-defined]
+    assert 'data-entity="se"' not in browser.get(page).text
 
 
 def test_reminders_go_out_once_for_each_entitys_deadline(hub: Hub) -> None:

@@ -280,6 +280,18 @@ def entity(
 ) -> Response:
     """Set an affected entity's profile (a further one with a key), which decides the rules."""
     key = field(form, "key")[:40]
+    if field(form, "op") == "remove":
+        return _write(
+            request,
+            db,
+            principal,
+            incident_id,
+            "profile_saved",
+            "#entities",
+            lambda: service.remove_entity(
+                session=db, principal=principal, incident_id=incident_id, key=key
+            ),
+        )
 
     def save() -> None:
         values: dict[str, Any] = {

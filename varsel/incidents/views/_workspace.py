@@ -1,22 +1,14 @@
-"""The incidents REST API under ``/api/v1/incidents`` (RFC 9457 errors).
-
-Everything the web pages need is here: the incident workspace, its significance, the
-obligations table, each stage's report (JSON or printable HTML) and the clock.
-"""
+"""The incident workspace over REST: the incident, its people, timeline, tasks, links, facts."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
-from fastapi.responses import HTMLResponse, Response
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, Path
+from fastapi.responses import Response
 
 from varsel.api.deps import CurrentPrincipal, DbSession
-from varsel.errors import InvalidInput
-from varsel.incidents import flows, service, taxonomy
-from varsel.incidents.models import Incident
+from varsel.incidents import flows, service
 from varsel.incidents.schemas import (
     EntryIn,
     FactsIn,
@@ -25,126 +17,14 @@ from varsel.incidents.schemas import (
     LinkIn,
     ParticipantIn,
     ProfileIn,
-    SubmissionIn,
     TaskIn,
     TaskPatch,
 )
-from varsel.orgs.service import Principal
-from varsel.reporting import facts as factreg
+from varsel.incidents.views._common import PREFIX, Id, _aware, _detail, _seen, _summary
 from varsel.reporting import reports
 from varsel.reporting.obligations import iso
 
-router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
-# Ids beyond a 32-bit integer cannot exist and would overflow PostgreSQL's INTEGER: a 422→400.
-Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        raise InvalidInput("times need a UTC offset, e.g. 2026-03-27T14:00:00Z")
-    return value
-
-
-def _summary(incident: Incident) -> dict[str, Any]:
-    return {
-        "id": incident.id,
-        "title": incident.title,
-        "status": incident.status,
-        "severity": incident.severity,
-        "tlp": incident.tlp,
-        "classification": incident.classification,
-        "created_at": iso(service.aware(incident.created_at)),
-        "updated_at": iso(service.aware(incident.updated_at)),
-    }
-
-
-def _seen(
-    session: Session, principal: Principal, incident_id: int, body: Any
-) -> dict[str, Any] | Response:
-    """Return ``body`` if the caller may read the incident after its write, else 204.
-
-    The policy lets hub-admins change incidents they may not read (a TLP:RED one they are not
-    named on); the answer to such a write says only that it was done.
-    """
-    if service.readable(session=session, principal=principal, incident_id=incident_id):
-        return body() if callable(body) else dict(body)
-    return Response(status_code=204)
-
-
-def _detail(session: Session, principal: Principal, incident: Incident) -> dict[str, Any]:
-    prof = service.profile(session=session, incident_id=incident.id)
-    facts = service.current_facts(session=session, incident_id=incident.id)
-    return {
-        **_summary(incident),
-        "summary": incident.summary,
-        "created_by": incident.created_by,
-        "notify_emails": [a for a in incident.notify_emails.split(",") if a],
-        "webhook_url": incident.webhook_url,
-        "participants": service.participants(session=session, incident_id=incident.id),
-        "timeline": [
-            {
-                "id": e.id,
-                "at": iso(service.aware(e.at)),
-                "kind": e.kind,
-                "text": e.text,
-                "author": e.author,
-            }
-            for e in service.timeline(session=session, incident_id=incident.id)
-        ],
-        "tasks": [
-            {**t, "due_at": iso(t["due_at"])}
-            for t in service.tasks(session=session, incident_id=incident.id)
-        ],
-        "links": flows.visible_links(session=session, principal=principal, incident_id=incident.id),
-        "entity": prof.__dict__ if prof else None,
-        "entities": [
-            {
-                "key": key,
-                **p.__dict__,
-                "facts": reports.plain(
-                    service.own_facts(session=session, incident_id=incident.id, entity=key)
-                ),
-            }
-            for key, p in service.entities(session=session, incident_id=incident.id)
-            if key
-        ],
-        "facts": reports.plain(facts),
-        "submissions": [
-            {
-                "entity": s.entity,
-                "country": s.country,
-                "stage": s.stage,
-                "channel": s.channel,
-                "reference": s.reference,
-                "submitted_by": s.submitted_by,
-                "submitted_at": iso(service.aware(s.submitted_at)),
-            }
-            for s in service.submissions(session=session, incident_id=incident.id)
-        ],
-    }
-
-
-@router.get("/clock")
-def clock(
-    session: DbSession, principal: CurrentPrincipal, within_hours: float | None = None
-) -> dict[str, Any]:
-    """List due and overdue reports across the incidents the caller may read, by deadline."""
-    rows = flows.clock(session=session, principal=principal, within_hours=within_hours)
-    return {"now": iso(datetime.now(UTC)), "reports": rows}
-
-
-@router.get("/taxonomy")
-def rsit(principal: CurrentPrincipal) -> dict[str, Any]:
-    """List the RSIT classes and types an incident can be classified with."""
-    return {"taxonomy": "rsit", "version": taxonomy.rsit().version, "choices": taxonomy.choices()}
-
-
-@router.get("/facts")
-def fact_catalogue(principal: CurrentPrincipal) -> dict[str, Any]:
-    """List the impact facts the engine knows, with their kinds and labels."""
-    return {
-        "facts": [{"name": n, "kind": k, "label": lbl} for n, (k, lbl) in factreg.FACTS.items()]
-    }
+router = APIRouter(prefix=PREFIX, tags=["incidents"])
 
 
 @router.get("")
@@ -352,67 +232,3 @@ def patch_facts(
     )
     session.commit()
     return _seen(session, principal, incident_id, {"facts": reports.plain(facts)})
-
-
-@router.get("/{incident_id}/obligations")
-def obligations(incident_id: Id, session: DbSession, principal: CurrentPrincipal) -> dict[str, Any]:
-    """Return significance and every report owed, country by country, with status."""
-    _, results = flows.assess(session=session, principal=principal, incident_id=incident_id)
-    return {
-        "incident": incident_id,
-        "now": iso(datetime.now(UTC)),
-        "jurisdictions": [r.as_dict() for r in results],
-    }
-
-
-@router.get("/{incident_id}/reports/{country}/{stage}", response_model=None)
-def get_report(
-    incident_id: Id,
-    country: str,
-    stage: str,
-    session: DbSession,
-    principal: CurrentPrincipal,
-    format: str = "json",
-    entity: Annotated[str, Query(max_length=32)] = "",
-) -> dict[str, Any] | Response:
-    """Return a stage's report pre-filled from the incident, as JSON or printable HTML."""
-    if format not in {"json", "html"}:
-        raise InvalidInput("format must be json or html")
-    built = flows.report(
-        session=session,
-        principal=principal,
-        incident_id=incident_id,
-        country=country,
-        stage=stage,
-        entity=entity,
-    )
-    if format == "html":
-        return HTMLResponse(reports.render_html(built))
-    return built
-
-
-@router.post(
-    "/{incident_id}/reports/{country}/{stage}/submissions", status_code=201, response_model=None
-)
-def submit(
-    incident_id: Id,
-    country: str,
-    stage: str,
-    body: SubmissionIn,
-    session: DbSession,
-    principal: CurrentPrincipal,
-) -> dict[str, Any] | Response:
-    """Record when, how and by whom a stage's report was submitted."""
-    out = flows.submit(
-        session=session,
-        principal=principal,
-        incident_id=incident_id,
-        country=country,
-        stage=stage,
-        channel=body.channel,
-        reference=body.reference,
-        submitted_at=_aware(body.submitted_at),
-        entity=body.entity,
-    )
-    session.commit()
-    return _seen(session, principal, incident_id, out)
