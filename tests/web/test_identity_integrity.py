@@ -466,3 +466,34 @@ def test_the_login_page_does_not_reveal_whether_a_wait_applies_to_a_real_account
         with client:
             status, text = attempt(client, name)
             assert status == 401 and "Too many failed sign-ins for this account" in text
+
+
+def test_naming_unknown_users_cannot_enumerate_accounts(hub: Hub, scene: Scene) -> None:
+    """Item 7: whether an account the sender cannot see exists is not an oracle.
+
+    bob (org-admin at Svea) sees Svea's accounts only. His first five unknown names are
+    answered "unknown"; after that every name he cannot see — alice, who exists, and a name
+    nobody has — gets the same "wait" answer, while his own colleagues stay addressable.
+    """
+
+    def share_red(recipient: str, n: int) -> str:
+        obj = f.indicator(tlp=TLP.RED, value=f"203.0.113.{n}", recipients=[recipient])
+        with TestClient(hub.app) as client:
+            answer = client.post(
+                f"/api/v1/collections/{scene.collection_id}/share",
+                headers=_basic("bob"),
+                content=f.envelope(obj),
+            )
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        if body["accepted"]:
+            return "accepted"
+        return str(body["rejected"][0]["message"]).split(": ", 1)[1]
+
+    for n in range(5):
+        assert share_red(f"user:ghost{n}", n).startswith("unknown recipient")
+    existing, made_up = share_red("user:alice", 10), share_red("user:ghost9", 11)
+    assert existing.replace("alice", "X") == made_up.replace("ghost9", "X")
+    assert "too many unknown user recipients" in existing
+    assert share_red("user:sven", 12) == "accepted"
+    assert share_red("Fjordnett", 13) == "accepted"  # organisations stay addressable by name

@@ -33,6 +33,7 @@ from varsel.orgs.service._lifecycle import (
 )
 from varsel.orgs.service._orgs import add_client, add_org, get_org, list_orgs, remove_client
 from varsel.orgs.service._principal import Principal, local_operator, principal_of
+from varsel.orgs.service._throttle import count_failure, current_wait, throttle_key
 from varsel.orgs.service._tokens import (
     TOKEN_PREFIX,
     TokenCheck,
@@ -64,7 +65,9 @@ __all__ = [
     "authenticate_token",
     "change_own_password",
     "check_password",
+    "count_failure",
     "create_token",
+    "current_wait",
     "decide_request",
     "disable_user",
     "enable_user",
@@ -87,6 +90,7 @@ __all__ = [
     "revoke_token",
     "set_password",
     "set_role",
+    "throttle_key",
     "Principal",
     "TokenCheck",
     "vouch_org",

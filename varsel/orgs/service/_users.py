@@ -15,24 +15,23 @@ in ``_lifecycle``, since they also revoke tokens.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
-from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from varsel.audit import service as audit
 from varsel.clock import utcnow
 from varsel.errors import AccountLocked, AuthenticationFailed, Conflict, InvalidInput, NotFound
-from varsel.orgs.models import AuthFailure, Role, User
+from varsel.orgs.models import Role, User
 from varsel.orgs.names import username_key
 from varsel.orgs.service._orgs import get_org
 from varsel.orgs.service._principal import Principal, principal_of
+from varsel.orgs.service._throttle import clear, count_failure, current_wait, throttle_key
 
 _hasher = PasswordHasher()
 # A hash of a random password, verified against when the user does not exist, so a failed
@@ -126,17 +125,6 @@ def set_role(*, session: Session, username: str, role: str, actor: str) -> User:
     return user
 
 
-def _failure_key(username: str, address: str) -> str:
-    return hashlib.sha256(f"{username_key(username)}\n{address}".encode()).hexdigest()
-
-
-def _delay(failures: int, free: int, ceiling: int) -> int:
-    """Return the wait after ``failures`` failures: none within ``free``, then 1, 2, 4… s."""
-    if failures < free:
-        return 0
-    return int(min(2 ** min(failures - free, 30), ceiling))
-
-
 def authenticate_password(
     *,
     session: Session,
@@ -152,11 +140,9 @@ def authenticate_password(
     waits 1 s, then 2, 4, … up to ``max_delay_seconds`` before it may try again, and a success
     clears the count. The count is committed by the caller even when this raises.
     """
-    now = utcnow()
-    key = _failure_key(username, address)
-    failure = session.get(AuthFailure, key)
-    if failure is not None and failure.blocked_until is not None and failure.blocked_until > now:
-        wait = int((failure.blocked_until - now).total_seconds()) + 1
+    key = throttle_key(username_key(username), address)
+    wait = current_wait(session=session, key=key)
+    if wait:
         raise AccountLocked(
             f"too many failed sign-ins for this account from your address; try again in {wait} s"
         )
@@ -173,20 +159,10 @@ def authenticate_password(
         except (VerificationError, InvalidHashError):
             ok = False
     if not ok or user is None:
-        # Forget counts nobody added to for a day, so guesses at made-up names cannot pile up.
-        session.execute(
-            delete(AuthFailure).where(
-                AuthFailure.updated_at < now - timedelta(days=1), AuthFailure.key != key
-            )
+        failures = count_failure(
+            session=session, key=key, free=free_attempts, ceiling=max_delay_seconds
         )
-        if failure is None:
-            failure = AuthFailure(key=key, failures=0, updated_at=now)
-            session.add(failure)
-        failure.failures += 1
-        failure.updated_at = now
-        wait = _delay(failure.failures, free_attempts, max_delay_seconds)
-        failure.blocked_until = now + timedelta(seconds=wait) if wait else None
-        if failure.failures == free_attempts:
+        if failures == free_attempts:
             audit.record(
                 session=session,
                 actor=username[:150],
@@ -195,8 +171,7 @@ def authenticate_password(
                 details={"address": address},
             )
         raise AuthenticationFailed("wrong username or password")
-    if failure is not None:
-        session.execute(delete(AuthFailure).where(AuthFailure.key == key))
+    clear(session=session, key=key)
     if _hasher.check_needs_rehash(user.password_hash or ""):
         user.password_hash = _hasher.hash(password)
     return principal_of(user)

@@ -12,8 +12,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from varsel.matching import warninglists
+from varsel.orgs import service as orgs
 from varsel.orgs.models import Organisation, User
 from varsel.orgs.names import name_key, username_key
+from varsel.orgs.service import Principal
+from varsel.policy import Action, restrict
 from varsel.sharing.ingest._results import _Candidate
 from varsel.sharing.validation import ValidatedObject
 
@@ -36,11 +39,25 @@ def _recipient_names(obj: dict[str, Any], envelope_default: Any) -> Any:
     return obj.get(RECIPIENTS_PROPERTY, envelope_default)
 
 
-class _RecipientResolver:
-    """Resolve recipient names ('ORG NAME', 'org:ORG NAME', 'user:USERNAME') to ids, cached."""
+# Unknown 'user:' recipients a sender may name before each further one costs a growing wait.
+_FREE_UNKNOWN_USERS = 5
+_MAX_WAIT_SECONDS = 900
+_THROTTLED = (-1, -1)
 
-    def __init__(self, session: Session) -> None:
+
+class _RecipientResolver:
+    """Resolve recipient names ('ORG NAME', 'org:ORG NAME', 'user:USERNAME') to ids, cached.
+
+    Organisation names are public, so an unknown one is simply unknown. Whether a *username*
+    exists is not: for an account the sender may not see (``restrict`` on users), each unknown
+    name counts against the sender (``orgs.service`` throttle), and once the free guesses are
+    spent every such name — known or not — gets the same "wait" answer, so sharing cannot be
+    used to enumerate accounts faster than a few an hour.
+    """
+
+    def __init__(self, session: Session, principal: Principal) -> None:
         self._session = session
+        self._principal = principal
         self._cache: dict[str, tuple[int | None, int | None] | None] = {}
 
     def resolve(self, name: str) -> tuple[int | None, int | None] | None:
@@ -52,15 +69,33 @@ class _RecipientResolver:
         # By their uniqueness keys (varsel.orgs.names): "user:Analyst.no" is analyst.no, and a
         # look-alike of an organisation's name cannot exist, so a name reaches one party only.
         if name.startswith("user:"):
-            uid = self._session.execute(
-                select(User.id).where(User.username_key == username_key(name[5:]))
-            ).scalar_one_or_none()
-            return None if uid is None else (None, uid)
+            return self._user(username_key(name[5:]))
         org_name = name[4:] if name.startswith("org:") else name
         oid = self._session.execute(
             select(Organisation.id).where(Organisation.name_key == name_key(org_name))
         ).scalar_one_or_none()
         return None if oid is None else (oid, None)
+
+    def _user(self, key: str) -> tuple[int | None, int | None] | None:
+        by_key = select(User.id).where(User.username_key == key)
+        seen = self._session.execute(
+            restrict(by_key, self._principal, Action.READ)
+        ).scalar_one_or_none()
+        if seen is not None:
+            return (None, seen)
+        guesses = orgs.throttle_key("recipient", str(self._principal.user_id))
+        if orgs.current_wait(session=self._session, key=guesses):
+            return _THROTTLED
+        uid = self._session.execute(by_key).scalar_one_or_none()
+        if uid is None:
+            orgs.count_failure(
+                session=self._session,
+                key=guesses,
+                free=_FREE_UNKNOWN_USERS,
+                ceiling=_MAX_WAIT_SECONDS,
+            )
+            return None
+        return (None, uid)
 
 
 def _all_marking_refs(obj: dict[str, Any], facts: ValidatedObject) -> list[str]:
@@ -95,6 +130,11 @@ def _attach_recipients(cand: _Candidate, names: Any, resolver: _RecipientResolve
         target = resolver.resolve(name)
         if target is None:
             return f"{cand.facts.stix_id}: unknown recipient {name!r}"
+        if target == _THROTTLED:
+            return (
+                f"{cand.facts.stix_id}: too many unknown user recipients from your account; "
+                f"name {name!r} again later, or address their organisation"
+            )
         resolved.append(target)
     cand.recipients = tuple(dict.fromkeys(resolved))
     return None

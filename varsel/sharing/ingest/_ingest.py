@@ -107,7 +107,7 @@ def _checked_and_stored(
     default_recipients = envelope.properties.get(RECIPIENTS_PROPERTY, recipients)
     default_tlp = TLP(collection.default_tlp)
     result = IngestResult(status_id=str(uuid.uuid4()), request_timestamp="")
-    resolver = _RecipientResolver(session)
+    resolver = _RecipientResolver(session, principal)
     classifier = Classifier(session, envelope.objects)
     identities = IdentityCheck(session, principal)
 
