@@ -188,7 +188,7 @@ def test_us_partner_refused_without_agreement_allowed_with_one(
         )
         c = service.add_clearance(
             session=s,
-            principal=p["sec-us"],
+            principal=p["yank"],  # declared by the holder, verified by the officer
             person=person,
             country="US",
             level="SECRET",
