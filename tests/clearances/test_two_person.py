@@ -19,8 +19,6 @@ from varsel.clearances.models import Clearance, Person
 from varsel.errors import Forbidden
 from varsel.orgs import service as orgs
 
-NOW = datetime.now(UTC)
-
 
 def _form(client: TestClient, page: str, action: str, data: dict[str, str]) -> object:
     token = csrf_of(client.get(page).text)
@@ -70,7 +68,9 @@ def _allowed(hub: Hub, username: str) -> bool:
             session=s, user_id=orgs.get_user(session=s, username=username).id
         )
         assert person is not None
-        return decide(session=s, person=person, country="SE", level="HEMLIG", at=NOW).allowed
+        return decide(
+            session=s, person=person, country="SE", level="HEMLIG", at=datetime.now(UTC)
+        ).allowed
 
 
 def test_org_admin_cannot_have_a_second_org_admin_they_made_verify_them(hub: Hub) -> None:

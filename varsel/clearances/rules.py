@@ -11,6 +11,7 @@ holds nothing classified.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import unicodedata
@@ -92,11 +93,25 @@ def normalise(text: str) -> str:
     return " ".join(unicodedata.normalize("NFC", text).upper().split())
 
 
+# Letters that do not decompose into a base letter and a mark, spelled as keyboards without
+# them write them (Icelandic ð and þ, Danish and Norwegian æ and ø).
+_FOLD = str.maketrans({"Ð": "D", "Þ": "TH", "Æ": "AE", "Ø": "O", "ẞ": "SS"})
+
+
+def fold(text: str) -> str:
+    """Return a level spelled without diacritics: ``KÄYTTÖ`` → ``KAYTTO``, ``TRÚNAÐARMÁL`` →
+    ``TRUNADARMAL``."""
+    decomposed = unicodedata.normalize("NFKD", normalise(text).translate(_FOLD))
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
 @dataclass(frozen=True)
 class _Table:
     schemes: dict[str, Scheme]
     by_stored: dict[str, Scheme]
     lookup: dict[tuple[str, str], Level]
+    folded: dict[tuple[str, str], Level]
+    spellings: dict[str, tuple[str, ...]]
 
 
 def _read(name: str) -> dict[str, Any]:
@@ -111,6 +126,8 @@ def _table() -> _Table:
     raw = _read("classification.json")
     schemes: dict[str, Scheme] = {}
     lookup: dict[tuple[str, str], Level] = {}
+    folded: dict[tuple[str, str], Level | None] = {}
+    spellings: dict[str, list[str]] = {}
     for row in raw["schemes"]:
         levels = []
         for cell in row["levels"]:
@@ -126,6 +143,10 @@ def _table() -> _Table:
             levels.append(level)
             for spelling in (cell["level"], *cell["aliases"]):
                 lookup[(row["code"], normalise(spelling))] = level
+                spellings.setdefault(row["code"], []).append(normalise(spelling))
+                key = (row["code"], fold(spelling))
+                # A folded spelling that two levels share names neither: fail closed.
+                folded[key] = level if folded.get(key, level) == level else None
         schemes[row["code"]] = Scheme(
             code=row["code"],
             stored_as=row["stored_as"],
@@ -135,7 +156,11 @@ def _table() -> _Table:
             levels=tuple(levels),
         )
     return _Table(
-        schemes=schemes, by_stored={s.stored_as: s for s in schemes.values()}, lookup=lookup
+        schemes=schemes,
+        by_stored={s.stored_as: s for s in schemes.values()},
+        lookup=lookup,
+        folded={k: v for k, v in folded.items() if v is not None},
+        spellings={k: tuple(v) for k, v in spellings.items()},
     )
 
 
@@ -161,11 +186,19 @@ def scheme_of_stored(stored: str) -> Scheme:
 def level(scheme_code: str, text: str) -> Level:
     """Return the level ``text`` of scheme ``scheme_code`` or raise UnknownLevel."""
     sch = scheme(scheme_code)
-    found = _table().lookup.get((sch.code, normalise(text)))
+    table = _table()
+    found = table.lookup.get((sch.code, normalise(text))) or table.folded.get(
+        (sch.code, fold(text))
+    )
     if found is None:
         names = ", ".join(lvl.name for lvl in sch.levels)
+        near = difflib.get_close_matches(
+            fold(text), [fold(x) for x in table.spellings.get(sch.code, ())], n=1, cutoff=0.75
+        )
+        guess = table.folded.get((sch.code, near[0])) if near else None
+        hint = f"; did you mean {guess.name!r}?" if guess else ""
         raise UnknownLevel(
-            f"{text!r} is not a {sch.name} classification level; expected one of {names}"
+            f"{text!r} is not a {sch.name} classification level{hint} (expected one of {names})"
         )
     return found
 

@@ -55,6 +55,15 @@ def add_clearance(
         scope_v = Scope(scope.strip().lower())
     except ValueError:
         raise InvalidInput(f"scope must be national, nato or eu, got {scope!r}") from None
+    if scope_v is not Scope.NATIONAL:
+        covers = scope_v.value.upper()
+        if not any(ag.covers == covers and country in ag.parties for ag in rules.agreements()):
+            raise InvalidInput(
+                f"{'an' if covers == 'EU' else 'a'} {covers} clearance issued by {country} can "
+                f"never count: {country} is not a "
+                f"party to any {covers} security agreement known to this hub (register one in "
+                f"{rules.AGREEMENTS_ENV} if it exists)"
+            )
     resolved = _resolve_level(country, scope_v, level)
     authority = authority.strip()
     if not authority or len(authority) > 200:
