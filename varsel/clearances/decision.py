@@ -432,9 +432,12 @@ def decide(
     """Decide whether ``person`` may see material classified ``level`` by ``country``.
 
     ``person`` None means someone without a register entry (then ``employer_country`` and
-    ``name`` describe them). Raises ``rules.UnknownLevel`` for a level the table lacks.
+    ``name`` describe them). Raises ``rules.UnknownLevel`` for a level the table lacks and
+    ``rules.AgreementsFileError`` when the hub's agreements file cannot be read.
     """
     material = rules.level(country, level)
+    # Refuse to decide on a broken agreements file, even where no agreement would be consulted.
+    rules.check_configuration()
     if person is None:
         subject = Subject(
             name=name, employer_org_id=-1, employer_country=employer_country, registered=False
