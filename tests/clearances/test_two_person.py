@@ -240,3 +240,18 @@ def test_a_maker_that_no_longer_resolves_fails_closed(hub: Hub) -> None:
             )
         holder = s.execute(select(Person).where(Person.name == "anna")).scalar_one()
         assert holder.user_id is not None
+
+
+def test_an_account_the_holder_minted_a_token_for_cannot_verify(hub: Hub) -> None:
+    _world(hub)
+    with hub.session() as s:
+        f.user(s, "olle", "Svea Moln AB", role="org-admin", password=None)
+        # anna holds a token of olle's account: she could act as olle.
+        orgs.create_token(session=s, username="olle", actor=f.principal(s, "anna").label)
+        s.commit()
+    clearance_id = _declare_own(hub, "anna", "Svea Moln AB")
+    with hub.session() as s:
+        with pytest.raises(Forbidden, match="holder anna@Svea Moln AB"):
+            service.verify_clearance(
+                session=s, principal=f.principal(s, "olle"), clearance_id=clearance_id
+            )

@@ -1,10 +1,10 @@
 """Two persons in fact: is a clearance's verifier independent of its holder and registrar?
 
-Whoever created an account, or gave it its role, may hold its password or have chosen who
-uses it, so one person can stand behind several accounts. The audit log records those acts
-(``user.create`` and ``user.role``, with the acting principal's label), and it is hash-chained,
+Whoever created an account, gave it its role or minted it a token may hold its credentials or
+have chosen who uses it, so one person can stand behind several accounts. The audit log records
+those acts (``user.*`` and ``token.create``, with the acting principal's label); it is hash-chained,
 so it is the record read here rather than a column anyone with the role could rewrite. An
-account's *makers* are the accounts that created it or set its role, and theirs, up the chain.
+account's *makers* are the accounts that did so, and theirs, up the chain.
 
 The verifier is refused when it is the holder or the registrar; when the holder or the
 registrar is among its makers (the attack: an org-admin creates a second org-admin who
@@ -20,14 +20,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from varsel.audit.models import AuditEvent
 from varsel.errors import Forbidden
 from varsel.orgs.models import Organisation, Role, User
 
-MAKING_ACTIONS = ("user.create", "user.role")
+# Acts by which one account comes to control another: creating it, setting its role (and any
+# later ``user.*`` act by another account, such as a password reset), minting it a token.
+# Over-inclusive on purpose: an extra maker can only refuse a verification, never allow one.
+MAKING_ACTIONS = ("user.create", "user.role", "token.create")
+MAKING_PREFIX = "user."
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,12 @@ def _load(session: Session) -> _Accounts:
     labels = {uid: f"{username}@{org}" for uid, username, _, org in rows}
     makers: dict[str, set[str]] = {}
     for target, actor in session.execute(
-        select(AuditEvent.target, AuditEvent.actor).where(AuditEvent.action.in_(MAKING_ACTIONS))
+        select(AuditEvent.target, AuditEvent.actor).where(
+            or_(
+                AuditEvent.action.in_(MAKING_ACTIONS),
+                AuditEvent.action.startswith(MAKING_PREFIX, autoescape=True),
+            )
+        )
     ):
         makers.setdefault(target, set()).add(actor)
     return _Accounts(
