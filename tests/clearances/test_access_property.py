@@ -51,7 +51,7 @@ LEVELS = {
 }
 STORED = {"NO": "NO", "SE": "SE", "DK": "DK", "US": "US", "NATO": "XN", "EU": "EU"}
 NORDIC = {"NO", "SE", "DK", "FI", "IS"}
-NATO_PARTIES = {"NO", "DK", "US", "SE"}  # SE since 2024-03-07, long before "now"
+NATO_PARTIES = {"NO", "DK", "US", "SE"}  # SE bound since 2024-04-06, long before "now"
 EU_PARTIES = {"DK", "SE"}
 ORG_COUNTRIES = ["NO", "SE", "DK", "US"]
 
@@ -131,6 +131,10 @@ def oracle_may_see(
         return False
     if grade == 1 and scheme in NORDIC and org_country in NORDIC:
         return True  # the RESTRICTED clause of the Nordic agreement
+    if grade == 1 and scheme == "NATO" and org_country in NATO_PARTIES:
+        return True  # NATO RESTRICTED needs no clearance for a party's people
+    if grade == 1 and scheme == "EU" and org_country in EU_PARTIES:
+        return True  # RESTREINT UE needs none for a member state's (2013/488/EU Art. 7(3)-(4))
     for c in specs or []:
         if c.revoked or c.state == "declared" or c.grade < grade:
             continue
@@ -338,5 +342,9 @@ def test_a_decision_never_grants_above_the_grade_held(
     held_grades = [
         rules.level(h.scheme, h.level_name).grade for h in clearances if h.state != "declared"
     ]
-    restricted = material.grade == 1 and employer in NORDIC and material.scheme in NORDIC
+    restricted = material.grade == 1 and (
+        (employer in NORDIC and material.scheme in NORDIC)
+        or (material.scheme == "NATO" and employer in NATO_PARTIES | {"FI"})
+        or (material.scheme == "EU" and employer in EU_PARTIES | {"FI"})
+    )
     assert restricted or max(held_grades, default=0) >= material.grade

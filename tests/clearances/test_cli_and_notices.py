@@ -97,7 +97,9 @@ def test_rest_register_and_check(hub: Hub) -> None:
             "valid_from": "2025-01-01",
             "valid_until": "2099-01-01",
         }
-        c = client.post("/api/v1/clearances", headers=officer, json=body)
+        # Ola declares her own clearance; her officer verifies it (two persons).
+        holder = {"Authorization": f"Bearer {ola}"}
+        c = client.post("/api/v1/clearances", headers=holder, json=body)
         assert c.status_code == 201 and c.json()["level_name"] == "HEMMELIG"
         bad = client.post("/api/v1/clearances", headers=officer, json={**body, "level": "X"})
         assert bad.status_code == 400 and "HEMMELIG" in bad.json()["detail"]

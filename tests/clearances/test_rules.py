@@ -136,8 +136,9 @@ def test_equivalence_matrix(material: rules.Level) -> None:
         country = mine.scheme if national else "DK"  # DK is in NATO and the EU
         scope = "national" if national else mine.scheme.lower()
         clearance = held(country, mine.name, scope=scope, recognised=tuple(FACTS) + ("US",))
-        # A non-Nordic employer keeps the RESTRICTED clause out of the way.
-        got = evaluate(subject=subject(clearance, employer="US"), material=material, at=AT)
+        # An employer outside the Nordics, NATO and the EU keeps the RESTRICTED clauses out of
+        # the way (a US employer now reads NATO RESTRICTED without clearance).
+        got = evaluate(subject=subject(clearance, employer="BR"), material=material, at=AT)
         mat_kind = rules.scheme(material.scheme).kind
         if mat_kind == "international":
             route = scope == material.scheme.lower()
@@ -229,15 +230,17 @@ def test_first_valid_day_counts_from_local_midnight() -> None:
     ).allowed
 
 
-def test_restricted_needs_no_clearance_between_nordic_parties_only() -> None:
+def test_restricted_needs_no_clearance_between_parties_only() -> None:
     begrenset = rules.level("NO", "BEGRENSET")
     nobody = subject(employer="SE")
     got = evaluate(subject=nobody, material=begrenset, at=AT)
     assert got.allowed
     assert any("[verify]" in r for r in got.reasons)
     assert not evaluate(subject=subject(employer="US"), material=begrenset, at=AT).allowed
+    # NATO RESTRICTED needs no clearance either, for a party's people only (issue 12 item 21).
+    assert evaluate(subject=nobody, material=rules.level("NATO", "NATO RESTRICTED"), at=AT).allowed
     assert not evaluate(
-        subject=nobody, material=rules.level("NATO", "NATO RESTRICTED"), at=AT
+        subject=subject(employer="BR"), material=rules.level("NATO", "NATO RESTRICTED"), at=AT
     ).allowed
     assert not evaluate(subject=nobody, material=rules.level("NO", "KONFIDENSIELT"), at=AT).allowed
 
@@ -259,12 +262,13 @@ def test_nato_and_eu_material_need_a_clearance_of_that_scope_from_a_party() -> N
         subject=subject(held("NO", "NATO SECRET", scope="nato")), material=ns, at=AT
     ).allowed
     assert not evaluate(subject=subject(held("NO", "STRENGT HEMMELIG")), material=ns, at=AT).allowed
-    # Sweden joined NATO on 2024-03-07.
+    # Sweden joined NATO on 2024-03-07; the security agreement binds an acceding state 30 days
+    # after it deposits its accession (Art. 7), so no earlier than 2024-04-06.
     swede = subject(
         held("SE", "NATO SECRET", scope="nato", valid_from=date(2020, 1, 1)), employer="SE"
     )
-    assert not evaluate(subject=swede, material=ns, at=datetime(2024, 3, 6, tzinfo=UTC)).allowed
-    assert evaluate(subject=swede, material=ns, at=datetime(2024, 3, 7, 12, tzinfo=UTC)).allowed
+    assert not evaluate(subject=swede, material=ns, at=datetime(2024, 4, 5, tzinfo=UTC)).allowed
+    assert evaluate(subject=swede, material=ns, at=datetime(2024, 4, 6, 12, tzinfo=UTC)).allowed
     eu = rules.level("EU", "SECRET UE")
     assert evaluate(
         subject=subject(held("DK", "SECRET UE", scope="eu"), employer="DK"), material=eu, at=AT

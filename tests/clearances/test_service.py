@@ -16,7 +16,7 @@ from varsel.clearances.decision import decide
 from varsel.errors import Conflict, Forbidden, InvalidInput, NotFound
 from varsel.orgs.service import Principal
 
-NOW = datetime(2026, 5, 1, 12, tzinfo=UTC)
+# Decisions are asked as of now: a clearance counts only once verified and recognised.
 
 
 def _world(hub: Hub) -> dict[str, Principal]:
@@ -64,7 +64,7 @@ def test_swedish_engineer_and_norwegian_konfidensielt(hub: Hub) -> None:
 
         def ask() -> bool:
             return decide(
-                session=s, person=person, country="NO", level="KONFIDENSIELT", at=NOW
+                session=s, person=person, country="NO", level="KONFIDENSIELT", at=datetime.now(UTC)
             ).allowed
 
         assert not ask()  # only declared
@@ -75,7 +75,9 @@ def test_swedish_engineer_and_norwegian_konfidensielt(hub: Hub) -> None:
                 session=s, principal=p["sec-se"], clearance_id=clearance.id, country="NO"
             )
         service.verify_clearance(session=s, principal=p["sec-se"], clearance_id=clearance.id)
-        assert decide(session=s, person=person, country="SE", level="HEMLIG", at=NOW).allowed
+        assert decide(
+            session=s, person=person, country="SE", level="HEMLIG", at=datetime.now(UTC)
+        ).allowed
         assert not ask()  # Norway has not recognised it
         request = service.request_recognition(
             session=s,
@@ -108,12 +110,16 @@ def test_swedish_engineer_and_norwegian_konfidensielt(hub: Hub) -> None:
         )
         s.commit()
         decision = service.check(
-            session=s, principal=p["sec-se"], person=person, label="NO:KONFIDENSIELT", at=NOW
+            session=s,
+            principal=p["sec-se"],
+            person=person,
+            label="NO:KONFIDENSIELT",
+            at=datetime.now(UTC),
         )
         assert decision.allowed, decision.reasons
         assert any("recognised it (nsm@NSM" in r for r in decision.reasons)
         assert not decide(
-            session=s, person=person, country="NO", level="STRENGT HEMMELIG", at=NOW
+            session=s, person=person, country="NO", level="STRENGT HEMMELIG", at=datetime.now(UTC)
         ).allowed
         service.revoke_clearance(
             session=s, principal=p["sec-se"], clearance_id=clearance.id, reason="left the company"
@@ -164,7 +170,7 @@ def test_refusal_is_final_and_recorded(hub: Hub) -> None:
         with pytest.raises(Conflict):
             service.decide_recognition(session=s, principal=p["nsm"], request_id=r.id, approve=True)
         assert not decide(
-            session=s, person=person, country="NO", level="KONFIDENSIELT", at=NOW
+            session=s, person=person, country="NO", level="KONFIDENSIELT", at=datetime.now(UTC)
         ).allowed
         # The employer may ask again after a refusal.
         again = service.request_recognition(
@@ -188,7 +194,7 @@ def test_us_partner_refused_without_agreement_allowed_with_one(
         )
         c = service.add_clearance(
             session=s,
-            principal=p["sec-us"],
+            principal=p["yank"],  # declared by the holder, verified by the officer
             person=person,
             country="US",
             level="SECRET",
@@ -197,7 +203,9 @@ def test_us_partner_refused_without_agreement_allowed_with_one(
             valid_until=date(2028, 1, 1),
         )
         service.verify_clearance(session=s, principal=p["sec-us"], clearance_id=c.id)
-        refused = decide(session=s, person=person, country="NO", level="HEMMELIG", at=NOW)
+        refused = decide(
+            session=s, person=person, country="NO", level="HEMMELIG", at=datetime.now(UTC)
+        )
         assert not refused.allowed
         assert any(
             "no security agreement in force binds United States and Norway" in r
@@ -212,10 +220,14 @@ def test_us_partner_refused_without_agreement_allowed_with_one(
             session=s, principal=p["sec-us"], clearance_id=c.id, country="NO"
         )
         service.decide_recognition(session=s, principal=p["nsm"], request_id=r.id, approve=True)
-        allowed = decide(session=s, person=person, country="NO", level="HEMMELIG", at=NOW)
+        allowed = decide(
+            session=s, person=person, country="NO", level="HEMMELIG", at=datetime.now(UTC)
+        )
         assert allowed.allowed, allowed.reasons
         # No agreement binds the US and Sweden: still refused there.
-        assert not decide(session=s, person=person, country="SE", level="HEMLIG", at=NOW).allowed
+        assert not decide(
+            session=s, person=person, country="SE", level="HEMLIG", at=datetime.now(UTC)
+        ).allowed
 
 
 def test_bad_input_is_refused_precisely(hub: Hub) -> None:

@@ -149,11 +149,19 @@ def test_register_add_verify_check_revoke_and_recognition(
         assert checked.status_code == 200 and "REFUSED: Eva Engineer" in checked.text
         assert any("only declared" in r for r in _reasons(checked.text))
 
-        _ok(
-            _post(bob, "/clearances", "/clearances/verify", {"clearance_id": clearance_id}),
-            "clearance_verified",
-        )
-        assert "verified by bob@Svea" in bob.get("/clearances").text
+        # bob registered it, so a second officer checks the certificate (two persons).
+        own = _post(bob, "/clearances", "/clearances/verify", {"clearance_id": clearance_id})
+        assert own.status_code == 403 and "registered this clearance" in own.text
+        with hub.session() as s:
+            f.user(s, "berit", "Svea", role="org-admin")
+            s.commit()
+        with TestClient(hub.app) as berit:
+            sign_in(berit, "berit")
+            _ok(
+                _post(berit, "/clearances", "/clearances/verify", {"clearance_id": clearance_id}),
+                "clearance_verified",
+            )
+        assert "verified by berit@Svea" in bob.get("/clearances").text
         again = _post(bob, "/clearances", "/clearances/verify", {"clearance_id": clearance_id})
         assert again.status_code == 409 and "already verified" in again.text
 
@@ -403,7 +411,9 @@ def test_register_page_in_a_real_browser(hub: Hub, live: str, chromium: Any) -> 
         f.user(s, "bob", "Svea Moln AB", role="org-admin")
         f.user(s, "eva", "Svea Moln AB", password=None)
         f.user(s, "nsm", "NSM", role="org-admin", password=None)
+        f.user(s, "berit", "Svea Moln AB", role="org-admin", password=None)
         bob, nsm = f.principal(s, "bob"), f.principal(s, "nsm")
+        berit = f.principal(s, "berit")
         for name, user, level, days, verify in (
             ("Eva Engineer", "eva", "HEMLIG", 400, True),
             ("Sven Svensson", None, "KONFIDENTIELL", 25, True),
@@ -428,7 +438,8 @@ def test_register_page_in_a_real_browser(hub: Hub, live: str, chromium: Any) -> 
                 valid_until=TODAY + timedelta(days=days),
             )
             if verify:
-                service.verify_clearance(session=s, principal=bob, clearance_id=clearance.id)
+                # A second officer checks what bob registered (two persons).
+                service.verify_clearance(session=s, principal=berit, clearance_id=clearance.id)
             if user:
                 ask = service.request_recognition(
                     session=s, principal=bob, clearance_id=clearance.id, country="NO"

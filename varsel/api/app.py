@@ -14,6 +14,7 @@ from varsel import web
 from varsel.api import errors, limits, rest, taxii
 from varsel.api.deps import HubState
 from varsel.api.ratelimit import FailureWindow
+from varsel.clearances import rules as clearance_rules
 from varsel.clearances import views as clearance_views
 from varsel.config import Settings
 from varsel.db import make_engine, make_sessionmaker
@@ -51,6 +52,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Return a hub application for ``settings`` (from the environment by default)."""
     settings = settings or Settings()
+    clearance_rules.check_configuration()  # a broken agreements file stops the start, in one line
     engine = make_engine(settings.database_url)
     app = FastAPI(
         lifespan=_lifespan,

@@ -7,6 +7,7 @@ functions as :func:`varsel.clearances.decision.decide`. Nothing is cached across
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -23,6 +24,8 @@ from varsel.clearances.models import (
 )
 from varsel.orgs.service import Principal
 from varsel.sharing.models import StixObject
+
+log = logging.getLogger("varsel.clearances")
 
 
 def _grade_case() -> Any:
@@ -87,6 +90,17 @@ def read_condition(principal: Principal, at: datetime | None = None) -> Any:
         # A hub accredited for nothing holds nothing classified (ingest refuses it), and every
         # term below would demand class_grade <= 0: say so without nine subqueries per request.
         return StixObject.class_grade.is_(None)
+    try:
+        return _classified_condition(principal, at, on, ceiling)
+    except rules.AgreementsFileError as exc:
+        # Start-up refuses a broken file; one broken while the hub runs must not turn every read
+        # into a 500. Agreements only ever widen access, so hiding everything classified until
+        # the file is fixed is the closed side.
+        log.error("%s; classified objects are hidden until it is fixed", exc.message)
+        return StixObject.class_grade.is_(None)
+
+
+def _classified_condition(principal: Principal, at: datetime, on: date, ceiling: int) -> Any:
     persons = select(Person.id).where(Person.user_id == principal.user_id)
     grade = _grade_case()
     valid = _valid_on(at)

@@ -9,9 +9,12 @@ The rules (docs/classification.md states them for security officers; keep the tw
    question is about the clearance alone (the TLP and community rules of ``varsel.policy``
    carry need-to-know for stored objects).
 4. Grade 1 (RESTRICTED) material of country C needs no clearance when an agreement carrying
-   the RESTRICTED clause binds C and the employer's country (clause marked [verify]).
-5. Otherwise some clearance of the person must grant it: not revoked; verified by the
-   employer's security officer (a declared clearance counts for nothing); valid on the day,
+   the RESTRICTED clause binds C and the employer's country (clause marked [verify]); NATO
+   RESTRICTED and RESTREINT UE need none when the employer's country is a party to the NATO
+   or EU agreement on the day (2013/488/EU Art. 7(3)-(4); NATO practice; marked [verify]).
+5. Otherwise some clearance of the person must grant it, as it stood at the moment asked
+   about: not revoked by then; verified by then (a declared clearance counts for nothing);
+   recognised by then where recognition is needed; valid on the day,
    counting both the first and the last valid day in full, in the *issuing* country's time
    zone (the certificate's dates are that country's calendar dates); at least the grade; and
      - for national material of C: of national scope, and issued by C itself, or issued by a
@@ -82,6 +85,12 @@ class Held:
     verified_by: str | None
     revoked: str | None
     recognitions: dict[str, tuple[str, datetime]]  # country -> (by, when), approved only
+    # When it was verified and revoked (naive UTC, as stored): a decision as of an earlier
+    # moment sees the clearance as it stood then. None means not known (counted as always).
+    verified_at: datetime | None = None
+    revoked_at: datetime | None = None
+    # Every recognition request: (id, country, asked, decided, status), to name one pending.
+    requests: tuple[tuple[int, str, datetime, datetime | None, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,16 +115,20 @@ def load_subject(*, session: Session, person: Person) -> Subject:
         .all()
     )
     approvals: dict[int, dict[str, tuple[str, datetime]]] = {}
+    others: dict[int, list[tuple[int, str, datetime, datetime | None, str]]] = {}
     if rows:
         for rec in session.execute(
-            select(RecognitionRequest).where(
-                RecognitionRequest.clearance_id.in_([c.id for c in rows]),
-                RecognitionRequest.status == RecognitionStatus.APPROVED.value,
-            )
+            select(RecognitionRequest)
+            .where(RecognitionRequest.clearance_id.in_([c.id for c in rows]))
+            .order_by(RecognitionRequest.id)
         ).scalars():
-            approvals.setdefault(rec.clearance_id, {})[rec.country] = (
-                rec.decided_by or "",
-                rec.decided_at or datetime.min,
+            if rec.status == RecognitionStatus.APPROVED.value:
+                approvals.setdefault(rec.clearance_id, {})[rec.country] = (
+                    rec.decided_by or "",
+                    rec.decided_at or datetime.min,
+                )
+            others.setdefault(rec.clearance_id, []).append(
+                (rec.id, rec.country, rec.requested_at, rec.decided_at, rec.status)
             )
     held = tuple(
         Held(
@@ -134,6 +147,9 @@ def load_subject(*, session: Session, person: Person) -> Subject:
                 f"revoked {c.revoked_at:%Y-%m-%d} by {c.revoked_by}" if c.revoked_at else None
             ),
             recognitions=approvals.get(c.id, {}),
+            verified_at=c.verified_at,
+            revoked_at=c.revoked_at,
+            requests=tuple(others.get(c.id, ())),
         )
         for c in rows
     )
@@ -162,7 +178,23 @@ def _fmt_grade(grade: int) -> str:
 
 
 def restricted_clause(employer_country: str, material: str, on: date) -> rules.Agreement | None:
-    """Return the agreement whose RESTRICTED clause lets ``employer_country`` see ``material``."""
+    """Return the agreement whose RESTRICTED clause lets ``employer_country`` see ``material``.
+
+    For a country's material: an agreement binding that country and the employer's. For NATO
+    or EU material (NATO RESTRICTED, RESTREINT UE need no clearance): the NATO or EU agreement,
+    when the employer's country is a party to it on the day.
+    """
+    if material in rules.SUPRANATIONAL:
+        return next(
+            (
+                ag
+                for ag in rules.agreements()
+                if ag.covers == material
+                and ag.restricted_without_clearance
+                and ag.binds(employer_country, employer_country, on)
+            ),
+            None,
+        )
     return next(
         (
             ag
@@ -175,7 +207,24 @@ def restricted_clause(employer_country: str, material: str, on: date) -> rules.A
     )
 
 
-def _route(held: Held, material: rules.Scheme, on: date) -> tuple[bool, str]:
+def _naive(at: datetime) -> datetime:
+    return at.astimezone(UTC).replace(tzinfo=None)
+
+
+def _pending(held: Held, country: str, at: datetime) -> str:
+    """Return words naming a recognition request pending at ``at``, or nothing."""
+    moment = _naive(at)
+    for rid, asked_of, asked, decided, status in held.requests:
+        if asked_of != country or asked > moment:
+            continue
+        if status == RecognitionStatus.PENDING.value or (decided is not None and decided > moment):
+            return f" (request #{rid}, asked {asked:%Y-%m-%d}, was still pending)"
+    return ""
+
+
+def _route(
+    held: Held, material: rules.Scheme, on: date, at: datetime | None = None
+) -> tuple[bool, str]:
     """Return whether ``held`` reaches ``material``'s scheme by scope, agreement, recognition."""
     country_name = (
         rules.scheme(held.country).name
@@ -209,10 +258,13 @@ def _route(held: Held, material: rules.Scheme, on: date) -> tuple[bool, str]:
             f"{material.name}, so {material.name} cannot recognise it"
         )
     recognised = held.recognitions.get(material.code)
+    if recognised is not None and at is not None and recognised[1] > _naive(at):
+        recognised = None  # recognised only after the moment asked about
     if recognised is None:
+        pending = _pending(held, material.code, at) if at is not None else ""
         return False, (
             f"'{ag.name}' binds {country_name} and {material.name}, but "
-            f"{material.name}'s authority has not recognised this clearance"
+            f"{material.name}'s authority has not recognised this clearance{pending}"
         )
     by, when = recognised
     return True, (
@@ -228,12 +280,18 @@ def _check(
         f"Clearance #{held.id} ({held.country} {held.level}, {held.scope}, issued by "
         f"{held.authority}, valid {held.valid_from} to {held.valid_until})"
     )
-    if held.revoked:
+    moment = _naive(at)
+    if held.revoked and (held.revoked_at is None or held.revoked_at <= moment):
         return False, f"{label} does not count: it was {held.revoked}."
     if held.state not in GOOD_STATES:
         return False, (
             f"{label} does not count: it is only declared; the employer's security "
             f"officer has not verified it."
+        )
+    if held.verified_at is not None and held.verified_at > moment:
+        return False, (
+            f"{label} does not count: it was verified only on {held.verified_at:%Y-%m-%d}, "
+            f"after the moment asked about."
         )
     day = local_day(held.country, at)
     zone = rules.time_zone(held.country).key
@@ -245,7 +303,7 @@ def _check(
         return False, (
             f"{label} does not count: it is {_fmt_grade(held_grade)}, below {_fmt_grade(grade)}."
         )
-    ok, why = _route(held, material, on)
+    ok, why = _route(held, material, on, at)
     if not ok:
         return False, f"{label} does not count: {why}."
     return True, (
@@ -325,9 +383,14 @@ def evaluate(
     clause = restricted_clause(subject.employer_country, scheme.code, on) if grade == 1 else None
     if clause is not None:
         granted = True
+        bound = (
+            f"{subject.employer_country} (the employer's country) is a party to it"
+            if scheme.code in rules.SUPRANATIONAL
+            else f"it binds {subject.employer_country} (the employer's country) and {scheme.code}"
+        )
         reasons.append(
-            f"RESTRICTED material needs no personnel clearance: '{clause.name}' binds "
-            f"{subject.employer_country} (the employer's country) and {scheme.code}"
+            f"RESTRICTED material needs no personnel clearance under '{clause.name}', and "
+            f"{bound}"
             + (
                 "."
                 if clause.restricted_verified
@@ -369,9 +432,12 @@ def decide(
     """Decide whether ``person`` may see material classified ``level`` by ``country``.
 
     ``person`` None means someone without a register entry (then ``employer_country`` and
-    ``name`` describe them). Raises ``rules.UnknownLevel`` for a level the table lacks.
+    ``name`` describe them). Raises ``rules.UnknownLevel`` for a level the table lacks and
+    ``rules.AgreementsFileError`` when the hub's agreements file cannot be read.
     """
     material = rules.level(country, level)
+    # Refuse to decide on a broken agreements file, even where no agreement would be consulted.
+    rules.check_configuration()
     if person is None:
         subject = Subject(
             name=name, employer_org_id=-1, employer_country=employer_country, registered=False

@@ -4,13 +4,16 @@
 Iceland, NATO, the EU and the US) to four common grades; ``data/security_agreements.json`` says
 which agreements bind which parties. A hub registers further agreements (a bilateral one with a
 US partner, say) in the JSON file named by ``VARSEL_SECURITY_AGREEMENTS``; that file is read on
-every call, so a registration takes effect at once. ``VARSEL_ACCREDITATION_CEILING`` is the
+every call, so a registration takes effect at once, and checked strictly: a broken one raises
+:class:`AgreementsFileError` with one line, which stops the hub's start
+(:func:`check_configuration`). ``VARSEL_ACCREDITATION_CEILING`` is the
 highest level this installation may hold (``NO:HEMMELIG`` or a grade ``3``); unset, the hub
 holds nothing classified.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import unicodedata
@@ -21,6 +24,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from varsel.errors import VarselError
 
 CEILING_ENV = "VARSEL_ACCREDITATION_CEILING"
 AGREEMENTS_ENV = "VARSEL_SECURITY_AGREEMENTS"
@@ -92,11 +97,25 @@ def normalise(text: str) -> str:
     return " ".join(unicodedata.normalize("NFC", text).upper().split())
 
 
+# Letters that do not decompose into a base letter and a mark, spelled as keyboards without
+# them write them (Icelandic ð and þ, Danish and Norwegian æ and ø).
+_FOLD = str.maketrans({"Ð": "D", "Þ": "TH", "Æ": "AE", "Ø": "O", "ẞ": "SS"})
+
+
+def fold(text: str) -> str:
+    """Return a level spelled without diacritics: ``KÄYTTÖ`` → ``KAYTTO``, ``TRÚNAÐARMÁL`` →
+    ``TRUNADARMAL``."""
+    decomposed = unicodedata.normalize("NFKD", normalise(text).translate(_FOLD))
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
 @dataclass(frozen=True)
 class _Table:
     schemes: dict[str, Scheme]
     by_stored: dict[str, Scheme]
     lookup: dict[tuple[str, str], Level]
+    folded: dict[tuple[str, str], Level]
+    spellings: dict[str, tuple[str, ...]]
 
 
 def _read(name: str) -> dict[str, Any]:
@@ -111,6 +130,8 @@ def _table() -> _Table:
     raw = _read("classification.json")
     schemes: dict[str, Scheme] = {}
     lookup: dict[tuple[str, str], Level] = {}
+    folded: dict[tuple[str, str], Level | None] = {}
+    spellings: dict[str, list[str]] = {}
     for row in raw["schemes"]:
         levels = []
         for cell in row["levels"]:
@@ -126,6 +147,10 @@ def _table() -> _Table:
             levels.append(level)
             for spelling in (cell["level"], *cell["aliases"]):
                 lookup[(row["code"], normalise(spelling))] = level
+                spellings.setdefault(row["code"], []).append(normalise(spelling))
+                key = (row["code"], fold(spelling))
+                # A folded spelling that two levels share names neither: fail closed.
+                folded[key] = level if folded.get(key, level) == level else None
         schemes[row["code"]] = Scheme(
             code=row["code"],
             stored_as=row["stored_as"],
@@ -135,7 +160,11 @@ def _table() -> _Table:
             levels=tuple(levels),
         )
     return _Table(
-        schemes=schemes, by_stored={s.stored_as: s for s in schemes.values()}, lookup=lookup
+        schemes=schemes,
+        by_stored={s.stored_as: s for s in schemes.values()},
+        lookup=lookup,
+        folded={k: v for k, v in folded.items() if v is not None},
+        spellings={k: tuple(v) for k, v in spellings.items()},
     )
 
 
@@ -161,11 +190,19 @@ def scheme_of_stored(stored: str) -> Scheme:
 def level(scheme_code: str, text: str) -> Level:
     """Return the level ``text`` of scheme ``scheme_code`` or raise UnknownLevel."""
     sch = scheme(scheme_code)
-    found = _table().lookup.get((sch.code, normalise(text)))
+    table = _table()
+    found = table.lookup.get((sch.code, normalise(text))) or table.folded.get(
+        (sch.code, fold(text))
+    )
     if found is None:
         names = ", ".join(lvl.name for lvl in sch.levels)
+        near = difflib.get_close_matches(
+            fold(text), [fold(x) for x in table.spellings.get(sch.code, ())], n=1, cutoff=0.75
+        )
+        guess = table.folded.get((sch.code, near[0])) if near else None
+        hint = f"; did you mean {guess.name!r}?" if guess else ""
         raise UnknownLevel(
-            f"{text!r} is not a {sch.name} classification level; expected one of {names}"
+            f"{text!r} is not a {sch.name} classification level{hint} (expected one of {names})"
         )
     return found
 
@@ -218,8 +255,118 @@ def _packaged_agreements() -> tuple[Agreement, ...]:
     return tuple(_agreement(r) for r in [*raw["agreements"], *raw.get("bilateral", [])])
 
 
-class AgreementsFileError(ValueError):
-    """The hub's registered-agreements file cannot be read."""
+class AgreementsFileError(VarselError, ValueError):
+    """The hub's registered-agreements file cannot be read; the message is one line."""
+
+
+_COVERS = ("national", *SUPRANATIONAL)
+_FILE_KEYS = {"version", "description", "agreements", "bilateral"}
+_ROW_KEYS = {
+    "id",
+    "name",
+    "kind",
+    "covers",
+    "parties",
+    "party_since",
+    "signed",
+    "in_force",
+    "verified",
+    "source",
+    "restricted_without_clearance",
+    "clearance_recognition",
+}
+
+
+def _day(value: object, what: str) -> date:
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be a date written YYYY-MM-DD, got {value!r}")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{what} must be a date written YYYY-MM-DD, got {value!r}") from None
+
+
+def _checked_row(row: object, where: str) -> Agreement:
+    """Return the agreement ``row`` describes, or raise ValueError saying what is wrong."""
+    if not isinstance(row, dict):
+        raise ValueError(f"{where} must be an object, got {type(row).__name__}")
+    unknown = sorted(set(row) - _ROW_KEYS)
+    if unknown:
+        raise ValueError(f"{where} has unknown field(s) {', '.join(unknown)}")
+    for key in ("id", "name", "source"):
+        if not isinstance(row.get(key), str) or not row[key].strip():
+            raise ValueError(f"{where} needs {key!r}, a non-empty string")
+    if not isinstance(row.get("verified"), bool):
+        raise ValueError(f"{where} needs 'verified': true or false (with its 'source')")
+    if row.get("covers", "national") not in _COVERS:
+        raise ValueError(
+            f"{where}: 'covers' must be one of {', '.join(_COVERS)}, got {row.get('covers')!r}"
+        )
+    parties = row.get("parties")
+    if not isinstance(parties, list) or not parties:
+        raise ValueError(f"{where} needs 'parties', a list of country codes")
+    for party in parties:
+        if not isinstance(party, str) or len(party) != 2 or not party.isalpha():
+            raise ValueError(f"{where}: party {party!r} is not an ISO 3166-1 alpha-2 code")
+    _day(row.get("in_force"), f"{where}: 'in_force'")
+    since = row.get("party_since") or {}
+    if not isinstance(since, dict):
+        raise ValueError(f"{where}: 'party_since' must map parties to dates")
+    for party, value in since.items():
+        if str(party).upper() not in {p.upper() for p in parties}:
+            raise ValueError(f"{where}: 'party_since' names {party!r}, which is not a party")
+        _day(value, f"{where}: 'party_since' of {party}")
+    clause = row.get("restricted_without_clearance")
+    if clause is not None and (
+        not isinstance(clause, dict)
+        or not isinstance(clause.get("value"), bool)
+        or not isinstance(clause.get("verified"), bool)
+    ):
+        raise ValueError(
+            f"{where}: 'restricted_without_clearance' must be "
+            f'{{"value": true|false, "verified": true|false, "source": "..."}}'
+        )
+    return _agreement(row)
+
+
+def _load_registered(path: str) -> tuple[Agreement, ...]:
+    """Return the agreements of the file at ``path``; raise AgreementsFileError in one line."""
+    try:
+        try:
+            raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ValueError(f"the file cannot be opened ({exc.strerror or exc})") from None
+        except UnicodeDecodeError:
+            raise ValueError("the file is not UTF-8 text") from None
+        except json.JSONDecodeError as exc:
+            raise ValueError(
+                f"the file is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            ) from None
+        if not isinstance(raw, dict):
+            raise ValueError(
+                'the file must be a JSON object like {"bilateral": [...]}, got '
+                + type(raw).__name__
+            )
+        unknown = sorted(set(raw) - _FILE_KEYS)
+        if unknown:
+            raise ValueError(
+                f"the file has unknown key(s) {', '.join(unknown)}; expected agreements, bilateral"
+            )
+        found: list[Agreement] = []
+        seen = {ag.id for ag in _packaged_agreements()}
+        for key in ("agreements", "bilateral"):
+            rows = raw.get(key, [])
+            if not isinstance(rows, list):
+                raise ValueError(f"{key!r} must be a list of agreements")
+            for n, row in enumerate(rows, start=1):
+                agreement = _checked_row(row, f"{key}[{n}]")
+                if agreement.id in seen:
+                    raise ValueError(f"{key}[{n}]: agreement id {agreement.id!r} is used twice")
+                seen.add(agreement.id)
+                found.append(agreement)
+        return tuple(found)
+    except ValueError as exc:
+        raise AgreementsFileError(f"{AGREEMENTS_ENV}={path}: {exc}") from None
 
 
 def registered_agreements() -> tuple[Agreement, ...]:
@@ -230,12 +377,12 @@ def registered_agreements() -> tuple[Agreement, ...]:
     path = os.environ.get(AGREEMENTS_ENV, "").strip()
     if not path:
         return ()
-    try:
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
-        rows = [*raw.get("agreements", []), *raw.get("bilateral", [])]
-        return tuple(_agreement(r) for r in rows)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise AgreementsFileError(f"{AGREEMENTS_ENV}={path!r} cannot be read: {exc}") from None
+    return _load_registered(path)
+
+
+def check_configuration() -> None:
+    """Refuse, in one line, a registered-agreements file that cannot be read (at start-up)."""
+    registered_agreements()
 
 
 def agreements() -> tuple[Agreement, ...]:

@@ -3,12 +3,14 @@
 Who may do what (``principal`` None is the local operator on the command line):
 register persons and clearances, verify and revoke — the security officers of the person's
 employer (its org-admins) and hub-admins; a person may declare a clearance of their own but
-never verify it. Recognition is asked for by the employer's officers and decided by an org-admin
-of an *authority* of the recognising country (or a hub-admin recording that authority's answer).
+never verify it. A verifier may also be an org-admin of a security authority of the issuing
+country, and must be independent of the holder and the registrar (``_independence``).
+Recognition is asked for by the employer's officers and decided by an org-admin of an
+*authority* of the recognising country (or a hub-admin recording that authority's answer).
 
 The private modules, by what they hold: ``_common`` (who acts, who is an officer),
-``_persons``, ``_clearances`` (declare, verify, revoke, expiring), ``_recognition`` and
-``_decisions`` (the audited access check).
+``_persons``, ``_clearances`` (declare, verify, revoke, expiring), ``_independence`` (the
+two-person rule of verification), ``_recognition`` and ``_decisions`` (the audited check).
 """
 
 from __future__ import annotations

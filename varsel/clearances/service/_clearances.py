@@ -1,7 +1,8 @@
 """Clearances: register one as declared, verify, revoke, read and list, and those expiring.
 
-The level is kept exactly as written beside the scheme level it resolves to; only the
-employer's officers (or a hub-admin) verify or revoke, and nobody verifies their own.
+The level is kept exactly as written beside the scheme level it resolves to; the employer's
+officers (or a hub-admin) revoke; they, or the issuing country's security authority, verify,
+and only someone independent of the holder and the registrar (``_independence``).
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from varsel.audit import service as audit
 from varsel.clearances import rules
 from varsel.clearances.models import Clearance, ClearanceState, Person, Scope
 from varsel.clearances.service._common import _actor, _country, _is_officer
+from varsel.clearances.service._independence import check_independent
 from varsel.clock import utcnow
 from varsel.errors import Conflict, Forbidden, InvalidInput, NotFound
+from varsel.orgs.models import Organisation, OrgKind, Role
 from varsel.orgs.service import Principal
 from varsel.policy import Action, restrict
 
@@ -52,6 +55,15 @@ def add_clearance(
         scope_v = Scope(scope.strip().lower())
     except ValueError:
         raise InvalidInput(f"scope must be national, nato or eu, got {scope!r}") from None
+    if scope_v is not Scope.NATIONAL:
+        covers = scope_v.value.upper()
+        if not any(ag.covers == covers and country in ag.parties for ag in rules.agreements()):
+            raise InvalidInput(
+                f"{'an' if covers == 'EU' else 'a'} {covers} clearance issued by {country} can "
+                f"never count: {country} is not a "
+                f"party to any {covers} security agreement known to this hub (register one in "
+                f"{rules.AGREEMENTS_ENV} if it exists)"
+            )
     resolved = _resolve_level(country, scope_v, level)
     authority = authority.strip()
     if not authority or len(authority) > 200:
@@ -134,17 +146,53 @@ def _officer_clearance(
     return clearance, person
 
 
+def _verifier_clearance(
+    session: Session, principal: Principal | None, clearance_id: int
+) -> tuple[Clearance, Person, str]:
+    """Return the clearance, its person and the route by which ``principal`` may verify it.
+
+    The routes: the local operator; the employer's security officer (or a hub-admin); or an
+    org-admin of a security authority of the issuing country, which confirms a clearance it
+    issued as NATO and EU practice confirms one to a foreign party.
+    """
+    if principal is not None and principal.role is Role.ORG_ADMIN:
+        clearance = session.get(Clearance, clearance_id)
+        kind = session.execute(
+            select(Organisation.kind).where(Organisation.id == principal.org_id)
+        ).scalar_one_or_none()
+        if (
+            clearance is not None
+            and kind == OrgKind.AUTHORITY.value
+            and clearance.country == principal.country
+        ):
+            person = session.get(Person, clearance.person_id)
+            assert person is not None  # the foreign key guarantees it
+            if person.employer_org_id != principal.org_id:
+                return clearance, person, "issuing authority"
+    clearance, person = _officer_clearance(session, principal, clearance_id)
+    return clearance, person, "operator" if principal is None else "security officer"
+
+
 def verify_clearance(
     *, session: Session, principal: Principal | None, clearance_id: int
 ) -> Clearance:
-    """Record that the employer's security officer checked the clearance certificate."""
-    clearance, person = _officer_clearance(session, principal, clearance_id)
+    """Record that a second person checked the clearance certificate (see the independence rule)."""
+    clearance, person, route = _verifier_clearance(session, principal, clearance_id)
     if principal is not None and person.user_id == principal.user_id:
         raise Forbidden("nobody verifies their own clearance")
     if clearance.revoked_at is not None:
         raise Conflict(f"clearance {clearance_id} is revoked")
     if clearance.state != ClearanceState.DECLARED.value:
         raise Conflict(f"clearance {clearance_id} is already {clearance.state}")
+    if principal is not None:
+        # The local operator holds the database itself and is outside the rule; every account
+        # is held to it.
+        check_independent(
+            session=session,
+            verifier_id=principal.user_id,
+            holder_id=person.user_id,
+            registrar_label=clearance.declared_by,
+        )
     clearance.state = ClearanceState.VERIFIED.value
     clearance.verified_by = _actor(principal)
     clearance.verified_at = utcnow()
@@ -154,7 +202,7 @@ def verify_clearance(
         actor=_actor(principal),
         action="clearance.verify",
         target=f"clearance:{clearance.id}",
-        details={"person": person.id},
+        details={"person": person.id, "route": route, "registered_by": clearance.declared_by},
     )
     return clearance
 

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from varsel.clearances import rules as clearance_rules
 from varsel.cli.main._common import DatabaseOpt, err, out, settings_for, unit_of_work
 from varsel.config import default_data_dir
 from varsel.db import make_engine
@@ -35,6 +36,7 @@ def serve(
     import uvicorn
 
     settings = settings_for(database_url).with_(host=host, port=port)
+    clearance_rules.check_configuration()  # one line and exit 1, before uvicorn's traceback
     # Workers are separate processes: hand them the settings through the environment.
     os.environ["VARSEL_DATABASE_URL"] = settings.database_url
     os.environ["VARSEL_SECRET_KEY"] = settings.secret_key
