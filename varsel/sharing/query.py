@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, delete, or_, select, update
+from sqlalchemy import ColumnElement, Integer, Select, and_, cast, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from varsel.audit import service as audit
@@ -65,15 +65,26 @@ _COLUMNS = (
 )
 
 
-def _version_condition(versions: Sequence[str]) -> ColumnElement[bool] | None:
+def _version_condition(
+    versions: Sequence[str], *, by_id: bool = False
+) -> ColumnElement[bool] | None:
+    latest: ColumnElement[bool] = StixObject.is_latest.is_(True)
+    first: ColumnElement[bool] = StixObject.is_first.is_(True)
+    if by_id:
+        # Asking for ids: the stix_id index finds the rows. Without statistics (a hub fresh from
+        # a bulk share) PostgreSQL would AND it with a scan of every latest row of the
+        # collection index (2 ms at 50,000 objects, growing), so the flags are written so that
+        # no index can serve them.
+        latest = cast(StixObject.is_latest, Integer) == 1
+        first = cast(StixObject.is_first, Integer) == 1
     conditions: list[ColumnElement[bool]] = []
     for value in versions:
         if value == "all":
             return None
         if value == "last":
-            conditions.append(StixObject.is_latest.is_(True))
+            conditions.append(latest)
         elif value == "first":
-            conditions.append(StixObject.is_first.is_(True))
+            conditions.append(first)
         else:
             try:
                 key = timestamp_key(value)
@@ -110,7 +121,7 @@ def _filtered(
         query = query.where(StixObject.spec_version.in_(filters.spec_versions))
     if filters.added_after_us is not None:
         query = query.where(StixObject.date_added_us > filters.added_after_us)
-    condition = _version_condition(filters.versions)
+    condition = _version_condition(filters.versions, by_id=bool(filters.ids))
     if condition is not None:
         query = query.where(condition)
     return query
