@@ -19,10 +19,18 @@ from __future__ import annotations
 
 import unicodedata
 from functools import lru_cache
-
-from confusable_homoglyphs import confusables
+from types import ModuleType
 
 from varsel.errors import InvalidInput
+
+
+@lru_cache(maxsize=1)
+def _confusables() -> ModuleType:
+    # Loaded on first use: its Unicode tables cost ~45 ms to import, which every command
+    # and server start would otherwise pay whether or not it names anything.
+    import importlib
+
+    return importlib.import_module("confusable_homoglyphs.confusables")
 
 
 def username_key(username: str) -> str:
@@ -35,7 +43,7 @@ def _prototype(char: str) -> str:
     """Return the Latin letter or digit ``char`` is confusable with, else ``char`` itself."""
     if char.isascii():
         return char
-    found = confusables.is_confusable(char, greedy=True, preferred_aliases=["latin", "common"])
+    found = _confusables().is_confusable(char, greedy=True, preferred_aliases=["latin", "common"])
     if not found:
         return char
     for glyph in found[0]["homoglyphs"]:
@@ -60,7 +68,7 @@ def check_display_name(name: str, *, what: str) -> str:
         raise InvalidInput(f"{what} needs a name")
     if any(unicodedata.category(c) in {"Cc", "Cf", "Co", "Cs", "Cn"} for c in cleaned):
         raise InvalidInput(f"{what} name may not contain control or invisible characters")
-    if confusables.is_dangerous(cleaned):
+    if _confusables().is_dangerous(cleaned):
         raise InvalidInput(
             f"{what} name {cleaned!r} mixes scripts with look-alike characters; "
             "write it in one script"
