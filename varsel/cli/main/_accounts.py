@@ -65,11 +65,12 @@ def org_client(
     """Register CLIENT as a client of PROVIDER (who may then re-share TLP:AMBER to it)."""
     from varsel.orgs import service
 
+    operator = service.local_operator().label
     with unit_of_work(database_url) as session:
         if remove:
-            service.remove_client(session=session, provider=provider, client=client)
+            service.remove_client(session=session, provider=provider, client=client, actor=operator)
         else:
-            service.add_client(session=session, provider=provider, client=client)
+            service.add_client(session=session, provider=provider, client=client, actor=operator)
     out.print(f"{client!r} is {'no longer' if remove else 'now'} a client of {provider!r}")
 
 
