@@ -36,10 +36,10 @@ def main() -> int:
     from sqlalchemy import select
 
     from varsel.db import make_engine, make_sessionmaker
-    from varsel.matching.helper import WarningListHelper
     from varsel.orgs import service as orgs
     from varsel.sharing import ingest as ingesting
     from varsel.sharing.ingest import preload_warning_lists
+    from varsel.sharing.ingest.helper import WarningListHelper
     from varsel.sharing.models import Collection
 
     hub = bench.Hub(

@@ -235,8 +235,8 @@ def compile_child(store: Path, warn: bool) -> None:
                 yield from (IndicatorRow(i, raw, bool(revoked)) for i, raw, revoked in batch)
 
     if warn:  # the lists load once per process (~2.5 s); a hub has them loaded already
-        from varsel.matching._normalize import Kind
-        from varsel.matching.warninglists import check_values
+        from varsel.observables.normalize import Kind
+        from varsel.sharing.ingest.warninglists import check_values
 
         check_values(Kind.IP, ["192.0.2.1"])
     base = _peak_rss_kb()

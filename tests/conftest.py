@@ -35,7 +35,8 @@ def pytest_configure(config: pytest.Config) -> None:
     # CLI tests build Settings from the environment; never let them create a key file.
     os.environ.setdefault("VARSEL_SECRET_KEY", SECRET)
     # Dozens of tests start the application's lifespan; a warning-list helper process for each
-    # would load the lists (~3 s of CPU) every time. tests/matching/test_helper.py turns it on.
+    # would load the lists (~3 s of CPU) every time. tests/sharing/test_warninglist_helper.py
+    # turns it on.
     os.environ.setdefault("VARSEL_WARNINGLIST_HELPER", "0")
 
 

@@ -218,8 +218,8 @@ def test_unreadable_json_falls_back_to_the_careful_path() -> None:
 def test_bulk_warning_list_search_equals_python_re() -> None:
     import ipaddress
 
-    from varsel.matching import _lookups, warninglists
-    from varsel.matching._normalize import Kind
+    from varsel.observables.normalize import Kind
+    from varsel.sharing.ingest import _lookups, warninglists
 
     values = [
         "8.8.8.8",

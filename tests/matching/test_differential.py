@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 
 from tests.matching.helpers import compiled
 from varsel.matching._index import Matcher
-from varsel.matching._normalize import Role
 from varsel.matching._readers import ReadStats
 from varsel.matching._reference import ReferenceMatcher, reference_scan_zeek
 from varsel.matching._scan import scan
+from varsel.observables.normalize import Role
 
 IPV4 = [
     f"{a}.{b}.{c}.{d}" for a in (10, 198) for b in (0, 51) for c in (1, 100) for d in (0, 7, 255)

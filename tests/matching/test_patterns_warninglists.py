@@ -9,11 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from varsel.matching._lookups import Substrings, check_patterns
-from varsel.matching._normalize import Kind
-from varsel.matching._patterns import DST, Atom, Unsupported, parse
-from varsel.matching.settings import warninglist_mode
-from varsel.matching.warninglists import Mode, _lists, check_indicator
+from varsel.observables.normalize import Kind
+from varsel.observables.patterns import DST, Atom, Unsupported, parse
+from varsel.sharing.ingest._lookups import Substrings, check_patterns
+from varsel.sharing.ingest.warninglists import Mode, _lists, check_indicator, warninglist_mode
 
 
 def test_supported_patterns() -> None:

@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from tests import factories as f
 from tests.conftest import Hub
-from varsel.matching import warninglists
 from varsel.sharing import ingest as ingesting
 from varsel.sharing import service as sharing
+from varsel.sharing.ingest import warninglists
 from varsel.sharing.models import IngestStatus, StixObject
 
 RESOLVER = "[ipv4-addr:value = '8.8.8.8']"

@@ -20,14 +20,14 @@ from varsel.config import Settings
 from varsel.db import make_engine, make_sessionmaker
 from varsel.incidents import views as incident_views
 from varsel.matching import views as matching_views
-from varsel.matching.helper import WarningListHelper, helper_enabled
 from varsel.sharing import ingest as ingesting
+from varsel.sharing.ingest.helper import WarningListHelper, helper_enabled
 
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     state: HubState = app.state.hub
-    # The helper process loads its own copy of the lists meanwhile (varsel.matching.helper).
+    # The helper process loads its own copy of the lists meanwhile (varsel.sharing.ingest.helper).
     helper = WarningListHelper() if helper_enabled() else None
     if helper is not None:
         helper.start()

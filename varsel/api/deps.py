@@ -15,16 +15,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from varsel.api.ratelimit import FailureWindow
 from varsel.config import Settings
 from varsel.errors import AuthenticationFailed, Forbidden, TooManyAttempts
-from varsel.matching.helper import WarningListHelper
 from varsel.orgs import service as orgs
 from varsel.orgs.models import TokenScope
 from varsel.orgs.service import Principal
+from varsel.sharing.ingest.helper import WarningListHelper
 
 
 @dataclass
 class HubState:
     """What every request needs: settings, the session factory and the throttle; and the
-    warning-list helper process while the server runs one (varsel.matching.helper)."""
+    warning-list helper process while the server runs one (varsel.sharing.ingest.helper)."""
 
     settings: Settings
     sessions: sessionmaker[Session]

@@ -5,7 +5,7 @@ Public entry points (the private modules hold the machinery):
 * :func:`compile_for` — the indicators a principal may read, compiled into a fast matcher;
 * :func:`scan` — matches of one log file; :data:`LOG_FORMATS` it reads;
 * :mod:`varsel.matching.exports`, :mod:`varsel.matching.aggregates`,
-  :mod:`varsel.matching.warninglists`, :mod:`varsel.matching.flows` (sightings).
+  :mod:`varsel.sharing.ingest.warninglists`, :mod:`varsel.matching.flows` (sightings).
 """
 
 from varsel.matching._compile import Compiled, CompileReport, compile_for, compile_rows

@@ -22,8 +22,8 @@ import pyarrow.compute as pc
 import pyarrow.json as pjson
 
 from varsel.matching._index import Part
-from varsel.matching._normalize import HASH_ALGORITHMS, Kind
-from varsel.matching._patterns import ANY, DST, SRC, Atom, Unsupported, parse
+from varsel.observables.normalize import HASH_ALGORITHMS, Kind
+from varsel.observables.patterns import ANY, DST, SRC, Atom, Unsupported, parse
 
 KeyOf = Callable[[object], str | None]  # a STIX timestamp's sortable key, or None
 _SCHEMA: Final = pa.schema(

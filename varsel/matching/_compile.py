@@ -25,8 +25,8 @@ from sqlalchemy.orm import Session
 
 from varsel.matching._bulk import compile_chunk, read_json
 from varsel.matching._index import Matcher, Part
-from varsel.matching._normalize import Kind
-from varsel.matching._patterns import Atom, Unsupported, parse
+from varsel.observables.normalize import Kind
+from varsel.observables.patterns import Atom, Unsupported, parse
 from varsel.orgs.service import Principal
 from varsel.policy import Action, restrict
 from varsel.sharing.models import StixObject
@@ -192,7 +192,7 @@ def compile_rows(
     report.compiled = len(ids)
     report.atoms = len(entries) + sum(len(p[0]) for ps in parts.values() for p in ps)
     if warn and report.atoms:
-        from varsel.matching.warninglists import flag_columns
+        from varsel.sharing.ingest.warninglists import flag_columns
 
         by_kind: dict[Kind, list[tuple[pa.Array, np.ndarray]]] = {}
         for name, ps in parts.items():

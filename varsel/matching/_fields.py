@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
-from varsel.matching._normalize import Role
-from varsel.matching._patterns import ANY, DST, SRC
+from varsel.observables.normalize import Role
+from varsel.observables.patterns import ANY, DST, SRC
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,9 +22,9 @@ import pyarrow.compute as pc
 
 from varsel.matching._candidates import AVAILABLE as PREFILTER_AVAILABLE
 from varsel.matching._candidates import Prefilter
-from varsel.matching._normalize import IPV4_SHAPE, Kind, Role, log_ip, log_url
-from varsel.matching._patterns import ANY, Atom
 from varsel.matching._tables import Members, Seen, Segments, Table
+from varsel.observables.normalize import IPV4_SHAPE, Kind, Role, log_ip, log_url
+from varsel.observables.patterns import ANY, Atom
 
 Hit = tuple[int, int, str]  # (position in the value array, indicator index, canonical value)
 Part = tuple[pa.Array, np.ndarray, np.ndarray]  # (canonical values, indicators, directions)

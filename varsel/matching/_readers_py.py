@@ -12,8 +12,8 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 
 from varsel.matching._fields import EVE_FIELDS, TIME_FIELDS, FieldSpec, guess_fields, to_rfc3339
-from varsel.matching._normalize import Role
 from varsel.matching._readers import Batch, LogFormatError, Progress, ReadStats, open_log
+from varsel.observables.normalize import Role
 
 _BATCH: Final = 20_000
 _ANGLE: Final = re.compile(r"<([^<>\s]+@[^<>\s]+)>")

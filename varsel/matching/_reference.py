@@ -12,9 +12,9 @@ from pathlib import Path
 
 from varsel.matching._fields import zeek_fields
 from varsel.matching._index import Hit
-from varsel.matching._normalize import Kind, Role, log_domain, log_ip, log_token, log_url
-from varsel.matching._patterns import ANY, Atom
 from varsel.matching._readers import open_log
+from varsel.observables.normalize import Kind, Role, log_domain, log_ip, log_token, log_url
+from varsel.observables.patterns import ANY, Atom
 
 _ROLE_KINDS = {
     Role.IP: (Kind.IP, Kind.CIDR),

@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from varsel.matching._patterns import ANY
+from varsel.observables.patterns import ANY
 
 Members = list[tuple[int, int]]  # (indicator index, direction)
 

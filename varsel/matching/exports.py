@@ -33,8 +33,8 @@ from varsel.matching._compile import (
     readable_indicator_rows,
     time_key,
 )
-from varsel.matching._normalize import Kind, hash_algorithm
-from varsel.matching._patterns import DST, SRC, Atom
+from varsel.observables.normalize import Kind, hash_algorithm
+from varsel.observables.patterns import DST, SRC, Atom
 from varsel.orgs.service import Principal
 from varsel.policy import Action, restrict
 from varsel.sharing.models import StixObject

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from varsel.matching._normalize import Role
+from varsel.observables.normalize import Role
 
 
 class ObservableIn(BaseModel):

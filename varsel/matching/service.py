@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from varsel.errors import InvalidInput
 from varsel.matching._compile import Compiled, compile_for, time_key
-from varsel.matching._normalize import Role
 from varsel.matching.exports import fingerprint
+from varsel.observables.normalize import Role
 from varsel.orgs.service import Principal
 
 MAX_OBSERVABLES: Final = 1000

@@ -2,7 +2,6 @@
 
 ``VARSEL_SIGHTING_K``: the least number of organisations whose sightings an aggregate must hold
 before the community sees it (default 3, at least 2: one contributor is always identifiable).
-``VARSEL_WARNINGLIST_MODE``: ``warn`` (default) or ``refuse`` indicators on a warning list.
 """
 
 from __future__ import annotations
@@ -10,7 +9,6 @@ from __future__ import annotations
 import os
 
 from varsel.errors import InvalidInput
-from varsel.matching.warninglists import Mode
 
 DEFAULT_K = 3
 
@@ -30,14 +28,3 @@ def sighting_k() -> int:
             "aggregate names its victim"
         )
     return value
-
-
-def warninglist_mode() -> Mode:
-    """Return whether indicators on a warning list are shared with a warning or refused."""
-    raw = os.environ.get("VARSEL_WARNINGLIST_MODE", "").strip().lower() or Mode.WARN.value
-    try:
-        return Mode(raw)
-    except ValueError:
-        raise InvalidInput(
-            f"VARSEL_WARNINGLIST_MODE must be 'warn' or 'refuse', got {raw!r}"
-        ) from None

@@ -17,12 +17,10 @@ from varsel.audit import service as audit
 from varsel.clearances.marking import Classifier
 from varsel.clock import now_us, us_to_rfc3339
 from varsel.errors import Forbidden, InvalidInput
-from varsel.matching import warninglists
-from varsel.matching.helper import Pending, WarningListHelper
-from varsel.matching.settings import warninglist_mode
 from varsel.orgs.service import Principal
 from varsel.policy import Action, restrict
 from varsel.sharing.envelope import Envelope, split
+from varsel.sharing.ingest import warninglists
 from varsel.sharing.ingest._checks import (
     RECIPIENTS_PROPERTY,
     _all_marking_refs,
@@ -34,6 +32,8 @@ from varsel.sharing.ingest._checks import (
 from varsel.sharing.ingest._producers import IdentityCheck
 from varsel.sharing.ingest._results import IngestResult, Outcome, _Candidate
 from varsel.sharing.ingest._store import _store
+from varsel.sharing.ingest.helper import Pending, WarningListHelper
+from varsel.sharing.ingest.warninglists import warninglist_mode
 from varsel.sharing.models import Collection, IngestStatus
 from varsel.sharing.tlp import TLP, effective_tlp
 from varsel.sharing.validation import InvalidStixObject, ValidatedObject, validate_object
@@ -58,7 +58,7 @@ def ingest(
     of their own (see docs/access-policy.md). ``stamp_us`` replaces the clock for date_added
     when seeding history (the demo); the ordering guarantee holds either way, since a stamp is
     never below what the collection already handed out. ``warnings_helper`` is the server's
-    helper process (varsel.matching.helper), which checks the envelope against the warning
+    helper process (varsel.sharing.ingest.helper), which checks the envelope against the warning
     lists while this validates it; without it, or when it cannot help, the check runs here.
     Everything is written in the caller's transaction.
     """

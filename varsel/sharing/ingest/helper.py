@@ -6,8 +6,8 @@ large envelope to one long-lived helper process (started with ``spawn``, lists l
 *before* it validates; the helper decodes the envelope and checks every indicator while the
 server validates, and the server collects the flags when it needs them. The result is the same
 as :func:`warninglists.check_indicators` in the server's own process (each object's flags depend
-only on its own pattern; tests/matching/test_helper.py checks it), so nothing the hub decides
-changes, only where the work runs.
+only on its own pattern; tests/sharing/test_warninglist_helper.py checks it), so nothing the hub
+decides changes, only where the work runs.
 
 The helper is an optimisation and never a dependency: an envelope it cannot take (too small, the
 helper busy with another share, not started yet, dead, too slow) is checked in-process, and a
@@ -55,7 +55,7 @@ Flags = tuple[int, dict[int, list[str]]]  # objects in the envelope, flags by po
 def _flags_of(body: bytes) -> Flags | None:
     """Return how many objects the envelope ``body`` holds and the flags of its indicators by
     position; None if it is not an envelope (the server reports that itself)."""
-    from varsel.matching import warninglists
+    from varsel.sharing.ingest import warninglists
 
     try:
         objects = json.loads(body).get("objects")

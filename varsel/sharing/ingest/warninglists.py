@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib.util
 import ipaddress
 import json
+import os
 import re
 import threading
 from collections import defaultdict
@@ -30,7 +31,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from varsel.matching._lookups import (
+from varsel.errors import InvalidInput
+from varsel.observables.normalize import Kind
+from varsel.observables.patterns import Atom, Unsupported, parse
+from varsel.sharing.ingest._lookups import (
     Found,
     Hashed,
     Intervals,
@@ -38,10 +42,16 @@ from varsel.matching._lookups import (
     check_networks,
     check_patterns,
 )
-from varsel.matching._normalize import Kind
-from varsel.matching._patterns import Atom, Unsupported, parse
 
-__all__ = ["Mode", "check_indicator", "check_values", "flag_atoms", "flag_columns", "mode"]
+__all__ = [
+    "Mode",
+    "check_indicator",
+    "check_values",
+    "flag_atoms",
+    "flag_columns",
+    "mode",
+    "warninglist_mode",
+]
 
 
 class Mode(StrEnum):
@@ -53,9 +63,18 @@ class Mode(StrEnum):
 
 def mode() -> Mode:
     """Return the configured mode (``VARSEL_WARNINGLIST_MODE``: warn or refuse)."""
-    from varsel.matching.settings import warninglist_mode
-
     return warninglist_mode()
+
+
+def warninglist_mode() -> Mode:
+    """Return whether indicators on a warning list are shared with a warning or refused."""
+    raw = os.environ.get("VARSEL_WARNINGLIST_MODE", "").strip().lower() or Mode.WARN.value
+    try:
+        return Mode(raw)
+    except ValueError:
+        raise InvalidInput(
+            f"VARSEL_WARNINGLIST_MODE must be 'warn' or 'refuse', got {raw!r}"
+        ) from None
 
 
 _ATTRIBUTES: Final = {

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from varsel.matching._normalize import (
+from varsel.observables.normalize import (
     BadValue,
     Kind,
     indicator_domain,

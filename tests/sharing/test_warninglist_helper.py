@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 
 from tests import factories as f
 from tests.conftest import Hub
-from varsel.matching import warninglists
-from varsel.matching.helper import WarningListHelper, helper_enabled
 from varsel.sharing import ingest as ingesting
 from varsel.sharing import service as sharing
+from varsel.sharing.ingest import warninglists
+from varsel.sharing.ingest.helper import WarningListHelper, helper_enabled
 
 # Flagged (a public resolver, RFC 1918 space, a Tranco top site) and ordinary values, single and
 # mixed-kind patterns, patterns the matcher cannot evaluate, and invalid ones.
