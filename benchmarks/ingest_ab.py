@@ -37,6 +37,7 @@ def main() -> int:
 
     from varsel.db import make_engine, make_sessionmaker
     from varsel.orgs import service as orgs
+    from varsel.policy.principal import principal_of
     from varsel.sharing import ingest as ingesting
     from varsel.sharing.ingest import preload_warning_lists
     from varsel.sharing.ingest.helper import WarningListHelper
@@ -64,7 +65,7 @@ def main() -> int:
         for number, body in enumerate(bodies):
             with_helper = number % 2 == 1
             with factory() as session:
-                principal = orgs.principal_of(orgs.get_user(session=session, username="producer"))
+                principal = principal_of(orgs.get_user(session=session, username="producer"))
                 row = session.execute(
                     select(Collection).where(Collection.id == hub.collections[bench.MAIN])
                 ).scalar_one()

@@ -559,6 +559,7 @@ class Hub:
 
         from varsel.db import make_engine, make_sessionmaker
         from varsel.orgs import service as orgs
+        from varsel.policy.principal import principal_of
         from varsel.sharing import ingest as ingesting
         from varsel.sharing.models import Collection as CollectionRow
 
@@ -568,9 +569,7 @@ class Hub:
         try:
             for body in envelopes(seed, start, stop, size):
                 with factory() as session:
-                    principal = orgs.principal_of(
-                        orgs.get_user(session=session, username="producer")
-                    )
+                    principal = principal_of(orgs.get_user(session=session, username="producer"))
                     row = session.execute(
                         select(CollectionRow).where(CollectionRow.id == self.collections[SCALE])
                     ).scalar_one()

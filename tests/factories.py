@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from varsel.orgs import service as orgs
-from varsel.orgs.service import Principal
+from varsel.policy.principal import Principal, principal_of
 from varsel.sharing import service as sharing
 from varsel.sharing.models import Collection
 from varsel.sharing.tlp import TLP
@@ -62,7 +62,7 @@ def collection(
 
 def principal(session: Session, username: str) -> Principal:
     """Return the principal of ``username``."""
-    return orgs.principal_of(orgs.get_user(session=session, username=username))
+    return principal_of(orgs.get_user(session=session, username=username))
 
 
 def stix_id(kind: str = "indicator") -> str:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from varsel.clock import datetime_to_us
 from varsel.orgs import service as orgs
+from varsel.policy.principal import principal_of
 from varsel.sharing import ingest as ingesting
 from varsel.sharing import service as sharing
 from varsel.sharing.envelope import Envelope
@@ -361,9 +362,7 @@ def seed(
         "Public advisories": ["csirt.fi", "csirt.no"],
         "Finance sector": ["analyst.dk", "csirt.dk"],
     }
-    principals = {
-        u: orgs.principal_of(orgs.get_user(session=session, username=u)) for u, _, _ in USERS
-    }
+    principals = {u: principal_of(orgs.get_user(session=session, username=u)) for u, _, _ in USERS}
     # Shared in the order they were made, each stamped with its own time, so the demo hub has a
     # history (charts, "added since" filters) instead of everything arriving at once.
     ordered = sorted(enumerate(objects), key=lambda item: (item[1][2]["created"], item[0]))

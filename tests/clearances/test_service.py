@@ -14,7 +14,7 @@ from varsel.audit.models import AuditEvent
 from varsel.clearances import service
 from varsel.clearances.decision import decide
 from varsel.errors import Conflict, Forbidden, InvalidInput, NotFound
-from varsel.orgs.service import Principal
+from varsel.policy.principal import Principal
 
 # Decisions are asked as of now: a clearance counts only once verified and recognised.
 

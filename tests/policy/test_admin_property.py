@@ -27,6 +27,7 @@ from tests.web.conftest import csrf_of, post_form
 from varsel.orgs import service as orgs
 from varsel.orgs.models import ApiToken, CommunityMember, MembershipRequest, User
 from varsel.policy import Action, restrict
+from varsel.policy.principal import principal_of
 from varsel.sharing import ingest
 from varsel.sharing.models import StixObject
 from varsel.sharing.tlp import TLP
@@ -166,7 +167,7 @@ def _readable(hub: Hub, username: str) -> set[int]:
     with hub.session() as s:
         user = orgs.find_user(session=s, username=username)
         assert user is not None
-        principal = orgs.principal_of(user)
+        principal = principal_of(user)
         return set(
             s.execute(restrict(select(StixObject.id), principal, Action.READ)).scalars().all()
         )

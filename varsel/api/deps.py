@@ -17,7 +17,7 @@ from varsel.config import Settings
 from varsel.errors import AuthenticationFailed, Forbidden, TooManyAttempts
 from varsel.orgs import service as orgs
 from varsel.orgs.models import TokenScope
-from varsel.orgs.service import Principal
+from varsel.policy.principal import Principal
 from varsel.sharing.ingest.helper import WarningListHelper
 
 

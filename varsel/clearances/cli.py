@@ -18,7 +18,7 @@ from varsel.clearances import notices, rules, service
 from varsel.cli.main import DatabaseOpt, unit_of_work
 from varsel.errors import InvalidInput
 from varsel.orgs import service as orgs
-from varsel.orgs.service import Principal
+from varsel.policy.principal import Principal, principal_of
 
 clearance_app = typer.Typer(
     help="Personnel security clearances across borders.", no_args_is_help=True
@@ -39,7 +39,7 @@ AsOpt = Annotated[
 def _principal(session: object, username: str | None) -> Principal | None:
     if not username:
         return None
-    return orgs.principal_of(orgs.get_user(session=session, username=username))  # type: ignore[arg-type]
+    return principal_of(orgs.get_user(session=session, username=username))  # type: ignore[arg-type]
 
 
 def _date(text: str, what: str) -> date:

@@ -22,7 +22,7 @@ from varsel.clearances.models import (
     RecognitionStatus,
     Scope,
 )
-from varsel.orgs.service import Principal
+from varsel.policy.principal import Principal
 from varsel.sharing.models import StixObject
 
 log = logging.getLogger("varsel.clearances")

@@ -27,6 +27,7 @@ from rich.progress import (
 from rich.table import Table
 
 from varsel.errors import InvalidInput, VarselError
+from varsel.policy.principal import principal_of
 
 err = Console(stderr=True)
 TAXII = "application/taxii+json;version=2.1"
@@ -73,7 +74,7 @@ def _local_principal(session: Any, username: str | None) -> Any:
 
     if not username:
         raise InvalidInput("say which local user acts with --as USERNAME (or use --url)")
-    return orgs.principal_of(orgs.get_user(session=session, username=username))
+    return principal_of(orgs.get_user(session=session, username=username))
 
 
 def _remote_client(url: str, token: str | None) -> httpx.Client:

@@ -27,8 +27,8 @@ from varsel.matching._bulk import compile_chunk, read_json
 from varsel.matching._index import Matcher, Part
 from varsel.observables.normalize import Kind
 from varsel.observables.patterns import Atom, Unsupported, parse
-from varsel.orgs.service import Principal
 from varsel.policy import Action, restrict
+from varsel.policy.principal import Principal
 from varsel.sharing.models import StixObject
 from varsel.sharing.tlp import TLP
 

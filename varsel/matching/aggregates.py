@@ -34,8 +34,8 @@ from sqlalchemy.orm import Session
 
 from varsel.matching.settings import sighting_k
 from varsel.orgs.models import Organisation
-from varsel.orgs.service import Principal
 from varsel.policy import Action, object_read_condition, restrict
+from varsel.policy.principal import Principal
 from varsel.sharing.models import StixObject
 from varsel.sharing.tlp import TLP
 

@@ -13,11 +13,12 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from varsel.errors import InvalidInput
+from varsel.policy.principal import principal_of
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from varsel.orgs.service import Principal
+    from varsel.policy.principal import Principal
 
 err = Console(stderr=True)
 AsOpt = Annotated[str, typer.Option("--as", help="Act as this local user (whose indicators).")]
@@ -37,7 +38,7 @@ sightings_app = typer.Typer(
 def _principal(session: Session, username: str) -> Principal:
     from varsel.orgs import service as orgs
 
-    return orgs.principal_of(orgs.get_user(session=session, username=username))
+    return principal_of(orgs.get_user(session=session, username=username))
 
 
 def _parse_at(at: str | None) -> datetime | None:

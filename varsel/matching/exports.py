@@ -35,8 +35,8 @@ from varsel.matching._compile import (
 )
 from varsel.observables.normalize import Kind, hash_algorithm
 from varsel.observables.patterns import DST, SRC, Atom
-from varsel.orgs.service import Principal
 from varsel.policy import Action, restrict
+from varsel.policy.principal import Principal
 from varsel.sharing.models import StixObject
 
 FORMATS: Final = ("suricata", "suricata-dataset", "zeek", "plain", "csv", "stix")

@@ -19,7 +19,7 @@ from varsel.clock import now_us, us_to_rfc3339
 from varsel.errors import InvalidInput
 from varsel.matching._scan import Match
 from varsel.matching.exports import Export
-from varsel.orgs.service import Principal
+from varsel.policy.principal import Principal
 from varsel.sharing import ingest as ingesting
 from varsel.sharing import service as sharing
 from varsel.sharing.envelope import Envelope

@@ -15,7 +15,7 @@ from varsel.errors import InvalidInput
 from varsel.matching._compile import Compiled, compile_for, time_key
 from varsel.matching.exports import fingerprint
 from varsel.observables.normalize import Role
-from varsel.orgs.service import Principal
+from varsel.policy.principal import Principal
 
 MAX_OBSERVABLES: Final = 1000
 _CACHE: OrderedDict[tuple[object, ...], Compiled] = OrderedDict()

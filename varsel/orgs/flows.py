@@ -5,7 +5,7 @@ even name what it may not see), asks :func:`varsel.policy.authorize` whether the
 the change, makes it through the plain services, and where the write itself could carry the
 result outside the rule, re-checks it (NetBox's restrict, write, re-check) — all inside the
 caller's unit of work, which rolls back on any refusal. The command line calls these with
-:func:`varsel.orgs.service.local_operator` as the principal.
+:func:`varsel.policy.principal.local_operator` as the principal.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from varsel.orgs.models import (
     TokenScope,
     User,
 )
-from varsel.orgs.service import Principal
 from varsel.policy import Action, Change, Target, authorize, restrict
+from varsel.policy.principal import Principal
 
 
 def visible_user(*, session: Session, principal: Principal, username: str) -> User:

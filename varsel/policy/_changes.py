@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from varsel.errors import Forbidden
 from varsel.orgs.models import CommunityMember, Role, TokenScope, User
-from varsel.orgs.service import Principal
+from varsel.policy.principal import Principal
 
 
 class Change(StrEnum):

@@ -49,7 +49,7 @@ from varsel.orgs.models import (
     TokenScope,
     User,
 )
-from varsel.orgs.service import Principal
+from varsel.policy.principal import Principal
 from varsel.sharing.models import Collection, Recipient, Reshare, StixObject
 from varsel.sharing.tlp import TLP
 

@@ -15,8 +15,9 @@ from varsel.audit import service as audit
 from varsel.clock import datetime_to_us, utcnow
 from varsel.errors import Forbidden, InvalidInput, NotFound
 from varsel.orgs.models import ClientRelation, Community, Organisation
-from varsel.orgs.service import Principal, get_org
+from varsel.orgs.service import get_org
 from varsel.policy import Action, restrict
+from varsel.policy.principal import Principal
 from varsel.sharing import cursor as cursors
 from varsel.sharing.models import Collection, Reshare, StixObject
 from varsel.sharing.tlp import TLP

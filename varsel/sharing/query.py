@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from varsel.audit import service as audit
 from varsel.errors import InvalidInput, NotFound
-from varsel.orgs.service import Principal
 from varsel.policy import Action, restrict
+from varsel.policy.principal import Principal
 from varsel.sharing import cursor as cursors
 from varsel.sharing.models import StixObject
 from varsel.sharing.tlp import TLP

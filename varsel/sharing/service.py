@@ -13,8 +13,9 @@ from varsel.audit import service as audit
 from varsel.clock import utcnow
 from varsel.errors import Conflict, InvalidInput, NotFound
 from varsel.orgs.models import Role
-from varsel.orgs.service import Principal, get_community, get_org
+from varsel.orgs.service import get_community, get_org
 from varsel.policy import Action, restrict
+from varsel.policy.principal import Principal
 from varsel.sharing.models import Collection, IngestStatus, OrgIdentity
 from varsel.sharing.tlp import TLP
 

@@ -19,8 +19,8 @@ from varsel.clock import utcnow
 from varsel.errors import InvalidInput, VarselError
 from varsel.orgs import flows
 from varsel.orgs.models import Role, TokenScope
-from varsel.orgs.service import Principal
 from varsel.policy import Change, Target, authorize
+from varsel.policy.principal import Principal
 from varsel.sharing import service as sharing
 from varsel.web import queries
 from varsel.web.errors import status_of

@@ -19,8 +19,8 @@ from varsel.orgs.models import (
     Role,
     User,
 )
-from varsel.orgs.service import Principal
 from varsel.policy import Action, Change, Target, refusal, restrict
+from varsel.policy.principal import Principal
 from varsel.sharing.models import Collection, StixObject
 
 

@@ -36,9 +36,8 @@ from starlette.responses import Response
 from varsel.api.deps import Hub, HubState
 from varsel.api.errors import HttpProblem
 from varsel.clock import utcnow
-from varsel.orgs import service as orgs
 from varsel.orgs.models import Role, User
-from varsel.orgs.service import Principal
+from varsel.policy.principal import Principal, principal_of
 from varsel.web.models import WebSignIn
 
 COOKIE = "varsel_session"
@@ -135,7 +134,7 @@ def web_session(request: Request, state: Hub) -> WebSession:
                     and user.disabled_at is None
                     and data.get("p") == password_fingerprint(user)
                 ):
-                    principal = orgs.principal_of(user)
+                    principal = principal_of(user)
     result = WebSession(
         nonce=nonce,
         principal=principal,

@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from varsel.api.deps import DbSession, Hub
 from varsel.errors import Forbidden, InvalidInput
-from varsel.orgs.service import Principal
+from varsel.policy.principal import Principal
 from varsel.sharing import ingest as ingesting
 from varsel.sharing import service as sharing
 from varsel.sharing.models import Collection

@@ -15,8 +15,8 @@ from varsel.api.deps import CurrentPrincipal, DbSession
 from varsel.api.errors import TAXII_MEDIA_TYPE
 from varsel.api.taxii._http import _taxii
 from varsel.errors import NotFound
-from varsel.orgs.service import Principal
 from varsel.policy import Action, restrict
+from varsel.policy.principal import Principal
 from varsel.sharing import service as sharing
 from varsel.sharing.models import Collection
 

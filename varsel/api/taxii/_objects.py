@@ -26,8 +26,8 @@ from varsel.api.taxii._http import (
 )
 from varsel.clock import us_to_rfc3339
 from varsel.errors import NotFound
-from varsel.orgs.service import Principal
 from varsel.policy import Action, restrict
+from varsel.policy.principal import Principal
 from varsel.sharing import ingest as ingesting
 from varsel.sharing import query as querying
 from varsel.sharing.models import StixObject

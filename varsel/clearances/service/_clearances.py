@@ -20,8 +20,8 @@ from varsel.clearances.service._independence import check_independent
 from varsel.clock import utcnow
 from varsel.errors import Conflict, Forbidden, InvalidInput, NotFound
 from varsel.orgs.models import Organisation, OrgKind, Role
-from varsel.orgs.service import Principal
 from varsel.policy import Action, restrict
+from varsel.policy.principal import Principal
 
 
 def _resolve_level(country: str, scope: Scope, level: str) -> rules.Level:

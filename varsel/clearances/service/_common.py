@@ -13,7 +13,7 @@ import re
 
 from varsel.errors import InvalidInput
 from varsel.orgs.models import Role
-from varsel.orgs.service import Principal
+from varsel.policy.principal import Principal
 
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 

@@ -18,7 +18,7 @@ from varsel.clearances.service._common import _actor
 from varsel.errors import InvalidInput
 from varsel.orgs import service as orgs
 from varsel.orgs.models import Organisation
-from varsel.orgs.service import Principal
+from varsel.policy.principal import Principal
 
 
 def check(

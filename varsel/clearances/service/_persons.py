@@ -15,8 +15,8 @@ from varsel.clock import utcnow
 from varsel.errors import Conflict, Forbidden, InvalidInput, NotFound
 from varsel.orgs import service as orgs
 from varsel.orgs.models import User
-from varsel.orgs.service import Principal
 from varsel.policy import Action, restrict
+from varsel.policy.principal import Principal
 
 
 def add_person(

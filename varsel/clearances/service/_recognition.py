@@ -25,8 +25,8 @@ from varsel.clearances.service._clearances import _officer_clearance
 from varsel.clearances.service._common import _actor, _country
 from varsel.clock import utcnow
 from varsel.errors import Conflict, Forbidden, InvalidInput, NotFound
-from varsel.orgs.service import Principal
 from varsel.policy import Action, restrict
+from varsel.policy.principal import Principal
 
 
 def request_recognition(

@@ -2,7 +2,7 @@
 
 A new user's password is read from stdin, or prompted for twice on a terminal; a new token is
 printed once, alone on stdout, and never stored. Changes go through ``varsel.orgs.flows`` as the
-local operator (``varsel.orgs.service.local_operator``), the principal the policy gives whoever
+local operator (``varsel.policy.principal.local_operator``), the principal the policy gives whoever
 runs the hub's command line: it holds the database already, and every change is audited under
 the operating-system account's name.
 """
@@ -17,6 +17,7 @@ import typer
 from rich.table import Table
 
 from varsel.cli.main._common import DatabaseOpt, err, out, unit_of_work
+from varsel.policy.principal import local_operator
 
 
 def org_add(
@@ -30,12 +31,12 @@ def org_add(
     database_url: DatabaseOpt = None,
 ) -> None:
     """Add an organisation."""
-    from varsel.orgs import flows, service
+    from varsel.orgs import flows
 
     with unit_of_work(database_url) as session:
         org = flows.create_org(
             session=session,
-            principal=service.local_operator(),
+            principal=local_operator(),
             name=name,
             country=country,
             kind=kind,
@@ -65,7 +66,7 @@ def org_client(
     """Register CLIENT as a client of PROVIDER (who may then re-share TLP:AMBER to it)."""
     from varsel.orgs import service
 
-    operator = service.local_operator().label
+    operator = local_operator().label
     with unit_of_work(database_url) as session:
         if remove:
             service.remove_client(session=session, provider=provider, client=client, actor=operator)
@@ -92,13 +93,13 @@ def user_add(
     database_url: DatabaseOpt = None,
 ) -> None:
     """Add a user; the password is read from stdin (or prompted for on a terminal)."""
-    from varsel.orgs import flows, service
+    from varsel.orgs import flows
 
     password = _read_password()
     with unit_of_work(database_url) as session:
         flows.create_user(
             session=session,
-            principal=service.local_operator(),
+            principal=local_operator(),
             username=username,
             org=org,
             role=role,
@@ -115,7 +116,7 @@ def user_password(username: str, database_url: DatabaseOpt = None) -> None:
     with unit_of_work(database_url) as session:
         user = service.get_user(session=session, username=username)
         service.set_password(
-            session=session, user=user, password=password, actor=service.local_operator().label
+            session=session, user=user, password=password, actor=local_operator().label
         )
     err.print(f"password of {username!r} set; their sessions ended and their tokens were revoked")
 
@@ -128,12 +129,12 @@ def user_disable(
     database_url: DatabaseOpt = None,
 ) -> None:
     """Disable USERNAME (no sign-in; sessions end, tokens are revoked), or --enable again."""
-    from varsel.orgs import flows, service
+    from varsel.orgs import flows
 
     with unit_of_work(database_url) as session:
         flows.set_enabled(
             session=session,
-            principal=service.local_operator(),
+            principal=local_operator(),
             username=username,
             enabled=enable,
         )
@@ -156,7 +157,7 @@ def token_create(
     Issued by the local operator, who holds the database; on the web and the REST API a token
     is made by its owner only.
     """
-    from varsel.orgs import flows, service
+    from varsel.orgs import flows
 
     expires = (
         datetime.now(UTC).replace(tzinfo=None) + timedelta(days=expires_days)
@@ -166,7 +167,7 @@ def token_create(
     with unit_of_work(database_url) as session:
         _, token = flows.create_token(
             session=session,
-            principal=service.local_operator(),
+            principal=local_operator(),
             username=username,
             name=name,
             expires_at=expires,
@@ -200,10 +201,10 @@ def token_list(username: str, database_url: DatabaseOpt = None) -> None:
 
 def token_revoke(token_id: int, database_url: DatabaseOpt = None) -> None:
     """Revoke a token by its id, and every token made with it."""
-    from varsel.orgs import flows, service
+    from varsel.orgs import flows
 
     with unit_of_work(database_url) as session:
-        flows.revoke_token(session=session, principal=service.local_operator(), token_id=token_id)
+        flows.revoke_token(session=session, principal=local_operator(), token_id=token_id)
     out.print(f"token {token_id} revoked")
 
 
@@ -218,7 +219,7 @@ def org_vouch(
 
     with unit_of_work(database_url) as session:
         org = service.vouch_org(
-            session=session, name=name, actor=service.local_operator().label, remove=remove
+            session=session, name=name, actor=local_operator().label, remove=remove
         )
         vouched = org.vouched_at is not None
         when = f" since {org.vouched_at:%Y-%m-%d %H:%M} UTC" if org.vouched_at else ""

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from varsel.cli.main._common import DatabaseOpt, out, unit_of_work
+from varsel.policy.principal import local_operator
 
 
 def community_add(
@@ -20,9 +21,9 @@ def community_add(
     database_url: DatabaseOpt = None,
 ) -> None:
     """Create a community with its member organisations (as the local operator)."""
-    from varsel.orgs import flows, service
+    from varsel.orgs import flows
 
-    operator = service.local_operator()
+    operator = local_operator()
     with unit_of_work(database_url) as session:
         flows.create_community(
             session=session, principal=operator, name=name, description=description
@@ -43,9 +44,9 @@ def community_member(
     The local operator adds directly; on the web, an addition to a community with members
     waits for a second party's approval.
     """
-    from varsel.orgs import flows, service
+    from varsel.orgs import flows
 
-    operator = service.local_operator()
+    operator = local_operator()
     with unit_of_work(database_url) as session:
         if remove:
             flows.remove_member(session=session, principal=operator, community=name, org=org)

@@ -36,8 +36,9 @@ def _now(value: str | None) -> datetime:
 
 def _principal(session: Any, username: str) -> Any:
     from varsel.orgs import service as orgs
+    from varsel.policy.principal import principal_of
 
-    return orgs.principal_of(orgs.get_user(session=session, username=username))
+    return principal_of(orgs.get_user(session=session, username=username))
 
 
 def _split(values: list[str] | None) -> list[str]:

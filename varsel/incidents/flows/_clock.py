@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from varsel.incidents import service
 from varsel.incidents.flows._engine import _assess, load_incident
 from varsel.incidents.models import Incident, Status
-from varsel.orgs.service import Principal
+from varsel.policy.principal import Principal
 from varsel.reporting import obligations as engine
 from varsel.reporting.facts import ORDER
 

@@ -18,7 +18,7 @@ from varsel.errors import InvalidInput, NotFound
 from varsel.incidents import service
 from varsel.incidents.flows._links import visible_links
 from varsel.incidents.models import Incident
-from varsel.orgs.service import Principal
+from varsel.policy.principal import Principal
 from varsel.reporting import obligations as engine
 from varsel.reporting import reports
 from varsel.reporting.facts import Profile

@@ -17,8 +17,8 @@ from varsel.clock import utcnow
 from varsel.errors import InvalidInput, NotFound
 from varsel.incidents import service
 from varsel.incidents.models import ObjectLink
-from varsel.orgs.service import Principal
 from varsel.policy import Action, restrict
+from varsel.policy.principal import Principal
 from varsel.sharing.models import StixObject
 
 

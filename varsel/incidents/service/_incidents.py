@@ -19,8 +19,8 @@ from varsel.errors import Forbidden, InvalidInput, NotFound
 from varsel.incidents import taxonomy
 from varsel.incidents.models import Incident, Participant, ParticipantRole, Severity, Status
 from varsel.incidents.service._fields import _choice, _emails, _text, _tlp, _webhook
-from varsel.orgs.service import Principal
 from varsel.policy import Action, restrict
+from varsel.policy.principal import Principal
 
 
 def create(

@@ -18,8 +18,8 @@ from varsel.incidents.service._fields import _choice
 from varsel.incidents.service._incidents import get, keep_reach, readable
 from varsel.orgs import service as orgs
 from varsel.orgs.models import Organisation, User
-from varsel.orgs.service import Principal
 from varsel.policy import Action
+from varsel.policy.principal import Principal
 
 
 def add_participant(

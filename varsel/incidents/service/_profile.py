@@ -29,8 +29,8 @@ from varsel.incidents.service._fields import (
 )
 from varsel.incidents.service._incidents import get, readable
 from varsel.orgs import service as orgs
-from varsel.orgs.service import Principal
 from varsel.policy import Action
+from varsel.policy.principal import Principal
 from varsel.reporting import facts as factreg
 
 

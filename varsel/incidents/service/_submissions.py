@@ -18,8 +18,8 @@ from varsel.errors import Conflict, InvalidInput
 from varsel.incidents.models import ReportSubmission
 from varsel.incidents.service._fields import _not_future, _text, naive
 from varsel.incidents.service._incidents import get
-from varsel.orgs.service import Principal
 from varsel.policy import Action
+from varsel.policy.principal import Principal
 
 
 def submissions(*, session: Session, incident_id: int) -> list[ReportSubmission]:

@@ -20,8 +20,8 @@ from varsel.incidents.service._fields import _choice, _not_future, _text, aware,
 from varsel.incidents.service._incidents import get
 from varsel.orgs import service as orgs
 from varsel.orgs.models import User
-from varsel.orgs.service import Principal
 from varsel.policy import Action
+from varsel.policy.principal import Principal
 
 
 def add_entry(

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from varsel.errors import InvalidInput
 from varsel.incidents import flows, service
 from varsel.incidents.models import Incident
-from varsel.orgs.service import Principal
+from varsel.policy.principal import Principal
 from varsel.reporting import reports
 from varsel.reporting.obligations import iso
 

@@ -4,12 +4,13 @@ Secrets: passwords are hashed with argon2id; API tokens are random 256-bit strin
 the SHA-256 is stored (a fast hash suffices for a high-entropy secret and keeps Bearer
 authentication cheap). Neither is ever logged or returned after creation.
 
-The private modules, by what they hold: ``_principal`` (:class:`Principal`, who is asking),
-``_orgs`` (organisations and client relations), ``_users`` (users, roles and password sign-in),
-``_tokens`` (API tokens and bearer authentication), ``_lifecycle`` (password changes, disabling),
-``_communities`` (communities, their members and membership requests) and ``_vouch`` (a
-hub-admin vouching for an organisation). Who may call the changing functions is decided by the
-policy, in ``varsel.orgs.flows``.
+The private modules, by what they hold: ``_orgs`` (organisations and client relations),
+``_users`` (users, roles and password sign-in), ``_tokens`` (API tokens and bearer
+authentication), ``_lifecycle`` (password changes, disabling), ``_communities`` (communities,
+their members and membership requests) and ``_vouch`` (a hub-admin vouching for an
+organisation). Who may call the changing functions is decided by the policy, in
+``varsel.orgs.flows``; the principal, who is asking, is the policy's too
+(:mod:`varsel.policy.principal`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from varsel.orgs.service._lifecycle import (
     set_password,
 )
 from varsel.orgs.service._orgs import add_client, add_org, get_org, list_orgs, remove_client
-from varsel.orgs.service._principal import Principal, local_operator, principal_of
 from varsel.orgs.service._throttle import count_failure, current_wait, throttle_key
 from varsel.orgs.service._tokens import (
     TOKEN_PREFIX,
@@ -78,11 +78,9 @@ __all__ = [
     "list_communities",
     "list_orgs",
     "list_tokens",
-    "local_operator",
     "members_of",
     "parse_scope",
     "pending_requests",
-    "principal_of",
     "remove_client",
     "remove_member",
     "request_member",
@@ -91,7 +89,6 @@ __all__ = [
     "set_password",
     "set_role",
     "throttle_key",
-    "Principal",
     "TokenCheck",
     "vouch_org",
 ]

@@ -16,7 +16,7 @@ from varsel.clock import utcnow
 from varsel.errors import Conflict, InvalidInput, NotFound
 from varsel.orgs.models import Community, CommunityMember, MembershipRequest, Organisation
 from varsel.orgs.service._orgs import get_org
-from varsel.orgs.service._principal import Principal
+from varsel.policy.principal import Principal
 
 
 def add_community(

@@ -14,9 +14,9 @@ from varsel.audit import service as audit
 from varsel.clock import utcnow
 from varsel.errors import AuthenticationFailed, InvalidInput
 from varsel.orgs.models import User
-from varsel.orgs.service._principal import Principal
 from varsel.orgs.service._tokens import revoke_all_tokens
 from varsel.orgs.service._users import _hasher, check_password
+from varsel.policy.principal import Principal
 
 
 def set_password(*, session: Session, user: User, password: str, actor: str) -> None:

@@ -24,8 +24,8 @@ from varsel.audit import service as audit
 from varsel.clock import utcnow
 from varsel.errors import AuthenticationFailed, InvalidInput, NotFound
 from varsel.orgs.models import ApiToken, Organisation, Role, TokenScope, User
-from varsel.orgs.service._principal import Principal
 from varsel.orgs.service._users import get_user
+from varsel.policy.principal import Principal
 
 TOKEN_PREFIX = "vs_"
 

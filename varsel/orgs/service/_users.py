@@ -30,8 +30,8 @@ from varsel.errors import AccountLocked, AuthenticationFailed, Conflict, Invalid
 from varsel.orgs.models import Role, User
 from varsel.orgs.names import username_key
 from varsel.orgs.service._orgs import get_org
-from varsel.orgs.service._principal import Principal, principal_of
 from varsel.orgs.service._throttle import clear, count_failure, current_wait, throttle_key
+from varsel.policy.principal import Principal, principal_of
 
 _hasher = PasswordHasher()
 # A hash of a random password, verified against when the user does not exist, so a failed

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 from varsel.orgs import service as orgs
 from varsel.orgs.models import Organisation, User
 from varsel.orgs.names import name_key, username_key
-from varsel.orgs.service import Principal
 from varsel.policy import Action, restrict
+from varsel.policy.principal import Principal
 from varsel.sharing.ingest import warninglists
 from varsel.sharing.ingest._results import _Candidate
 from varsel.sharing.validation import ValidatedObject

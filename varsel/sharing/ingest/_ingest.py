@@ -17,8 +17,8 @@ from varsel.audit import service as audit
 from varsel.clearances.marking import Classifier
 from varsel.clock import now_us, us_to_rfc3339
 from varsel.errors import Forbidden, InvalidInput
-from varsel.orgs.service import Principal
 from varsel.policy import Action, restrict
+from varsel.policy.principal import Principal
 from varsel.sharing.envelope import Envelope, split
 from varsel.sharing.ingest import warninglists
 from varsel.sharing.ingest._checks import (

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from varsel.clearances import rules
 from varsel.clearances.marking import EXTENSION_ID, marking_id
 from varsel.clock import utcnow
-from varsel.orgs.service import Principal
+from varsel.policy.principal import Principal
 from varsel.sharing.models import ObjectProducer, OrgIdentity
 from varsel.sharing.tlp import level_of_marking
 from varsel.sharing.validation import SCO_TYPES, ValidatedObject

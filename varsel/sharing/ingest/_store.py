@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from varsel.clock import now_us, us_to_rfc3339
-from varsel.orgs.service import Principal
+from varsel.policy.principal import Principal
 from varsel.sharing.ingest._producers import producer_refusals
 from varsel.sharing.ingest._results import IngestResult, Outcome, _Candidate
 from varsel.sharing.models import Collection, Recipient, StixObject

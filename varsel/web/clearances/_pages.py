@@ -29,8 +29,8 @@ from varsel.clearances.models import (
 )
 from varsel.errors import VarselError
 from varsel.orgs.models import Organisation, Role, User
-from varsel.orgs.service import Principal
 from varsel.policy import Action, restrict
+from varsel.policy.principal import Principal
 from varsel.web import queries
 from varsel.web.clearances._forms import NOTICES, _status
 from varsel.web.pages import done, form_page

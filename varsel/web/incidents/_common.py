@@ -13,8 +13,8 @@ from starlette.responses import Response
 from varsel.errors import Conflict, Forbidden, InvalidInput, NotFound, VarselError
 from varsel.incidents import service, taxonomy
 from varsel.incidents.models import ParticipantRole, Severity, Status
-from varsel.orgs.service import Principal
 from varsel.policy import Action
+from varsel.policy.principal import Principal
 from varsel.web import pages
 
 # Ids beyond a 32-bit integer cannot exist and would overflow PostgreSQL's INTEGER.

@@ -15,7 +15,7 @@ from varsel.api.deps import DbSession
 from varsel.errors import VarselError
 from varsel.incidents import flows, service
 from varsel.incidents.models import Incident
-from varsel.orgs.service import Principal
+from varsel.policy.principal import Principal
 from varsel.web.incidents._common import (
     choices,
     done,

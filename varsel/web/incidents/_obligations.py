@@ -16,7 +16,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from varsel.api.deps import DbSession
 from varsel.errors import InvalidInput, VarselError
 from varsel.incidents import flows, service
-from varsel.orgs.service import Principal
+from varsel.policy.principal import Principal
 from varsel.reporting import reports
 from varsel.reporting.obligations import JurisdictionResult, Obligation
 from varsel.web.incidents._common import (

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from varsel.api.deps import DbSession
 from varsel.errors import InvalidInput, VarselError
 from varsel.incidents import flows, service
-from varsel.orgs.service import Principal
+from varsel.policy.principal import Principal
 from varsel.reporting import facts as factreg
 from varsel.web import queries
 from varsel.web.incidents._common import (
