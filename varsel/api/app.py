@@ -12,12 +12,12 @@ from fastapi.concurrency import run_in_threadpool
 
 from varsel import web
 from varsel.api import errors, limits, rest, taxii
-from varsel.api.deps import HubState
-from varsel.api.ratelimit import FailureWindow
 from varsel.clearances import rules as clearance_rules
 from varsel.clearances import views as clearance_views
 from varsel.config import Settings
 from varsel.db import make_engine, make_sessionmaker
+from varsel.http.deps import HubState
+from varsel.http.ratelimit import FailureWindow
 from varsel.incidents import views as incident_views
 from varsel.matching import views as matching_views
 from varsel.sharing import ingest as ingesting

@@ -20,6 +20,7 @@ from varsel.errors import (
     TooManyAttempts,
     VarselError,
 )
+from varsel.http.problems import HttpProblem
 
 TAXII_MEDIA_TYPE = "application/taxii+json;version=2.1"
 TAXII_PREFIX = "/taxii2"
@@ -33,16 +34,6 @@ _STATUS: list[tuple[type[VarselError], int, str]] = [
     (Conflict, 409, "Conflict"),
     (InvalidInput, 400, "Bad request"),
 ]
-
-
-class HttpProblem(Exception):
-    """An HTTP-level refusal raised by the web layer itself (406, 413, 415)."""
-
-    def __init__(self, status: int, title: str, description: str) -> None:
-        super().__init__(description)
-        self.status = status
-        self.title = title
-        self.description = description
 
 
 def error_response(request: Request, status: int, title: str, description: str) -> Response:

@@ -10,7 +10,7 @@ of every route and
   chunked;
 - refuses (401) an API body that comes without credentials, and, on API routes whose JSON
   body FastAPI would parse before the principal, one with bad credentials, checked with the
-  same :func:`varsel.api.deps.authenticate` the route calls afterwards (routes that read their
+  same :func:`varsel.http.deps.authenticate` the route calls afterwards (routes that read their
   body themselves after authenticating are marked in :data:`LARGE_BODIES`);
 - asks the server to close the connection whenever it answers before the body was read, so the
   server does not go on reading and discarding what the client still sends.
@@ -33,11 +33,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from varsel.api.deps import AUTHENTICATED, HubState, authenticate
 from varsel.api.errors import error_response
 from varsel.api.taxii._server import API_ROOT
 from varsel.config import Settings
 from varsel.errors import Forbidden, TooManyAttempts, VarselError
+from varsel.http.deps import AUTHENTICATED, HubState, authenticate
 
 # Every form and JSON body of the REST API and web pages fits in well under 1 MiB.
 FORM_LIMIT: Final = 1024 * 1024

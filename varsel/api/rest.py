@@ -10,11 +10,11 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from varsel.api.deps import CurrentPrincipal, DbSession, Hub
-from varsel.api.errors import HttpProblem
 from varsel.audit import service as audit
 from varsel.clock import us_to_rfc3339, utcnow
 from varsel.errors import Forbidden, InvalidInput
+from varsel.http.deps import CurrentPrincipal, DbSession, Hub
+from varsel.http.problems import HttpProblem
 from varsel.orgs import flows
 from varsel.orgs.models import Role, TokenScope
 from varsel.sharing import browse

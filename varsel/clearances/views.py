@@ -6,7 +6,6 @@ from datetime import datetime
 
 from fastapi import APIRouter
 
-from varsel.api.deps import CurrentPrincipal, DbSession
 from varsel.clearances import service
 from varsel.clearances.schemas import (
     CheckOut,
@@ -20,6 +19,7 @@ from varsel.clearances.schemas import (
     RevokeIn,
 )
 from varsel.errors import InvalidInput
+from varsel.http.deps import CurrentPrincipal, DbSession
 
 router = APIRouter(prefix="/api/v1", tags=["clearances"])
 

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from varsel.api.deps import CurrentPrincipal, Hub
 from varsel.errors import InvalidInput
+from varsel.http.deps import CurrentPrincipal, Hub
 from varsel.matching import aggregates as aggregating
 from varsel.matching import exports as exporting
 from varsel.matching import flows, service

@@ -9,8 +9,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
-from varsel.api.deps import DbSession, Hub
 from varsel.errors import InvalidInput, VarselError
+from varsel.http.deps import DbSession, Hub
 from varsel.orgs import service as orgs
 from varsel.web import sessions
 from varsel.web.errors import status_of

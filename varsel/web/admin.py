@@ -13,10 +13,10 @@ from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from varsel.api.deps import DbSession
 from varsel.audit import service as audit
 from varsel.clock import utcnow
 from varsel.errors import InvalidInput, VarselError
+from varsel.http.deps import DbSession
 from varsel.orgs import flows
 from varsel.orgs.models import Role, TokenScope
 from varsel.policy import Change, Target, authorize

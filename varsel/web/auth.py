@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
-from varsel.api.deps import DbSession, Hub, client_address
 from varsel.audit import service as audit
 from varsel.errors import AccountLocked, AuthenticationFailed
+from varsel.http.deps import DbSession, Hub, client_address
 from varsel.orgs import service as orgs
 from varsel.orgs.models import User
 from varsel.web import sessions

@@ -16,7 +16,6 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response
 
-from varsel.api.errors import HttpProblem
 from varsel.errors import (
     AuthenticationFailed,
     Conflict,
@@ -26,6 +25,7 @@ from varsel.errors import (
     TooManyAttempts,
     VarselError,
 )
+from varsel.http.problems import HttpProblem
 from varsel.web.render import render
 from varsel.web.sessions import CsrfRefused, NotPermitted, SignInRequired
 

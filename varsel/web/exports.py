@@ -12,8 +12,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from varsel.api.deps import DbSession
 from varsel.errors import InvalidInput
+from varsel.http.deps import DbSession
 from varsel.matching import exports as exporting
 from varsel.matching import flows as matching_flows
 from varsel.web.render import SECURITY_HEADERS, render

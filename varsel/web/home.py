@@ -7,8 +7,8 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from varsel.api.deps import DbSession, Hub
 from varsel.clock import now_us, us_to_rfc3339
+from varsel.http.deps import DbSession, Hub
 from varsel.sharing import browse
 from varsel.sharing import service as sharing
 from varsel.sharing.browse import BrowseFilters

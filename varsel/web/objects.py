@@ -10,8 +10,8 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from varsel.api.deps import DbSession, Hub
 from varsel.errors import InvalidInput
+from varsel.http.deps import DbSession, Hub
 from varsel.matching import aggregates as aggregating
 from varsel.matching.settings import sighting_k
 from varsel.sharing import browse

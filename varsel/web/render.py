@@ -11,8 +11,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 from starlette.responses import HTMLResponse
 
-from varsel.api.deps import HubState
 from varsel.clock import us_to_datetime
+from varsel.http.deps import HubState
 from varsel.orgs.models import Role
 from varsel.sharing.tlp import TLP
 from varsel.web.i18n import Translator, negotiate

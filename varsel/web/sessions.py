@@ -13,7 +13,7 @@ every worker at once. A session ends when:
 The CSRF token is an HMAC of the session nonce, so it needs no storage either; every POST must
 carry it in the ``csrf`` form field. Signing in issues a new nonce (no session fixation).
 
-The API never reads this cookie (see ``varsel.api.deps``), so a cross-site request can never
+The API never reads this cookie (see ``varsel.http.deps``), so a cross-site request can never
 ride on it into ``/api`` or ``/taxii2``.
 """
 
@@ -33,9 +33,9 @@ from sqlalchemy import update
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from varsel.api.deps import Hub, HubState
-from varsel.api.errors import HttpProblem
 from varsel.clock import utcnow
+from varsel.http.deps import Hub, HubState
+from varsel.http.problems import HttpProblem
 from varsel.orgs.models import Role, User
 from varsel.policy.principal import Principal, principal_of
 from varsel.web.models import WebSignIn

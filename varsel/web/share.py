@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 from starlette.responses import Response
 
-from varsel.api.deps import DbSession, Hub
 from varsel.errors import Forbidden, InvalidInput
+from varsel.http.deps import DbSession, Hub
 from varsel.policy.principal import Principal
 from varsel.sharing import ingest as ingesting
 from varsel.sharing import service as sharing

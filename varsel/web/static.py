@@ -7,7 +7,7 @@ from importlib import resources
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from varsel.api.errors import HttpProblem
+from varsel.http.problems import HttpProblem
 from varsel.sharing.tlp import TLP, colours
 
 router = APIRouter()

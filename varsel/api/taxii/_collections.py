@@ -11,10 +11,10 @@ from typing import Any
 from fastapi.responses import Response
 from sqlalchemy import select
 
-from varsel.api.deps import CurrentPrincipal, DbSession
 from varsel.api.errors import TAXII_MEDIA_TYPE
 from varsel.api.taxii._http import _taxii
 from varsel.errors import NotFound
+from varsel.http.deps import CurrentPrincipal, DbSession
 from varsel.policy import Action, restrict
 from varsel.policy.principal import Principal
 from varsel.sharing import service as sharing

@@ -13,10 +13,11 @@ from typing import Any
 from fastapi import Depends, Request
 from fastapi.responses import Response
 
-from varsel.api.deps import HubState
-from varsel.api.errors import TAXII_MEDIA_TYPE, HttpProblem
+from varsel.api.errors import TAXII_MEDIA_TYPE
 from varsel.clock import datetime_to_us, us_to_rfc3339
 from varsel.errors import InvalidInput
+from varsel.http.deps import HubState
+from varsel.http.problems import HttpProblem
 from varsel.sharing import query as querying
 from varsel.sharing.validation import InvalidStixObject, parse_timestamp
 

@@ -11,7 +11,6 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from sqlalchemy import select
 
-from varsel.api.deps import CurrentPrincipal, DbSession, Hub
 from varsel.api.errors import TAXII_MEDIA_TYPE
 from varsel.api.taxii._collections import _readable_collection
 from varsel.api.taxii._http import (
@@ -26,6 +25,7 @@ from varsel.api.taxii._http import (
 )
 from varsel.clock import us_to_rfc3339
 from varsel.errors import NotFound
+from varsel.http.deps import CurrentPrincipal, DbSession, Hub
 from varsel.policy import Action, restrict
 from varsel.policy.principal import Principal
 from varsel.sharing import ingest as ingesting

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from fastapi.responses import Response
 
-from varsel.api.deps import CurrentPrincipal, DbSession, Hub
 from varsel.api.errors import TAXII_MEDIA_TYPE
 from varsel.api.taxii._http import _taxii
+from varsel.http.deps import CurrentPrincipal, DbSession, Hub
 from varsel.sharing import service as sharing
 
 API_ROOT = "hub"

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
-from varsel.api.deps import CurrentPrincipal, DbSession
 from varsel.errors import InvalidInput
+from varsel.http.deps import CurrentPrincipal, DbSession
 from varsel.incidents import flows, taxonomy
 from varsel.incidents.schemas import SubmissionIn
 from varsel.incidents.views._common import PREFIX, Id, _aware, _seen

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 from fastapi.responses import Response
 
-from varsel.api.deps import CurrentPrincipal, DbSession
+from varsel.http.deps import CurrentPrincipal, DbSession
 from varsel.incidents import flows, service
 from varsel.incidents.schemas import (
     EntryIn,

@@ -8,10 +8,10 @@ from fastapi import Request
 from sqlalchemy import select
 from starlette.responses import Response
 
-from varsel.api.deps import DbSession
 from varsel.clearances import service as register
 from varsel.clearances.models import ExpiryNotice
 from varsel.clearances.notices import THRESHOLDS
+from varsel.http.deps import DbSession
 from varsel.policy import Action, restrict
 from varsel.web.clearances._pages import _row
 from varsel.web.render import render

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import Request
 from starlette.responses import Response
 
-from varsel.api.deps import DbSession
 from varsel.clearances import service as register
 from varsel.errors import InvalidInput
+from varsel.http.deps import DbSession
 from varsel.web.clearances._forms import _int
 from varsel.web.clearances._pages import _requests_page, _write
 from varsel.web.pages import field

@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import Request
 from starlette.responses import Response
 
-from varsel.api.deps import DbSession
 from varsel.clearances import service as register
 from varsel.clearances.models import Scope
 from varsel.errors import VarselError
+from varsel.http.deps import DbSession
 from varsel.web.clearances._forms import _day, _int, _status
 from varsel.web.clearances._pages import _register_page, _write
 from varsel.web.pages import field

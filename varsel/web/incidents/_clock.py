@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from markupsafe import Markup
 from starlette.responses import Response
 
-from varsel.api.deps import DbSession
+from varsel.http.deps import DbSession
 from varsel.incidents import flows
 from varsel.web.i18n import Translator, negotiate
 from varsel.web.incidents._common import (

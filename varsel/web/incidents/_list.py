@@ -11,8 +11,8 @@ from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from varsel.api.deps import DbSession
 from varsel.errors import VarselError
+from varsel.http.deps import DbSession
 from varsel.incidents import flows, service
 from varsel.incidents.models import Incident
 from varsel.policy.principal import Principal

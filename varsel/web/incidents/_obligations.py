@@ -13,8 +13,8 @@ from fastapi import APIRouter, Path, Query, Request
 from sqlalchemy.orm import Session
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from varsel.api.deps import DbSession
 from varsel.errors import InvalidInput, VarselError
+from varsel.http.deps import DbSession
 from varsel.incidents import flows, service
 from varsel.policy.principal import Principal
 from varsel.reporting import reports

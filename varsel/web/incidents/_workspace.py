@@ -10,8 +10,8 @@ from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from varsel.api.deps import DbSession
 from varsel.errors import InvalidInput, VarselError
+from varsel.http.deps import DbSession
 from varsel.incidents import flows, service
 from varsel.policy.principal import Principal
 from varsel.reporting import facts as factreg

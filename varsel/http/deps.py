@@ -12,9 +12,9 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session, sessionmaker
 
-from varsel.api.ratelimit import FailureWindow
 from varsel.config import Settings
 from varsel.errors import AuthenticationFailed, Forbidden, TooManyAttempts
+from varsel.http.ratelimit import FailureWindow
 from varsel.orgs import service as orgs
 from varsel.orgs.models import TokenScope
 from varsel.policy.principal import Principal

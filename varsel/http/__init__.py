@@ -1,0 +1,8 @@
+"""What every HTTP interface shares, below all of them.
+
+TAXII and REST (:mod:`varsel.api`), the pages (:mod:`varsel.web`) and each domain's ``views``
+import from here, never from one another: :mod:`~varsel.http.deps` (FastAPI dependencies as
+``Annotated`` aliases: the hub state, the database session, the principal),
+:mod:`~varsel.http.ratelimit` (the sign-in failure throttle) and :mod:`~varsel.http.problems`
+(:class:`~varsel.http.problems.HttpProblem`, a refusal at the HTTP level).
+"""
