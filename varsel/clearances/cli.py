@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from varsel.clearances import notices, rules, service
-from varsel.cli.main import DatabaseOpt, unit_of_work
+from varsel.console import DatabaseOpt, unit_of_work
 from varsel.errors import InvalidInput
 from varsel.orgs import service as orgs
 from varsel.policy.principal import Principal, principal_of

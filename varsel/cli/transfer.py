@@ -161,7 +161,7 @@ def share(
                     tally(status.get("successes", []), status.get("failures", []))
                     progress.advance(task, len(chunk))
         else:
-            from varsel.cli.main import unit_of_work
+            from varsel.console import unit_of_work
             from varsel.sharing import ingest as ingesting
             from varsel.sharing import service as sharing
 
@@ -277,8 +277,8 @@ def _local_fetch(
     all_versions: bool,
     sink: Callable[[list[str]], object],
 ) -> None:
-    from varsel.cli.main import settings_for, unit_of_work
     from varsel.clock import datetime_to_us
+    from varsel.console import settings_for, unit_of_work
     from varsel.sharing import query as querying
     from varsel.sharing import service as sharing
     from varsel.sharing.validation import InvalidStixObject, parse_timestamp

@@ -102,7 +102,7 @@ def scan(
     database_url: DatabaseOpt = None,
 ) -> None:
     """Match logs against the indicators USER may read; one JSON line per match."""
-    from varsel.cli.main import unit_of_work
+    from varsel.console import unit_of_work
     from varsel.matching import _compile, _fields, _readers, _scan, flows
 
     try:
@@ -225,7 +225,7 @@ def export(
     database_url: DatabaseOpt = None,
 ) -> None:
     """Export the indicators USER may read for a sensor."""
-    from varsel.cli.main import unit_of_work
+    from varsel.console import unit_of_work
     from varsel.matching import exports, flows
 
     with unit_of_work(database_url) as session:
@@ -246,7 +246,7 @@ def aggregates_cmd(
     database_url: DatabaseOpt = None,
 ) -> None:
     """Print the k-anonymous community sighting aggregates USER may see, as JSON lines."""
-    from varsel.cli.main import unit_of_work
+    from varsel.console import unit_of_work
     from varsel.matching import aggregates
 
     with unit_of_work(database_url) as session:

@@ -1,10 +1,10 @@
 """Typer application and the set-up and administration commands.
 
-The private modules, by what they hold: ``_common`` (the consoles, the database option and
-:func:`unit_of_work`, which domain CLI modules import from here), ``_hub`` (``init``,
-``serve``, ``demo`` and ``audit verify``), ``_accounts`` (organisations, users and tokens) and
-``_sharing`` (communities and collections). The commands are registered here, explicitly, in
-the order ``varsel --help`` lists them.
+The private modules, by what they hold: ``_hub`` (``init``, ``serve``, ``demo`` and ``audit
+verify``), ``_accounts`` (organisations, users and tokens) and ``_sharing`` (communities and
+collections); what every command shares (the consoles, the database option and
+:func:`~varsel.console.unit_of_work`) is in :mod:`varsel.console`, below the domain CLIs. The
+commands are registered here, explicitly, in the order ``varsel --help`` lists them.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from varsel.cli.main._accounts import (
     user_disable,
     user_password,
 )
-from varsel.cli.main._common import DatabaseOpt, err, out, settings_for, unit_of_work
 from varsel.cli.main._hub import audit_verify, demo, init, serve
 from varsel.cli.main._sharing import (
     collection_add,
@@ -34,6 +33,7 @@ from varsel.cli.main._sharing import (
     community_member,
     org_identity,
 )
+from varsel.console import err
 from varsel.errors import VarselError
 
 app = typer.Typer(
@@ -92,7 +92,6 @@ def main() -> None:
 
 
 __all__ = [
-    "DatabaseOpt",
     "app",
     "audit_app",
     "audit_verify",
@@ -103,7 +102,6 @@ __all__ = [
     "community_app",
     "community_member",
     "demo",
-    "err",
     "init",
     "main",
     "org_add",
@@ -112,14 +110,11 @@ __all__ = [
     "org_identity",
     "org_list",
     "org_vouch",
-    "out",
     "serve",
-    "settings_for",
     "token_app",
     "token_create",
     "token_list",
     "token_revoke",
-    "unit_of_work",
     "user_add",
     "user_app",
     "user_disable",

@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from varsel.cli.main._common import DatabaseOpt, err, out, unit_of_work
+from varsel.console import DatabaseOpt, err, out, unit_of_work
 from varsel.policy.principal import local_operator
 
 

@@ -10,8 +10,8 @@ import typer
 from rich.table import Table
 
 from varsel.clearances import rules as clearance_rules
-from varsel.cli.main._common import DatabaseOpt, err, out, settings_for, unit_of_work
 from varsel.config import default_data_dir
+from varsel.console import DatabaseOpt, err, out, settings_for, unit_of_work
 from varsel.db import make_engine
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from varsel.cli.main._common import DatabaseOpt, out, unit_of_work
+from varsel.console import DatabaseOpt, out, unit_of_work
 from varsel.policy.principal import local_operator
 
 

@@ -1,6 +1,6 @@
 """What the incident commands share: the consoles, the common options and argument helpers.
 
-The commands import the services and ``varsel.cli.main.unit_of_work`` when they run, not at
+The commands import the services and ``varsel.console.unit_of_work`` when they run, not at
 import time: ``varsel.cli`` imports this package while it is itself still being set up.
 """
 

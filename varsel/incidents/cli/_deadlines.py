@@ -25,7 +25,7 @@ def clock(
     as_user: AsOpt, now: NowOpt = None, as_json: JsonOpt = False, database_url: DatabaseOpt = None
 ) -> None:
     """List due and overdue reports across the incidents you may read."""
-    from varsel.cli.main import unit_of_work
+    from varsel.console import unit_of_work
     from varsel.incidents import flows
 
     with unit_of_work(database_url) as session:
@@ -71,7 +71,7 @@ def notify(
     """Send the reminders and overdue notices that are due, each exactly once."""
     from dataclasses import replace
 
-    from varsel.cli.main import unit_of_work
+    from varsel.console import unit_of_work
     from varsel.incidents import flows
     from varsel.reporting.notify import NotifySettings
 

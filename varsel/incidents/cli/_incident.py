@@ -27,7 +27,7 @@ def new(
     database_url: DatabaseOpt = None,
 ) -> None:
     """Open an incident led by your organisation; prints its id on stdout."""
-    from varsel.cli.main import unit_of_work
+    from varsel.console import unit_of_work
     from varsel.incidents import service
 
     with unit_of_work(database_url) as session:
@@ -47,7 +47,7 @@ def new(
 
 def list_(as_user: AsOpt, database_url: DatabaseOpt = None) -> None:
     """List the incidents you may read."""
-    from varsel.cli.main import unit_of_work
+    from varsel.console import unit_of_work
     from varsel.incidents import service
 
     with unit_of_work(database_url) as session:
@@ -66,7 +66,7 @@ def invite(
     database_url: DatabaseOpt = None,
 ) -> None:
     """Invite an organisation or a user to an incident."""
-    from varsel.cli.main import unit_of_work
+    from varsel.console import unit_of_work
     from varsel.incidents import service
 
     with unit_of_work(database_url) as session:
@@ -118,7 +118,7 @@ def entity(
     database_url: DatabaseOpt = None,
 ) -> None:
     """Set an affected entity's profile (decides which countries' rules apply)."""
-    from varsel.cli.main import unit_of_work
+    from varsel.console import unit_of_work
     from varsel.incidents import service
 
     values: dict[str, Any] = {
@@ -174,7 +174,7 @@ def facts(
     considerable_damage_to_others, nis1_significant_impact, critical_services_affected,
     dora_materiality_threshold_met, reputational_impact.
     """
-    from varsel.cli.main import unit_of_work
+    from varsel.console import unit_of_work
     from varsel.incidents import service
 
     values: dict[str, Any] = {}

@@ -30,7 +30,7 @@ def obligations(
     database_url: DatabaseOpt = None,
 ) -> None:
     """Show significance and every report owed, by country, with deadlines and status."""
-    from varsel.cli.main import unit_of_work
+    from varsel.console import unit_of_work
     from varsel.incidents import flows
 
     with unit_of_work(database_url) as session:
@@ -125,7 +125,7 @@ def report(
     database_url: DatabaseOpt = None,
 ) -> None:
     """Generate a stage's report for one country, pre-filled from the incident."""
-    from varsel.cli.main import unit_of_work
+    from varsel.console import unit_of_work
     from varsel.incidents import flows
     from varsel.reporting import reports
 
@@ -167,7 +167,7 @@ def submit(
     database_url: DatabaseOpt = None,
 ) -> None:
     """Record that a stage's report was submitted (kept with a snapshot and audited)."""
-    from varsel.cli.main import unit_of_work
+    from varsel.console import unit_of_work
     from varsel.incidents import flows
 
     with unit_of_work(database_url) as session:

@@ -1,7 +1,7 @@
 """What every command shares: the two consoles, the database option and the unit of work.
 
-Domain CLI modules import these from :mod:`varsel.cli.main`, so that every command opens,
-commits and reports errors the same way.
+The hub's own commands (:mod:`varsel.cli`) and each domain's CLI module import these from here,
+below all of them, so that every command opens, commits and reports errors the same way.
 """
 
 from __future__ import annotations
