@@ -22,10 +22,10 @@ from tests.conftest import Hub, _empty
 from tests.factories import TAXII
 from varsel.clearances import rules
 from varsel.clearances.decision import Held, Subject, decide, evaluate
-from varsel.clearances.marking import marking_id
 from varsel.clearances.models import Clearance, Person, RecognitionRequest
 from varsel.clock import utcnow
 from varsel.sharing import ingest as ingesting
+from varsel.sharing.ingest.marking import marking_id
 from varsel.sharing.models import Collection
 from varsel.sharing.tlp import TLP
 

@@ -17,9 +17,9 @@ from tests.conftest import SECRET, Hub, _free_port
 from tests.factories import TAXII
 from varsel.api.app import create_app
 from varsel.clearances import rules
-from varsel.clearances.marking import marking_id
 from varsel.config import Settings
 from varsel.sharing import ingest as ingesting
+from varsel.sharing.ingest.marking import marking_id
 from varsel.sharing.models import Collection
 
 GOOD_ROW = {

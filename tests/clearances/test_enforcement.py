@@ -12,8 +12,8 @@ from tests import factories as f
 from tests.conftest import Hub
 from tests.factories import TAXII
 from varsel.clearances import rules, service
-from varsel.clearances.marking import EXTENSION_ID, marking_definition, marking_id
 from varsel.sharing import ingest as ingesting
+from varsel.sharing.ingest.marking import EXTENSION_ID, marking_definition, marking_id
 from varsel.sharing.models import Collection, StixObject
 from varsel.sharing.tlp import TLP
 

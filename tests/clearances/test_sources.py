@@ -14,9 +14,9 @@ from tests.conftest import Hub
 from tests.factories import TAXII
 from varsel.clearances import rules, service
 from varsel.clearances.decision import Subject, evaluate
-from varsel.clearances.marking import marking_id
 from varsel.clearances.models import Clearance, RecognitionRequest
 from varsel.sharing import ingest as ingesting
+from varsel.sharing.ingest.marking import marking_id
 from varsel.sharing.models import Collection
 
 

@@ -18,10 +18,10 @@ from tests import factories as f
 from tests.matching.conftest import World
 from varsel.audit.models import AuditEvent
 from varsel.clearances import rules
-from varsel.clearances.marking import marking_id
 from varsel.cli.main import app as cli
 from varsel.orgs import service as orgs
 from varsel.orgs.models import Organisation
+from varsel.sharing.ingest.marking import marking_id
 from varsel.sharing.tlp import TLP
 
 URL = "/api/v1/sightings/aggregates"

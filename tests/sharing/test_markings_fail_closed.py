@@ -16,7 +16,7 @@ from tests import factories as f
 from tests.conftest import Hub
 from tests.factories import TAXII
 from varsel.clearances import rules
-from varsel.clearances.marking import EXTENSION_ID, marking_definition, marking_id
+from varsel.sharing.ingest.marking import EXTENSION_ID, marking_definition, marking_id
 from varsel.sharing.tlp import TLP
 from varsel.sharing.tlp import marking_definition as tlp_marking_definition
 

@@ -31,9 +31,9 @@ from tests.web.conftest import post_form, sign_in
 from varsel import migrate
 from varsel.audit.models import AuditEvent
 from varsel.clearances import rules
-from varsel.clearances.marking import marking_definition
 from varsel.db import make_engine, make_sessionmaker
 from varsel.sharing import ingest
+from varsel.sharing.ingest.marking import marking_definition
 from varsel.sharing.models import Collection, ObjectProducer, StixObject
 from varsel.sharing.tlp import TLP
 from varsel.sharing.tlp import marking_definition as tlp_definition

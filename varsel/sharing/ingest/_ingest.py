@@ -14,7 +14,6 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from varsel.audit import service as audit
-from varsel.clearances.marking import Classifier
 from varsel.clock import now_us, us_to_rfc3339
 from varsel.errors import Forbidden, InvalidInput
 from varsel.policy import Action, restrict
@@ -33,6 +32,7 @@ from varsel.sharing.ingest._producers import IdentityCheck
 from varsel.sharing.ingest._results import IngestResult, Outcome, _Candidate
 from varsel.sharing.ingest._store import _store
 from varsel.sharing.ingest.helper import Pending, WarningListHelper
+from varsel.sharing.ingest.marking import Classifier
 from varsel.sharing.ingest.warninglists import warninglist_mode
 from varsel.sharing.models import Collection, IngestStatus
 from varsel.sharing.tlp import TLP, effective_tlp

@@ -22,9 +22,9 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from varsel.clearances import rules
-from varsel.clearances.marking import EXTENSION_ID, marking_id
 from varsel.clock import utcnow
 from varsel.policy.principal import Principal
+from varsel.sharing.ingest.marking import EXTENSION_ID, marking_id
 from varsel.sharing.models import ObjectProducer, OrgIdentity
 from varsel.sharing.tlp import level_of_marking
 from varsel.sharing.validation import SCO_TYPES, ValidatedObject

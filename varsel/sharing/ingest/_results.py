@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from varsel.clearances.marking import UNCLASSIFIED
+from varsel.sharing.ingest.marking import UNCLASSIFIED
 from varsel.sharing.tlp import TLP
 from varsel.sharing.validation import ValidatedObject
 
