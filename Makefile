@@ -31,10 +31,11 @@ serve: $(STAMP) ## Serve the hub (VARSEL_DATABASE_URL or the SQLite default)
 test: $(STAMP) ## Run the whole test suite (lint, SQLite and PostgreSQL)
 	bash scripts/test
 
-lint: $(STAMP) ## Lint, format-check and type-check
+lint: $(STAMP) ## Lint, format-check, type-check and check the layers (lint-imports)
 	$(BIN)/ruff check varsel tests benchmarks
 	$(BIN)/ruff format --check varsel tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 bench: $(STAMP) ## Run the benchmarks (see docs/benchmarks.md)
 	$(BIN)/python benchmarks/taxii_bench.py
