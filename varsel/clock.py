@@ -12,6 +12,16 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def naive(moment: datetime) -> datetime:
+    """Return ``moment`` as the naive UTC datetime the database stores."""
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def aware(moment: datetime | None) -> datetime | None:
+    """Return a stored naive UTC datetime as an aware one."""
+    return moment.replace(tzinfo=UTC) if moment is not None else None
+
+
 def now_us() -> int:
     """Return the current time in microseconds since the epoch."""
     delta = datetime.now(UTC) - EPOCH

@@ -44,6 +44,7 @@ from varsel.clearances.models import (
     RecognitionStatus,
     Scope,
 )
+from varsel.clock import naive
 from varsel.orgs.models import CommunityMember, Organisation
 
 GOOD_STATES = (ClearanceState.VERIFIED.value, ClearanceState.RECOGNISED.value)
@@ -207,13 +208,9 @@ def restricted_clause(employer_country: str, material: str, on: date) -> rules.A
     )
 
 
-def _naive(at: datetime) -> datetime:
-    return at.astimezone(UTC).replace(tzinfo=None)
-
-
 def _pending(held: Held, country: str, at: datetime) -> str:
     """Return words naming a recognition request pending at ``at``, or nothing."""
-    moment = _naive(at)
+    moment = naive(at)
     for rid, asked_of, asked, decided, status in held.requests:
         if asked_of != country or asked > moment:
             continue
@@ -258,7 +255,7 @@ def _route(
             f"{material.name}, so {material.name} cannot recognise it"
         )
     recognised = held.recognitions.get(material.code)
-    if recognised is not None and at is not None and recognised[1] > _naive(at):
+    if recognised is not None and at is not None and recognised[1] > naive(at):
         recognised = None  # recognised only after the moment asked about
     if recognised is None:
         pending = _pending(held, material.code, at) if at is not None else ""
@@ -280,7 +277,7 @@ def _check(
         f"Clearance #{held.id} ({held.country} {held.level}, {held.scope}, issued by "
         f"{held.authority}, valid {held.valid_from} to {held.valid_until})"
     )
-    moment = _naive(at)
+    moment = naive(at)
     if held.revoked and (held.revoked_at is None or held.revoked_at <= moment):
         return False, f"{label} does not count: it was {held.revoked}."
     if held.state not in GOOD_STATES:

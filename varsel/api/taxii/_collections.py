@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 
 from varsel.api.errors import TAXII_MEDIA_TYPE
-from varsel.api.taxii._http import _taxii
+from varsel.api.taxii._http import taxii_response
 from varsel.errors import NotFound
 from varsel.http.deps import CurrentPrincipal, DbSession
 from varsel.policy import Action, restrict
@@ -35,9 +35,7 @@ def _collection_resource(row: Collection, can_write: bool) -> dict[str, Any]:
     return resource
 
 
-def _readable_collection(
-    session: DbSession, principal: Principal, collection_id: str
-) -> Collection:
+def readable_collection(session: DbSession, principal: Principal, collection_id: str) -> Collection:
     row = session.execute(
         restrict(select(Collection), principal, Action.READ).where(
             (Collection.id == collection_id) | (Collection.alias == collection_id)
@@ -54,16 +52,16 @@ def collections(session: DbSession, principal: CurrentPrincipal) -> Response:
     body: dict[str, Any] = {}
     if rows:
         body["collections"] = [_collection_resource(row, can_write) for row, can_write in rows]
-    return _taxii(body)
+    return taxii_response(body)
 
 
 def collection(collection_id: str, session: DbSession, principal: CurrentPrincipal) -> Response:
     """Describe one collection (§5.2 Get A Collection)."""
-    row = _readable_collection(session, principal, collection_id)
+    row = readable_collection(session, principal, collection_id)
     writable = (
         session.execute(
             restrict(select(Collection.id).where(Collection.id == row.id), principal, Action.WRITE)
         ).first()
         is not None
     )
-    return _taxii(_collection_resource(row, writable))
+    return taxii_response(_collection_resource(row, writable))

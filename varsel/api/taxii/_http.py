@@ -44,7 +44,7 @@ async def _accepts_taxii(request: Request) -> None:
 Negotiated = Depends(_accepts_taxii)
 
 
-def _taxii(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def taxii_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(
         json.dumps(body, ensure_ascii=False),
         status_code=status,
@@ -53,7 +53,7 @@ def _taxii(body: Any, status: int = 200, headers: dict[str, str] | None = None) 
     )
 
 
-def _one(request: Request, name: str) -> str | None:
+def query_param(request: Request, name: str) -> str | None:
     values = request.query_params.getlist(name)
     if len(values) > 1:
         raise InvalidInput(f"give {name} once")
@@ -66,11 +66,11 @@ def _many(request: Request, name: str) -> tuple[str, ...]:
     )
 
 
-def _filters(
+def query_filters(
     request: Request, *, allow_id: bool = True, allow_type: bool = True
 ) -> querying.Filters:
     """Parse the §3.4 filter parameters (match[…], added_after)."""
-    added_after = _one(request, "added_after")
+    added_after = query_param(request, "added_after")
     added_after_us = None
     if added_after is not None:
         try:
@@ -89,8 +89,8 @@ def _filters(
     )
 
 
-def _limit(request: Request, state: HubState) -> int:
-    raw = _one(request, "limit")
+def page_limit(request: Request, state: HubState) -> int:
+    raw = query_param(request, "limit")
     if raw is None:
         return state.settings.default_page_size
     try:
@@ -103,7 +103,7 @@ def _limit(request: Request, state: HubState) -> int:
     return min(value, state.settings.max_page_size)
 
 
-def _date_headers(rows: list[querying.Row]) -> dict[str, str]:
+def date_headers(rows: list[querying.Row]) -> dict[str, str]:
     if not rows:
         return {}
     return {
@@ -112,7 +112,7 @@ def _date_headers(rows: list[querying.Row]) -> dict[str, str]:
     }
 
 
-def _paged(page: querying.Page) -> dict[str, Any]:
+def paged(page: querying.Page) -> dict[str, Any]:
     """Return the paging members of a TAXII list resource (``more``, ``next``)."""
     body: dict[str, Any] = {"more": page.more}
     if page.next:
@@ -120,15 +120,15 @@ def _paged(page: querying.Page) -> dict[str, Any]:
     return body
 
 
-def _objects_envelope(page: querying.Page) -> Response:
+def objects_envelope(page: querying.Page) -> Response:
     # The objects are spliced in as received: no decode/encode round trip per object.
-    text = json.dumps(_paged(page), ensure_ascii=False)
+    text = json.dumps(paged(page), ensure_ascii=False)
     if page.rows:
         text = text[:-1] + ', "objects": [' + ", ".join(r.raw for r in page.rows) + "]}"
-    return Response(text, media_type=TAXII_MEDIA_TYPE, headers=_date_headers(page.rows))
+    return Response(text, media_type=TAXII_MEDIA_TYPE, headers=date_headers(page.rows))
 
 
-async def _read_body(request: Request, limit: int) -> str:
+async def read_body(request: Request, limit: int) -> str:
     """Read the body, refusing more than ``limit`` bytes (413) and wrong media types (415)."""
     content_type = request.headers.get("content-type", "")
     media, *params = (p.strip() for p in content_type.split(";"))

@@ -12,16 +12,16 @@ from fastapi.responses import Response
 from sqlalchemy import select
 
 from varsel.api.errors import TAXII_MEDIA_TYPE
-from varsel.api.taxii._collections import _readable_collection
+from varsel.api.taxii._collections import readable_collection
 from varsel.api.taxii._http import (
-    _date_headers,
-    _filters,
-    _limit,
-    _objects_envelope,
-    _one,
-    _paged,
-    _read_body,
-    _taxii,
+    date_headers,
+    objects_envelope,
+    page_limit,
+    paged,
+    query_filters,
+    query_param,
+    read_body,
+    taxii_response,
 )
 from varsel.clock import us_to_rfc3339
 from varsel.errors import NotFound
@@ -47,8 +47,8 @@ def _page(
         collection_id=collection_id,
         principal=principal,
         filters=filters,
-        limit=_limit(request, state),
-        next_cursor=_one(request, "next"),
+        limit=page_limit(request, state),
+        next_cursor=query_param(request, "next"),
         secret_key=state.settings.secret_key,
     )
 
@@ -61,10 +61,10 @@ def manifest(
     principal: CurrentPrincipal,
 ) -> Response:
     """List manifest records of the objects the caller may read (§5.3 Get Object Manifests)."""
-    row = _readable_collection(session, principal, collection_id)
-    page = _page(request, state, session, principal, row.id, _filters(request))
+    row = readable_collection(session, principal, collection_id)
+    page = _page(request, state, session, principal, row.id, query_filters(request))
     session.commit()
-    body = _paged(page)
+    body = paged(page)
     if page.rows:
         body["objects"] = [
             {
@@ -75,7 +75,7 @@ def manifest(
             }
             for r in page.rows
         ]
-    return _taxii(body, headers=_date_headers(page.rows))
+    return taxii_response(body, headers=date_headers(page.rows))
 
 
 def get_objects(
@@ -86,10 +86,10 @@ def get_objects(
     principal: CurrentPrincipal,
 ) -> Response:
     """Return the objects the caller may read, filtered and paged (§5.4 Get Objects)."""
-    row = _readable_collection(session, principal, collection_id)
-    page = _page(request, state, session, principal, row.id, _filters(request))
+    row = readable_collection(session, principal, collection_id)
+    page = _page(request, state, session, principal, row.id, query_filters(request))
     session.commit()
-    return _objects_envelope(page)
+    return objects_envelope(page)
 
 
 async def add_objects(
@@ -100,10 +100,10 @@ async def add_objects(
     principal: CurrentPrincipal,
 ) -> Response:
     """Add the envelope's objects, one by one; answer with a status resource (§5.5 Add Objects)."""
-    body = await _read_body(request, state.settings.max_content_length)
+    body = await read_body(request, state.settings.max_content_length)
 
     def work() -> ingesting.IngestResult:
-        row = _readable_collection(session, principal, collection_id)
+        row = readable_collection(session, principal, collection_id)
         result = ingesting.ingest(
             session=session,
             collection=row,
@@ -116,7 +116,7 @@ async def add_objects(
         return result
 
     result = await run_in_threadpool(work)
-    return _taxii(
+    return taxii_response(
         {
             "id": result.status_id,
             "status": "complete",
@@ -142,8 +142,8 @@ def get_object(
     principal: CurrentPrincipal,
 ) -> Response:
     """Return one object's versions as the filters select (§5.6 Get An Object)."""
-    row = _readable_collection(session, principal, collection_id)
-    filters = _filters(request, allow_id=False, allow_type=False)
+    row = readable_collection(session, principal, collection_id)
+    filters = query_filters(request, allow_id=False, allow_type=False)
     filters = querying.Filters(
         ids=(object_id,),
         versions=filters.versions,
@@ -151,10 +151,10 @@ def get_object(
         added_after_us=filters.added_after_us,
     )
     page = _page(request, state, session, principal, row.id, filters)
-    if not page.rows and not _one(request, "next"):
+    if not page.rows and not query_param(request, "next"):
         _exists_for_caller(session, principal, row.id, object_id)
     session.commit()
-    return _objects_envelope(page)
+    return objects_envelope(page)
 
 
 def _exists_for_caller(
@@ -178,8 +178,8 @@ def delete_object(
     principal: CurrentPrincipal,
 ) -> Response:
     """Delete the selected versions of one object (§5.7 Delete An Object)."""
-    row = _readable_collection(session, principal, collection_id)
-    filters = _filters(request, allow_id=False, allow_type=False)
+    row = readable_collection(session, principal, collection_id)
+    filters = query_filters(request, allow_id=False, allow_type=False)
     if not request.query_params.getlist("match[version]"):
         # §5.7: without match[version] every version is deleted.
         filters = querying.Filters(versions=("all",), spec_versions=filters.spec_versions)
@@ -203,8 +203,8 @@ def versions(
     principal: CurrentPrincipal,
 ) -> Response:
     """List the versions of one object the caller may read (§5.8 Get Object Versions)."""
-    row = _readable_collection(session, principal, collection_id)
-    filters = _filters(request, allow_id=False, allow_type=False)
+    row = readable_collection(session, principal, collection_id)
+    filters = query_filters(request, allow_id=False, allow_type=False)
     filters = querying.Filters(
         ids=(object_id,),
         versions=("all",),
@@ -212,10 +212,10 @@ def versions(
         added_after_us=filters.added_after_us,
     )
     page = _page(request, state, session, principal, row.id, filters)
-    if not page.rows and not _one(request, "next"):
+    if not page.rows and not query_param(request, "next"):
         _exists_for_caller(session, principal, row.id, object_id)
     session.commit()
-    body = _paged(page)
+    body = paged(page)
     if page.rows:
         body["versions"] = [r.version for r in page.rows]
-    return _taxii(body, headers=_date_headers(page.rows))
+    return taxii_response(body, headers=date_headers(page.rows))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from fastapi.responses import Response
 
 from varsel.api.errors import TAXII_MEDIA_TYPE
-from varsel.api.taxii._http import _taxii
+from varsel.api.taxii._http import taxii_response
 from varsel.http.deps import CurrentPrincipal, DbSession, Hub
 from varsel.sharing import service as sharing
 
@@ -21,7 +21,7 @@ API_ROOT = "hub"
 async def discovery(state: Hub, principal: CurrentPrincipal) -> Response:
     """Describe this server and its API roots (§4.1 Server Discovery)."""
     root = f"/taxii2/{API_ROOT}/"
-    return _taxii(
+    return taxii_response(
         {
             "title": state.settings.title,
             "description": "Varsel: STIX 2.1 sharing under TLP 2.0 for the Nordic cyber-resilience "
@@ -34,7 +34,7 @@ async def discovery(state: Hub, principal: CurrentPrincipal) -> Response:
 
 async def api_root(state: Hub, principal: CurrentPrincipal) -> Response:
     """Describe the API root (§4.2 Get API Root Information)."""
-    return _taxii(
+    return taxii_response(
         {
             "title": state.settings.title,
             "description": "The hub's shared collections",
@@ -48,7 +48,7 @@ def status(status_id: str, session: DbSession, principal: CurrentPrincipal) -> R
     """Return the status of an earlier POST of objects (§4.3 Get Status)."""
     row = sharing.get_status(session=session, status_id=status_id, principal=principal)
     details = sharing.status_details(row)
-    return _taxii(
+    return taxii_response(
         {
             "id": row.id,
             "status": "complete",

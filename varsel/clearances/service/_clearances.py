@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from varsel.audit import service as audit
 from varsel.clearances import rules
 from varsel.clearances.models import Clearance, ClearanceState, Person, Scope
-from varsel.clearances.service._common import _actor, _country, _is_officer
+from varsel.clearances.service._common import actor_label, country_code, is_officer
 from varsel.clearances.service._independence import check_independent
 from varsel.clock import utcnow
 from varsel.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -45,7 +45,7 @@ def add_clearance(
     scope: str = "national",
 ) -> Clearance:
     """Register a clearance as declared; the level is kept exactly as written."""
-    country = _country(country, "the issuing country")
+    country = country_code(country, "the issuing country")
     if country not in rules.issuing_countries():
         raise InvalidInput(
             f"clearances issued by {country} cannot be read: the classification "
@@ -71,7 +71,7 @@ def add_clearance(
     if valid_until < valid_from:
         raise InvalidInput(f"valid until ({valid_until}) is before valid from ({valid_from})")
     own = principal is not None and person.user_id == principal.user_id
-    if not (own or _is_officer(principal, person.employer_org_id)):
+    if not (own or is_officer(principal, person.employer_org_id)):
         raise Forbidden(
             "only the person, their security officer or a hub-admin registers a clearance"
         )
@@ -87,14 +87,14 @@ def add_clearance(
         valid_from=valid_from,
         valid_until=valid_until,
         state=ClearanceState.DECLARED.value,
-        declared_by=_actor(principal),
+        declared_by=actor_label(principal),
         declared_at=now,
     )
     session.add(clearance)
     session.flush()
     audit.record(
         session=session,
-        actor=_actor(principal),
+        actor=actor_label(principal),
         action="clearance.add",
         target=f"clearance:{clearance.id}",
         details={
@@ -133,13 +133,13 @@ def list_clearances(
     return list(session.execute(query).scalars())
 
 
-def _officer_clearance(
+def officer_clearance(
     session: Session, principal: Principal | None, clearance_id: int
 ) -> tuple[Clearance, Person]:
     clearance = get_clearance(session=session, principal=principal, clearance_id=clearance_id)
     person = session.get(Person, clearance.person_id)
     assert person is not None  # the foreign key guarantees it
-    if not _is_officer(principal, person.employer_org_id):
+    if not is_officer(principal, person.employer_org_id):
         raise Forbidden(
             "only a security officer of the person's employer or a hub-admin may do this"
         )
@@ -169,7 +169,7 @@ def _verifier_clearance(
             assert person is not None  # the foreign key guarantees it
             if person.employer_org_id != principal.org_id:
                 return clearance, person, "issuing authority"
-    clearance, person = _officer_clearance(session, principal, clearance_id)
+    clearance, person = officer_clearance(session, principal, clearance_id)
     return clearance, person, "operator" if principal is None else "security officer"
 
 
@@ -194,12 +194,12 @@ def verify_clearance(
             registrar_label=clearance.declared_by,
         )
     clearance.state = ClearanceState.VERIFIED.value
-    clearance.verified_by = _actor(principal)
+    clearance.verified_by = actor_label(principal)
     clearance.verified_at = utcnow()
     session.flush()
     audit.record(
         session=session,
-        actor=_actor(principal),
+        actor=actor_label(principal),
         action="clearance.verify",
         target=f"clearance:{clearance.id}",
         details={"person": person.id, "route": route, "registered_by": clearance.declared_by},
@@ -211,18 +211,18 @@ def revoke_clearance(
     *, session: Session, principal: Principal | None, clearance_id: int, reason: str
 ) -> Clearance:
     """Revoke a clearance at once: from the next request on it grants nothing."""
-    clearance, person = _officer_clearance(session, principal, clearance_id)
+    clearance, person = officer_clearance(session, principal, clearance_id)
     if not reason.strip():
         raise InvalidInput("say why the clearance is revoked")
     if clearance.revoked_at is not None:
         raise Conflict(f"clearance {clearance_id} is already revoked")
     clearance.revoked_at = utcnow()
-    clearance.revoked_by = _actor(principal)
+    clearance.revoked_by = actor_label(principal)
     clearance.revoke_reason = reason.strip()[:500]
     session.flush()
     audit.record(
         session=session,
-        actor=_actor(principal),
+        actor=actor_label(principal),
         action="clearance.revoke",
         target=f"clearance:{clearance.id}",
         details={"person": person.id, "reason": clearance.revoke_reason},

@@ -18,18 +18,18 @@ from varsel.policy.principal import Principal
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 
 
-def _actor(principal: Principal | None) -> str:
+def actor_label(principal: Principal | None) -> str:
     return principal.label if principal else "cli"
 
 
-def _country(text: str, what: str) -> str:
+def country_code(text: str, what: str) -> str:
     code = text.strip().upper()
     if not _COUNTRY.match(code):
         raise InvalidInput(f"{what} must be an ISO 3166-1 alpha-2 code such as NO, got {text!r}")
     return code
 
 
-def _is_officer(principal: Principal | None, employer_org_id: int) -> bool:
+def is_officer(principal: Principal | None, employer_org_id: int) -> bool:
     if principal is None or principal.role is Role.HUB_ADMIN:
         return True
     return principal.role is Role.ORG_ADMIN and principal.org_id == employer_org_id

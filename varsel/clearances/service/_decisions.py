@@ -14,7 +14,7 @@ from varsel.audit import service as audit
 from varsel.clearances import rules
 from varsel.clearances.decision import Context, Decision, decide
 from varsel.clearances.models import Person
-from varsel.clearances.service._common import _actor
+from varsel.clearances.service._common import actor_label
 from varsel.errors import InvalidInput
 from varsel.orgs import service as orgs
 from varsel.orgs.models import Organisation
@@ -51,7 +51,7 @@ def check(
     employer = session.get(Organisation, person.employer_org_id)
     audit.record(
         session=session,
-        actor=_actor(principal),
+        actor=actor_label(principal),
         action="clearance.check",
         target=f"person:{person.id}",
         details={

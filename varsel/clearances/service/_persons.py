@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from varsel.audit import service as audit
 from varsel.clearances.models import Person
-from varsel.clearances.service._common import _actor, _country, _is_officer
+from varsel.clearances.service._common import actor_label, country_code, is_officer
 from varsel.clock import utcnow
 from varsel.errors import Conflict, Forbidden, InvalidInput, NotFound
 from varsel.orgs import service as orgs
@@ -32,9 +32,9 @@ def add_person(
     name = name.strip()
     if not name or len(name) > 200:
         raise InvalidInput("a person needs a name of 1-200 characters")
-    nationality = _country(nationality, "nationality")
+    nationality = country_code(nationality, "nationality")
     org = orgs.get_org(session=session, name=employer)
-    if not _is_officer(principal, org.id):
+    if not is_officer(principal, org.id):
         raise Forbidden(
             f"only a security officer of {employer} or a hub-admin registers its personnel"
         )
@@ -60,7 +60,7 @@ def add_person(
     session.flush()
     audit.record(
         session=session,
-        actor=_actor(principal),
+        actor=actor_label(principal),
         action="clearance.person.add",
         target=f"person:{person.id}",
         details={"name": name, "employer": employer, "user": username},

@@ -21,8 +21,8 @@ from varsel.clearances.models import (
     RecognitionStatus,
     Scope,
 )
-from varsel.clearances.service._clearances import _officer_clearance
-from varsel.clearances.service._common import _actor, _country
+from varsel.clearances.service._clearances import officer_clearance
+from varsel.clearances.service._common import actor_label, country_code
 from varsel.clock import utcnow
 from varsel.errors import Conflict, Forbidden, InvalidInput, NotFound
 from varsel.policy import Action, restrict
@@ -38,8 +38,8 @@ def request_recognition(
     note: str = "",
 ) -> RecognitionRequest:
     """Ask ``country``'s authority to recognise a verified clearance for its material."""
-    clearance, person = _officer_clearance(session, principal, clearance_id)
-    country = _country(country, "the recognising country")
+    clearance, person = officer_clearance(session, principal, clearance_id)
+    country = country_code(country, "the recognising country")
     if clearance.state == ClearanceState.DECLARED.value:
         raise Conflict("verify the clearance before asking another country to recognise it")
     if clearance.revoked_at is not None:
@@ -73,7 +73,7 @@ def request_recognition(
         clearance_id=clearance.id,
         country=country,
         status=RecognitionStatus.PENDING.value,
-        requested_by=_actor(principal),
+        requested_by=actor_label(principal),
         requested_at=utcnow(),
         note=note.strip()[:1000],
     )
@@ -81,7 +81,7 @@ def request_recognition(
     session.flush()
     audit.record(
         session=session,
-        actor=_actor(principal),
+        actor=actor_label(principal),
         action="clearance.recognition.request",
         target=f"recognition:{request.id}",
         details={"clearance": clearance.id, "person": person.id, "country": country},
@@ -116,17 +116,17 @@ def decide_recognition(
     assert clearance is not None
     now = utcnow()
     request.status = (RecognitionStatus.APPROVED if approve else RecognitionStatus.REFUSED).value
-    request.decided_by = _actor(principal)
+    request.decided_by = actor_label(principal)
     request.decided_at = now
     request.reason = reason.strip()[:1000] or None
     if approve:
         clearance.state = ClearanceState.RECOGNISED.value
-        clearance.recognised_by = _actor(principal)
+        clearance.recognised_by = actor_label(principal)
         clearance.recognised_at = now
     session.flush()
     audit.record(
         session=session,
-        actor=_actor(principal),
+        actor=actor_label(principal),
         action="clearance.recognition." + ("approve" if approve else "refuse"),
         target=f"recognition:{request.id}",
         details={"clearance": clearance.id, "country": request.country, "reason": request.reason},

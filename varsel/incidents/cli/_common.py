@@ -28,18 +28,18 @@ NowOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
-def _now(value: str | None) -> datetime:
+def parse_now(value: str | None) -> datetime:
     from varsel.reporting.facts import parse_time
 
     return parse_time(value, "--now") if value else datetime.now(UTC)
 
 
-def _principal(session: Any, username: str) -> Any:
+def principal_named(session: Any, username: str) -> Any:
     from varsel.orgs import service as orgs
     from varsel.policy.principal import principal_of
 
     return principal_of(orgs.get_user(session=session, username=username))
 
 
-def _split(values: list[str] | None) -> list[str]:
+def split_list(values: list[str] | None) -> list[str]:
     return [v.strip() for item in values or [] for v in item.split(",") if v.strip()]

@@ -14,10 +14,10 @@ from varsel.incidents.cli._common import (
     DatabaseOpt,
     JsonOpt,
     NowOpt,
-    _now,
-    _principal,
     err,
     out,
+    parse_now,
+    principal_named,
 )
 
 
@@ -29,7 +29,9 @@ def clock(
     from varsel.incidents import flows
 
     with unit_of_work(database_url) as session:
-        rows = flows.clock(session=session, principal=_principal(session, as_user), now=_now(now))
+        rows = flows.clock(
+            session=session, principal=principal_named(session, as_user), now=parse_now(now)
+        )
     if as_json:
         typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
@@ -83,7 +85,7 @@ def notify(
     )
     with unit_of_work(database_url) as session:
         result = flows.notify_due(
-            session=session, settings=settings, now=_now(now), lead=timedelta(hours=lead_hours)
+            session=session, settings=settings, now=parse_now(now), lead=timedelta(hours=lead_hours)
         )
     for line in result.errors:
         err.print(f"[yellow]failed:[/] {line}")

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from varsel.errors import InvalidInput
-from varsel.incidents.cli._common import AsOpt, DatabaseOpt, _principal, _split, out
+from varsel.incidents.cli._common import AsOpt, DatabaseOpt, out, principal_named, split_list
 
 
 def new(
@@ -33,13 +33,13 @@ def new(
     with unit_of_work(database_url) as session:
         incident = service.create(
             session=session,
-            principal=_principal(session, as_user),
+            principal=principal_named(session, as_user),
             title=title,
             summary=summary,
             severity=severity,
             tlp=tlp,
             classification=classification,
-            notify_emails=_split(notify),
+            notify_emails=split_list(notify),
             webhook_url=webhook,
         )
     typer.echo(incident.id)
@@ -52,7 +52,9 @@ def list_(as_user: AsOpt, database_url: DatabaseOpt = None) -> None:
 
     with unit_of_work(database_url) as session:
         table = Table("id", "title", "status", "severity", "TLP")
-        for i in service.list_incidents(session=session, principal=_principal(session, as_user)):
+        for i in service.list_incidents(
+            session=session, principal=principal_named(session, as_user)
+        ):
             table.add_row(str(i.id), i.title, i.status, i.severity, i.tlp)
     out.print(table)
 
@@ -72,7 +74,7 @@ def invite(
     with unit_of_work(database_url) as session:
         service.add_participant(
             session=session,
-            principal=_principal(session, as_user),
+            principal=principal_named(session, as_user),
             incident_id=incident_id,
             role=role,
             org=org,
@@ -123,8 +125,8 @@ def entity(
 
     values: dict[str, Any] = {
         "name": name,
-        "established_in": _split(established_in),
-        "services_in": _split(serves),
+        "established_in": split_list(established_in),
+        "services_in": split_list(serves),
         "main_establishment": main_establishment,
         "nis2_class": nis2_class,
         "sector": sector,
@@ -134,7 +136,7 @@ def entity(
         "dora_entity_kind": dora_kind,
     }
     with unit_of_work(database_url) as session:
-        me = _principal(session, as_user)
+        me = principal_named(session, as_user)
         if key:
             service.set_entity(
                 session=session, principal=me, incident_id=incident_id, key=key, **values
@@ -186,7 +188,7 @@ def facts(
     with unit_of_work(database_url) as session:
         current = service.set_facts(
             session=session,
-            principal=_principal(session, as_user),
+            principal=principal_named(session, as_user),
             incident_id=incident_id,
             values=values,
             entity=entity_key,

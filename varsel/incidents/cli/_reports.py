@@ -15,10 +15,10 @@ from varsel.incidents.cli._common import (
     DatabaseOpt,
     JsonOpt,
     NowOpt,
-    _now,
-    _principal,
     err,
     out,
+    parse_now,
+    principal_named,
 )
 
 
@@ -36,9 +36,9 @@ def obligations(
     with unit_of_work(database_url) as session:
         _, results = flows.assess(
             session=session,
-            principal=_principal(session, as_user),
+            principal=principal_named(session, as_user),
             incident_id=incident_id,
-            now=_now(now),
+            now=parse_now(now),
         )
     if as_json:
         typer.echo(json.dumps([r.as_dict() for r in results], indent=2, ensure_ascii=False))
@@ -134,11 +134,11 @@ def report(
     with unit_of_work(database_url) as session:
         built = flows.report(
             session=session,
-            principal=_principal(session, as_user),
+            principal=principal_named(session, as_user),
             incident_id=incident_id,
             country=country,
             stage=stage,
-            now=_now(now),
+            now=parse_now(now),
             entity=entity,
         )
     text = (
@@ -173,13 +173,13 @@ def submit(
     with unit_of_work(database_url) as session:
         done = flows.submit(
             session=session,
-            principal=_principal(session, as_user),
+            principal=principal_named(session, as_user),
             incident_id=incident_id,
             country=country,
             stage=stage,
             channel=channel,
             reference=reference,
-            submitted_at=_now(at) if at else None,
+            submitted_at=parse_now(at) if at else None,
             entity=entity,
         )
     out.print(

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from varsel.incidents import service
-from varsel.incidents.flows._engine import _assess, load_incident
+from varsel.incidents.flows._engine import entity_results, load_incident
 from varsel.incidents.models import Incident, Status
 from varsel.policy.principal import Principal
 from varsel.reporting import obligations as engine
@@ -35,7 +35,7 @@ def clock(
             # Without a profile no deadline can be computed, but the clock still runs.
             rows.append(_no_profile(incident))
             continue
-        for obligation in engine.flatten(_assess(loaded, now)):
+        for obligation in engine.flatten(entity_results(loaded, now)):
             if obligation.status == "unknown" and any(m in ORDER for m in obligation.missing):
                 pass  # a clock anchor is missing: listed so that the incident stays in sight
             elif obligation.status not in {"due", "overdue"}:

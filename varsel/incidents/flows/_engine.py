@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from varsel.clock import aware
 from varsel.errors import InvalidInput, NotFound
 from varsel.incidents import service
 from varsel.incidents.flows._links import visible_links
@@ -101,10 +102,10 @@ def assess(
 ) -> tuple[Loaded, list[engine.JurisdictionResult]]:
     """Return the incident and, country by country, its reporting obligations."""
     loaded = load_incident(session=session, principal=principal, incident_id=incident_id)
-    return loaded, _assess(loaded, now)
+    return loaded, entity_results(loaded, now)
 
 
-def _assess(loaded: Loaded, now: datetime | None) -> list[engine.JurisdictionResult]:
+def entity_results(loaded: Loaded, now: datetime | None) -> list[engine.JurisdictionResult]:
     if not loaded.affected:
         raise InvalidInput(
             f"incident {loaded.incident.id} has no entity profile yet; set one "
@@ -168,7 +169,7 @@ def report(
     incident = loaded.incident
     entries = service.timeline(session=session, incident_id=incident.id)
     timeline: list[dict[str, Any]] = [
-        {"at": service.aware(e.at), "kind": e.kind, "text": e.text} for e in entries
+        {"at": aware(e.at), "kind": e.kind, "text": e.text} for e in entries
     ]
     sig = result.significance
     context = {

@@ -17,9 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from varsel.audit import service as audit
-from varsel.clock import utcnow
-from varsel.incidents import service
-from varsel.incidents.flows._engine import _assess, load_incident
+from varsel.clock import naive, utcnow
+from varsel.incidents.flows._engine import entity_results, load_incident
 from varsel.incidents.models import Incident, NotificationLog, Status
 from varsel.reporting import notify as notifying
 from varsel.reporting import obligations as engine
@@ -76,7 +75,7 @@ def notify_due(
         )
         if not loaded.affected:
             continue
-        for obligation in engine.flatten(_assess(loaded, now)):
+        for obligation in engine.flatten(entity_results(loaded, now)):
             if obligation.deadline is None or obligation.status not in {"due", "overdue"}:
                 continue
             if obligation.status == "overdue":
@@ -142,10 +141,10 @@ def _send_once(
             kind=kind,
             channel=channel,
             target=target,
-            deadline=service.naive(obligation.deadline),
+            deadline=naive(obligation.deadline),
             status="pending",
             attempts=0,
-            created_at=service.naive(now),
+            created_at=naive(now),
         )
         session.add(row)
     row.status, row.attempts = "pending", row.attempts + 1

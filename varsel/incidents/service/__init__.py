@@ -12,7 +12,7 @@ facts) and ``_submissions`` (reports recorded as sent).
 
 from __future__ import annotations
 
-from varsel.incidents.service._fields import DORA_KINDS, ENTITY_TYPES, NIS2_CLASSES, aware, naive
+from varsel.incidents.service._fields import DORA_KINDS, ENTITY_TYPES, NIS2_CLASSES
 from varsel.incidents.service._incidents import (
     create,
     get,
@@ -42,14 +42,12 @@ __all__ = [
     "add_entry",
     "add_participant",
     "add_task",
-    "aware",
     "create",
     "current_facts",
     "entities",
     "get",
     "keep_reach",
     "list_incidents",
-    "naive",
     "own_facts",
     "participants",
     "profile",

@@ -43,17 +43,7 @@ DORA_KINDS = (
 )
 
 
-def naive(moment: datetime) -> datetime:
-    """Return ``moment`` as the naive UTC datetime the database stores."""
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
-
-
-def aware(moment: datetime | None) -> datetime | None:
-    """Return a stored naive UTC datetime as an aware one."""
-    return moment.replace(tzinfo=UTC) if moment is not None else None
-
-
-def _choice(value: str, allowed: tuple[str, ...] | type[Any], what: str) -> str:
+def choice(value: str, allowed: tuple[str, ...] | type[Any], what: str) -> str:
     options = tuple(v.value for v in allowed) if isinstance(allowed, type) else allowed
     value = value.strip().lower()
     if value not in options:
@@ -61,14 +51,14 @@ def _choice(value: str, allowed: tuple[str, ...] | type[Any], what: str) -> str:
     return value
 
 
-def _tlp(value: str) -> str:
+def tlp_level(value: str) -> str:
     try:
         return TLP.parse(value).value
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None
 
 
-def _emails(values: list[str]) -> str:
+def emails(values: list[str]) -> str:
     for value in values:
         if len(value) > 254 or not _EMAIL.match(value):
             raise InvalidInput(f"{value[:60]!r} is not an e-mail address")
@@ -78,7 +68,7 @@ def _emails(values: list[str]) -> str:
     return joined
 
 
-def _webhook(url: str | None) -> str | None:
+def webhook(url: str | None) -> str | None:
     if url is None or url == "":
         return None
     if len(url) > 2000 or not re.match(r"^https?://[^\s/]+", url):
@@ -95,7 +85,7 @@ def _webhook(url: str | None) -> str | None:
 _SKEW = timedelta(minutes=5)
 
 
-def _not_future(moment: datetime, what: str) -> None:
+def not_future(moment: datetime, what: str) -> None:
     """Refuse a time in the future: what was done or sent cannot have happened yet."""
     now = datetime.now(UTC)
     if moment.tzinfo is None:
@@ -107,13 +97,13 @@ def _not_future(moment: datetime, what: str) -> None:
         )
 
 
-def _text(value: str | None, limit: int, what: str) -> str | None:
+def clean_text(value: str | None, limit: int, what: str) -> str | None:
     if value is not None and len(value) > limit:
         raise InvalidInput(f"{what} is longer than {limit} characters")
     return value
 
 
-def _countries(values: list[str] | tuple[str, ...], what: str) -> str:
+def countries(values: list[str] | tuple[str, ...], what: str) -> str:
     if len(values) > 40:
         raise InvalidInput(f"{what}: at most 40 countries")
     codes = [v.strip().upper() for v in values if v.strip()]

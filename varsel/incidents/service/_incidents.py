@@ -18,7 +18,7 @@ from varsel.clock import utcnow
 from varsel.errors import Forbidden, InvalidInput, NotFound
 from varsel.incidents import taxonomy
 from varsel.incidents.models import Incident, Participant, ParticipantRole, Severity, Status
-from varsel.incidents.service._fields import _choice, _emails, _text, _tlp, _webhook
+from varsel.incidents.service._fields import choice, clean_text, emails, tlp_level, webhook
 from varsel.policy import Action, restrict
 from varsel.policy.principal import Principal
 
@@ -39,17 +39,17 @@ def create(
     title = title.strip()
     if not title:
         raise InvalidInput("an incident needs a title")
-    _text(title, 300, "the title")
+    clean_text(title, 300, "the title")
     now = utcnow()
     incident = Incident(
         title=title,
         summary=summary,
         status=Status.OPEN.value,
-        severity=_choice(severity, Severity, "severity"),
-        tlp=_tlp(tlp),
+        severity=choice(severity, Severity, "severity"),
+        tlp=tlp_level(tlp),
         classification=taxonomy.check(classification) if classification else None,
-        notify_emails=_emails(notify_emails or []),
-        webhook_url=_webhook(webhook_url),
+        notify_emails=emails(notify_emails or []),
+        webhook_url=webhook(webhook_url),
         created_by=principal.label,
         created_at=now,
         updated_at=now,
@@ -125,7 +125,7 @@ def list_incidents(
     """Return the incidents the caller may read, newest first."""
     query = select(Incident).order_by(Incident.id.desc())
     if status:
-        query = query.where(Incident.status == _choice(status, Status, "status"))
+        query = query.where(Incident.status == choice(status, Status, "status"))
     return list(session.execute(restrict(query, principal, Action.READ)).scalars())
 
 
@@ -144,21 +144,21 @@ def update(
         if key == "title":
             if not str(value).strip():
                 raise InvalidInput("an incident needs a title")
-            clean[key] = _text(str(value).strip(), 300, "the title")
+            clean[key] = clean_text(str(value).strip(), 300, "the title")
         elif key == "summary":
             clean[key] = str(value)
         elif key == "status":
-            clean[key] = _choice(value, Status, "status")
+            clean[key] = choice(value, Status, "status")
         elif key == "severity":
-            clean[key] = _choice(value, Severity, "severity")
+            clean[key] = choice(value, Severity, "severity")
         elif key == "tlp":
-            clean[key] = _tlp(value)
+            clean[key] = tlp_level(value)
         elif key == "classification":
             clean[key] = taxonomy.check(value) if value else None
         elif key == "notify_emails":
-            clean[key] = _emails(list(value))
+            clean[key] = emails(list(value))
         elif key == "webhook_url":
-            clean[key] = _webhook(value)
+            clean[key] = webhook(value)
         else:
             raise InvalidInput(f"an incident has no field {key!r}")
     for key, value in clean.items():

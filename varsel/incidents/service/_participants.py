@@ -14,7 +14,7 @@ from varsel.audit import service as audit
 from varsel.clock import utcnow
 from varsel.errors import Conflict, Forbidden, InvalidInput, NotFound
 from varsel.incidents.models import Participant, ParticipantRole
-from varsel.incidents.service._fields import _choice
+from varsel.incidents.service._fields import choice
 from varsel.incidents.service._incidents import get, keep_reach, readable
 from varsel.orgs import service as orgs
 from varsel.orgs.models import Organisation, User
@@ -36,7 +36,7 @@ def add_participant(
     was = readable(session=session, principal=principal, incident_id=incident_id)
     if (org is None) == (username is None):
         raise InvalidInput("name either an organisation or a user, not both")
-    role = _choice(role, ParticipantRole, "participant role")
+    role = choice(role, ParticipantRole, "participant role")
     org_id = orgs.get_org(session=session, name=org).id if org else None
     user_id = orgs.get_user(session=session, username=username).id if username else None
     taken = select(Participant.id).where(

@@ -23,9 +23,9 @@ from varsel.incidents.service._fields import (
     DORA_KINDS,
     ENTITY_TYPES,
     NIS2_CLASSES,
-    _choice,
-    _countries,
-    _text,
+    choice,
+    clean_text,
+    countries,
 )
 from varsel.incidents.service._incidents import get, readable
 from varsel.orgs import service as orgs
@@ -98,24 +98,24 @@ def _fill(
     org: str | None,
 ) -> None:
     """Check a profile's values and set them on ``row`` (the first entity or a further one)."""
-    established = _countries(established_in, "established_in")
+    established = countries(established_in, "established_in")
     if not established:
         raise InvalidInput("established_in needs at least one country")
     main = main_establishment.strip().upper() if main_establishment else None
     if main is not None and main not in established.split():
         raise InvalidInput(f"main establishment {main} is not among established_in")
-    row.name = _text(name.strip(), 200, "the entity name") or "unnamed entity"
+    row.name = clean_text(name.strip(), 200, "the entity name") or "unnamed entity"
     row.org_id = orgs.get_org(session=session, name=org).id if org else None
     row.established_in = established
     row.main_establishment = main
-    row.services_in = _countries(services_in or [], "services_in")
-    row.nis2_class = _choice(nis2_class, NIS2_CLASSES, "NIS2 class") if nis2_class else None
-    row.sector = _text(sector.strip().lower(), 100, "the sector") if sector else None
-    row.entity_type = _choice(entity_type, ENTITY_TYPES, "entity type") if entity_type else None
+    row.services_in = countries(services_in or [], "services_in")
+    row.nis2_class = choice(nis2_class, NIS2_CLASSES, "NIS2 class") if nis2_class else None
+    row.sector = clean_text(sector.strip().lower(), 100, "the sector") if sector else None
+    row.entity_type = choice(entity_type, ENTITY_TYPES, "entity type") if entity_type else None
     row.nis1_scope = nis1_scope
     row.dora_financial = dora_financial
     row.dora_entity_kind = (
-        _choice(dora_entity_kind, DORA_KINDS, "DORA entity kind") if dora_entity_kind else None
+        choice(dora_entity_kind, DORA_KINDS, "DORA entity kind") if dora_entity_kind else None
     )
     if row.dora_entity_kind and not dora_financial:
         raise InvalidInput("a DORA entity kind needs dora_financial")

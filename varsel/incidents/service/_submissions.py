@@ -14,9 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from varsel.audit import service as audit
+from varsel.clock import naive
 from varsel.errors import Conflict, InvalidInput
 from varsel.incidents.models import ReportSubmission
-from varsel.incidents.service._fields import _not_future, _text, naive
+from varsel.incidents.service._fields import clean_text, not_future
 from varsel.incidents.service._incidents import get
 from varsel.policy import Action
 from varsel.policy.principal import Principal
@@ -48,11 +49,11 @@ def record_submission(
 ) -> ReportSubmission:
     """Record that a stage's report was submitted (once per entity, country and stage)."""
     get(session=session, principal=principal, incident_id=incident_id, action=Action.WRITE)
-    _not_future(submitted_at, "the submission time")
+    not_future(submitted_at, "the submission time")
     if not channel.strip():
         raise InvalidInput("say how the report was submitted (channel), e.g. 'web form'")
-    _text(channel.strip(), 100, "the channel")
-    _text(reference.strip(), 300, "the reference")
+    clean_text(channel.strip(), 100, "the channel")
+    clean_text(reference.strip(), 300, "the reference")
     exists_ = session.execute(
         select(ReportSubmission.id).where(
             ReportSubmission.incident_id == incident_id,

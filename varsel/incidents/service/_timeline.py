@@ -13,10 +13,10 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from varsel.audit import service as audit
-from varsel.clock import utcnow
+from varsel.clock import aware, naive, utcnow
 from varsel.errors import InvalidInput, NotFound
 from varsel.incidents.models import Participant, Task, TimelineEntry
-from varsel.incidents.service._fields import _choice, _not_future, _text, aware, naive
+from varsel.incidents.service._fields import choice, clean_text, not_future
 from varsel.incidents.service._incidents import get
 from varsel.orgs import service as orgs
 from varsel.orgs.models import User
@@ -35,13 +35,13 @@ def add_entry(
 ) -> TimelineEntry:
     """Add a timeline entry (kinds: note, action, mitigation, communication, finding)."""
     get(session=session, principal=principal, incident_id=incident_id, action=Action.WRITE)
-    kind = _choice(
+    kind = choice(
         kind, ("note", "action", "mitigation", "communication", "finding"), "timeline kind"
     )
     if not text.strip():
         raise InvalidInput("a timeline entry needs text")
     if at is not None:
-        _not_future(at, "the time of the entry")
+        not_future(at, "the time of the entry")
     entry = TimelineEntry(
         incident_id=incident_id,
         at=naive(at) if at else utcnow(),
@@ -86,7 +86,7 @@ def add_task(
     get(session=session, principal=principal, incident_id=incident_id, action=Action.WRITE)
     if not title.strip():
         raise InvalidInput("a task needs a title")
-    _text(title.strip(), 300, "a task title")
+    clean_text(title.strip(), 300, "a task title")
     owner_id = orgs.get_user(session=session, username=owner).id if owner else None
     if owner_id is not None and not _takes_part(session, incident_id, owner_id):
         raise InvalidInput(

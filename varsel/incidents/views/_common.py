@@ -9,6 +9,7 @@ from fastapi import Path
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
+from varsel.clock import aware
 from varsel.errors import InvalidInput
 from varsel.incidents import flows, service
 from varsel.incidents.models import Incident
@@ -21,13 +22,13 @@ PREFIX = "/api/v1/incidents"
 Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
 
 
-def _aware(value: datetime | None) -> datetime | None:
+def require_offset(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         raise InvalidInput("times need a UTC offset, e.g. 2026-03-27T14:00:00Z")
     return value
 
 
-def _summary(incident: Incident) -> dict[str, Any]:
+def summary_of(incident: Incident) -> dict[str, Any]:
     return {
         "id": incident.id,
         "title": incident.title,
@@ -35,12 +36,12 @@ def _summary(incident: Incident) -> dict[str, Any]:
         "severity": incident.severity,
         "tlp": incident.tlp,
         "classification": incident.classification,
-        "created_at": iso(service.aware(incident.created_at)),
-        "updated_at": iso(service.aware(incident.updated_at)),
+        "created_at": iso(aware(incident.created_at)),
+        "updated_at": iso(aware(incident.updated_at)),
     }
 
 
-def _seen(
+def seen(
     session: Session, principal: Principal, incident_id: int, body: Any
 ) -> dict[str, Any] | Response:
     """Return ``body`` if the caller may read the incident after its write, else 204.
@@ -53,11 +54,11 @@ def _seen(
     return Response(status_code=204)
 
 
-def _detail(session: Session, principal: Principal, incident: Incident) -> dict[str, Any]:
+def detail_of(session: Session, principal: Principal, incident: Incident) -> dict[str, Any]:
     prof = service.profile(session=session, incident_id=incident.id)
     facts = service.current_facts(session=session, incident_id=incident.id)
     return {
-        **_summary(incident),
+        **summary_of(incident),
         "summary": incident.summary,
         "created_by": incident.created_by,
         "notify_emails": [a for a in incident.notify_emails.split(",") if a],
@@ -66,7 +67,7 @@ def _detail(session: Session, principal: Principal, incident: Incident) -> dict[
         "timeline": [
             {
                 "id": e.id,
-                "at": iso(service.aware(e.at)),
+                "at": iso(aware(e.at)),
                 "kind": e.kind,
                 "text": e.text,
                 "author": e.author,
@@ -99,7 +100,7 @@ def _detail(session: Session, principal: Principal, incident: Incident) -> dict[
                 "channel": s.channel,
                 "reference": s.reference,
                 "submitted_by": s.submitted_by,
-                "submitted_at": iso(service.aware(s.submitted_at)),
+                "submitted_at": iso(aware(s.submitted_at)),
             }
             for s in service.submissions(session=session, incident_id=incident.id)
         ],

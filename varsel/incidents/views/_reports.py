@@ -12,7 +12,7 @@ from varsel.errors import InvalidInput
 from varsel.http.deps import CurrentPrincipal, DbSession
 from varsel.incidents import flows, taxonomy
 from varsel.incidents.schemas import SubmissionIn
-from varsel.incidents.views._common import PREFIX, Id, _aware, _seen
+from varsel.incidents.views._common import PREFIX, Id, require_offset, seen
 from varsel.reporting import facts as factreg
 from varsel.reporting import reports
 from varsel.reporting.obligations import iso
@@ -100,8 +100,8 @@ def submit(
         stage=stage,
         channel=body.channel,
         reference=body.reference,
-        submitted_at=_aware(body.submitted_at),
+        submitted_at=require_offset(body.submitted_at),
         entity=body.entity,
     )
     session.commit()
-    return _seen(session, principal, incident_id, out)
+    return seen(session, principal, incident_id, out)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 from fastapi.responses import Response
 
+from varsel.clock import aware
 from varsel.http.deps import CurrentPrincipal, DbSession
 from varsel.incidents import flows, service
 from varsel.incidents.schemas import (
@@ -20,7 +21,7 @@ from varsel.incidents.schemas import (
     TaskIn,
     TaskPatch,
 )
-from varsel.incidents.views._common import PREFIX, Id, _aware, _detail, _seen, _summary
+from varsel.incidents.views._common import PREFIX, Id, detail_of, require_offset, seen, summary_of
 from varsel.reporting import reports
 from varsel.reporting.obligations import iso
 
@@ -33,7 +34,7 @@ def list_incidents(
 ) -> list[dict[str, Any]]:
     """List the incidents the caller may read, newest first."""
     return [
-        _summary(i)
+        summary_of(i)
         for i in service.list_incidents(session=session, principal=principal, status=status)
     ]
 
@@ -43,14 +44,14 @@ def create(body: IncidentIn, session: DbSession, principal: CurrentPrincipal) ->
     """Open an incident led by the caller's organisation."""
     incident = service.create(session=session, principal=principal, **body.model_dump())
     session.commit()
-    return _detail(session, principal, incident)
+    return detail_of(session, principal, incident)
 
 
 @router.get("/{incident_id}")
 def get(incident_id: Id, session: DbSession, principal: CurrentPrincipal) -> dict[str, Any]:
     """Return the incident workspace."""
     incident = service.get(session=session, principal=principal, incident_id=incident_id)
-    return _detail(session, principal, incident)
+    return detail_of(session, principal, incident)
 
 
 @router.patch("/{incident_id}", response_model=None)
@@ -65,7 +66,7 @@ def patch(
         changes=body.model_dump(exclude_unset=True),
     )
     session.commit()
-    return _seen(session, principal, incident_id, lambda: _detail(session, principal, incident))
+    return seen(session, principal, incident_id, lambda: detail_of(session, principal, incident))
 
 
 @router.post("/{incident_id}/participants", status_code=201, response_model=None)
@@ -82,7 +83,7 @@ def add_participant(
         username=body.user,
     )
     session.commit()
-    return _seen(session, principal, incident_id, {"id": row.id, "role": row.role})
+    return seen(session, principal, incident_id, {"id": row.id, "role": row.role})
 
 
 @router.delete("/{incident_id}/participants/{participant_id}", status_code=204)
@@ -108,14 +109,14 @@ def add_entry(
         incident_id=incident_id,
         text=body.text,
         kind=body.kind,
-        at=_aware(body.at),
+        at=require_offset(body.at),
     )
     session.commit()
-    return _seen(
+    return seen(
         session,
         principal,
         incident_id,
-        {"id": entry.id, "at": iso(service.aware(entry.at)), "kind": entry.kind},
+        {"id": entry.id, "at": iso(aware(entry.at)), "kind": entry.kind},
     )
 
 
@@ -130,10 +131,10 @@ def add_task(
         incident_id=incident_id,
         title=body.title,
         owner=body.owner,
-        due_at=_aware(body.due_at),
+        due_at=require_offset(body.due_at),
     )
     session.commit()
-    return _seen(session, principal, incident_id, {"id": task.id, "title": task.title})
+    return seen(session, principal, incident_id, {"id": task.id, "title": task.title})
 
 
 @router.patch("/{incident_id}/tasks/{task_id}", response_model=None)
@@ -149,7 +150,7 @@ def patch_task(
         done=body.done,
     )
     session.commit()
-    return _seen(session, principal, incident_id, {"id": task.id, "done": task.done})
+    return seen(session, principal, incident_id, {"id": task.id, "done": task.done})
 
 
 @router.post("/{incident_id}/links", status_code=201, response_model=None)
@@ -166,7 +167,7 @@ def link(
         note=body.note,
     )
     session.commit()
-    return _seen(
+    return seen(
         session,
         principal,
         incident_id,
@@ -184,7 +185,7 @@ def put_entity(
     service.set_profile(session=session, principal=principal, incident_id=incident_id, **data)
     session.commit()
     prof = service.profile(session=session, incident_id=incident_id)
-    return _seen(session, principal, incident_id, prof.__dict__ if prof else {})
+    return seen(session, principal, incident_id, prof.__dict__ if prof else {})
 
 
 @router.put("/{incident_id}/entities/{key}", response_model=None)
@@ -202,7 +203,7 @@ def put_further_entity(
         session=session, principal=principal, incident_id=incident_id, key=key, **data
     )
     session.commit()
-    return _seen(session, principal, incident_id, {"key": row.key, "name": row.name})
+    return seen(session, principal, incident_id, {"key": row.key, "name": row.name})
 
 
 @router.delete("/{incident_id}/entities/{key}", status_code=204)
@@ -231,4 +232,4 @@ def patch_facts(
         entity=body.entity,
     )
     session.commit()
-    return _seen(session, principal, incident_id, {"facts": reports.plain(facts)})
+    return seen(session, principal, incident_id, {"facts": reports.plain(facts)})

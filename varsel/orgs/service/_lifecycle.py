@@ -15,7 +15,7 @@ from varsel.clock import utcnow
 from varsel.errors import AuthenticationFailed, InvalidInput
 from varsel.orgs.models import User
 from varsel.orgs.service._tokens import revoke_all_tokens
-from varsel.orgs.service._users import _hasher, check_password
+from varsel.orgs.service._users import check_password, hasher
 from varsel.policy.principal import Principal
 
 
@@ -23,7 +23,7 @@ def set_password(*, session: Session, user: User, password: str, actor: str) -> 
     """Set a new password; the user's web sessions end and every API token is revoked."""
     check_password(password)
     # Web sessions carry a fingerprint of the hash, so a new hash ends them in every worker.
-    user.password_hash = _hasher.hash(password)
+    user.password_hash = hasher.hash(password)
     revoked = revoke_all_tokens(session=session, user_id=user.id, actor=actor)
     audit.record(
         session=session,
@@ -40,7 +40,7 @@ def change_own_password(*, session: Session, principal: Principal, current: str,
     if user is None or user.password_hash is None:
         raise AuthenticationFailed("this account has no password to change")
     try:
-        _hasher.verify(user.password_hash, current)
+        hasher.verify(user.password_hash, current)
     except (VerificationError, InvalidHashError):
         raise AuthenticationFailed("the current password is wrong") from None
     if new == current:

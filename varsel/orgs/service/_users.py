@@ -33,10 +33,10 @@ from varsel.orgs.service._orgs import get_org
 from varsel.orgs.service._throttle import clear, count_failure, current_wait, throttle_key
 from varsel.policy.principal import Principal, principal_of
 
-_hasher = PasswordHasher()
+hasher = PasswordHasher()
 # A hash of a random password, verified against when the user does not exist, so a failed
 # sign-in costs the same time whether or not the username is known.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+_DUMMY_HASH = hasher.hash(secrets.token_urlsafe(16))
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,149}$")
 MIN_PASSWORD = 12
 
@@ -79,7 +79,7 @@ def add_user(
         username_key=key,
         org_id=organisation.id,
         role=role,
-        password_hash=_hasher.hash(password) if password else None,
+        password_hash=hasher.hash(password) if password else None,
         created_at=utcnow(),
     )
     session.add(user)
@@ -150,12 +150,12 @@ def authenticate_password(
     ok = False
     if user is None or user.password_hash is None or user.disabled_at is not None:
         try:
-            _hasher.verify(_DUMMY_HASH, password)
+            hasher.verify(_DUMMY_HASH, password)
         except VerificationError:
             pass
     else:
         try:
-            ok = _hasher.verify(user.password_hash, password)
+            ok = hasher.verify(user.password_hash, password)
         except (VerificationError, InvalidHashError):
             ok = False
     if not ok or user is None:
@@ -172,6 +172,6 @@ def authenticate_password(
             )
         raise AuthenticationFailed("wrong username or password")
     clear(session=session, key=key)
-    if _hasher.check_needs_rehash(user.password_hash or ""):
-        user.password_hash = _hasher.hash(password)
+    if hasher.check_needs_rehash(user.password_hash or ""):
+        user.password_hash = hasher.hash(password)
     return principal_of(user)

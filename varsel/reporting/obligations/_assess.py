@@ -13,18 +13,18 @@ from typing import Any
 
 from varsel.reporting import facts as factreg
 from varsel.reporting.facts import Profile
-from varsel.reporting.obligations._deadlines import _matches, _obligations
+from varsel.reporting.obligations._deadlines import matches, obligations_in
 from varsel.reporting.obligations._results import (
     JurisdictionResult,
     Obligation,
-    _source,
     duration_text,
     iso,
+    source_of,
 )
 from varsel.reporting.obligations._significance import (
-    _own_significance,
     dora_significance,
     nis2_significance,
+    own_significance,
 )
 from varsel.reporting.rules import Jurisdiction, Rules, load
 from varsel.reporting.significance import Outcome, Significance
@@ -32,7 +32,7 @@ from varsel.reporting.significance import Outcome, Significance
 
 def _recipient(j: Jurisdiction, profile: Profile) -> dict[str, Any]:
     for r in j.recipients:
-        if r.get("when") and _matches(r["when"], profile):
+        if r.get("when") and matches(r["when"], profile):
             return r
     return next(r for r in j.recipients if not r.get("when"))
 
@@ -121,7 +121,7 @@ def assess(
                         [],
                     )
                 )
-        note = _source("NIS2 does not apply", rules.nis2["dora_exclusion"])
+        note = source_of("NIS2 does not apply", rules.nis2["dora_exclusion"])
         for r in results:
             r.notes.append({**note, "text": rules.nis2["dora_exclusion"]["text"]})
         return results
@@ -174,7 +174,7 @@ def assess(
             owed, why = _nis2_owed(rules, profile, country)
             sig = nis2_significance(rules, profile, known)
             basis = rules.nis2["jurisdiction"]
-            notes = [{**_source("jurisdiction", basis), "text": basis["text"]}]
+            notes = [{**source_of("jurisdiction", basis), "text": basis["text"]}]
         else:
             notes = []
             owed = country in profile.established_in
@@ -183,7 +183,7 @@ def assess(
                 if owed
                 else f"NIS1-based law: only entities established in {country} report there"
             )
-            sig = _own_significance(j, known)
+            sig = own_significance(j, known)
         if not owed:
             results.append(JurisdictionResult(country, j.id, j.title, False, why, sig, [], notes))
             continue
@@ -196,7 +196,7 @@ def assess(
         results[-1].notes.extend(notes)
         if j.regime == "nis2" and rules.nis2.get("cross_border_note") and known.get("cross_border"):
             cb = rules.nis2["cross_border_note"]
-            results[-1].notes.append({**_source("cross-border", cb), "text": cb["text"]})
+            results[-1].notes.append({**source_of("cross-border", cb), "text": cb["text"]})
     return results
 
 
@@ -225,7 +225,7 @@ def _result(
         )
     conditional = sig.outcome is Outcome.UNDETERMINED
     mine = {stage: at for (c, stage), at in submitted.items() if c == country}
-    obligations = _obligations(j, country, recipient, tz, profile, facts, mine, now, conditional)
+    obligations = obligations_in(j, country, recipient, tz, profile, facts, mine, now, conditional)
     late_notice = j.raw.get("late_notice")
     for o in obligations:
         if o.late_by is not None:
@@ -235,13 +235,13 @@ def _result(
         if late_notice and o.status in {"due", "overdue"}:
             o.prompts.append(
                 {
-                    **_source("late notice", late_notice),
+                    **source_of("late notice", late_notice),
                     "text": f"{late_notice['text']} (to {recipient['name']})",
                 }
             )
     # National transpositions inherit the Directive's duties from the file their stages come from.
     inherited = load().files.get(j.raw.get("stages_from", ""), {}).get("duties", ())
-    duties = [{**_source(d["id"], d), "text": d["text"]} for d in j.raw.get("duties", inherited)]
+    duties = [{**source_of(d["id"], d), "text": d["text"]} for d in j.raw.get("duties", inherited)]
     if conditional:
         why += (
             "; significance undetermined, so these reports are owed if it is significant: "

@@ -15,7 +15,7 @@ from typing import Any
 from varsel.reporting import calendar
 from varsel.reporting import facts as factreg
 from varsel.reporting.facts import Profile
-from varsel.reporting.obligations._results import Obligation, _source, iso
+from varsel.reporting.obligations._results import Obligation, iso, source_of
 from varsel.reporting.rules import Jurisdiction, Stage
 
 _ANCHORS = {
@@ -114,13 +114,13 @@ def _bound_notes(bounded: list[str], facts: Mapping[str, Any]) -> list[str]:
     return notes
 
 
-def _matches(when: Mapping[str, Any], profile: Profile) -> bool:
+def matches(when: Mapping[str, Any], profile: Profile) -> bool:
     return all(getattr(profile, key, None) in values for key, values in when.items())
 
 
 def _stage_spec(stage: Stage, profile: Profile) -> tuple[dict[str, Any], dict[str, Any]]:
     for variant in stage.variants:
-        if _matches(variant["when"], profile):
+        if matches(variant["when"], profile):
             return variant["deadline"], variant
     return stage.deadline, {"source": stage.source, "verified": stage.verified}
 
@@ -145,7 +145,7 @@ def _status(
     return "overdue" if now > deadline else "due"
 
 
-def _obligations(
+def obligations_in(
     j: Jurisdiction,
     country: str,
     recipient: Mapping[str, Any],
@@ -159,7 +159,7 @@ def _obligations(
     clock = _Clock(facts=facts, tz=tz, deadlines={}, submitted=submitted)
     weekend = j.raw.get("weekend_rule")
     out: list[Obligation] = []
-    base_sources = [_source("jurisdiction", j.raw), _source("recipient", recipient)]
+    base_sources = [source_of("jurisdiction", j.raw), source_of("recipient", recipient)]
     for stage in j.stages:
         spec, origin = _stage_spec(stage, profile)
         nominal: datetime | None = None
@@ -174,11 +174,11 @@ def _obligations(
             for m in missing
         ]
         notes.extend(_bound_notes(bounded, facts))
-        sources = [*base_sources, _source(f"{stage.stage} deadline", origin)]
+        sources = [*base_sources, source_of(f"{stage.stage} deadline", origin)]
         if deadline is not None and stage.weekend_rule and weekend:
             if _weekend_exempt(weekend, stage.stage, profile):
                 notes.append("weekend/holiday relief does not apply to this entity and stage")
-                sources.append(_source("weekend rule exemption", weekend))
+                sources.append(source_of("weekend rule exemption", weekend))
             else:
                 cats = tuple(weekend["holiday_categories"].get(country, ["public"]))
                 noon = time.fromisoformat(weekend["noon"])
@@ -197,9 +197,9 @@ def _obligations(
                     nominal, relief = deadline, "weekend or holiday: noon of the next working day"
                     notes.append(f"nominal deadline {iso(deadline)}, before the relief")
                     deadline = moved
-                    sources.append(_source("weekend rule", weekend))
+                    sources.append(source_of("weekend rule", weekend))
                     if spec_days:
-                        sources.append(_source("bank closing days", spec_days))
+                        sources.append(source_of("bank closing days", spec_days))
         clock.deadlines[stage.stage] = deadline
         clock.bounded[stage.stage] = bounded
         content = [{"id": c, "label": j.content_fields[c]["label"]} for c in stage.content]
@@ -329,7 +329,7 @@ def _ongoing(
             f"{words}, because the incident is still being handled then",
             progress_fields,
             [],
-            [_source("progress report", spec)],
+            [source_of("progress report", spec)],
             bounded,
         ),
         make(
@@ -339,7 +339,7 @@ def _ongoing(
             final_words,
             content,
             notes,
-            [_source("final report after a progress report", spec)],
+            [source_of("final report after a progress report", spec)],
             final.bounded,
         ),
     ]

@@ -150,5 +150,5 @@ def iso(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment else None
 
 
-def _source(what: str, node: Mapping[str, Any]) -> dict[str, Any]:
+def source_of(what: str, node: Mapping[str, Any]) -> dict[str, Any]:
     return {"what": what, "source": node["source"], "verified": bool(node["verified"])}

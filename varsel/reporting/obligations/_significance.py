@@ -37,7 +37,7 @@ def nis2_significance(rules: Rules, profile: Profile, facts: Mapping[str, Any]) 
     return combine("NIS2 Art. 23(3)", [criterion({**spec, "id": "art-23-3"}, facts)])
 
 
-def _own_significance(j: Jurisdiction, facts: Mapping[str, Any]) -> Significance:
+def own_significance(j: Jurisdiction, facts: Mapping[str, Any]) -> Significance:
     assert j.significance is not None
     spec = {**j.significance, "id": j.id.lower()}
     return combine(j.significance["article"], [criterion(spec, facts)])
@@ -45,7 +45,7 @@ def _own_significance(j: Jurisdiction, facts: Mapping[str, Any]) -> Significance
 
 def dora_significance(rules: Rules, facts: Mapping[str, Any]) -> Significance:
     """Evaluate DORA's major-incident test; the entity's own classification time counts too."""
-    result = _own_significance(rules.dora, facts)
+    result = own_significance(rules.dora, facts)
     if facts.get("classified_major_at") and result.outcome is not Outcome.SIGNIFICANT:
         when = iso(facts["classified_major_at"])
         # The entity's classification settles the question: what the criteria lack (or deny)

@@ -17,7 +17,7 @@ from varsel.orgs.names import name_key, username_key
 from varsel.policy import Action, restrict
 from varsel.policy.principal import Principal
 from varsel.sharing.ingest import warninglists
-from varsel.sharing.ingest._results import _Candidate
+from varsel.sharing.ingest._results import Candidate
 from varsel.sharing.validation import ValidatedObject
 
 RECIPIENTS_PROPERTY = "x_varsel_recipients"
@@ -35,7 +35,7 @@ def preload_warning_lists() -> None:
     warninglists.check_indicators([_PROBE])
 
 
-def _recipient_names(obj: dict[str, Any], envelope_default: Any) -> Any:
+def recipient_names(obj: dict[str, Any], envelope_default: Any) -> Any:
     return obj.get(RECIPIENTS_PROPERTY, envelope_default)
 
 
@@ -45,7 +45,7 @@ _MAX_WAIT_SECONDS = 900
 _THROTTLED = (-1, -1)
 
 
-class _RecipientResolver:
+class RecipientResolver:
     """Resolve recipient names ('ORG NAME', 'org:ORG NAME', 'user:USERNAME') to ids, cached.
 
     Organisation names are public, so an unknown one is simply unknown. Whether a *username*
@@ -98,7 +98,7 @@ class _RecipientResolver:
         return (None, uid)
 
 
-def _all_marking_refs(obj: dict[str, Any], facts: ValidatedObject) -> list[str]:
+def all_marking_refs(obj: dict[str, Any], facts: ValidatedObject) -> list[str]:
     refs = list(facts.marking_refs)
     granular = obj.get("granular_markings")
     if isinstance(granular, list):
@@ -110,14 +110,14 @@ def _all_marking_refs(obj: dict[str, Any], facts: ValidatedObject) -> list[str]:
     return refs
 
 
-def _refusal(stix_id: str, warnings: list[str]) -> str:
+def warninglist_refusal(stix_id: str, warnings: list[str]) -> str:
     return (
         f"{stix_id}: refused by this hub's warning-list policy (known-benign values are not "
         "shared): " + "; ".join(warnings)
     )
 
 
-def _attach_recipients(cand: _Candidate, names: Any, resolver: _RecipientResolver) -> str | None:
+def attach_recipients(cand: Candidate, names: Any, resolver: RecipientResolver) -> str | None:
     if names is None or names == []:
         return (
             f"{cand.facts.stix_id}: a TLP:RED object must name its recipients in "

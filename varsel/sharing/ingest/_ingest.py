@@ -22,15 +22,15 @@ from varsel.sharing.envelope import Envelope, split
 from varsel.sharing.ingest import warninglists
 from varsel.sharing.ingest._checks import (
     RECIPIENTS_PROPERTY,
-    _all_marking_refs,
-    _attach_recipients,
-    _recipient_names,
-    _RecipientResolver,
-    _refusal,
+    RecipientResolver,
+    all_marking_refs,
+    attach_recipients,
+    recipient_names,
+    warninglist_refusal,
 )
 from varsel.sharing.ingest._producers import IdentityCheck
-from varsel.sharing.ingest._results import IngestResult, Outcome, _Candidate
-from varsel.sharing.ingest._store import _store
+from varsel.sharing.ingest._results import Candidate, IngestResult, Outcome
+from varsel.sharing.ingest._store import store
 from varsel.sharing.ingest.helper import Pending, WarningListHelper
 from varsel.sharing.ingest.marking import Classifier
 from varsel.sharing.ingest.warninglists import warninglist_mode
@@ -107,7 +107,7 @@ def _checked_and_stored(
     default_recipients = envelope.properties.get(RECIPIENTS_PROPERTY, recipients)
     default_tlp = TLP(collection.default_tlp)
     result = IngestResult(status_id=str(uuid.uuid4()), request_timestamp="")
-    resolver = _RecipientResolver(session, principal)
+    resolver = RecipientResolver(session, principal)
     classifier = Classifier(session, envelope.objects)
     identities = IdentityCheck(session, principal)
 
@@ -137,7 +137,7 @@ def _checked_and_stored(
         found = warninglists.check_indicators([valid[i][1] for i in checked])
         warned = {i: w for i, w in zip(checked, found, strict=True) if w}
 
-    candidates: list[_Candidate] = []
+    candidates: list[Candidate] = []
     for index, (raw, obj, facts) in enumerate(valid):
         warnings = warned.get(index, [])
         if warnings:
@@ -146,7 +146,7 @@ def _checked_and_stored(
                     Outcome(
                         facts.stix_id,
                         facts.modified or facts.created,
-                        _refusal(facts.stix_id, warnings),
+                        warninglist_refusal(facts.stix_id, warnings),
                     )
                 )
                 continue
@@ -156,13 +156,13 @@ def _checked_and_stored(
                 Outcome(facts.stix_id, facts.modified or facts.created, impostor)
             )
             continue
-        refs = _all_marking_refs(obj, facts)
+        refs = all_marking_refs(obj, facts)
         classification, refused = classifier.classify(obj, refs)
         if refused:
             result.failures.append(Outcome(facts.stix_id, facts.modified or facts.created, refused))
             continue
         tlp = effective_tlp(refs, default_tlp)
-        cand = _Candidate(
+        cand = Candidate(
             raw=raw,
             obj=obj,
             facts=facts,
@@ -171,7 +171,7 @@ def _checked_and_stored(
             warnings=tuple(warnings),
         )
         if tlp is TLP.RED:
-            failure = _attach_recipients(cand, _recipient_names(obj, default_recipients), resolver)
+            failure = attach_recipients(cand, recipient_names(obj, default_recipients), resolver)
             if failure:
                 result.failures.append(
                     Outcome(facts.stix_id, facts.modified or facts.created, failure)
@@ -179,7 +179,7 @@ def _checked_and_stored(
                 continue
         candidates.append(cand)
 
-    not_ours = _store(
+    not_ours = store(
         session=session,
         collection=collection,
         principal=principal,

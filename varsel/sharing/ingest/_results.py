@@ -1,7 +1,7 @@
 """What an ingest reports and what it carries between its steps.
 
 :class:`Outcome` and :class:`IngestResult` are the content of the TAXII status resource;
-``_Candidate`` is an object that passed every check, with what storing it needs.
+``Candidate`` is an object that passed every check, with what storing it needs.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class IngestResult:
 
 
 @dataclass(slots=True)
-class _Candidate:
+class Candidate:
     raw: str
     obj: dict[str, Any]
     facts: ValidatedObject

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from varsel.clock import now_us, us_to_rfc3339
 from varsel.policy.principal import Principal
 from varsel.sharing.ingest._producers import producer_refusals
-from varsel.sharing.ingest._results import IngestResult, Outcome, _Candidate
+from varsel.sharing.ingest._results import Candidate, IngestResult, Outcome
 from varsel.sharing.models import Collection, Recipient, StixObject
 
 _CHUNK = 500
@@ -71,12 +71,12 @@ def _insert_rows(session: Session, rows: list[list[Any]]) -> None:
         raise DBAPIError.instance(statement, None, exc, dbapi_error) from exc
 
 
-def _store(
+def store(
     *,
     session: Session,
     collection: Collection,
     principal: Principal,
-    candidates: list[_Candidate],
+    candidates: list[Candidate],
     result: IngestResult,
     stamp_us: int | None,
 ) -> list[str]:

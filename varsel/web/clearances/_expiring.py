@@ -13,7 +13,7 @@ from varsel.clearances.models import ExpiryNotice
 from varsel.clearances.notices import THRESHOLDS
 from varsel.http.deps import DbSession
 from varsel.policy import Action, restrict
-from varsel.web.clearances._pages import _row
+from varsel.web.clearances._pages import row_of
 from varsel.web.render import render
 from varsel.web.sessions import Admin
 
@@ -22,7 +22,7 @@ def expiring_page(request: Request, db: DbSession, principal: Admin) -> Response
     """List clearances ending within 60, 30 and 7 days, and the warnings already sent."""
     now = datetime.now(UTC)
     rows = [
-        _row(c, now)
+        row_of(c, now)
         for c in register.expiring(session=db, principal=principal, within_days=max(THRESHOLDS))
     ]
     buckets = []

@@ -31,14 +31,14 @@ def _status(exc: VarselError) -> int:
     return next((code for kind, code in _STATUS if isinstance(exc, kind)), 400)
 
 
-def _int(form: FormData, name: str, what: str) -> int:
+def form_int(form: FormData, name: str, what: str) -> int:
     value = field(form, name)
     if not value.isdigit():
         raise InvalidInput(f"choose {what}")
     return int(value)
 
 
-def _day(form: FormData, name: str, what: str) -> date:
+def form_day(form: FormData, name: str, what: str) -> date:
     value = field(form, name)
     try:
         return date.fromisoformat(value)

@@ -58,7 +58,7 @@ class Row:
         return (self.clearance.valid_until - self.today).days
 
 
-def _row(clearance: Clearance, now: datetime) -> Row:
+def row_of(clearance: Clearance, now: datetime) -> Row:
     zone = rules.time_zone(clearance.country).key
     return Row(clearance=clearance, zone=zone, today=local_day(clearance.country, now))
 
@@ -79,7 +79,7 @@ def _staff(session: Session, principal: Principal, now: datetime) -> list[tuple[
     persons = register.list_persons(session=session, principal=principal)
     rows: dict[int, list[Row]] = {p.id: [] for p in persons}
     for clearance in register.list_clearances(session=session, principal=principal):
-        rows.setdefault(clearance.person_id, []).append(_row(clearance, now))
+        rows.setdefault(clearance.person_id, []).append(row_of(clearance, now))
     pending = register.list_recognitions(
         session=session, principal=principal, status=RecognitionStatus.PENDING.value
     )
@@ -106,7 +106,7 @@ def _rules_panel() -> dict[str, Any]:
     }
 
 
-def _register_page(
+def render_register(
     request: Request,
     db: Session,
     principal: Principal,
@@ -139,7 +139,7 @@ def _register_page(
     )
 
 
-def _write(
+def write_and_redirect(
     request: Request, db: Session, principal: Principal, act: Any, path: str, notice: str
 ) -> Response:
     # One unit of work per request: the service writes and audits, we commit or roll back.
@@ -148,15 +148,15 @@ def _write(
     except VarselError as exc:
         db.rollback()
         if path == "/clearances/requests":
-            return _requests_page(
+            return render_requests(
                 request, db, principal, status_code=_status(exc), error=exc.message
             )
-        return _register_page(request, db, principal, status_code=_status(exc), error=exc.message)
+        return render_register(request, db, principal, status_code=_status(exc), error=exc.message)
     db.commit()
     return done(path, notice)
 
 
-def _requests_page(
+def render_requests(
     request: Request,
     db: Session,
     principal: Principal,
@@ -177,7 +177,7 @@ def _requests_page(
     sent = [] if hub else [r for r in visible if r.clearance_id in clearances]
     now = datetime.now(UTC)
     askable = [
-        _row(c, now)
+        row_of(c, now)
         for c in clearances.values()
         if c.scope == Scope.NATIONAL.value
         and c.state != ClearanceState.DECLARED.value

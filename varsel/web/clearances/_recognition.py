@@ -8,15 +8,15 @@ from starlette.responses import Response
 from varsel.clearances import service as register
 from varsel.errors import InvalidInput
 from varsel.http.deps import DbSession
-from varsel.web.clearances._forms import _int
-from varsel.web.clearances._pages import _requests_page, _write
+from varsel.web.clearances._forms import form_int
+from varsel.web.clearances._pages import render_requests, write_and_redirect
 from varsel.web.pages import field
 from varsel.web.sessions import Admin, CheckedForm
 
 
 def requests_page(request: Request, db: DbSession, principal: Admin) -> Response:
     """List the recognition requests my organisation sent and those it must decide."""
-    return _requests_page(request, db, principal)
+    return render_requests(request, db, principal)
 
 
 def request_recognition(
@@ -28,12 +28,14 @@ def request_recognition(
         register.request_recognition(
             session=db,
             principal=principal,
-            clearance_id=_int(form, "clearance_id", "a clearance"),
+            clearance_id=form_int(form, "clearance_id", "a clearance"),
             country=field(form, "country"),
             note=field(form, "note"),
         )
 
-    return _write(request, db, principal, act, "/clearances/requests", "recognition_requested")
+    return write_and_redirect(
+        request, db, principal, act, "/clearances/requests", "recognition_requested"
+    )
 
 
 def decide_request(
@@ -48,10 +50,10 @@ def decide_request(
         register.decide_recognition(
             session=db,
             principal=principal,
-            request_id=_int(form, "request_id", "a request"),
+            request_id=form_int(form, "request_id", "a request"),
             approve=verdict == "approve",
             reason=field(form, "reason"),
         )
 
     notice = "recognition_approved" if verdict == "approve" else "recognition_refused"
-    return _write(request, db, principal, act, "/clearances/requests", notice)
+    return write_and_redirect(request, db, principal, act, "/clearances/requests", notice)

@@ -9,15 +9,15 @@ from varsel.clearances import service as register
 from varsel.clearances.models import Scope
 from varsel.errors import VarselError
 from varsel.http.deps import DbSession
-from varsel.web.clearances._forms import _day, _int, _status
-from varsel.web.clearances._pages import _register_page, _write
+from varsel.web.clearances._forms import _status, form_day, form_int
+from varsel.web.clearances._pages import render_register, write_and_redirect
 from varsel.web.pages import field
 from varsel.web.sessions import Admin, CheckedForm
 
 
 def register_page(request: Request, db: DbSession, principal: Admin) -> Response:
     """Show my staff's clearances, with forms to add, verify, revoke and check."""
-    return _register_page(request, db, principal)
+    return render_register(request, db, principal)
 
 
 def add_person(request: Request, db: DbSession, principal: Admin, form: CheckedForm) -> Response:
@@ -33,14 +33,14 @@ def add_person(request: Request, db: DbSession, principal: Admin, form: CheckedF
             username=field(form, "username") or None,
         )
 
-    return _write(request, db, principal, act, "/clearances", "person_added")
+    return write_and_redirect(request, db, principal, act, "/clearances", "person_added")
 
 
 def add_clearance(request: Request, db: DbSession, principal: Admin, form: CheckedForm) -> Response:
     """Register a clearance as declared, its level exactly as written."""
 
     def act() -> None:
-        person_id = _int(form, "person", "a person")
+        person_id = form_int(form, "person", "a person")
         register.add_clearance(
             session=db,
             principal=principal,
@@ -48,29 +48,29 @@ def add_clearance(request: Request, db: DbSession, principal: Admin, form: Check
             country=field(form, "country"),
             level=field(form, "level"),
             authority=field(form, "authority"),
-            valid_from=_day(form, "valid_from", "valid from"),
-            valid_until=_day(form, "valid_until", "valid until"),
+            valid_from=form_day(form, "valid_from", "valid from"),
+            valid_until=form_day(form, "valid_until", "valid until"),
             scope=field(form, "scope") or Scope.NATIONAL.value,
         )
 
-    return _write(request, db, principal, act, "/clearances", "clearance_added")
+    return write_and_redirect(request, db, principal, act, "/clearances", "clearance_added")
 
 
 def verify(request: Request, db: DbSession, principal: Admin, form: CheckedForm) -> Response:
     """Record that I checked the clearance certificate."""
 
     def act() -> None:
-        clearance_id = _int(form, "clearance_id", "a clearance")
+        clearance_id = form_int(form, "clearance_id", "a clearance")
         register.verify_clearance(session=db, principal=principal, clearance_id=clearance_id)
 
-    return _write(request, db, principal, act, "/clearances", "clearance_verified")
+    return write_and_redirect(request, db, principal, act, "/clearances", "clearance_verified")
 
 
 def revoke(request: Request, db: DbSession, principal: Admin, form: CheckedForm) -> Response:
     """Revoke a clearance at once, with the reason."""
 
     def act() -> None:
-        clearance_id = _int(form, "clearance_id", "a clearance")
+        clearance_id = form_int(form, "clearance_id", "a clearance")
         register.revoke_clearance(
             session=db,
             principal=principal,
@@ -78,13 +78,13 @@ def revoke(request: Request, db: DbSession, principal: Admin, form: CheckedForm)
             reason=field(form, "reason"),
         )
 
-    return _write(request, db, principal, act, "/clearances", "clearance_revoked")
+    return write_and_redirect(request, db, principal, act, "/clearances", "clearance_revoked")
 
 
 def check(request: Request, db: DbSession, principal: Admin, form: CheckedForm) -> Response:
     """Decide whether a person may see material ``SCHEME:LEVEL`` and show the reasons."""
     try:
-        person_id = _int(form, "person", "a person")
+        person_id = form_int(form, "person", "a person")
         person = register.find_person(session=db, principal=principal, ref=person_id)
         label = field(form, "level")
         decision = register.check(
@@ -96,6 +96,6 @@ def check(request: Request, db: DbSession, principal: Admin, form: CheckedForm) 
         )
     except VarselError as exc:
         db.rollback()
-        return _register_page(request, db, principal, status_code=_status(exc), error=exc.message)
+        return render_register(request, db, principal, status_code=_status(exc), error=exc.message)
     db.commit()  # the decision and its reasons are in the audit log: the proof afterwards
-    return _register_page(request, db, principal, checked=(person, label, decision))
+    return render_register(request, db, principal, checked=(person, label, decision))

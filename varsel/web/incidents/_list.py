@@ -70,7 +70,7 @@ def _rows(db: Session, principal: Principal) -> list[Row]:
     return out
 
 
-def _list_page(
+def list_page(
     request: Request,
     db: Session,
     principal: Principal,
@@ -95,7 +95,7 @@ def _list_page(
 @router.get("/incidents")
 def incident_list(request: Request, db: DbSession, principal: SignedIn) -> Response:
     """List the incidents I may read, with their next deadline, and a form to open one."""
-    return _list_page(request, db, principal)
+    return list_page(request, db, principal)
 
 
 @router.post("/incidents")
@@ -114,7 +114,7 @@ def create(request: Request, db: DbSession, principal: SignedIn, form: CheckedFo
         )
     except VarselError as exc:
         db.rollback()
-        return _list_page(
+        return list_page(
             request, db, principal, status_code=status_of(exc), error=exc.message, values=values
         )
     db.commit()

@@ -28,7 +28,7 @@ from varsel.web.incidents._common import (
     status_of,
     utc_text,
 )
-from varsel.web.incidents._list import _list_page
+from varsel.web.incidents._list import list_page
 from varsel.web.render import render
 from varsel.web.sessions import CheckedForm, SignedIn
 
@@ -121,7 +121,7 @@ def _write(
         if not service.readable(session=db, principal=principal, incident_id=incident_id):
             # A hub-admin may change an incident it may not read: show the error on the list,
             # never the workspace.
-            return _list_page(request, db, principal, status_code=status_of(exc), error=exc.message)
+            return list_page(request, db, principal, status_code=status_of(exc), error=exc.message)
         return _workspace(
             request, db, principal, incident_id, status_code=status_of(exc), error=exc.message
         )
