@@ -5,9 +5,10 @@ validity is decided once per distinct ``valid_from``/``valid_until`` text, and p
 common one-value form (``[type:path = 'value']``, ``[domain-name:value LIKE '%.x']``) are taken
 apart with one regular expression over the whole column. Values whose canonical form is plainly
 the same text (dotted-quad IPv4, ASCII domains, hex digests) are canonicalised by column kernels
-that reproduce ``_normalize`` exactly; every other pattern or value goes through the Python
-parser, so its reason is reported word for word. Anything the JSON reader refuses sends the whole
-chunk back to the per-indicator path (:func:`varsel.matching._compile.compile_python`).
+that reproduce ``varsel.observables.normalize`` exactly; every other pattern or value goes
+through the Python parser, so its reason is reported word for word. Anything the JSON reader
+refuses sends the whole chunk back to the per-indicator path
+(:func:`varsel.matching._compile.compile_python`).
 """
 
 from __future__ import annotations
