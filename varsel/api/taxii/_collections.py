@@ -36,6 +36,7 @@ def _collection_resource(row: Collection, can_write: bool) -> dict[str, Any]:
 
 
 def readable_collection(session: DbSession, principal: Principal, collection_id: str) -> Collection:
+    """Return the collection (by id or alias) ``principal`` may read, or raise NotFound."""
     row = session.execute(
         restrict(select(Collection), principal, Action.READ).where(
             (Collection.id == collection_id) | (Collection.alias == collection_id)

@@ -45,6 +45,7 @@ Negotiated = Depends(_accepts_taxii)
 
 
 def taxii_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """Return ``body`` as a TAXII 2.1 JSON response."""
     return Response(
         json.dumps(body, ensure_ascii=False),
         status_code=status,
@@ -54,6 +55,7 @@ def taxii_response(body: Any, status: int = 200, headers: dict[str, str] | None 
 
 
 def query_param(request: Request, name: str) -> str | None:
+    """Return the one value of query parameter ``name`` (None if absent); refuse repeats."""
     values = request.query_params.getlist(name)
     if len(values) > 1:
         raise InvalidInput(f"give {name} once")
@@ -90,6 +92,7 @@ def query_filters(
 
 
 def page_limit(request: Request, state: HubState) -> int:
+    """Return the page size asked for with ``limit``, within the hub's bounds."""
     raw = query_param(request, "limit")
     if raw is None:
         return state.settings.default_page_size
@@ -104,6 +107,7 @@ def page_limit(request: Request, state: HubState) -> int:
 
 
 def date_headers(rows: list[querying.Row]) -> dict[str, str]:
+    """Return the X-TAXII-Date-Added-First/-Last headers for a page's rows."""
     if not rows:
         return {}
     return {
@@ -121,6 +125,7 @@ def paged(page: querying.Page) -> dict[str, Any]:
 
 
 def objects_envelope(page: querying.Page) -> Response:
+    """Return a page of objects as a TAXII envelope, splicing in each stored raw JSON."""
     # The objects are spliced in as received: no decode/encode round trip per object.
     text = json.dumps(paged(page), ensure_ascii=False)
     if page.rows:

@@ -136,6 +136,7 @@ def list_clearances(
 def officer_clearance(
     session: Session, principal: Principal | None, clearance_id: int
 ) -> tuple[Clearance, Person]:
+    """Return a clearance and its person if ``principal`` is the employer's officer."""
     clearance = get_clearance(session=session, principal=principal, clearance_id=clearance_id)
     person = session.get(Person, clearance.person_id)
     assert person is not None  # the foreign key guarantees it

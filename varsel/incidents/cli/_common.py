@@ -29,12 +29,14 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a t
 
 
 def parse_now(value: str | None) -> datetime:
+    """Return ``--now`` parsed (ISO 8601 with offset), or the current UTC time."""
     from varsel.reporting.facts import parse_time
 
     return parse_time(value, "--now") if value else datetime.now(UTC)
 
 
 def principal_named(session: Any, username: str) -> Any:
+    """Return the principal of the user called ``username``."""
     from varsel.orgs import service as orgs
     from varsel.policy.principal import principal_of
 
@@ -42,4 +44,5 @@ def principal_named(session: Any, username: str) -> Any:
 
 
 def split_list(values: list[str] | None) -> list[str]:
+    """Return the comma-separated items of repeated options, stripped, empty ones dropped."""
     return [v.strip() for item in values or [] for v in item.split(",") if v.strip()]

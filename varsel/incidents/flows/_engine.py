@@ -106,6 +106,7 @@ def assess(
 
 
 def entity_results(loaded: Loaded, now: datetime | None) -> list[engine.JurisdictionResult]:
+    """Return the obligations of each affected entity in each of its jurisdictions."""
     if not loaded.affected:
         raise InvalidInput(
             f"incident {loaded.incident.id} has no entity profile yet; set one "

@@ -44,6 +44,7 @@ DORA_KINDS = (
 
 
 def choice(value: str, allowed: tuple[str, ...] | type[Any], what: str) -> str:
+    """Return ``value`` lower-cased if it is one of ``allowed``, or refuse it."""
     options = tuple(v.value for v in allowed) if isinstance(allowed, type) else allowed
     value = value.strip().lower()
     if value not in options:
@@ -52,6 +53,7 @@ def choice(value: str, allowed: tuple[str, ...] | type[Any], what: str) -> str:
 
 
 def tlp_level(value: str) -> str:
+    """Return the TLP level ``value`` names, or refuse it."""
     try:
         return TLP.parse(value).value
     except ValueError as exc:
@@ -59,6 +61,7 @@ def tlp_level(value: str) -> str:
 
 
 def emails(values: list[str]) -> str:
+    """Return the notification addresses joined by commas, each checked."""
     for value in values:
         if len(value) > 254 or not _EMAIL.match(value):
             raise InvalidInput(f"{value[:60]!r} is not an e-mail address")
@@ -69,6 +72,7 @@ def emails(values: list[str]) -> str:
 
 
 def webhook(url: str | None) -> str | None:
+    """Return the webhook URL if the hub's allowed hosts accept it (None for none)."""
     if url is None or url == "":
         return None
     if len(url) > 2000 or not re.match(r"^https?://[^\s/]+", url):
@@ -98,12 +102,14 @@ def not_future(moment: datetime, what: str) -> None:
 
 
 def clean_text(value: str | None, limit: int, what: str) -> str | None:
+    """Return ``value`` if it is at most ``limit`` characters long, or refuse it."""
     if value is not None and len(value) > limit:
         raise InvalidInput(f"{what} is longer than {limit} characters")
     return value
 
 
 def countries(values: list[str] | tuple[str, ...], what: str) -> str:
+    """Return the ISO 3166-1 alpha-2 codes in ``values`` joined by spaces, each checked."""
     if len(values) > 40:
         raise InvalidInput(f"{what}: at most 40 countries")
     codes = [v.strip().upper() for v in values if v.strip()]

@@ -23,12 +23,14 @@ Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
 
 
 def require_offset(value: datetime | None) -> datetime | None:
+    """Return ``value`` if it carries a UTC offset (or is None), or refuse it."""
     if value is not None and value.tzinfo is None:
         raise InvalidInput("times need a UTC offset, e.g. 2026-03-27T14:00:00Z")
     return value
 
 
 def summary_of(incident: Incident) -> dict[str, Any]:
+    """Return the fields of ``incident`` that every listing shows."""
     return {
         "id": incident.id,
         "title": incident.title,
@@ -55,6 +57,7 @@ def seen(
 
 
 def detail_of(session: Session, principal: Principal, incident: Incident) -> dict[str, Any]:
+    """Return ``incident`` with its profile, facts, participants and timeline."""
     prof = service.profile(session=session, incident_id=incident.id)
     facts = service.current_facts(session=session, incident_id=incident.id)
     return {

@@ -115,6 +115,7 @@ def _bound_notes(bounded: list[str], facts: Mapping[str, Any]) -> list[str]:
 
 
 def matches(when: Mapping[str, Any], profile: Profile) -> bool:
+    """Return whether ``profile`` meets every condition in ``when``."""
     return all(getattr(profile, key, None) in values for key, values in when.items())
 
 
@@ -156,6 +157,7 @@ def obligations_in(
     now: datetime,
     conditional: bool,
 ) -> list[Obligation]:
+    """Return what jurisdiction ``j`` asks of this entity for this incident."""
     clock = _Clock(facts=facts, tz=tz, deadlines={}, submitted=submitted)
     weekend = j.raw.get("weekend_rule")
     out: list[Obligation] = []

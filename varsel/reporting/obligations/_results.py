@@ -151,4 +151,5 @@ def iso(moment: datetime | None) -> str | None:
 
 
 def source_of(what: str, node: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the citation of ``node`` (its source and whether it was verified)."""
     return {"what": what, "source": node["source"], "verified": bool(node["verified"])}

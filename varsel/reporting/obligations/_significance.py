@@ -38,6 +38,7 @@ def nis2_significance(rules: Rules, profile: Profile, facts: Mapping[str, Any]) 
 
 
 def own_significance(j: Jurisdiction, facts: Mapping[str, Any]) -> Significance:
+    """Return the significance under ``j``'s own criterion alone."""
     assert j.significance is not None
     spec = {**j.significance, "id": j.id.lower()}
     return combine(j.significance["article"], [criterion(spec, facts)])

@@ -36,6 +36,7 @@ def preload_warning_lists() -> None:
 
 
 def recipient_names(obj: dict[str, Any], envelope_default: Any) -> Any:
+    """Return the recipients an object names, or the envelope's default."""
     return obj.get(RECIPIENTS_PROPERTY, envelope_default)
 
 
@@ -99,6 +100,7 @@ class RecipientResolver:
 
 
 def all_marking_refs(obj: dict[str, Any], facts: ValidatedObject) -> list[str]:
+    """Return every marking an object references, object-level and granular."""
     refs = list(facts.marking_refs)
     granular = obj.get("granular_markings")
     if isinstance(granular, list):
@@ -111,6 +113,7 @@ def all_marking_refs(obj: dict[str, Any], facts: ValidatedObject) -> list[str]:
 
 
 def warninglist_refusal(stix_id: str, warnings: list[str]) -> str:
+    """Return why an object on a warning list was refused."""
     return (
         f"{stix_id}: refused by this hub's warning-list policy (known-benign values are not "
         "shared): " + "; ".join(warnings)
@@ -118,6 +121,7 @@ def warninglist_refusal(stix_id: str, warnings: list[str]) -> str:
 
 
 def attach_recipients(cand: Candidate, names: Any, resolver: RecipientResolver) -> str | None:
+    """Resolve a TLP:RED object's recipients onto ``cand``; return why not, if not."""
     if names is None or names == []:
         return (
             f"{cand.facts.stix_id}: a TLP:RED object must name its recipients in "

@@ -47,6 +47,8 @@ class IngestResult:
 
 @dataclass(slots=True)
 class Candidate:
+    """An object that passed every check, with what storing it needs."""
+
     raw: str
     obj: dict[str, Any]
     facts: ValidatedObject

@@ -32,6 +32,7 @@ def _status(exc: VarselError) -> int:
 
 
 def form_int(form: FormData, name: str, what: str) -> int:
+    """Return form field ``name`` as an integer, or refuse it."""
     value = field(form, name)
     if not value.isdigit():
         raise InvalidInput(f"choose {what}")
@@ -39,6 +40,7 @@ def form_int(form: FormData, name: str, what: str) -> int:
 
 
 def form_day(form: FormData, name: str, what: str) -> date:
+    """Return form field ``name`` as a date (YYYY-MM-DD), or refuse it."""
     value = field(form, name)
     try:
         return date.fromisoformat(value)

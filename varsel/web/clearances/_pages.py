@@ -59,6 +59,7 @@ class Row:
 
 
 def row_of(clearance: Clearance, now: datetime) -> Row:
+    """Return the register row of ``clearance``, with its country's time zone and day."""
     zone = rules.time_zone(clearance.country).key
     return Row(clearance=clearance, zone=zone, today=local_day(clearance.country, now))
 
@@ -115,6 +116,7 @@ def render_register(
     error: str | None = None,
     checked: tuple[Person, str, Decision] | None = None,
 ) -> Response:
+    """Render the clearance register page."""
     now = datetime.now(UTC)
     organisations = queries.organisations(session=db, principal=principal)
     if principal.role is not Role.HUB_ADMIN:
@@ -142,6 +144,7 @@ def render_register(
 def write_and_redirect(
     request: Request, db: Session, principal: Principal, act: Any, path: str, notice: str
 ) -> Response:
+    """Run ``act`` in this request's unit of work; redirect with ``notice``, or re-render."""
     # One unit of work per request: the service writes and audits, we commit or roll back.
     try:
         act()
@@ -164,6 +167,7 @@ def render_requests(
     status_code: int = 200,
     error: str | None = None,
 ) -> Response:
+    """Render the recognition requests page."""
     visible = register.list_recognitions(session=db, principal=principal)
     decidable = set(
         db.execute(restrict(select(RecognitionRequest.id), principal, Action.WRITE)).scalars()

@@ -79,6 +79,7 @@ def list_page(
     error: str | None = None,
     values: Mapping[str, str] | None = None,
 ) -> Response:
+    """Render the incident list page."""
     return render(
         request,
         "incidents.html",
