@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from varsel.errors import VarselError
+from varsel.errors import InvalidInput, Misconfigured
 
 CEILING_ENV = "VARSEL_ACCREDITATION_CEILING"
 AGREEMENTS_ENV = "VARSEL_SECURITY_AGREEMENTS"
@@ -34,7 +34,7 @@ GRADE_NAMES = {1: "RESTRICTED", 2: "CONFIDENTIAL", 3: "SECRET", 4: "TOP SECRET"}
 SUPRANATIONAL = ("NATO", "EU")
 
 
-class UnknownLevel(ValueError):
+class UnknownLevel(InvalidInput, ValueError):
     """A scheme or level that the classification table does not hold."""
 
 
@@ -255,7 +255,7 @@ def _packaged_agreements() -> tuple[Agreement, ...]:
     return tuple(_agreement(r) for r in [*raw["agreements"], *raw.get("bilateral", [])])
 
 
-class AgreementsFileError(VarselError, ValueError):
+class AgreementsFileError(Misconfigured, ValueError):
     """The hub's registered-agreements file cannot be read; the message is one line."""
 
 

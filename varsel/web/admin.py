@@ -16,6 +16,7 @@ from starlette.responses import Response
 from varsel.api.deps import DbSession
 from varsel.audit import service as audit
 from varsel.clock import utcnow
+from varsel.error_map import status_of
 from varsel.errors import InvalidInput, VarselError
 from varsel.orgs import flows
 from varsel.orgs.models import Role, TokenScope
@@ -23,7 +24,6 @@ from varsel.orgs.service import Principal
 from varsel.policy import Change, Target, authorize
 from varsel.sharing import service as sharing
 from varsel.web import queries
-from varsel.web.errors import status_of
 from varsel.web.pages import done, field, form_page
 from varsel.web.render import render
 from varsel.web.sessions import Admin, CheckedForm, HubAdmin, SignedIn

@@ -27,12 +27,13 @@ from varsel.clearances.models import (
     RecognitionStatus,
     Scope,
 )
+from varsel.error_map import status_of
 from varsel.errors import VarselError
 from varsel.orgs.models import Organisation, Role, User
 from varsel.orgs.service import Principal
 from varsel.policy import Action, restrict
 from varsel.web import queries
-from varsel.web.clearances._forms import NOTICES, _status
+from varsel.web.clearances._forms import NOTICES
 from varsel.web.pages import done, form_page
 
 
@@ -149,9 +150,9 @@ def _write(
         db.rollback()
         if path == "/clearances/requests":
             return _requests_page(
-                request, db, principal, status_code=_status(exc), error=exc.message
+                request, db, principal, status_code=status_of(exc), error=exc.message
             )
-        return _register_page(request, db, principal, status_code=_status(exc), error=exc.message)
+        return _register_page(request, db, principal, status_code=status_of(exc), error=exc.message)
     db.commit()
     return done(path, notice)
 

@@ -8,8 +8,9 @@ from starlette.responses import Response
 from varsel.api.deps import DbSession
 from varsel.clearances import service as register
 from varsel.clearances.models import Scope
+from varsel.error_map import status_of
 from varsel.errors import VarselError
-from varsel.web.clearances._forms import _day, _int, _status
+from varsel.web.clearances._forms import _day, _int
 from varsel.web.clearances._pages import _register_page, _write
 from varsel.web.pages import field
 from varsel.web.sessions import Admin, CheckedForm
@@ -96,6 +97,6 @@ def check(request: Request, db: DbSession, principal: Admin, form: CheckedForm) 
         )
     except VarselError as exc:
         db.rollback()
-        return _register_page(request, db, principal, status_code=_status(exc), error=exc.message)
+        return _register_page(request, db, principal, status_code=status_of(exc), error=exc.message)
     db.commit()  # the decision and its reasons are in the audit log: the proof afterwards
     return _register_page(request, db, principal, checked=(person, label, decision))

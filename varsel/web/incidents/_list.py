@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from varsel.api.deps import DbSession
+from varsel.error_map import status_of
 from varsel.errors import VarselError
 from varsel.incidents import flows, service
 from varsel.incidents.models import Incident
@@ -22,7 +23,6 @@ from varsel.web.incidents._common import (
     field,
     from_iso,
     notice,
-    status_of,
     utc_text,
 )
 from varsel.web.render import render

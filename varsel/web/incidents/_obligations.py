@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from varsel.api.deps import DbSession
+from varsel.error_map import status_of
 from varsel.errors import InvalidInput, VarselError
 from varsel.incidents import flows, service
 from varsel.orgs.service import Principal
@@ -27,7 +28,6 @@ from varsel.web.incidents._common import (
     may_change,
     notice,
     parse_when,
-    status_of,
     utc_text,
 )
 from varsel.web.render import SECURITY_HEADERS, render

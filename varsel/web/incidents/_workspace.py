@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from varsel.api.deps import DbSession
+from varsel.error_map import status_of
 from varsel.errors import InvalidInput, VarselError
 from varsel.incidents import flows, service
 from varsel.orgs.service import Principal
@@ -25,7 +26,6 @@ from varsel.web.incidents._common import (
     may_change,
     notice,
     parse_when,
-    status_of,
     utc_text,
 )
 from varsel.web.incidents._list import _list_page
