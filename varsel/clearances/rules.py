@@ -112,7 +112,6 @@ def fold(text: str) -> str:
 @dataclass(frozen=True)
 class _Table:
     schemes: dict[str, Scheme]
-    by_stored: dict[str, Scheme]
     lookup: dict[tuple[str, str], Level]
     folded: dict[tuple[str, str], Level]
     spellings: dict[str, tuple[str, ...]]
@@ -161,7 +160,6 @@ def _table() -> _Table:
         )
     return _Table(
         schemes=schemes,
-        by_stored={s.stored_as: s for s in schemes.values()},
         lookup=lookup,
         folded={k: v for k, v in folded.items() if v is not None},
         spellings={k: tuple(v) for k, v in spellings.items()},
@@ -180,11 +178,6 @@ def scheme(code: str) -> Scheme:
         known = ", ".join(_table().schemes)
         raise UnknownLevel(f"unknown classification scheme {code!r}; expected one of {known}")
     return found
-
-
-def scheme_of_stored(stored: str) -> Scheme:
-    """Return the scheme whose two-letter storage code is ``stored`` (``XN`` is NATO)."""
-    return _table().by_stored[stored]
 
 
 def level(scheme_code: str, text: str) -> Level:
