@@ -65,7 +65,7 @@ def _obligations_page(
     results: list[JurisdictionResult] = []
     problem = None
     try:
-        _, results = flows.assess(session=db, principal=principal, incident_id=incident.id)
+        _, results = flows.obligations_of(session=db, principal=principal, incident_id=incident.id)
     except InvalidInput as exc:  # no entity profile yet: say so, with a way to set it
         problem = exc.message
     subs = service.submissions(session=db, incident_id=incident.id)
