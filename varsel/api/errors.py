@@ -69,6 +69,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(VarselError)
     async def _domain(request: Request, exc: VarselError) -> Response:
         error = http_error(exc)
+        if error.status >= 500:
+            # The hub's fault or its load, not the caller's: the operator should see it.
+            log.warning("%s on %s %s: %s", error.code, request.method, request.url.path, exc)
         return error_response(
             request,
             error.status,

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from varsel.api.deps import DbSession
+from varsel.error_map import status_of
 from varsel.errors import InvalidInput
 from varsel.matching import exports as exporting
 from varsel.matching import flows as matching_flows
@@ -67,7 +68,7 @@ def download(
     try:
         result = exporting.export(session=db, principal=principal, fmt=format, types=types)
     except InvalidInput as exc:
-        return _page(request, fmt=format, types=types, error=exc.message, status=400)
+        return _page(request, fmt=format, types=types, error=exc.message, status=status_of(exc))
     headers = {
         **SECURITY_HEADERS,
         # Revalidate every time: the ETag makes an unchanged export cost one small query.

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from varsel.api.deps import DbSession, Hub
+from varsel.error_map import status_of
 from varsel.errors import InvalidInput
 from varsel.matching import aggregates as aggregating
 from varsel.matching.settings import sighting_k
@@ -80,7 +81,7 @@ def object_list(
         return render(
             request,
             "objects.html",
-            status_code=400,
+            status_code=status_of(exc),
             values=values,
             rows=[],
             error=exc.message,
