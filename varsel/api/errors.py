@@ -1,8 +1,13 @@
-"""Map domain exceptions to HTTP: TAXII error resources on TAXII routes, RFC 9457 elsewhere."""
+"""Answer errors over HTTP: TAXII error resources on TAXII routes, RFC 9457 elsewhere.
+
+The status of a domain error comes from :mod:`varsel.error_map`, the one map the web pages use
+too; this module only gives the answer its TAXII or problem+json shape.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -11,42 +16,50 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from varsel.errors import (
-    AuthenticationFailed,
-    Conflict,
-    Forbidden,
-    InvalidInput,
-    NotFound,
-    TooManyAttempts,
-    VarselError,
-)
-from varsel.http.problems import HttpProblem
+from varsel.error_map import http_error
+from varsel.errors import VarselError
 
 TAXII_MEDIA_TYPE = "application/taxii+json;version=2.1"
 TAXII_PREFIX = "/taxii2"
 log = logging.getLogger("varsel.api")
 
-_STATUS: list[tuple[type[VarselError], int, str]] = [
-    (TooManyAttempts, 429, "Too many requests"),
-    (AuthenticationFailed, 401, "Unauthorized"),
-    (Forbidden, 403, "Forbidden"),
-    (NotFound, 404, "Not found"),
-    (Conflict, 409, "Conflict"),
-    (InvalidInput, 400, "Bad request"),
-]
 
+def error_response(
+    request: Request,
+    status: int,
+    title: str,
+    description: str,
+    *,
+    code: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """Return a TAXII 2.1 error resource (§3.6.1) or an RFC 9457 problem, by route.
 
-def error_response(request: Request, status: int, title: str, description: str) -> Response:
-    """Return a TAXII 2.1 error resource (§3.6.1) or an RFC 9457 problem, by route."""
-    headers = {}
+    ``code`` is the stable code of :mod:`varsel.error_map`: ``error_code`` in a TAXII error
+    resource, the ``code`` extension member of a problem.
+    """
+    sent = dict(headers or {})
     if status == 401:
-        headers["WWW-Authenticate"] = 'Basic realm="varsel", Bearer'
+        sent["WWW-Authenticate"] = 'Basic realm="varsel", Bearer'
     if request.url.path.startswith(TAXII_PREFIX):
-        body = {"title": title, "description": description, "http_status": str(status)}
-        return JSONResponse(body, status_code=status, media_type=TAXII_MEDIA_TYPE, headers=headers)
-    body_p = {"type": "about:blank", "title": title, "status": status, "detail": description}
+        body: dict[str, Any] = {
+            "title": title,
+            "description": description,
+            "http_status": str(status),
+        }
+        if code is not None:
+            body["error_code"] = code
+        return JSONResponse(body, status_code=status, media_type=TAXII_MEDIA_TYPE, headers=sent)
+    body_p: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": description,
+    }
+    if code is not None:
+        body_p["code"] = code
     return JSONResponse(
-        body_p, status_code=status, media_type="application/problem+json", headers=headers
+        body_p, status_code=status, media_type="application/problem+json", headers=sent
     )
 
 
@@ -55,14 +68,18 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(VarselError)
     async def _domain(request: Request, exc: VarselError) -> Response:
-        for kind, status, title in _STATUS:
-            if isinstance(exc, kind):
-                return error_response(request, status, title, exc.message)
-        return error_response(request, 400, "Bad request", exc.message)
-
-    @app.exception_handler(HttpProblem)
-    async def _problem(request: Request, exc: HttpProblem) -> Response:
-        return error_response(request, exc.status, exc.title, exc.description)
+        error = http_error(exc)
+        if error.status >= 500:
+            # The hub's fault or its load, not the caller's: the operator should see it.
+            log.warning("%s on %s %s: %s", error.code, request.method, request.url.path, exc)
+        return error_response(
+            request,
+            error.status,
+            error.title,
+            exc.message,
+            code=error.code,
+            headers=error.headers(),
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:

@@ -23,7 +23,6 @@ batches get the configured ``max_content_length``; every other route gets
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Final
 
@@ -36,7 +35,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from varsel.api.errors import error_response
 from varsel.api.taxii._server import API_ROOT
 from varsel.config import Settings
-from varsel.errors import Forbidden, TooManyAttempts, VarselError
+from varsel.error_map import http_error
+from varsel.errors import TooLarge, VarselError
 from varsel.http.deps import AUTHENTICATED, HubState, authenticate
 
 # Every form and JSON body of the REST API and web pages fits in well under 1 MiB.
@@ -69,11 +69,17 @@ LARGE_BODIES: Final = (
 )
 
 
-class BodyTooLarge(StarletteHTTPException):
-    """The body grew past the route's limit while it was being read."""
+class BodyTooLarge(TooLarge, StarletteHTTPException):
+    """The body grew past the route's limit while it was being read.
+
+    Also an ``HTTPException`` because FastAPI, reading a JSON body, turns any other exception
+    into "400 error parsing the body"; the handlers still find ``TooLarge`` first (413).
+    """
 
     def __init__(self, limit: int) -> None:
-        super().__init__(413, f"the body exceeds this route's limit of {limit} bytes")
+        message = f"the body exceeds this route's limit of {limit} bytes"
+        StarletteHTTPException.__init__(self, 413, message)
+        self.message = message
 
 
 def _large(method: str, path: str) -> LargeBody | None:
@@ -102,8 +108,10 @@ def _declared_length(scope: Scope) -> tuple[bool, int | None]:
     return bool(length), length
 
 
-def _refuse(scope: Scope, status: int, title: str, detail: str) -> Response:
-    response = error_response(Request(scope), status, title, detail)
+def _refuse(
+    scope: Scope, status: int, title: str, detail: str, headers: dict[str, str] | None = None
+) -> Response:
+    response = error_response(Request(scope), status, title, detail, headers=headers)
     # The body stays unread: the connection cannot carry another request after this one.
     response.headers["connection"] = "close"
     return response
@@ -129,12 +137,9 @@ async def _preauthenticate(scope: Scope, state: HubState, *, full: bool) -> Resp
 
     try:
         principal = await run_in_threadpool(check)
-    except TooManyAttempts as exc:
-        return _refuse(scope, 429, "Too many requests", exc.message)
-    except Forbidden as exc:  # e.g. a read-only token on a write route
-        return _refuse(scope, 403, "Forbidden", exc.message)
-    except VarselError as exc:
-        return _refuse(scope, 401, "Unauthorized", exc.message)
+    except VarselError as exc:  # bad credentials, a read-only token on a write route, …
+        error = http_error(exc)
+        return _refuse(scope, error.status, error.title, exc.message, error.headers())
     if principal is None:
         return _refuse(scope, 401, "Unauthorized", "authentication is required")
     # The route's own dependency takes this principal instead of checking again (a second
@@ -207,17 +212,6 @@ class BodyLimits:
         await self.app(scope, limited, closing)
 
 
-async def _too_large(request: Request, exc: Exception) -> Response:
-    if request.url.path.startswith(_API_PREFIXES):
-        detail = exc.detail if isinstance(exc, StarletteHTTPException) else str(exc)
-        return error_response(request, 413, "Payload too large", str(detail))
-    # Web pages answer with their HTML error page, through the general HTTP error handler.
-    fallback = request.app.exception_handlers[StarletteHTTPException]
-    result = fallback(request, exc)
-    return await result if isinstance(result, Awaitable) else result  # type: ignore[no-any-return]
-
-
 def install(app: FastAPI) -> None:
-    """Add the body limits to ``app`` and the 413 answer for a body cut off while read."""
-    app.add_exception_handler(BodyTooLarge, _too_large)
+    """Add the body limits to ``app``; a body cut off while read is a ``TooLarge`` (413)."""
     app.add_middleware(BodyLimits)

@@ -12,9 +12,8 @@ from pydantic import BaseModel, Field
 
 from varsel.audit import service as audit
 from varsel.clock import us_to_rfc3339, utcnow
-from varsel.errors import Forbidden, InvalidInput
+from varsel.errors import Forbidden, InvalidInput, TooLarge
 from varsel.http.deps import CurrentPrincipal, DbSession, Hub
-from varsel.http.problems import HttpProblem
 from varsel.orgs import flows
 from varsel.orgs.models import Role, TokenScope
 from varsel.sharing import browse
@@ -149,9 +148,7 @@ async def share(
     """Share STIX objects into a collection; report what was accepted and rejected."""
     raw = await request.body()
     if len(raw) > state.settings.max_content_length:
-        raise HttpProblem(
-            413, "Payload too large", f"the body exceeds {state.settings.max_content_length} bytes"
-        )
+        raise TooLarge(f"the body exceeds {state.settings.max_content_length} bytes")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from varsel.errors import VarselError
+from varsel.errors import InvalidInput, Misconfigured
 
 CEILING_ENV = "VARSEL_ACCREDITATION_CEILING"
 AGREEMENTS_ENV = "VARSEL_SECURITY_AGREEMENTS"
@@ -34,7 +34,7 @@ GRADE_NAMES = {1: "RESTRICTED", 2: "CONFIDENTIAL", 3: "SECRET", 4: "TOP SECRET"}
 SUPRANATIONAL = ("NATO", "EU")
 
 
-class UnknownLevel(ValueError):
+class UnknownLevel(InvalidInput, ValueError):
     """A scheme or level that the classification table does not hold."""
 
 
@@ -112,7 +112,6 @@ def fold(text: str) -> str:
 @dataclass(frozen=True)
 class _Table:
     schemes: dict[str, Scheme]
-    by_stored: dict[str, Scheme]
     lookup: dict[tuple[str, str], Level]
     folded: dict[tuple[str, str], Level]
     spellings: dict[str, tuple[str, ...]]
@@ -161,7 +160,6 @@ def _table() -> _Table:
         )
     return _Table(
         schemes=schemes,
-        by_stored={s.stored_as: s for s in schemes.values()},
         lookup=lookup,
         folded={k: v for k, v in folded.items() if v is not None},
         spellings={k: tuple(v) for k, v in spellings.items()},
@@ -180,11 +178,6 @@ def scheme(code: str) -> Scheme:
         known = ", ".join(_table().schemes)
         raise UnknownLevel(f"unknown classification scheme {code!r}; expected one of {known}")
     return found
-
-
-def scheme_of_stored(stored: str) -> Scheme:
-    """Return the scheme whose two-letter storage code is ``stored`` (``XN`` is NATO)."""
-    return _table().by_stored[stored]
 
 
 def level(scheme_code: str, text: str) -> Level:
@@ -255,7 +248,7 @@ def _packaged_agreements() -> tuple[Agreement, ...]:
     return tuple(_agreement(r) for r in [*raw["agreements"], *raw.get("bilateral", [])])
 
 
-class AgreementsFileError(VarselError, ValueError):
+class AgreementsFileError(Misconfigured, ValueError):
     """The hub's registered-agreements file cannot be read; the message is one line."""
 
 

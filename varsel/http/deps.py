@@ -147,11 +147,6 @@ def authenticate(request: Request, state: HubState, session: Session) -> Princip
         raise
 
 
-def optional_principal(request: Request, state: Hub, session: DbSession) -> Principal | None:
-    """Return the caller's principal, or None when no credentials were sent."""
-    return authenticate(request, state, session)
-
-
 def current_principal(request: Request, state: Hub, session: DbSession) -> Principal:
     """Return the caller's principal or fail with 401."""
     principal = authenticate(request, state, session)

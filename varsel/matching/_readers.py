@@ -18,6 +18,7 @@ from typing import IO, Any, Final
 
 import pyarrow as pa
 
+from varsel.errors import InvalidInput
 from varsel.matching._fields import (
     FieldSpec,
 )
@@ -28,7 +29,7 @@ _CHUNK: Final = 32 * 1024 * 1024
 _PY_BATCH: Final = 20_000
 
 
-class LogFormatError(ValueError):
+class LogFormatError(InvalidInput, ValueError):
     """A log that cannot be read as the format asked for."""
 
 

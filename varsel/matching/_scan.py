@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -159,8 +158,3 @@ def scan(
                 time,
                 record,
             )
-
-
-def count_rows(batches: Iterator[Batch]) -> int:
-    """Return the number of rows of ``batches`` (for tests and benchmarks)."""
-    return int(np.sum([b.size for b in batches]))

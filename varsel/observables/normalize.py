@@ -14,6 +14,8 @@ from enum import StrEnum
 from typing import Final
 from urllib.parse import urlsplit
 
+from varsel.errors import InvalidInput
+
 
 class Kind(StrEnum):
     """What an indicator value is; hashes are told apart by their length."""
@@ -103,7 +105,7 @@ def log_url(value: str) -> str | None:
 # Indicator-side forms: strict, with a reason when a value cannot be used. ---------------
 
 
-class BadValue(ValueError):
+class BadValue(InvalidInput, ValueError):
     """An indicator value that cannot be brought to canonical form."""
 
 

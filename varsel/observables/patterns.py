@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
+from varsel.errors import InvalidInput
 from varsel.observables.normalize import (
     BadValue,
     Kind,
@@ -26,7 +27,7 @@ from varsel.observables.normalize import (
 )
 
 
-class Unsupported(ValueError):
+class Unsupported(InvalidInput, ValueError):
     """A pattern the matcher cannot evaluate; ``str()`` is the reason."""
 
 

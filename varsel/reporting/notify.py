@@ -29,10 +29,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from varsel.errors import InvalidInput, UpstreamFailed
+
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-class WebhookRefused(ValueError):
+class WebhookRefused(InvalidInput, ValueError):
     """A webhook URL or the allow-list itself is not acceptable; the message says why."""
 
 
@@ -154,7 +156,7 @@ class NotifySettings:
         )
 
 
-class DeliveryFailed(Exception):
+class DeliveryFailed(UpstreamFailed):
     """A notification could not be delivered; the message is safe to log."""
 
 

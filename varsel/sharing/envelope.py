@@ -39,7 +39,7 @@ _TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
 _ID = re.compile(r'"id"\s*:\s*"([a-z0-9][a-z0-9-]{0,248}--[0-9a-f-]{36})"')
 
 
-class _NotStrict(Exception):
+class _NotStrict(InvalidInput):
     """A value that strict JSON cannot hold; ``reason`` says which, ``end`` where it ends."""
 
     def __init__(self, reason: str, end: int | None = None) -> None:

@@ -9,11 +9,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
+from varsel.error_map import status_of
 from varsel.errors import InvalidInput, VarselError
 from varsel.http.deps import DbSession, Hub
 from varsel.orgs import service as orgs
 from varsel.web import sessions
-from varsel.web.errors import status_of
 from varsel.web.pages import form_page
 from varsel.web.sessions import CheckedForm, CurrentSession, SignedIn
 

@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from varsel.audit import service as audit
 from varsel.clock import utcnow
+from varsel.error_map import status_of
 from varsel.errors import InvalidInput, VarselError
 from varsel.http.deps import DbSession
 from varsel.orgs import flows
@@ -23,7 +24,6 @@ from varsel.policy import Change, Target, authorize
 from varsel.policy.principal import Principal
 from varsel.sharing import service as sharing
 from varsel.web import queries
-from varsel.web.errors import status_of
 from varsel.web.pages import done, field, form_page
 from varsel.web.render import render
 from varsel.web.sessions import Admin, CheckedForm, HubAdmin, SignedIn

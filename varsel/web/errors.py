@@ -2,7 +2,8 @@
 
 ``install`` wraps the application's exception handlers (set by ``varsel.api.errors``): for a
 page path it answers with a page (or a redirect to sign in), for ``/api`` and ``/taxii2`` it
-hands the exception to the handler that was there before.
+hands the exception to the handler that was there before. A domain error's status comes from
+:mod:`varsel.error_map`, the map the API uses too.
 """
 
 from __future__ import annotations
@@ -16,30 +17,14 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response
 
-from varsel.errors import (
-    AuthenticationFailed,
-    Conflict,
-    Forbidden,
-    InvalidInput,
-    NotFound,
-    TooManyAttempts,
-    VarselError,
-)
-from varsel.http.problems import HttpProblem
+from varsel.error_map import http_error
+from varsel.errors import VarselError
 from varsel.web.render import render
-from varsel.web.sessions import CsrfRefused, NotPermitted, SignInRequired
+from varsel.web.sessions import SignInRequired
 
 log = logging.getLogger("varsel.web")
 Handler = Callable[[Request, Exception], Awaitable[Response] | Response]
 _API_PREFIXES = ("/api", "/taxii2")
-_DOMAIN_STATUS: list[tuple[type[VarselError], int]] = [
-    (TooManyAttempts, 429),
-    (AuthenticationFailed, 401),
-    (Forbidden, 403),
-    (NotFound, 404),
-    (Conflict, 409),
-    (InvalidInput, 400),
-]
 
 
 def is_page(request: Request) -> bool:
@@ -47,33 +32,22 @@ def is_page(request: Request) -> bool:
     return not request.url.path.startswith(_API_PREFIXES)
 
 
-def status_of(exc: VarselError) -> int:
-    """Return the HTTP status a page answers a domain error with (403 for Forbidden, …)."""
-    return next((status for kind, status in _DOMAIN_STATUS if isinstance(exc, kind)), 400)
-
-
-def _status_of(exc: Exception) -> tuple[int, str]:
+def _status_of(exc: Exception) -> tuple[int, str, dict[str, str]]:
     if isinstance(exc, VarselError):
-        for kind, status in _DOMAIN_STATUS:
-            if isinstance(exc, kind):
-                return status, exc.message
-        return 400, exc.message
-    if isinstance(exc, HttpProblem):
-        return exc.status, exc.description
+        error = http_error(exc)
+        return error.status, exc.message, error.headers()
     if isinstance(exc, StarletteHTTPException):
-        return exc.status_code, str(exc.detail)
+        return exc.status_code, str(exc.detail), {}
     if isinstance(exc, RequestValidationError):
-        return 400, "the address holds a value of the wrong form"
-    if isinstance(exc, CsrfRefused | NotPermitted):
-        return 403, str(exc)
-    return 500, ""
+        return 400, "the address holds a value of the wrong form", {}
+    return 500, "", {}
 
 
 def error_page(request: Request, exc: Exception) -> Response:
     """Return the page for ``exc`` on a web route."""
     if isinstance(exc, SignInRequired):
         return RedirectResponse("/login?" + urlencode({"next": exc.next_path}), status_code=303)
-    status, detail = _status_of(exc)
+    status, detail, headers = _status_of(exc)
     if status == 500:
         # Logged with the path only: forms may hold passwords and shared indicators.
         log.error(
@@ -82,14 +56,15 @@ def error_page(request: Request, exc: Exception) -> Response:
             request.url.path,
             exc_info=(type(exc), exc, exc.__traceback__),
         )
-    return render(request, "error.html", status_code=status, status=status, detail=detail)
+    page = render(request, "error.html", status_code=status, status=status, detail=detail)
+    page.headers.update(headers)
+    return page
 
 
 def install(app: FastAPI) -> None:
     """Answer exceptions on page routes with HTML, leaving the API's handlers for the rest."""
     kinds: list[type[Exception]] = [
         VarselError,
-        HttpProblem,
         StarletteHTTPException,
         RequestValidationError,
         Exception,
@@ -97,8 +72,8 @@ def install(app: FastAPI) -> None:
     for kind in kinds:
         previous = app.exception_handlers.get(kind)
         app.add_exception_handler(kind, _wrap(previous))
-    for own in (SignInRequired, CsrfRefused, NotPermitted):
-        app.add_exception_handler(own, _wrap(None))
+    # Raised by page dependencies only; it is a redirect there, never the API's 401.
+    app.add_exception_handler(SignInRequired, _wrap(None))
 
 
 def _wrap(previous: Handler | None) -> Callable[[Request, Exception], Awaitable[Response]]:

@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
+from varsel.error_map import status_of
 from varsel.errors import InvalidInput
 from varsel.http.deps import DbSession
 from varsel.matching import exports as exporting
@@ -67,7 +68,7 @@ def download(
     try:
         result = exporting.export(session=db, principal=principal, fmt=format, types=types)
     except InvalidInput as exc:
-        return _page(request, fmt=format, types=types, error=exc.message, status=400)
+        return _page(request, fmt=format, types=types, error=exc.message, status=status_of(exc))
     headers = {
         **SECURITY_HEADERS,
         # Revalidate every time: the ETag makes an unchanged export cost one small query.

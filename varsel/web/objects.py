@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from varsel.error_map import status_of
 from varsel.errors import InvalidInput
 from varsel.http.deps import DbSession, Hub
 from varsel.matching import aggregates as aggregating
@@ -80,7 +81,7 @@ def object_list(
         return render(
             request,
             "objects.html",
-            status_code=400,
+            status_code=status_of(exc),
             values=values,
             rows=[],
             error=exc.message,

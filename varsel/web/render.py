@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from functools import cache
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import Request
@@ -12,6 +13,7 @@ from markupsafe import Markup
 from starlette.responses import HTMLResponse
 
 from varsel.clock import us_to_datetime
+from varsel.error_map import BUSY_RETRY_SECONDS
 from varsel.http.deps import HubState
 from varsel.orgs.models import Role
 from varsel.sharing.tlp import TLP
@@ -88,5 +90,8 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
         )
     )
     response = HTMLResponse(page, status_code=status_code, headers=SECURITY_HEADERS)
+    if status_code == HTTPStatus.SERVICE_UNAVAILABLE:
+        # Only errors.Busy is answered 503: a form the database had no time for, worth resending.
+        response.headers["Retry-After"] = str(BUSY_RETRY_SECONDS)
     ensure_cookie(response, state, session)
     return response

@@ -34,8 +34,8 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from varsel.clock import utcnow
+from varsel.errors import AuthenticationFailed, Forbidden, TooLarge
 from varsel.http.deps import Hub, HubState
-from varsel.http.problems import HttpProblem
 from varsel.orgs.models import Role, User
 from varsel.policy.principal import Principal, principal_of
 from varsel.web.models import WebSignIn
@@ -47,19 +47,19 @@ _SALT = "varsel-web-session"
 MAX_FIELDS = 200
 
 
-class SignInRequired(Exception):
+class SignInRequired(AuthenticationFailed):
     """The page needs a signed-in user; the web layer answers with a redirect to /login."""
 
     def __init__(self, next_path: str) -> None:
-        super().__init__(next_path)
+        super().__init__("sign in to open this page")
         self.next_path = next_path
 
 
-class CsrfRefused(Exception):
+class CsrfRefused(Forbidden):
     """A POST without the session's CSRF token (or from another origin); answered with 403."""
 
 
-class NotPermitted(Exception):
+class NotPermitted(Forbidden):
     """The signed-in user may not open this page (e.g. an analyst on an admin page)."""
 
 
@@ -196,7 +196,7 @@ async def checked_form(request: Request, session: CurrentSession) -> AsyncIterat
     limit = state.settings.max_content_length
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit + 64 * 1024:
-        raise HttpProblem(413, "Payload too large", f"the form exceeds {limit} bytes")
+        raise TooLarge(f"the form exceeds {limit} bytes")
     form = await request.form(max_fields=MAX_FIELDS, max_files=1, max_part_size=limit)
     token = form.get("csrf")
     try:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 from starlette.responses import Response
 
+from varsel.error_map import status_of
 from varsel.errors import Forbidden, InvalidInput
 from varsel.http.deps import DbSession, Hub
 from varsel.policy.principal import Principal
@@ -122,7 +123,9 @@ def share_indicator(
             raise InvalidInput(result.failures[0].message or "the indicator was rejected")
     except (InvalidInput, Forbidden) as exc:
         db.rollback()
-        return _page(request, db, principal, status_code=400, error=exc.message, values=values)
+        return _page(
+            request, db, principal, status_code=status_of(exc), error=exc.message, values=values
+        )
     db.commit()
     return _page(
         request,
@@ -182,7 +185,9 @@ async def share_bundle(
                 )
             except (InvalidInput, Forbidden) as exc:
                 db.rollback()
-                return _page(request, db, principal, status_code=400, bundle_error=exc.message)
+                return _page(
+                    request, db, principal, status_code=status_of(exc), bundle_error=exc.message
+                )
             db.commit()
             return _page(request, db, principal, result=result, values={"collection": coll.id})
 

@@ -7,7 +7,7 @@ from importlib import resources
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from varsel.http.problems import HttpProblem
+from varsel.errors import NotFound
 from varsel.sharing.tlp import TLP, colours
 
 router = APIRouter()
@@ -42,6 +42,6 @@ def tlp_stylesheet() -> Response:
 def static_file(name: str) -> Response:
     """Return one of the hub's own static files."""
     if name not in _FILES:
-        raise HttpProblem(404, "Not found", f"no static file {name!r}")
+        raise NotFound(f"no static file {name!r}")
     body = resources.files("varsel.web").joinpath("static", name).read_bytes()
     return Response(body, media_type=_FILES[name], headers=_CACHE)

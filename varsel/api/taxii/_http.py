@@ -15,9 +15,8 @@ from fastapi.responses import Response
 
 from varsel.api.errors import TAXII_MEDIA_TYPE
 from varsel.clock import datetime_to_us, us_to_rfc3339
-from varsel.errors import InvalidInput
+from varsel.errors import InvalidInput, NotAcceptable, TooLarge, UnsupportedMediaType
 from varsel.http.deps import HubState
-from varsel.http.problems import HttpProblem
 from varsel.sharing import query as querying
 from varsel.sharing.validation import InvalidStixObject, parse_timestamp
 
@@ -34,11 +33,7 @@ async def _accepts_taxii(request: Request) -> None:
             return
         if media == "application/taxii+json" and version in {None, "2.1"}:
             return
-    raise HttpProblem(
-        406,
-        "Not acceptable",
-        f"this server answers only with {TAXII_MEDIA_TYPE}; send it in Accept",
-    )
+    raise NotAcceptable(f"this server answers only with {TAXII_MEDIA_TYPE}; send it in Accept")
 
 
 Negotiated = Depends(_accepts_taxii)
@@ -139,16 +134,12 @@ async def read_body(request: Request, limit: int) -> str:
     media, *params = (p.strip() for p in content_type.split(";"))
     version = next((p.split("=", 1)[1].strip() for p in params if p.startswith("version=")), None)
     if media != "application/taxii+json" or version not in {None, "2.1"}:
-        raise HttpProblem(
-            415,
-            "Unsupported media type",
+        raise UnsupportedMediaType(
             f"send the envelope as {TAXII_MEDIA_TYPE}, not {content_type or 'nothing'}",
         )
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise HttpProblem(
-            413,
-            "Payload too large",
+        raise TooLarge(
             f"the body is {declared} bytes; this API root takes at most {limit}",
         )
     chunks: list[bytes] = []
@@ -156,9 +147,7 @@ async def read_body(request: Request, limit: int) -> str:
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise HttpProblem(
-                413,
-                "Payload too large",
+            raise TooLarge(
                 f"the body exceeds this API root's max_content_length of {limit}",
             )
         chunks.append(chunk)

@@ -34,7 +34,7 @@ def obligations(
     from varsel.incidents import flows
 
     with unit_of_work(database_url) as session:
-        _, results = flows.assess(
+        _, results = flows.obligations_of(
             session=session,
             principal=principal_named(session, as_user),
             incident_id=incident_id,

@@ -11,18 +11,18 @@ overdue reports across incidents) and ``_notify`` (the reminder job).
 from __future__ import annotations
 
 from varsel.incidents.flows._clock import clock
-from varsel.incidents.flows._engine import Loaded, assess, load_incident, report, submit
+from varsel.incidents.flows._engine import Loaded, load_incident, obligations_of, report, submit
 from varsel.incidents.flows._links import link_object, visible_links
 from varsel.incidents.flows._notify import NotifyResult, notify_due
 
 __all__ = [
     "Loaded",
     "NotifyResult",
-    "assess",
     "clock",
     "link_object",
     "load_incident",
     "notify_due",
+    "obligations_of",
     "report",
     "submit",
     "visible_links",

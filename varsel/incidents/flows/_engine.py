@@ -1,4 +1,4 @@
-"""The reporting engine over one incident: load it, assess it, build and submit a stage's report.
+"""The reporting engine over one incident: load it, list its obligations, build and submit reports.
 
 The incident is read through the policy, or handed in by a caller that already read it (the
 clock through the policy, the reminder job directly); a report is pre-filled only with the
@@ -97,7 +97,7 @@ def load_incident(
     )
 
 
-def assess(
+def obligations_of(
     *, session: Session, principal: Principal, incident_id: int, now: datetime | None = None
 ) -> tuple[Loaded, list[engine.JurisdictionResult]]:
     """Return the incident and, country by country, its reporting obligations."""
@@ -160,7 +160,9 @@ def report(
 ) -> dict[str, Any]:
     """Return the stage's report for ``country`` (and affected ``entity``), pre-filled."""
     now = now or datetime.now(UTC)
-    loaded, results = assess(session=session, principal=principal, incident_id=incident_id, now=now)
+    loaded, results = obligations_of(
+        session=session, principal=principal, incident_id=incident_id, now=now
+    )
     affected = loaded.entity(entity)
     result, obligation, previous = _find(results, country.upper(), stage, entity)
     rules = load()

@@ -46,7 +46,7 @@ def fact_catalogue(principal: CurrentPrincipal) -> dict[str, Any]:
 @router.get("/{incident_id}/obligations")
 def obligations(incident_id: Id, session: DbSession, principal: CurrentPrincipal) -> dict[str, Any]:
     """Return significance and every report owed, country by country, with status."""
-    _, results = flows.assess(session=session, principal=principal, incident_id=incident_id)
+    _, results = flows.obligations_of(session=session, principal=principal, incident_id=incident_id)
     return {
         "incident": incident_id,
         "now": iso(datetime.now(UTC)),

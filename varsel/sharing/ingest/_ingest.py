@@ -29,7 +29,7 @@ from varsel.sharing.ingest._checks import (
     warninglist_refusal,
 )
 from varsel.sharing.ingest._producers import IdentityCheck
-from varsel.sharing.ingest._results import Candidate, IngestResult, Outcome
+from varsel.sharing.ingest._results import Candidate, IngestResult, StatusDetail
 from varsel.sharing.ingest._store import store
 from varsel.sharing.ingest.helper import Pending, WarningListHelper
 from varsel.sharing.ingest.marking import Classifier
@@ -121,7 +121,7 @@ def _checked_and_stored(
             oid = (
                 obj.get("id") if isinstance(obj, dict) and isinstance(obj.get("id"), str) else None
             )
-            result.failures.append(Outcome(oid, None, exc.reason))
+            result.failures.append(StatusDetail(oid, None, exc.reason))
 
     # Warning lists, checked once for the whole envelope (each distinct value once). A
     # revocation always gets through, or a flagged indicator could never be withdrawn. The
@@ -143,7 +143,7 @@ def _checked_and_stored(
         if warnings:
             if mode is warninglists.Mode.REFUSE:
                 result.failures.append(
-                    Outcome(
+                    StatusDetail(
                         facts.stix_id,
                         facts.modified or facts.created,
                         warninglist_refusal(facts.stix_id, warnings),
@@ -153,13 +153,15 @@ def _checked_and_stored(
         impostor = identities.refusal(obj, facts)
         if impostor:
             result.failures.append(
-                Outcome(facts.stix_id, facts.modified or facts.created, impostor)
+                StatusDetail(facts.stix_id, facts.modified or facts.created, impostor)
             )
             continue
         refs = all_marking_refs(obj, facts)
         classification, refused = classifier.classify(obj, refs)
         if refused:
-            result.failures.append(Outcome(facts.stix_id, facts.modified or facts.created, refused))
+            result.failures.append(
+                StatusDetail(facts.stix_id, facts.modified or facts.created, refused)
+            )
             continue
         tlp = effective_tlp(refs, default_tlp)
         cand = Candidate(
@@ -174,7 +176,7 @@ def _checked_and_stored(
             failure = attach_recipients(cand, recipient_names(obj, default_recipients), resolver)
             if failure:
                 result.failures.append(
-                    Outcome(facts.stix_id, facts.modified or facts.created, failure)
+                    StatusDetail(facts.stix_id, facts.modified or facts.created, failure)
                 )
                 continue
         candidates.append(cand)

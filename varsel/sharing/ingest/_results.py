@@ -1,6 +1,6 @@
 """What an ingest reports and what it carries between its steps.
 
-:class:`Outcome` and :class:`IngestResult` are the content of the TAXII status resource;
+:class:`StatusDetail` and :class:`IngestResult` are the content of the TAXII status resource;
 ``Candidate`` is an object that passed every check, with what storing it needs.
 """
 
@@ -15,7 +15,7 @@ from varsel.sharing.validation import ValidatedObject
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class StatusDetail:
     """What happened to one object of an envelope (a TAXII status-details entry)."""
 
     id: str | None
@@ -36,8 +36,8 @@ class IngestResult:
 
     status_id: str
     request_timestamp: str
-    successes: list[Outcome] = field(default_factory=list)
-    failures: list[Outcome] = field(default_factory=list)
+    successes: list[StatusDetail] = field(default_factory=list)
+    failures: list[StatusDetail] = field(default_factory=list)
 
     @property
     def total(self) -> int:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from varsel.clock import now_us, us_to_rfc3339
 from varsel.policy.principal import Principal
 from varsel.sharing.ingest._producers import producer_refusals
-from varsel.sharing.ingest._results import Candidate, IngestResult, Outcome
+from varsel.sharing.ingest._results import Candidate, IngestResult, StatusDetail
 from varsel.sharing.models import Collection, Recipient, StixObject
 
 _CHUNK = 500
@@ -101,7 +101,7 @@ def store(
             if cand.facts.stix_id in refused:
                 version = cand.facts.modified or cand.facts.created
                 result.failures.append(
-                    Outcome(cand.facts.stix_id, version, refused[cand.facts.stix_id])
+                    StatusDetail(cand.facts.stix_id, version, refused[cand.facts.stix_id])
                 )
         candidates = [c for c in candidates if c.facts.stix_id not in refused]
     # Read after the lock, so date_added is the time the object became part of the collection.
@@ -156,7 +156,7 @@ def store(
         known = existing.get(facts.stix_id, {})
         mine = batch.setdefault(facts.stix_id, {})
         if facts.version_key in known or facts.version_key in mine:
-            result.successes.append(Outcome(facts.stix_id, version, "already present"))
+            result.successes.append(StatusDetail(facts.stix_id, version, "already present"))
             continue
         keys = list(known) + list(mine)
         is_latest = all(facts.version_key > k for k in keys)
@@ -201,7 +201,7 @@ def store(
             ]
         )
         red_recipients.append((len(new_rows) - 1, cand.recipients))
-        result.successes.append(Outcome(facts.stix_id, version, _warned(cand.warnings)))
+        result.successes.append(StatusDetail(facts.stix_id, version, _warned(cand.warnings)))
 
     for pks, column in ((demote_latest, StixObject.is_latest), (demote_first, StixObject.is_first)):
         if pks:

@@ -62,27 +62,6 @@ def marking_definition(level: rules.Level) -> dict[str, Any]:
     }
 
 
-def extension_definition() -> dict[str, Any]:
-    """Return the STIX 2.1 extension-definition of the classification marking."""
-    return {
-        "type": "extension-definition",
-        "spec_version": "2.1",
-        "id": EXTENSION_ID,
-        "created_by_ref": IDENTITY_ID,
-        "created": CREATED,
-        "modified": CREATED,
-        "name": "Varsel security classification marking",
-        "description": "A marking-definition property extension naming a security "
-        "classification: the classifying country (or NATO, EU) and its level "
-        "as that country writes it.",
-        "schema": "Properties: country (string: ISO 3166-1 alpha-2 code, or NATO or EU); "
-        "level (string: the level in that scheme's own spelling, e.g. "
-        "KONFIDENSIELT). See docs/classification.md of Varsel.",
-        "version": "1.0",
-        "extension_types": ["property-extension"],
-    }
-
-
 @cache
 def _known_ids() -> dict[str, rules.Level]:
     return {marking_id(lvl): lvl for sch in rules.schemes() for lvl in sch.levels}

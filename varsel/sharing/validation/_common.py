@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, Final
 
+from varsel.errors import InvalidInput
+
 __all__ = ["Checker", "InvalidStixObject", "parse_timestamp", "split_identifier", "timestamp_key"]
 
 # STIX 2.1 §2.7 / §3.1: lowercase ASCII letters, digits and single hyphens, 3..250 characters.
@@ -26,7 +28,7 @@ _TIMESTAMP_RE: Final = re.compile(
 _SHOWN_CHARS: Final = 80
 
 
-class InvalidStixObject(Exception):
+class InvalidStixObject(InvalidInput):
     """Raised for an object that is not valid STIX 2.1; .reason is a precise one-line message."""
 
     def __init__(self, reason: str) -> None:

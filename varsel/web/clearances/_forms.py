@@ -11,7 +11,7 @@ from datetime import date
 
 from starlette.datastructures import FormData
 
-from varsel.errors import Conflict, Forbidden, InvalidInput, NotFound, VarselError
+from varsel.errors import InvalidInput
 from varsel.web.pages import field
 
 # Notices shown after a redirect; only these keys are ever displayed.
@@ -24,11 +24,6 @@ NOTICES = {
     "recognition_approved",
     "recognition_refused",
 }
-_STATUS = [(Forbidden, 403), (NotFound, 404), (Conflict, 409), (InvalidInput, 400)]
-
-
-def _status(exc: VarselError) -> int:
-    return next((code for kind, code in _STATUS if isinstance(exc, kind)), 400)
 
 
 def form_int(form: FormData, name: str, what: str) -> int:

@@ -27,12 +27,13 @@ from varsel.clearances.models import (
     RecognitionStatus,
     Scope,
 )
+from varsel.error_map import status_of
 from varsel.errors import VarselError
 from varsel.orgs.models import Organisation, Role, User
 from varsel.policy import Action, restrict
 from varsel.policy.principal import Principal
 from varsel.web import queries
-from varsel.web.clearances._forms import NOTICES, _status
+from varsel.web.clearances._forms import NOTICES
 from varsel.web.pages import done, form_page
 
 
@@ -152,9 +153,11 @@ def write_and_redirect(
         db.rollback()
         if path == "/clearances/requests":
             return render_requests(
-                request, db, principal, status_code=_status(exc), error=exc.message
+                request, db, principal, status_code=status_of(exc), error=exc.message
             )
-        return render_register(request, db, principal, status_code=_status(exc), error=exc.message)
+        return render_register(
+            request, db, principal, status_code=status_of(exc), error=exc.message
+        )
     db.commit()
     return done(path, notice)
 

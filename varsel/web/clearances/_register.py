@@ -7,9 +7,10 @@ from starlette.responses import Response
 
 from varsel.clearances import service as register
 from varsel.clearances.models import Scope
+from varsel.error_map import status_of
 from varsel.errors import VarselError
 from varsel.http.deps import DbSession
-from varsel.web.clearances._forms import _status, form_day, form_int
+from varsel.web.clearances._forms import form_day, form_int
 from varsel.web.clearances._pages import render_register, write_and_redirect
 from varsel.web.pages import field
 from varsel.web.sessions import Admin, CheckedForm
@@ -96,6 +97,8 @@ def check(request: Request, db: DbSession, principal: Admin, form: CheckedForm) 
         )
     except VarselError as exc:
         db.rollback()
-        return render_register(request, db, principal, status_code=_status(exc), error=exc.message)
+        return render_register(
+            request, db, principal, status_code=status_of(exc), error=exc.message
+        )
     db.commit()  # the decision and its reasons are in the audit log: the proof afterwards
     return render_register(request, db, principal, checked=(person, label, decision))

@@ -10,7 +10,7 @@ from fastapi import Path, Request
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from varsel.errors import Conflict, Forbidden, InvalidInput, NotFound, VarselError
+from varsel.errors import Forbidden, InvalidInput, NotFound
 from varsel.incidents import service, taxonomy
 from varsel.incidents.models import ParticipantRole, Severity, Status
 from varsel.policy import Action
@@ -35,11 +35,6 @@ NOTICES = {
     "facts_saved",
     "submission_recorded",
 }
-_STATUS_OF: list[tuple[type[VarselError], int]] = [
-    (NotFound, 404),
-    (Forbidden, 403),
-    (Conflict, 409),
-]
 
 
 def done(path: str, key: str, anchor: str = "") -> Response:
@@ -53,11 +48,6 @@ def notice(request: Request) -> str | None:
 
 
 field = pages.field
-
-
-def status_of(exc: VarselError) -> int:
-    """Return the HTTP status a page answers a domain error with."""
-    return next((code for kind, code in _STATUS_OF if isinstance(exc, kind)), 400)
 
 
 def parse_when(text: str, what: str) -> datetime | None:

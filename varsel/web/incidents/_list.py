@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
+from varsel.error_map import status_of
 from varsel.errors import VarselError
 from varsel.http.deps import DbSession
 from varsel.incidents import flows, service
@@ -22,7 +23,6 @@ from varsel.web.incidents._common import (
     field,
     from_iso,
     notice,
-    status_of,
     utc_text,
 )
 from varsel.web.render import render

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Path, Query, Request
 from sqlalchemy.orm import Session
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
+from varsel.error_map import status_of
 from varsel.errors import InvalidInput, VarselError
 from varsel.http.deps import DbSession
 from varsel.incidents import flows, service
@@ -27,7 +28,6 @@ from varsel.web.incidents._common import (
     may_change,
     notice,
     parse_when,
-    status_of,
     utc_text,
 )
 from varsel.web.render import SECURITY_HEADERS, render
@@ -65,7 +65,7 @@ def _obligations_page(
     results: list[JurisdictionResult] = []
     problem = None
     try:
-        _, results = flows.assess(session=db, principal=principal, incident_id=incident.id)
+        _, results = flows.obligations_of(session=db, principal=principal, incident_id=incident.id)
     except InvalidInput as exc:  # no entity profile yet: say so, with a way to set it
         problem = exc.message
     subs = service.submissions(session=db, incident_id=incident.id)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
+from varsel.error_map import status_of
 from varsel.errors import InvalidInput, VarselError
 from varsel.http.deps import DbSession
 from varsel.incidents import flows, service
@@ -25,7 +26,6 @@ from varsel.web.incidents._common import (
     may_change,
     notice,
     parse_when,
-    status_of,
     utc_text,
 )
 from varsel.web.incidents._list import list_page
