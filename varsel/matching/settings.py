@@ -1,43 +1,22 @@
-"""Settings of the matching domain, read from the environment at the moment they are needed.
+"""Settings of the matching domain, taken from ``varsel.config`` (read once at start-up).
 
 ``VARSEL_SIGHTING_K``: the least number of organisations whose sightings an aggregate must hold
 before the community sees it (default 3, at least 2: one contributor is always identifiable).
 ``VARSEL_WARNINGLIST_MODE``: ``warn`` (default) or ``refuse`` indicators on a warning list.
+``varsel.config.Settings`` refuses other values when the hub or a command starts.
 """
 
 from __future__ import annotations
 
-import os
-
-from varsel.errors import InvalidInput
+from varsel import config
 from varsel.matching.warninglists import Mode
-
-DEFAULT_K = 3
 
 
 def sighting_k() -> int:
     """Return k, the least number of contributing organisations an aggregate must have."""
-    raw = os.environ.get("VARSEL_SIGHTING_K", "").strip()
-    if not raw:
-        return DEFAULT_K
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidInput(f"VARSEL_SIGHTING_K must be an integer, got {raw!r}") from None
-    if value < 2:
-        raise InvalidInput(
-            "VARSEL_SIGHTING_K must be at least 2: with one contributor an "
-            "aggregate names its victim"
-        )
-    return value
+    return config.current().sighting_k
 
 
 def warninglist_mode() -> Mode:
     """Return whether indicators on a warning list are shared with a warning or refused."""
-    raw = os.environ.get("VARSEL_WARNINGLIST_MODE", "").strip().lower() or Mode.WARN.value
-    try:
-        return Mode(raw)
-    except ValueError:
-        raise InvalidInput(
-            f"VARSEL_WARNINGLIST_MODE must be 'warn' or 'refuse', got {raw!r}"
-        ) from None
+    return Mode(config.current().warninglist_mode)
