@@ -387,7 +387,7 @@ def check_configuration(settings: config.Settings | None = None) -> None:
     Raises :class:`AgreementsFileError` for the file and ``config.ConfigError`` for the ceiling.
     """
     settings = settings or config.current()
-    problem = _ceiling_of(settings.accreditation_ceiling).problem
+    _, problem = _read_ceiling(settings.accreditation_ceiling.strip())
     if problem:
         raise config.ConfigError(problem)
     if settings.security_agreements is not None:
@@ -436,24 +436,21 @@ def ceiling() -> Ceiling:
 
 def _ceiling_of(text: str) -> Ceiling:
     text = text.strip()
+    grade, problem = _read_ceiling(text)
+    if problem:
+        return Ceiling(0, text, f"{problem}; classified material is refused until it is fixed")
+    return Ceiling(grade, text)
+
+
+def _read_ceiling(text: str) -> tuple[int, str | None]:
+    """Return the grade ``text`` names, or 0 and why it cannot be read."""
     if not text:
-        return Ceiling(0, "")
+        return 0, None
     if text.isdigit():
-        grade = int(text)
-        if 0 <= grade <= 4:
-            return Ceiling(grade, text)
-        return Ceiling(
-            0,
-            text,
-            f"{CEILING_ENV}={text!r} is not a grade 0-4; classified "
-            f"material is refused until it is fixed",
-        )
+        if 0 <= int(text) <= 4:
+            return int(text), None
+        return 0, f"{CEILING_ENV}={text!r} is not a grade 0-4"
     try:
-        return Ceiling(parse_label(text).grade, text)
+        return parse_label(text).grade, None
     except UnknownLevel as exc:
-        return Ceiling(
-            0,
-            text,
-            f"{CEILING_ENV}={text!r} is not understood ({exc}); classified "
-            f"material is refused until it is fixed",
-        )
+        return 0, f"{CEILING_ENV}={text!r} is not understood ({exc})"
