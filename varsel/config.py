@@ -238,7 +238,7 @@ ENV_NAMES = {
     "lockout_seconds": "VARSEL_LOCKOUT_SECONDS",
     "auth_failures_per_minute": "VARSEL_AUTH_FAILURES_PER_MINUTE",
     "secure_cookies": "VARSEL_SECURE_COOKIES",
-    "smtp": "VARSEL_SMTP_HOST",
+    "smtp": "VARSEL_SMTP_HOST",  # and the rest of VARSEL_SMTP_* (SMTP_ENV_NAMES)
     "webhook_hosts": "VARSEL_WEBHOOK_HOSTS",
     "webhook_secret": "VARSEL_WEBHOOK_SECRET",
     "accreditation_ceiling": "VARSEL_ACCREDITATION_CEILING",

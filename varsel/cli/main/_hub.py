@@ -35,8 +35,9 @@ def serve(
     """Serve the TAXII 2.1 server, REST API and web pages."""
     import uvicorn
 
-    settings = settings_for(database_url).with_(host=host, port=port)
+    settings = settings_for(database_url)
     try:
+        settings = settings.with_(host=host, port=port)
         # One line and exit 1, before uvicorn's traceback or any request.
         clearance_rules.check_configuration(settings)
     except (ConfigError, clearance_rules.AgreementsFileError) as exc:
