@@ -7,13 +7,15 @@ factory; ``live`` serves it over real HTTP on a loopback port for real clients.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -22,7 +24,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests import pg
-from varsel import migrate
+from varsel import config, migrate
 from varsel.api.app import create_app
 from varsel.config import Settings
 from varsel.db import Base, make_engine, make_sessionmaker
@@ -38,6 +40,26 @@ def pytest_configure(config: pytest.Config) -> None:
     # would load the lists (~3 s of CPU) every time. tests/sharing/test_warninglist_helper.py
     # turns it on.
     os.environ.setdefault("VARSEL_WARNINGLIST_HELPER", "0")
+
+
+@pytest.fixture(autouse=True)
+def _settings_of_the_test() -> Iterator[None]:
+    """Give every test the environment's settings afresh and put back the ones before."""
+    before = config.use(None)
+    yield
+    config.use(before)
+
+
+@pytest.fixture
+def configure() -> Callable[..., config.Settings]:
+    """Return a function that changes this test's settings (``config.current()``)."""
+
+    def apply(**changes: Any) -> config.Settings:
+        settings = dataclasses.replace(config.current(), **changes)
+        config.use(settings)
+        return settings
+
+    return apply
 
 
 @pytest.fixture(scope="session")

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
-from varsel.config import Settings
+from varsel import config
+from varsel.config import ConfigError, Settings
 from varsel.db import make_engine, make_sessionmaker
 from varsel.errors import VarselError
 
@@ -32,8 +34,22 @@ DatabaseOpt = Annotated[
 
 
 def settings_for(database_url: str | None) -> Settings:
-    """Return settings with the CLI's database URL applied."""
-    return Settings().with_(database_url=database_url)
+    """Return the environment's settings with the CLI's database URL applied, and make them the
+    process's (``config.current()``); a value that cannot be used ends the command in one line.
+    """
+    try:
+        settings = Settings().with_(database_url=database_url)
+    except ConfigError as exc:
+        refuse(exc)
+    config.use(settings)
+    return settings
+
+
+def refuse(problem: Exception) -> NoReturn:
+    """End the command with one line saying what is wrong with the hub's configuration."""
+    # soft_wrap: the line stays one line however narrow the terminal.
+    err.print(f"[red]error:[/] {escape(str(problem))}", soft_wrap=True)
+    raise typer.Exit(1)
 
 
 @contextmanager

@@ -7,11 +7,11 @@ objects used here) without reading varsel.clearances.decision or the SQL.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -20,10 +20,12 @@ from sqlalchemy import select
 from tests import factories as f
 from tests.conftest import Hub, _empty
 from tests.factories import TAXII
+from varsel import config
 from varsel.clearances import rules
 from varsel.clearances.decision import Held, Subject, decide, evaluate
 from varsel.clearances.models import Clearance, Person, RecognitionRequest
 from varsel.clock import utcnow
+from varsel.config import Settings
 from varsel.sharing import ingest as ingesting
 from varsel.sharing.ingest.marking import marking_id
 from varsel.sharing.models import Collection
@@ -243,12 +245,12 @@ def _build(hub: Hub, plan: dict) -> tuple[str, dict[str, str], dict[str, tuple[s
 )
 @given(plan=worlds())
 def test_endpoints_return_exactly_what_the_clearance_rules_allow(
-    hub: Hub, plan: dict, monkeypatch: pytest.MonkeyPatch
+    hub: Hub, plan: dict, configure: Callable[..., Settings]
 ) -> None:  # type: ignore[type-arg]
     _empty(hub.engine)
-    monkeypatch.setenv(rules.CEILING_ENV, "4")
+    configure(accreditation_ceiling="4")
     coll, tokens, objects = _build(hub, plan)
-    monkeypatch.setenv(rules.CEILING_ENV, str(plan["ceiling"]))  # the ceiling was lowered
+    configure(accreditation_ceiling=str(plan["ceiling"]))  # the ceiling was lowered
     with TestClient(hub.app) as client:
         for i, country in enumerate(ORG_COUNTRIES):
             allowed = {
@@ -327,8 +329,8 @@ def helds(draw: st.DrawFn) -> Held:
 def test_a_decision_never_grants_above_the_grade_held(
     clearances: list[Held], material: rules.Level, employer: str, ceiling: int
 ) -> None:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(rules.CEILING_ENV, str(ceiling))
+    before = config.use(replace(config.current(), accreditation_ceiling=str(ceiling)))
+    try:
         got = evaluate(
             subject=Subject(
                 name="P", employer_org_id=1, employer_country=employer, clearances=tuple(clearances)
@@ -336,6 +338,8 @@ def test_a_decision_never_grants_above_the_grade_held(
             material=material,
             at=datetime(2026, 5, 1, 12, tzinfo=UTC),
         )
+    finally:
+        config.use(before)
     if not got.allowed:
         return
     assert material.grade <= ceiling

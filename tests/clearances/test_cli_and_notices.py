@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
-import pytest
 from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -14,6 +14,7 @@ from tests.cli.test_cli import run
 from tests.conftest import Hub, _free_port
 from varsel.clearances import notices, service
 from varsel.clearances.models import ExpiryNotice
+from varsel.config import Settings, SmtpSettings
 
 
 def test_clearance_add_and_check_as_scripts_do(hub: Hub) -> None:
@@ -143,7 +144,9 @@ class _Inbox:
         return "250 OK"
 
 
-def test_expiry_warnings_go_once_to_the_officers(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_expiry_warnings_go_once_to_the_officers(
+    hub: Hub, configure: Callable[..., Settings]
+) -> None:
     with hub.session() as s:
         f.org(s, "Fjordnett AS", "NO")
         f.org(s, "Lonely AS", "NO")
@@ -173,8 +176,7 @@ def test_expiry_warnings_go_once_to_the_officers(hub: Hub, monkeypatch: pytest.M
         controller = Controller(inbox, hostname="127.0.0.1", port=port)
         controller.start()
         try:
-            monkeypatch.setenv("VARSEL_SMTP_HOST", "127.0.0.1")
-            monkeypatch.setenv("VARSEL_SMTP_PORT", str(port))
+            configure(smtp=SmtpSettings(host="127.0.0.1", port=port))
             mailer = notices.smtp_mailer()
             first = notices.send_expiry_warnings(session=s, today=date(2026, 5, 1), mailer=mailer)
             s.commit()

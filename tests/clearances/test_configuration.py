@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -69,14 +70,15 @@ def test_the_app_factory_refuses_a_broken_file_in_one_line(
 def test_the_app_factory_accepts_a_good_file_and_a_missing_setting(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'hub.sqlite3'}", secret_key=SECRET)
+    url = f"sqlite:///{tmp_path / 'hub.sqlite3'}"
     monkeypatch.setenv(
         rules.AGREEMENTS_ENV, str(_write(tmp_path, json.dumps({"bilateral": [GOOD_ROW]})))
     )
-    create_app(settings).state.engine.dispose()
+    create_app(Settings(database_url=url, secret_key=SECRET)).state.engine.dispose()
     assert [a.id for a in rules.registered_agreements()] == ["no-us"]
     monkeypatch.delenv(rules.AGREEMENTS_ENV)
-    create_app(settings).state.engine.dispose()
+    create_app(Settings(database_url=url, secret_key=SECRET)).state.engine.dispose()
+    assert rules.registered_agreements() == ()
 
 
 def test_varsel_serve_refuses_to_start_with_one_line(hub: Hub, tmp_path: Path) -> None:
@@ -132,8 +134,10 @@ def test_cli_commands_that_read_it_print_one_line(hub: Hub, tmp_path: Path) -> N
 
 
 def test_a_file_broken_while_running_hides_classified_objects_instead_of_failing(
-    hub: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    hub: Hub, tmp_path: Path, configure: Callable[..., Settings]
 ) -> None:
+    registered = _write(tmp_path, json.dumps({"bilateral": [GOOD_ROW]}))
+    configure(security_agreements=registered)  # as VARSEL_SECURITY_AGREEMENTS at start-up
     with hub.session() as s:
         f.org(s, "Fjordnett AS", "NO")
         f.user(s, "ola", "Fjordnett AS", password=None)
@@ -168,5 +172,5 @@ def test_a_file_broken_while_running_hides_classified_objects_instead_of_failing
 
         both = {restricted["id"], plain["id"]}
         assert ids() == (both, both)  # BEGRENSET: the Nordic RESTRICTED clause
-        monkeypatch.setenv(rules.AGREEMENTS_ENV, str(_write(tmp_path, "{broken")))
+        registered.write_text("{broken", encoding="utf-8")  # the file is read on every use
         assert ids() == ({plain["id"]}, {plain["id"]})

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 
+from varsel import config
 from varsel.clearances import rules
 from varsel.clearances.decision import Held, Subject, evaluate
+from varsel.config import Settings
 
 # Straight from shared/domain/markings-and-clearances.md (grade 4 down to 1); None: unknown.
 FACTS = {
@@ -38,9 +41,9 @@ AT = datetime(2026, 5, 1, 12, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
-def _top_ceiling(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(rules.CEILING_ENV, "4")
-    monkeypatch.delenv(rules.AGREEMENTS_ENV, raising=False)
+def _top_ceiling(configure: Callable[..., Settings]) -> None:
+    configure(accreditation_ceiling="4")
+    configure(security_agreements=None)
 
 
 @pytest.mark.parametrize("scheme", sorted(FACTS))
@@ -79,14 +82,19 @@ def test_nordic_agreement_is_data_with_its_dates() -> None:
 
 
 def test_ceiling_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(rules.CEILING_ENV, "NO:HEMMELIG")
-    assert rules.ceiling().grade == 3
-    monkeypatch.setenv(rules.CEILING_ENV, "se:konfidentiell")
-    assert rules.ceiling().grade == 2
-    monkeypatch.setenv(rules.CEILING_ENV, "NO:TOPPHEMMELIG")
-    assert rules.ceiling().grade == 0 and "not understood" in rules.ceiling().describe()
-    monkeypatch.delenv(rules.CEILING_ENV)
-    assert rules.ceiling().grade == 0
+    for text, grade in (
+        ("NO:HEMMELIG", 3),
+        ("se:konfidentiell", 2),
+        ("", 0),
+        ("NO:TOPPHEMMELIG", 0),
+    ):
+        monkeypatch.setenv(rules.CEILING_ENV, text)
+        config.use(None)  # read the environment again, as a new process would
+        assert rules.ceiling().grade == grade, text
+    # Refused at start-up; a hub started without the check still holds nothing classified.
+    assert "not understood" in rules.ceiling().describe()
+    with pytest.raises(config.ConfigError, match="VARSEL_ACCREDITATION_CEILING='NO:TOPPHEMMELIG'"):
+        rules.check_configuration()
 
 
 def held(
@@ -245,8 +253,8 @@ def test_restricted_needs_no_clearance_between_parties_only() -> None:
     assert not evaluate(subject=nobody, material=rules.level("NO", "KONFIDENSIELT"), at=AT).allowed
 
 
-def test_ceiling_refuses_even_a_cleared_person(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(rules.CEILING_ENV, "NO:KONFIDENSIELT")
+def test_ceiling_refuses_even_a_cleared_person(configure: Callable[..., Settings]) -> None:
+    configure(accreditation_ceiling="NO:KONFIDENSIELT")
     got = evaluate(
         subject=subject(held("NO", "STRENGT HEMMELIG")),
         material=rules.level("NO", "HEMMELIG"),

@@ -12,6 +12,7 @@ from tests.conftest import Hub
 from tests.incidents.conftest import World
 from tests.incidents.servers import smtp_server
 from varsel.cli import app
+from varsel.config import SmtpSettings
 from varsel.incidents import flows, service
 from varsel.reporting.facts import parse_time
 from varsel.reporting.notify import NotifySettings
@@ -105,7 +106,7 @@ def test_a_reminder_goes_out_for_the_latest_permissible_deadline(
     with smtp_server() as (mailbox, port), hub.session() as s:
         result = flows.notify_due(
             session=s,
-            settings=NotifySettings(smtp_host="127.0.0.1", smtp_port=port),
+            settings=NotifySettings(smtp=SmtpSettings(host="127.0.0.1", port=port)),
             now=parse_time("2026-03-28T13:00:00Z", "t"),
         )
     assert result.sent == 1, result.errors

@@ -178,6 +178,7 @@ def test_the_cli_and_the_web_handle_several_entities(hub: Hub, world: World) -> 
 
 def test_reminders_go_out_once_for_each_entitys_deadline(hub: Hub) -> None:
     from tests.incidents.servers import smtp_server
+    from varsel.config import SmtpSettings
     from varsel.incidents import flows, service
     from varsel.reporting.facts import parse_time
     from varsel.reporting.notify import NotifySettings
@@ -201,7 +202,7 @@ def test_reminders_go_out_once_for_each_entitys_deadline(hub: Hub) -> None:
             with hub.session() as s:
                 flows.notify_due(
                     session=s,
-                    settings=NotifySettings(smtp_host="127.0.0.1", smtp_port=port),
+                    settings=NotifySettings(smtp=SmtpSettings(host="127.0.0.1", port=port)),
                     now=parse_time("2026-03-03T07:00:00Z", "t"),
                 )
     subjects = sorted(m["Subject"] for m in mailbox.messages)

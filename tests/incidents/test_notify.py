@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select
 
 from tests import factories as f
 from tests.conftest import Hub
 from tests.incidents.servers import smtp_server, webhook_server
+from varsel.config import Settings, SmtpSettings
 from varsel.incidents import flows, service
 from varsel.incidents.models import NotificationLog
 from varsel.reporting.facts import parse_time
@@ -22,9 +23,9 @@ def _hosts(url: str) -> tuple[tuple[str, int | None], ...]:
     return webhook_hosts(url.split("/")[2])
 
 
-def _incident(hub: Hub, webhook: str, monkeypatch: pytest.MonkeyPatch) -> int:
+def _incident(hub: Hub, webhook: str, configure: Callable[..., Settings]) -> int:
     # The receivers listen on 127.0.0.1: a hub-admin allows them by address (issue 12, item 16).
-    monkeypatch.setenv("VARSEL_WEBHOOK_HOSTS", webhook.split("/")[2])
+    configure(webhook_hosts=webhook_hosts(webhook.split("/")[2]))
     with hub.session() as s:
         f.org(s, "Pilvi Oy", country="FI")
         f.user(s, "lead", "Pilvi Oy", password=None)
@@ -57,13 +58,11 @@ def _incident(hub: Hub, webhook: str, monkeypatch: pytest.MonkeyPatch) -> int:
         return incident.id
 
 
-def test_reminder_then_overdue_each_sent_once(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_reminder_then_overdue_each_sent_once(hub: Hub, configure: Callable[..., Settings]) -> None:
     with smtp_server() as (mailbox, port), webhook_server() as (hooks, url):
-        iid = _incident(hub, url, monkeypatch)
+        iid = _incident(hub, url, configure)
         settings = NotifySettings(
-            smtp_host="127.0.0.1",
-            smtp_port=port,
-            smtp_from="varsel@hub.example",
+            smtp=SmtpSettings(host="127.0.0.1", port=port, sender="varsel@hub.example"),
             webhook_secret=SECRET,
             webhook_hosts=_hosts(url),
         )
@@ -119,9 +118,9 @@ def test_reminder_then_overdue_each_sent_once(hub: Hub, monkeypatch: pytest.Monk
         }
 
 
-def test_no_smtp_host_is_a_named_failure(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_smtp_host_is_a_named_failure(hub: Hub, configure: Callable[..., Settings]) -> None:
     with webhook_server() as (hooks, url):
-        _incident(hub, url, monkeypatch)
+        _incident(hub, url, configure)
         with hub.session() as s:
             result = flows.notify_due(
                 session=s,
@@ -134,10 +133,10 @@ def test_no_smtp_host_is_a_named_failure(hub: Hub, monkeypatch: pytest.MonkeyPat
 
 
 def test_webhooks_go_only_to_allow_listed_public_addresses(
-    hub: Hub, monkeypatch: pytest.MonkeyPatch
+    hub: Hub, configure: Callable[..., Settings]
 ) -> None:
     with webhook_server() as (hooks, url):
-        iid = _incident(hub, url, monkeypatch)
+        iid = _incident(hub, url, configure)
         port = url.split("/")[2].split(":")[1]
 
         def run(hosts: str, at: str) -> flows.NotifyResult:
@@ -152,7 +151,7 @@ def test_webhooks_go_only_to_allow_listed_public_addresses(
         # A listed name that resolves to the hub's own network is refused too.
         with hub.session() as s:
             lead = f.principal(s, "lead")
-            monkeypatch.setenv("VARSEL_WEBHOOK_HOSTS", f"localhost:{port}")
+            configure(webhook_hosts=webhook_hosts(f"localhost:{port}"))
             service.update(
                 session=s,
                 principal=lead,

@@ -6,13 +6,15 @@ ones it is not named on included. These tests hold it to what it may read, on RE
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Callable
+
 from fastapi.testclient import TestClient
 
 from tests import factories as f
 from tests.conftest import Hub
 from tests.incidents.conftest import World
 from tests.web.conftest import post_form, sign_in
+from varsel.config import Settings, parse_webhook_hosts
 
 API = "/api/v1/incidents"
 
@@ -118,13 +120,13 @@ def test_the_web_forms_keep_a_hub_admin_out_of_an_unreadable_incident(
 
 
 def test_a_webhook_url_must_name_an_allow_listed_host(
-    world: World, monkeypatch: pytest.MonkeyPatch
+    world: World, configure: Callable[..., Settings]
 ) -> None:
     c, lead = world.client, world.as_("lead")
-    monkeypatch.delenv("VARSEL_WEBHOOK_HOSTS", raising=False)
+    configure(webhook_hosts=())
     off = c.post(API, json={"title": "x", "webhook_url": "https://hooks.example/x"}, headers=lead)
     assert off.status_code == 400 and "VARSEL_WEBHOOK_HOSTS" in off.json()["detail"]
-    monkeypatch.setenv("VARSEL_WEBHOOK_HOSTS", "hooks.example, chat.example:8443")
+    configure(webhook_hosts=parse_webhook_hosts("hooks.example, chat.example:8443"))
     iid = _red(world)
     for url, words in [
         ("http://169.254.169.254/latest/meta-data", "not among the webhook hosts"),

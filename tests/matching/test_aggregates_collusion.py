@@ -6,7 +6,7 @@ organisations are vouched for through the CLI, as an operator does it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -19,6 +19,7 @@ from tests.matching.conftest import World
 from varsel.audit.models import AuditEvent
 from varsel.clearances import rules
 from varsel.cli.main import app as cli
+from varsel.config import Settings
 from varsel.orgs import service as orgs
 from varsel.orgs.models import Organisation
 from varsel.sharing.ingest.marking import marking_id
@@ -156,11 +157,11 @@ def test_the_callers_own_sighting_does_not_count_toward_k(world: World, client: 
 
 
 def test_a_classified_sighting_shows_in_no_uncleared_aggregate(
-    world: World, client: TestClient, monkeypatch: pytest.MonkeyPatch
+    world: World, client: TestClient, configure: Callable[..., Settings]
 ) -> None:
-    monkeypatch.setenv(rules.CEILING_ENV, "NO:HEMMELIG")
-    monkeypatch.setenv("VARSEL_SIGHTING_K", "2")
     vouch(world, "Svea", "Dansk", "Suomi")
+    # After the CLI ran in this process: a command installs the environment's settings.
+    configure(accreditation_ceiling="NO:HEMMELIG", sighting_k=2)
     target = indicator(world)
     sighting(world, "bob", target, "2026-03-03")
     sighting(world, "dag", target, "2026-03-04")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -15,6 +15,7 @@ from sqlalchemy import select
 from tests import factories as f
 from tests.matching.conftest import World, pattern_indicator
 from varsel.audit.models import AuditEvent
+from varsel.config import ConfigError, Settings
 from varsel.matching.flows import identity_id
 from varsel.orgs import service as orgs
 from varsel.sharing.tlp import TLP
@@ -222,7 +223,7 @@ def _sighting(world: World, user: str, indicator_id: str, day: str, tlp: TLP = T
 
 
 def test_aggregates_need_k_organisations_and_cannot_be_differenced(
-    world: World, client: TestClient, monkeypatch: pytest.MonkeyPatch
+    world: World, client: TestClient, configure: Callable[..., Settings]
 ) -> None:
     made = _indicators(world)
     target = made["ip"]["id"]
@@ -259,10 +260,10 @@ def test_aggregates_need_k_organisations_and_cannot_be_differenced(
     assert narrowed.json()["aggregates"] == shown
     # Carol may not read the indicator, so she sees no aggregate of it.
     assert client.get(url, headers=auth(world, "carol")).json()["aggregates"] == []
-    monkeypatch.setenv("VARSEL_SIGHTING_K", "4")
+    configure(sighting_k=4)
     assert client.get(url, headers=auth(world, "eero")).json() == {"k": 4, "aggregates": []}
-    monkeypatch.setenv("VARSEL_SIGHTING_K", "1")
-    assert client.get(url, headers=auth(world, "eero")).status_code == 400
+    with pytest.raises(ConfigError, match="VARSEL_SIGHTING_K must be at least 2"):
+        configure(sighting_k=1)  # refused when the hub starts (tests/test_config.py)
 
 
 def test_a_lone_sighting_never_leaks(world: World, client: TestClient) -> None:

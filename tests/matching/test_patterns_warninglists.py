@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from varsel.config import Settings
 from varsel.observables.normalize import Kind
 from varsel.observables.patterns import DST, Atom, Unsupported, parse
 from varsel.sharing.ingest._lookups import Substrings, check_patterns
@@ -51,7 +53,7 @@ def test_unsupported_patterns_say_why(pattern: str, reason: str) -> None:
         parse(pattern)
 
 
-def test_warning_lists_flag_benign_values(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_warning_lists_flag_benign_values(configure: Callable[..., Settings]) -> None:
     def indicator(pattern: str) -> dict[str, str]:
         return {"type": "indicator", "pattern_type": "stix", "pattern": pattern}
 
@@ -64,7 +66,7 @@ def test_warning_lists_flag_benign_values(monkeypatch: pytest.MonkeyPatch) -> No
     assert check_indicator(indicator("[domain-name:value = 'q7x-unlisted-zz.invalid']")) == []
     assert check_indicator({"type": "malware", "name": "x"}) == []
     assert warninglist_mode() is Mode.WARN
-    monkeypatch.setenv("VARSEL_WARNINGLIST_MODE", "refuse")
+    configure(warninglist_mode="refuse")
     assert warninglist_mode() is Mode.REFUSE
 
 

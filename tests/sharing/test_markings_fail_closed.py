@@ -7,6 +7,7 @@ that silently fell back to the default would make the object readable by every u
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from tests import factories as f
 from tests.conftest import Hub
 from tests.factories import TAXII
 from varsel.clearances import rules
+from varsel.config import Settings
 from varsel.sharing.ingest.marking import EXTENSION_ID, marking_definition, marking_id
 from varsel.sharing.tlp import TLP
 from varsel.sharing.tlp import marking_definition as tlp_marking_definition
@@ -26,9 +28,9 @@ FOREIGN_ID = "marking-definition--0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d"
 
 
 @pytest.fixture
-def public(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> tuple[str, dict[str, str]]:
+def public(hub: Hub, configure: Callable[..., Settings]) -> tuple[str, dict[str, str]]:
     """Return a TLP:CLEAR-default collection of Nordic and tokens of a member and an outsider."""
-    monkeypatch.setenv(rules.CEILING_ENV, "NO:HEMMELIG")
+    configure(accreditation_ceiling="NO:HEMMELIG")
     with hub.session() as s:
         f.org(s, "Fjordnett", "NO")
         f.org(s, "Outsider", "US", kind="international-partner")

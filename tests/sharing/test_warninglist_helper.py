@@ -6,7 +6,7 @@ import json
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 
 from tests import factories as f
 from tests.conftest import Hub
+from varsel import config
+from varsel.config import Settings
 from varsel.sharing import ingest as ingesting
 from varsel.sharing import service as sharing
 from varsel.sharing.ingest import warninglists
@@ -155,9 +157,9 @@ def _share(hub: Hub, collection_id: str, body: str, helper: WarningListHelper | 
 
 @pytest.mark.parametrize("mode", ["warn", "refuse"])
 def test_ingest_decides_the_same_with_and_without_the_helper(
-    hub: Hub, helper: WarningListHelper, monkeypatch: pytest.MonkeyPatch, mode: str
+    hub: Hub, helper: WarningListHelper, configure: Callable[..., Settings], mode: str
 ) -> None:
-    monkeypatch.setenv("VARSEL_WARNINGLIST_MODE", mode)
+    configure(warninglist_mode=mode)
     with_helper, in_process = _world(hub)
     objects = _objects(list(range(len(PATTERNS))) * 2, [0, 1, 2, 3])
     body = json.dumps({"objects": objects})
@@ -171,9 +173,9 @@ def test_ingest_decides_the_same_with_and_without_the_helper(
 
 
 def test_a_dead_helper_is_replaced_and_shares_go_on(
-    hub: Hub, monkeypatch: pytest.MonkeyPatch
+    hub: Hub, configure: Callable[..., Settings]
 ) -> None:
-    monkeypatch.delenv("VARSEL_WARNINGLIST_MODE", raising=False)
+    configure(warninglist_mode="warn")
     with_helper, in_process = _world(hub)
     body = f.envelope(*(f.indicator(pattern=p) for p in PATTERNS))
     helper = WarningListHelper(min_body_bytes=0)
@@ -197,19 +199,16 @@ def test_a_dead_helper_is_replaced_and_shares_go_on(
 
 
 def test_the_switch(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("VARSEL_WARNINGLIST_HELPER", "off")
-    assert not helper_enabled()
-    monkeypatch.setenv("VARSEL_WARNINGLIST_HELPER", "1")
-    assert helper_enabled()
-    monkeypatch.delenv("VARSEL_WARNINGLIST_HELPER")
-    assert helper_enabled() == ((os.cpu_count() or 1) > 1)
+    for raw, on in (("off", False), ("1", True), ("", (os.cpu_count() or 1) > 1)):
+        monkeypatch.setenv("VARSEL_WARNINGLIST_HELPER", raw)
+        config.use(None)  # read the environment again, as a new process would
+        assert helper_enabled() is on, raw
 
 
 def test_taxii_adds_go_through_the_servers_helper(
-    hub: Hub, monkeypatch: pytest.MonkeyPatch
+    hub: Hub, configure: Callable[..., Settings]
 ) -> None:
-    monkeypatch.setenv("VARSEL_WARNINGLIST_HELPER", "1")
-    monkeypatch.delenv("VARSEL_WARNINGLIST_MODE", raising=False)
+    configure(warninglist_helper=True, warninglist_mode="warn")
     collection_id, _ = _world(hub)
     with hub.session() as s:
         token = f.token(s, "alice")

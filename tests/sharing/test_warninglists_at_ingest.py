@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from sqlalchemy import select
 
 from tests import factories as f
 from tests.conftest import Hub
+from varsel.config import Settings
 from varsel.sharing import ingest as ingesting
 from varsel.sharing import service as sharing
 from varsel.sharing.ingest import warninglists
@@ -49,9 +51,9 @@ def _stored(hub: Hub) -> set[str]:
 
 
 def test_warn_mode_shares_with_a_warning_in_the_status(
-    hub: Hub, monkeypatch: pytest.MonkeyPatch
+    hub: Hub, configure: Callable[..., Settings]
 ) -> None:
-    monkeypatch.delenv("VARSEL_WARNINGLIST_MODE", raising=False)
+    configure(warninglist_mode="warn")
     collection_id = _world(hub)
     resolver = f.indicator(pattern=RESOLVER)
     ordinary = f.indicator(pattern=ORDINARY)
@@ -72,9 +74,9 @@ def test_warn_mode_shares_with_a_warning_in_the_status(
 
 
 def test_refuse_mode_refuses_the_flagged_indicator_only(
-    hub: Hub, monkeypatch: pytest.MonkeyPatch
+    hub: Hub, configure: Callable[..., Settings]
 ) -> None:
-    monkeypatch.setenv("VARSEL_WARNINGLIST_MODE", "refuse")
+    configure(warninglist_mode="refuse")
     collection_id = _world(hub)
     resolver = f.indicator(pattern=RESOLVER)
     ordinary = f.indicator(pattern=ORDINARY)
@@ -90,8 +92,8 @@ def test_refuse_mode_refuses_the_flagged_indicator_only(
     assert not _share(hub, collection_id, revoked).failures
 
 
-def test_refusals_reach_taxii_clients(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("VARSEL_WARNINGLIST_MODE", "refuse")
+def test_refusals_reach_taxii_clients(hub: Hub, configure: Callable[..., Settings]) -> None:
+    configure(warninglist_mode="refuse")
     collection_id = _world(hub)
     with hub.session() as s:
         token = f.token(s, "alice")
@@ -113,9 +115,9 @@ def test_refusals_reach_taxii_clients(hub: Hub, monkeypatch: pytest.MonkeyPatch)
 
 
 def test_envelopes_without_indicators_never_load_the_lists(
-    hub: Hub, monkeypatch: pytest.MonkeyPatch
+    hub: Hub, monkeypatch: pytest.MonkeyPatch, configure: Callable[..., Settings]
 ) -> None:
-    monkeypatch.setenv("VARSEL_WARNINGLIST_MODE", "refuse")
+    configure(warninglist_mode="refuse")
 
     def refuse_to_load() -> None:
         raise AssertionError("the warning lists were loaded for an envelope without indicators")

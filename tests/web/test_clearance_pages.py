@@ -7,6 +7,7 @@ hub-admin, alice (Fjordnett, NO) an analyst who must not reach these pages.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -20,9 +21,9 @@ from tests.web.conftest import World, browser_sign_in, csrf_of, shot, sign_in
 
 # The headless Chromium fixture of the browser tests, shared rather than launched twice.
 from varsel.audit.models import AuditEvent
-from varsel.clearances import rules
 from varsel.clearances.models import Clearance, RecognitionRequest
 from varsel.clearances.notices import send_expiry_warnings
+from varsel.config import Settings
 from varsel.web import clearances
 
 PAGES = ["/clearances", "/clearances/requests", "/clearances/expiring"]
@@ -30,10 +31,10 @@ TODAY = datetime.now(UTC).date()
 
 
 @pytest.fixture(autouse=True)
-def _accredited(monkeypatch: pytest.MonkeyPatch) -> None:
+def _accredited(configure: Callable[..., Settings]) -> None:
     # Accredited up to SECRET, with only the packaged agreements.
-    monkeypatch.setenv(rules.CEILING_ENV, "NO:HEMMELIG")
-    monkeypatch.delenv(rules.AGREEMENTS_ENV, raising=False)
+    configure(accreditation_ceiling="NO:HEMMELIG")
+    configure(security_agreements=None)
 
 
 @pytest.fixture

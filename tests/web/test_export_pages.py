@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from tests import factories as f
 from tests.conftest import Hub
 from tests.web.conftest import World, sign_in
+from varsel.config import Settings
 from varsel.matching import exports
 from varsel.orgs import service as orgs
 from varsel.sharing import ingest as ingesting
@@ -163,9 +164,9 @@ def _sighting(indicator_id: str, day: str) -> dict[str, Any]:
 
 
 def test_an_indicator_page_shows_sightings_only_from_k_organisations(
-    hub: Hub, world: World, monkeypatch: pytest.MonkeyPatch
+    hub: Hub, world: World, configure: Callable[..., Settings]
 ) -> None:
-    monkeypatch.setenv("VARSEL_SIGHTING_K", "2")
+    configure(sighting_k=2)
     with hub.session() as s:
         f.org(s, "Dansk", "DK")
         f.user(s, "dag", "Dansk", password=None)

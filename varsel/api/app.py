@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
-from varsel import web
+from varsel import config, web
 from varsel.api import errors, limits, rest, taxii
 from varsel.clearances import rules as clearance_rules
 from varsel.clearances import views as clearance_views
@@ -52,7 +52,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Return a hub application for ``settings`` (from the environment by default)."""
     settings = settings or Settings()
-    clearance_rules.check_configuration()  # a broken agreements file stops the start, in one line
+    # A bad ceiling or agreements file stops the start, in one line, never a request later.
+    clearance_rules.check_configuration(settings)
+    config.use(settings)  # what the domain modules read (config.current())
     engine = make_engine(settings.database_url)
     app = FastAPI(
         lifespan=_lifespan,

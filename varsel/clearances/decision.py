@@ -434,7 +434,7 @@ def decide(
     """
     material = rules.level(country, level)
     # Refuse to decide on a broken agreements file, even where no agreement would be consulted.
-    rules.check_configuration()
+    rules.registered_agreements()
     if person is None:
         subject = Subject(
             name=name, employer_org_id=-1, employer_country=employer_country, registered=False

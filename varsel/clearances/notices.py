@@ -5,26 +5,26 @@ has none, the hub-admins are told instead. Each (clearance, threshold, officer) 
 the notice row is the record and the guard, so running the command twice sends nothing new.
 When a run misses a threshold (the hub was off), only the nearest due threshold is sent.
 
-E-mail goes through ``smtplib`` to ``VARSEL_SMTP_HOST`` (port ``VARSEL_SMTP_PORT``, sender
-``VARSEL_SMTP_FROM``) when the officer's username is an e-mail address and a host is set;
-otherwise the notice is kept in the outbox (the table) for the web pages to show.
+E-mail goes through the hub's one SMTP relay (``VARSEL_SMTP_*``, :mod:`varsel.mail`) when the
+officer's username is an e-mail address and a host is set; otherwise the notice is kept in the
+outbox (the table) for the web pages to show.
 """
 
 from __future__ import annotations
 
-import os
 import smtplib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from email.message import EmailMessage
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from varsel import config, mail
 from varsel.audit import service as audit
 from varsel.clearances.models import Clearance, ExpiryNotice, Person
 from varsel.clock import utcnow
+from varsel.config import SmtpSettings
 from varsel.orgs.models import Organisation, Role, User
 
 THRESHOLDS = (60, 30, 7)
@@ -32,22 +32,15 @@ THRESHOLDS = (60, 30, 7)
 Mailer = Callable[[str, str, str], None]
 
 
-def smtp_mailer() -> Mailer | None:
-    """Return a mailer for the configured SMTP host, or None when none is configured."""
-    host = os.environ.get("VARSEL_SMTP_HOST", "").strip()
-    if not host:
+def smtp_mailer(smtp: SmtpSettings | None = None) -> Mailer | None:
+    """Return a mailer for the hub's SMTP relay (``smtp`` or the process's), or None when no
+    host is configured."""
+    relay = smtp or config.current().smtp
+    if not relay.host:
         return None
-    port = int(os.environ.get("VARSEL_SMTP_PORT", "25") or 25)
-    sender = os.environ.get("VARSEL_SMTP_FROM", "varsel@localhost")
 
     def send(to: str, subject: str, body: str) -> None:
-        message = EmailMessage()
-        message["From"] = sender
-        message["To"] = to
-        message["Subject"] = subject
-        message.set_content(body)
-        with smtplib.SMTP(host, port, timeout=30) as smtp:
-            smtp.send_message(message)
+        mail.send(relay, to=to, subject=subject, text=body, timeout=30)
 
     return send
 

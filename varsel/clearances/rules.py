@@ -8,14 +8,14 @@ every call, so a registration takes effect at once, and checked strictly: a brok
 :class:`AgreementsFileError` with one line, which stops the hub's start
 (:func:`check_configuration`). ``VARSEL_ACCREDITATION_CEILING`` is the
 highest level this installation may hold (``NO:HEMMELIG`` or a grade ``3``); unset, the hub
-holds nothing classified.
+holds nothing classified; one that cannot be read stops the start too. Both variables are read
+once into ``varsel.config.Settings``; this module takes them from ``config.current()``.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
-import os
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from varsel import config
 from varsel.errors import InvalidInput, Misconfigured
 
 CEILING_ENV = "VARSEL_ACCREDITATION_CEILING"
@@ -367,15 +368,23 @@ def registered_agreements() -> tuple[Agreement, ...]:
 
     Read on every call, without caching, so that a registration or removal takes effect at once.
     """
-    path = os.environ.get(AGREEMENTS_ENV, "").strip()
-    if not path:
+    path = config.current().security_agreements
+    if path is None:
         return ()
-    return _load_registered(path)
+    return _load_registered(str(path))
 
 
-def check_configuration() -> None:
-    """Refuse, in one line, a registered-agreements file that cannot be read (at start-up)."""
-    registered_agreements()
+def check_configuration(settings: config.Settings | None = None) -> None:
+    """Refuse, in one line, a ceiling or an agreements file that cannot be read (at start-up).
+
+    Raises :class:`AgreementsFileError` for the file and ``config.ConfigError`` for the ceiling.
+    """
+    settings = settings or config.current()
+    _, problem = _read_ceiling(settings.accreditation_ceiling.strip())
+    if problem:
+        raise config.ConfigError(problem)
+    if settings.security_agreements is not None:
+        _load_registered(str(settings.security_agreements))
 
 
 def agreements() -> tuple[Agreement, ...]:
@@ -412,27 +421,29 @@ def ceiling() -> Ceiling:
     """Return the hub's accreditation ceiling from ``VARSEL_ACCREDITATION_CEILING``.
 
     Unset means grade 0: nothing classified may be held. A value that cannot be read also means
-    grade 0, with the problem stated, so that a typo never opens the hub to more than intended.
+    grade 0, with the problem stated, so that a typo never opens the hub to more than intended
+    (start-up refuses such a value; this is the closed side for a hub started without the check).
     """
-    text = os.environ.get(CEILING_ENV, "").strip()
+    return _ceiling_of(config.current().accreditation_ceiling)
+
+
+def _ceiling_of(text: str) -> Ceiling:
+    text = text.strip()
+    grade, problem = _read_ceiling(text)
+    if problem:
+        return Ceiling(0, text, f"{problem}; classified material is refused until it is fixed")
+    return Ceiling(grade, text)
+
+
+def _read_ceiling(text: str) -> tuple[int, str | None]:
+    """Return the grade ``text`` names, or 0 and why it cannot be read."""
     if not text:
-        return Ceiling(0, "")
+        return 0, None
     if text.isdigit():
-        grade = int(text)
-        if 0 <= grade <= 4:
-            return Ceiling(grade, text)
-        return Ceiling(
-            0,
-            text,
-            f"{CEILING_ENV}={text!r} is not a grade 0-4; classified "
-            f"material is refused until it is fixed",
-        )
+        if 0 <= int(text) <= 4:
+            return int(text), None
+        return 0, f"{CEILING_ENV}={text!r} is not a grade 0-4"
     try:
-        return Ceiling(parse_label(text).grade, text)
+        return parse_label(text).grade, None
     except UnknownLevel as exc:
-        return Ceiling(
-            0,
-            text,
-            f"{CEILING_ENV}={text!r} is not understood ({exc}); classified "
-            f"material is refused until it is fixed",
-        )
+        return 0, f"{CEILING_ENV}={text!r} is not understood ({exc})"

@@ -18,17 +18,17 @@ import hashlib
 import hmac
 import ipaddress
 import json
-import os
 import smtplib
 import socket
 import time
 from dataclasses import dataclass, field
-from email.message import EmailMessage
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from varsel import config, mail
+from varsel.config import SmtpSettings, WebhookHosts
 from varsel.errors import InvalidInput, UpstreamFailed
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -38,30 +38,18 @@ class WebhookRefused(InvalidInput, ValueError):
     """A webhook URL or the allow-list itself is not acceptable; the message says why."""
 
 
-def _host_port(entry: str) -> tuple[str, int | None]:
-    """Return (lower-case host, port or None) of one ``host[:port]`` allow-list entry."""
-    text = entry.strip().lower()
-    if not text or "/" in text or "@" in text or " " in text:
-        raise WebhookRefused(f"VARSEL_WEBHOOK_HOSTS: {entry.strip()!r} is not host[:port]")
+def webhook_hosts(raw: str | None = None) -> WebhookHosts:
+    """Return the allow-listed webhook hosts (the hub's ``VARSEL_WEBHOOK_HOSTS`` unless ``raw``
+    is given)."""
+    if raw is None:
+        return config.current().webhook_hosts
     try:
-        parsed = urlsplit(f"//{text}")
-        host, port = parsed.hostname, parsed.port
-    except ValueError:
-        raise WebhookRefused(
-            f"VARSEL_WEBHOOK_HOSTS: {entry.strip()!r} is not host[:port]"
-        ) from None
-    if not host:
-        raise WebhookRefused(f"VARSEL_WEBHOOK_HOSTS: {entry.strip()!r} is not host[:port]")
-    return host, port
+        return config.parse_webhook_hosts(raw)
+    except config.ConfigError as exc:
+        raise WebhookRefused(str(exc)) from None
 
 
-def webhook_hosts(raw: str | None = None) -> tuple[tuple[str, int | None], ...]:
-    """Return the allow-listed webhook hosts (``VARSEL_WEBHOOK_HOSTS`` unless ``raw`` is given)."""
-    text = os.environ.get("VARSEL_WEBHOOK_HOSTS", "") if raw is None else raw
-    return tuple(_host_port(e) for e in text.split(",") if e.strip())
-
-
-def check_webhook(url: str, allowed: tuple[tuple[str, int | None], ...]) -> tuple[str, str, int]:
+def check_webhook(url: str, allowed: WebhookHosts) -> tuple[str, str, int]:
     """Return (scheme, host, port) of ``url`` if an allow-list entry names its host and port.
 
     An entry without a port allows the scheme's default port only (80, 443).
@@ -122,37 +110,21 @@ def resolve_webhook(host: str, port: int) -> str:
 
 @dataclass(frozen=True)
 class NotifySettings:
-    """Where and how notifications go; read from ``VARSEL_SMTP_*`` and ``VARSEL_WEBHOOK_*``."""
+    """Where and how notifications go: the hub's SMTP relay and its webhook settings."""
 
-    smtp_host: str | None = None
-    smtp_port: int = 25
-    smtp_from: str = "varsel@localhost"
-    smtp_user: str | None = None
-    smtp_password: str | None = None
-    smtp_starttls: bool = False
-    webhook_secret: str | None = None
-    webhook_hosts: tuple[tuple[str, int | None], ...] = field(default_factory=tuple)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    webhook_secret: str | None = field(default=None, repr=False)
+    webhook_hosts: WebhookHosts = ()
     timeout: float = 10.0
 
     @classmethod
-    def from_env(cls) -> NotifySettings:
-        """Return settings from the environment."""
-        port = os.environ.get("VARSEL_SMTP_PORT") or "25"
-        try:
-            hosts = webhook_hosts()
-        except WebhookRefused as exc:
-            raise SystemExit(str(exc)) from None
-        if not port.isdigit():
-            raise SystemExit(f"VARSEL_SMTP_PORT must be an integer, got {port!r}")
+    def from_config(cls, settings: config.Settings | None = None) -> NotifySettings:
+        """Return the notification settings of ``settings`` (the process's by default)."""
+        settings = settings or config.current()
         return cls(
-            smtp_host=os.environ.get("VARSEL_SMTP_HOST") or None,
-            smtp_port=int(port),
-            smtp_from=os.environ.get("VARSEL_SMTP_FROM") or "varsel@localhost",
-            smtp_user=os.environ.get("VARSEL_SMTP_USER") or None,
-            smtp_password=os.environ.get("VARSEL_SMTP_PASSWORD") or None,
-            smtp_starttls=os.environ.get("VARSEL_SMTP_STARTTLS", "") in {"1", "true", "yes"},
-            webhook_secret=os.environ.get("VARSEL_WEBHOOK_SECRET") or None,
-            webhook_hosts=hosts,
+            smtp=settings.smtp,
+            webhook_secret=settings.webhook_secret,
+            webhook_hosts=settings.webhook_hosts,
         )
 
 
@@ -172,21 +144,11 @@ def verify(body: bytes, secret: str, timestamp: str, signature: str) -> bool:
 
 
 def send_email(settings: NotifySettings, to: str, subject: str, text: str) -> None:
-    """Send one plain-text e-mail through the configured SMTP host."""
-    if not settings.smtp_host:
+    """Send one plain-text e-mail through the configured SMTP relay."""
+    if not settings.smtp.host:
         raise DeliveryFailed("no SMTP host configured (VARSEL_SMTP_HOST)")
-    message = EmailMessage()
-    message["From"] = settings.smtp_from
-    message["To"] = to
-    message["Subject"] = subject
-    message.set_content(text)
     try:
-        with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=settings.timeout) as smtp:
-            if settings.smtp_starttls:
-                smtp.starttls()
-            if settings.smtp_user and settings.smtp_password:
-                smtp.login(settings.smtp_user, settings.smtp_password)
-            smtp.send_message(message)
+        mail.send(settings.smtp, to=to, subject=subject, text=text, timeout=settings.timeout)
     except (OSError, smtplib.SMTPException) as exc:
         raise DeliveryFailed(f"SMTP delivery to {to} failed: {type(exc).__name__}") from None
 

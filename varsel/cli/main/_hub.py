@@ -10,8 +10,8 @@ import typer
 from rich.table import Table
 
 from varsel.clearances import rules as clearance_rules
-from varsel.config import default_data_dir
-from varsel.console import DatabaseOpt, err, out, settings_for, unit_of_work
+from varsel.config import ConfigError, default_data_dir
+from varsel.console import DatabaseOpt, err, out, refuse, settings_for, unit_of_work
 from varsel.db import make_engine
 
 
@@ -35,9 +35,15 @@ def serve(
     """Serve the TAXII 2.1 server, REST API and web pages."""
     import uvicorn
 
-    settings = settings_for(database_url).with_(host=host, port=port)
-    clearance_rules.check_configuration()  # one line and exit 1, before uvicorn's traceback
-    # Workers are separate processes: hand them the settings through the environment.
+    settings = settings_for(database_url)
+    try:
+        settings = settings.with_(host=host, port=port)
+        # One line and exit 1, before uvicorn's traceback or any request.
+        clearance_rules.check_configuration(settings)
+    except (ConfigError, clearance_rules.AgreementsFileError) as exc:
+        refuse(exc)
+    # Workers are separate processes: hand them the settings through the environment (the
+    # one place the package writes it; tests/test_config.py allows exactly this).
     os.environ["VARSEL_DATABASE_URL"] = settings.database_url
     os.environ["VARSEL_SECRET_KEY"] = settings.secret_key
     out.print(

@@ -66,8 +66,12 @@ def notify(
     lead_hours: Annotated[
         float, typer.Option(help="Remind this many hours before a deadline.", min=0)
     ] = 4.0,
-    smtp_host: Annotated[str | None, typer.Option(envvar="VARSEL_SMTP_HOST")] = None,
-    smtp_port: Annotated[int | None, typer.Option(envvar="VARSEL_SMTP_PORT")] = None,
+    smtp_host: Annotated[
+        str | None, typer.Option(help="SMTP relay for this run (default: VARSEL_SMTP_HOST).")
+    ] = None,
+    smtp_port: Annotated[
+        int | None, typer.Option(help="Its port (default: VARSEL_SMTP_PORT).")
+    ] = None,
     database_url: DatabaseOpt = None,
 ) -> None:
     """Send the reminders and overdue notices that are due, each exactly once."""
@@ -77,13 +81,14 @@ def notify(
     from varsel.incidents import flows
     from varsel.reporting.notify import NotifySettings
 
-    settings = NotifySettings.from_env()
-    settings = replace(
-        settings,
-        smtp_host=smtp_host or settings.smtp_host,
-        smtp_port=smtp_port or settings.smtp_port,
-    )
     with unit_of_work(database_url) as session:
+        settings = NotifySettings.from_config()
+        relay = replace(
+            settings.smtp,
+            host=smtp_host or settings.smtp.host,
+            port=smtp_port or settings.smtp.port,
+        )
+        settings = replace(settings, smtp=relay)
         result = flows.notify_due(
             session=session, settings=settings, now=parse_now(now), lead=timedelta(hours=lead_hours)
         )

@@ -20,12 +20,13 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
-import os
 import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
+
+from varsel import config
 
 __all__ = ["Pending", "WarningListHelper", "helper_enabled"]
 
@@ -41,12 +42,7 @@ START_TIMEOUT_S = 120.0
 def helper_enabled() -> bool:
     """Return whether the server runs the helper: ``VARSEL_WARNINGLIST_HELPER`` (default: on
     when the machine has more than one core)."""
-    raw = os.environ.get("VARSEL_WARNINGLIST_HELPER", "").strip().lower()
-    if raw in {"0", "false", "no", "off"}:
-        return False
-    if raw in {"1", "true", "yes", "on"}:
-        return True
-    return (os.cpu_count() or 1) > 1
+    return config.current().warninglist_helper
 
 
 Flags = tuple[int, dict[int, list[str]]]  # objects in the envelope, flags by position

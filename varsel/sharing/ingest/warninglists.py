@@ -17,7 +17,6 @@ from __future__ import annotations
 import importlib.util
 import ipaddress
 import json
-import os
 import re
 import threading
 from collections import defaultdict
@@ -31,7 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from varsel.errors import InvalidInput
+from varsel import config
 from varsel.observables.normalize import Kind
 from varsel.observables.patterns import Atom, Unsupported, parse
 from varsel.sharing.ingest._lookups import (
@@ -68,13 +67,7 @@ def mode() -> Mode:
 
 def warninglist_mode() -> Mode:
     """Return whether indicators on a warning list are shared with a warning or refused."""
-    raw = os.environ.get("VARSEL_WARNINGLIST_MODE", "").strip().lower() or Mode.WARN.value
-    try:
-        return Mode(raw)
-    except ValueError:
-        raise InvalidInput(
-            f"VARSEL_WARNINGLIST_MODE must be 'warn' or 'refuse', got {raw!r}"
-        ) from None
+    return Mode(config.current().warninglist_mode)
 
 
 _ATTRIBUTES: Final = {
