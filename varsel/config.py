@@ -21,13 +21,15 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+from varsel.errors import Misconfigured
+
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
 WebhookHosts = tuple[tuple[str, int | None], ...]
 
 
-class ConfigError(ValueError):
+class ConfigError(Misconfigured, ValueError):
     """A setting cannot be used; the message is one line and names the variable."""
 
 
