@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 import varsel
+from tests.conftest import Hub
 from varsel import error_map, errors
 from varsel.api.app import create_app
 from varsel.config import Settings
@@ -161,3 +162,16 @@ def test_busy_is_503_with_retry_after_in_each_shape(busy_app: FastAPI) -> None:
     assert rest.json()["code"] == "busy" and rest.json()["status"] == 503
     assert page.headers["content-type"].startswith("text/html")
     assert "the database is busy" in page.text
+
+
+def test_a_real_taxii_refusal_carries_its_status_and_code(hub: Hub) -> None:
+    with TestClient(hub.app) as client:
+        answer = client.get("/taxii2/", headers={"Accept": "text/html"})
+        missing = client.get("/api/v1/objects/indicator--00000000-0000-4000-8000-000000000000")
+    assert answer.status_code == 406
+    assert answer.headers["content-type"].startswith("application/taxii+json")
+    assert answer.json()["error_code"] == "not-acceptable"
+    assert answer.json()["http_status"] == "406"
+    assert missing.status_code == 401
+    assert missing.headers["content-type"].startswith("application/problem+json")
+    assert missing.json()["code"] == "authentication-failed"
