@@ -13,15 +13,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
+from starlette.responses import Response
 
 import varsel
 from tests.conftest import Hub
 from varsel import error_map, errors
 from varsel.api.app import create_app
 from varsel.config import Settings
+from varsel.error_map import status_of
 from varsel.errors import Busy, VarselError
+from varsel.web.render import render
 
 # Not imported by the walk: the command's entry point and Alembic's migration scripts.
 _SKIP = ("varsel.__main__", "varsel.migrations")
@@ -138,8 +141,19 @@ def busy_app(tmp_path: Path) -> FastAPI:
     def busy() -> None:
         raise Busy("the database is busy with another write; send the request again")
 
+    def busy_form(request: Request) -> Response:
+        # What every form handler does with a domain error: show the form again with its status.
+        try:
+            busy()
+        except VarselError as exc:
+            return render(
+                request, "error.html", status_code=status_of(exc), status=503, detail=exc.message
+            )
+        return Response()
+
     for path in ("/taxii2/busy/", "/api/v1/busy", "/busy"):
         app.add_api_route(path, busy, methods=["GET"])
+    app.add_api_route("/busy-form", busy_form, methods=["POST"])
     return app
 
 
@@ -148,7 +162,8 @@ def test_busy_is_503_with_retry_after_in_each_shape(busy_app: FastAPI) -> None:
         taxii = client.get("/taxii2/busy/")
         rest = client.get("/api/v1/busy")
         page = client.get("/busy")
-    for response in (taxii, rest, page):
+        form = client.post("/busy-form")
+    for response in (taxii, rest, page, form):
         assert response.status_code == 503, response.text
         assert response.headers["retry-after"] == "1"
     assert taxii.headers["content-type"].startswith("application/taxii+json")
