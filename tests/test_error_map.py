@@ -13,14 +13,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
+from starlette.responses import Response
 
 import varsel
+from tests.conftest import Hub
 from varsel import error_map, errors
 from varsel.api.app import create_app
 from varsel.config import Settings
+from varsel.error_map import status_of
 from varsel.errors import Busy, VarselError
+from varsel.web.render import render
 
 # Not imported by the walk: the command's entry point and Alembic's migration scripts.
 _SKIP = ("varsel.__main__", "varsel.migrations")
@@ -137,8 +141,19 @@ def busy_app(tmp_path: Path) -> FastAPI:
     def busy() -> None:
         raise Busy("the database is busy with another write; send the request again")
 
+    def busy_form(request: Request) -> Response:
+        # What every form handler does with a domain error: show the form again with its status.
+        try:
+            busy()
+        except VarselError as exc:
+            return render(
+                request, "error.html", status_code=status_of(exc), status=503, detail=exc.message
+            )
+        return Response()
+
     for path in ("/taxii2/busy/", "/api/v1/busy", "/busy"):
         app.add_api_route(path, busy, methods=["GET"])
+    app.add_api_route("/busy-form", busy_form, methods=["POST"])
     return app
 
 
@@ -147,7 +162,8 @@ def test_busy_is_503_with_retry_after_in_each_shape(busy_app: FastAPI) -> None:
         taxii = client.get("/taxii2/busy/")
         rest = client.get("/api/v1/busy")
         page = client.get("/busy")
-    for response in (taxii, rest, page):
+        form = client.post("/busy-form")
+    for response in (taxii, rest, page, form):
         assert response.status_code == 503, response.text
         assert response.headers["retry-after"] == "1"
     assert taxii.headers["content-type"].startswith("application/taxii+json")
@@ -161,3 +177,16 @@ def test_busy_is_503_with_retry_after_in_each_shape(busy_app: FastAPI) -> None:
     assert rest.json()["code"] == "busy" and rest.json()["status"] == 503
     assert page.headers["content-type"].startswith("text/html")
     assert "the database is busy" in page.text
+
+
+def test_a_real_taxii_refusal_carries_its_status_and_code(hub: Hub) -> None:
+    with TestClient(hub.app) as client:
+        answer = client.get("/taxii2/", headers={"Accept": "text/html"})
+        missing = client.get("/api/v1/objects/indicator--00000000-0000-4000-8000-000000000000")
+    assert answer.status_code == 406
+    assert answer.headers["content-type"].startswith("application/taxii+json")
+    assert answer.json()["error_code"] == "not-acceptable"
+    assert answer.json()["http_status"] == "406"
+    assert missing.status_code == 401
+    assert missing.headers["content-type"].startswith("application/problem+json")
+    assert missing.json()["code"] == "authentication-failed"

@@ -35,8 +35,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from varsel.api.errors import error_response
 from varsel.api.taxii._server import API_ROOT
 from varsel.config import Settings
-from varsel.error_map import http_error
-from varsel.errors import TooLarge, VarselError
+from varsel.error_map import ERRORS, http_error
+from varsel.errors import AuthenticationFailed, TooLarge, VarselError
 from varsel.http.deps import AUTHENTICATED, HubState, authenticate
 
 # Every form and JSON body of the REST API and web pages fits in well under 1 MiB.
@@ -109,9 +109,15 @@ def _declared_length(scope: Scope) -> tuple[bool, int | None]:
 
 
 def _refuse(
-    scope: Scope, status: int, title: str, detail: str, headers: dict[str, str] | None = None
+    scope: Scope,
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Response:
-    response = error_response(Request(scope), status, title, detail, headers=headers)
+    response = error_response(Request(scope), status, title, detail, code=code, headers=headers)
     # The body stays unread: the connection cannot carry another request after this one.
     response.headers["connection"] = "close"
     return response
@@ -139,9 +145,18 @@ async def _preauthenticate(scope: Scope, state: HubState, *, full: bool) -> Resp
         principal = await run_in_threadpool(check)
     except VarselError as exc:  # bad credentials, a read-only token on a write route, …
         error = http_error(exc)
-        return _refuse(scope, error.status, error.title, exc.message, error.headers())
+        return _refuse(
+            scope, error.status, error.title, exc.message, code=error.code, headers=error.headers()
+        )
     if principal is None:
-        return _refuse(scope, 401, "Unauthorized", "authentication is required")
+        anonymous = ERRORS[AuthenticationFailed]
+        return _refuse(
+            scope,
+            anonymous.status,
+            anonymous.title,
+            "authentication is required",
+            code=anonymous.code,
+        )
     # The route's own dependency takes this principal instead of checking again (a second
     # argon2 verification for HTTP Basic).
     scope.setdefault("state", {})[AUTHENTICATED] = principal
