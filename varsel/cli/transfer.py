@@ -11,22 +11,16 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import httpx
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
 
 from varsel.errors import InvalidInput, VarselError
+
+if TYPE_CHECKING:
+    import httpx
+    from rich.progress import Progress, TaskID
 
 err = Console(stderr=True)
 TAXII = "application/taxii+json;version=2.1"
@@ -53,6 +47,14 @@ DatabaseOpt = Annotated[
 
 
 def _progress() -> Progress:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -77,6 +79,8 @@ def _local_principal(session: Any, username: str | None) -> Any:
 
 
 def _remote_client(url: str, token: str | None) -> httpx.Client:
+    import httpx
+
     if not token:
         raise InvalidInput("a remote hub needs --token (or VARSEL_TOKEN)")
     return httpx.Client(
@@ -184,6 +188,8 @@ def share(
                     progress.advance(task, len(chunk))
     err.print(f"accepted {accepted} of {len(items)} objects")
     if rejected:
+        from rich.table import Table
+
         table = Table("id", "reason", title=f"{len(rejected)} rejected")
         for oid, reason in rejected[:50]:
             table.add_row(oid, reason)

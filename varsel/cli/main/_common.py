@@ -2,22 +2,27 @@
 
 Domain CLI modules import these from :mod:`varsel.cli.main`, so that every command opens,
 commits and reports errors the same way.
+
+Every CLI module imports SQLAlchemy, the models and the services inside the command that needs
+them, never at the top: ``varsel --help`` imports every CLI module, and those imports alone took
+a second (``tests/cli/test_startup.py`` keeps it so).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from sqlalchemy import inspect
-from sqlalchemy.orm import Session
 
-from varsel.config import Settings
-from varsel.db import make_engine, make_sessionmaker
 from varsel.errors import VarselError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from varsel.config import Settings
 
 out = Console()
 err = Console(stderr=True)
@@ -33,12 +38,18 @@ DatabaseOpt = Annotated[
 
 def settings_for(database_url: str | None) -> Settings:
     """Return settings with the CLI's database URL applied."""
+    from varsel.config import Settings
+
     return Settings().with_(database_url=database_url)
 
 
 @contextmanager
 def unit_of_work(database_url: str | None) -> Iterator[Session]:
     """Yield a session for one command; commit on success, print domain errors and exit 1."""
+    from sqlalchemy import inspect
+
+    from varsel.db import make_engine, make_sessionmaker
+
     settings = settings_for(database_url)
     engine = make_engine(settings.database_url)
     if not inspect(engine).has_table("organisations"):

@@ -9,15 +9,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from varsel.clearances import rules as clearance_rules
 from varsel.cli.main._common import DatabaseOpt, err, out, settings_for, unit_of_work
-from varsel.config import default_data_dir
-from varsel.db import make_engine
 
 
 def init(database_url: DatabaseOpt = None) -> None:
     """Create or upgrade the hub's database schema."""
     from varsel import migrate
+    from varsel.db import make_engine
 
     settings = settings_for(database_url)
     engine = make_engine(settings.database_url)
@@ -34,6 +32,8 @@ def serve(
 ) -> None:
     """Serve the TAXII 2.1 server, REST API and web pages."""
     import uvicorn
+
+    from varsel.clearances import rules as clearance_rules
 
     settings = settings_for(database_url).with_(host=host, port=port)
     clearance_rules.check_configuration()  # one line and exit 1, before uvicorn's traceback
@@ -69,6 +69,7 @@ def demo(
     from rich.progress import Progress
 
     from varsel import demo as demo_data
+    from varsel.config import default_data_dir
     from varsel.orgs.models import Organisation
 
     password = password or secrets.token_urlsafe(12)
