@@ -4,7 +4,7 @@
 and exits 0 when allowed, 4 when refused (1 stays a domain error, 2 a usage error).
 """
 
-from __future__ import annotations
+# Commands: no ``from __future__ import annotations`` (see varsel.cli.main._common).
 
 import json
 from datetime import UTC, date, datetime
@@ -36,7 +36,7 @@ AsOpt = Annotated[
 ]
 
 
-def _principal(session: object, username: str | None) -> Principal | None:
+def _principal(session: object, username: str | None) -> "Principal | None":
     from varsel.orgs import service as orgs
 
     if not username:

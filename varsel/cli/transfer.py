@@ -4,7 +4,7 @@ Both work on the local database (acting as a named user, through the same policy
 server) or on a remote hub over TAXII 2.1 (``--url`` of the API root, with a token).
 """
 
-from __future__ import annotations
+# Commands: no ``from __future__ import annotations`` (see varsel.cli.main._common).
 
 import json
 import sys
@@ -46,7 +46,7 @@ DatabaseOpt = Annotated[
 ]
 
 
-def _progress() -> Progress:
+def _progress() -> "Progress":
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -78,7 +78,7 @@ def _local_principal(session: Any, username: str | None) -> Any:
     return orgs.principal_of(orgs.get_user(session=session, username=username))
 
 
-def _remote_client(url: str, token: str | None) -> httpx.Client:
+def _remote_client(url: str, token: str | None) -> "httpx.Client":
     import httpx
 
     if not token:
@@ -90,7 +90,7 @@ def _remote_client(url: str, token: str | None) -> httpx.Client:
     )
 
 
-def _remote_error(response: httpx.Response) -> InvalidInput:
+def _remote_error(response: "httpx.Response") -> InvalidInput:
     try:
         body = response.json()
         detail = body.get("description") or body.get("detail") or response.text
@@ -254,13 +254,13 @@ def fetch(
         err.print(f"wrote {len(raws)} objects to {output}")
 
 
-def _collect(raws: list[str], rows: list[str], progress: Progress, task: TaskID) -> None:
+def _collect(raws: list[str], rows: list[str], progress: "Progress", task: "TaskID") -> None:
     raws.extend(rows)
     progress.update(task, completed=len(raws))
 
 
 def _remote_pages(
-    client: httpx.Client, collection: str, params: dict[str, Any]
+    client: "httpx.Client", collection: str, params: dict[str, Any]
 ) -> Iterator[list[dict[str, Any]]]:
     while True:
         response = client.get(f"collections/{collection}/objects/", params=params)
