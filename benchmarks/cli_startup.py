@@ -105,20 +105,30 @@ def run_once(args: list[str], tree: Path = ROOT, python: str = sys.executable, *
     return Run(child.returncode, wall, usage.ru_utime + usage.ru_stime, tail)
 
 
-def best_of(args: list[str], runs: int, tree: Path = ROOT, **env: str) -> dict[str, object]:
+@dataclass(frozen=True)
+class Figure:
+    """A command run ``len(runs)`` times: whether every run exited 0, and the minimum times."""
+
+    args: list[str]
+    ok: bool
+    min_wall_s: float
+    min_cpu_s: float
+    runs: list[Run]
+
+
+def best_of(args: list[str], runs: int, tree: Path = ROOT, **env: str) -> Figure:
     """Run a command ``runs`` times; return the minimum wall and CPU time and every run."""
     results = [run_once(args, tree, **env) for _ in range(runs)]
-    failed = [r for r in results if r.returncode != 0]
-    return {
-        "args": args,
-        "ok": not failed,
-        "min_wall_s": round(min(r.wall_s for r in results), 4),
-        "min_cpu_s": round(min(r.cpu_s for r in results), 4),
-        "runs": [asdict(r) | {"stderr": r.stderr[-300:]} for r in results],
-    }
+    return Figure(
+        args=args,
+        ok=all(r.returncode == 0 for r in results),
+        min_wall_s=round(min(r.wall_s for r in results), 4),
+        min_cpu_s=round(min(r.cpu_s for r in results), 4),
+        runs=results,
+    )
 
 
-def _real_commands(tree: Path, runs: int) -> list[dict[str, object]]:
+def _real_commands(tree: Path, runs: int) -> list[Figure]:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/hub.sqlite3"
         env = {"VARSEL_DATABASE_URL": url, "VARSEL_DATA_DIR": tmp}
@@ -152,13 +162,13 @@ def main() -> None:
     real = _real_commands(tree, options.runs) if options.real else []
     load_after = os.getloadavg()
     for row in helps + real:
-        mark = "" if row["ok"] else "  FAILED"
+        mark = "" if row.ok else "  FAILED"
         print(
-            f"{row['min_wall_s']:7.3f} s wall {row['min_cpu_s']:7.3f} s CPU  "
-            f"varsel {' '.join(row['args'])}{mark}"  # type: ignore[arg-type]
+            f"{row.min_wall_s:7.3f} s wall {row.min_cpu_s:7.3f} s CPU  "
+            f"varsel {' '.join(row.args)}{mark}"
         )
-    walls = [float(row["min_wall_s"]) for row in helps]  # type: ignore[arg-type]
-    cpus = [float(row["min_cpu_s"]) for row in helps]  # type: ignore[arg-type]
+    walls = [row.min_wall_s for row in helps]
+    cpus = [row.min_cpu_s for row in helps]
     summary = {
         "tree": str(tree),
         "commands": len(helps),
@@ -168,7 +178,7 @@ def main() -> None:
         "slowest_min_cpu_s": max(cpus),
         "mean_min_cpu_s": round(sum(cpus) / len(cpus), 4),
         "over_budget": sum(w > BUDGET_S for w in walls),
-        "all_ok": all(row["ok"] for row in helps + real),
+        "all_ok": all(row.ok for row in helps + real),
         "load_average_before": load_before,
         "load_average_after": load_after,
         "cores": os.cpu_count(),
@@ -177,7 +187,15 @@ def main() -> None:
     print(json.dumps(summary, indent=2))
     if options.output:
         options.output.write_text(
-            json.dumps({"summary": summary, "help": helps, "real": real}, indent=2) + "\n",
+            json.dumps(
+                {
+                    "summary": summary,
+                    "help": [asdict(row) for row in helps],
+                    "real": [asdict(row) for row in real],
+                },
+                indent=2,
+            )
+            + "\n",
             encoding="utf-8",
         )
 

@@ -14,6 +14,7 @@ a sleep, a network call) breaks; the wall figures on an idle machine are in docs
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 
@@ -113,3 +114,23 @@ def test_every_help_exits_0_within_the_budget() -> None:
         if cpu > BUDGET_CPU_S or wall > GENEROUS_WALL_S:
             slow.append((" ".join(["varsel", *path, "--help"]), round(cpu, 3), round(wall, 3)))
     assert slow == [], f"over {BUDGET_CPU_S} s CPU or {GENEROUS_WALL_S} s wall: {slow}"
+
+
+def test_an_unreachable_hub_is_one_line_and_exit_1() -> None:
+    # httpx is imported only by the commands that use it; main() still turns its errors into
+    # one line and exit code 1.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/taxii2/hub/"
+    done = subprocess.run(
+        [sys.executable, "-m", "varsel", "fetch", "alerts", "--url", url, "--token", "vs_x"],
+        env=cli_startup.environment(cli_startup.ROOT),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "error: cannot reach the hub" in done.stderr
+    assert "Traceback" not in done.stderr
