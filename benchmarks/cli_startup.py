@@ -148,6 +148,16 @@ def _real_commands(tree: Path, runs: int) -> list[Figure]:
         ]
 
 
+def _show(row: Figure) -> Figure:
+    mark = "" if row.ok else "  FAILED"
+    print(
+        f"{row.min_wall_s:7.3f} s wall {row.min_cpu_s:7.3f} s CPU  "
+        f"varsel {' '.join(row.args)}{mark}",
+        flush=True,
+    )
+    return row
+
+
 def main() -> None:
     """Measure, print a table and write the JSON results."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -158,15 +168,9 @@ def main() -> None:
     options = parser.parse_args()
     tree = options.tree.resolve()
     load_before = os.getloadavg()
-    helps = [best_of([*path, "--help"], options.runs, tree) for path in command_paths(tree)]
-    real = _real_commands(tree, options.runs) if options.real else []
+    helps = [_show(best_of([*path, "--help"], options.runs, tree)) for path in command_paths(tree)]
+    real = [_show(row) for row in _real_commands(tree, options.runs)] if options.real else []
     load_after = os.getloadavg()
-    for row in helps + real:
-        mark = "" if row.ok else "  FAILED"
-        print(
-            f"{row.min_wall_s:7.3f} s wall {row.min_cpu_s:7.3f} s CPU  "
-            f"varsel {' '.join(row.args)}{mark}"
-        )
     walls = [row.min_wall_s for row in helps]
     cpus = [row.min_cpu_s for row in helps]
     summary = {
