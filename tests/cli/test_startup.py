@@ -6,9 +6,10 @@ model or service (what made ``varsel --help`` take a second). The timed one: eve
 ``--help``, enumerated from the Typer application, run as ``python -m varsel PATH --help``, exits
 0 within the budget of 0.3 s. The budget is asserted on CPU time (user + system of the process,
 minimum of up to 3 runs), which waiting for a core does not inflate: this suite runs on two cores
-shared with other work, where wall time at load 10 was three times the CPU time. Wall time gets
-a generous bound (1.5 s, minimum of 3) that only a pathological start-up (a second of imports,
-a sleep, a network call) breaks; the wall figures on an idle machine are in docs/benchmarks.md.
+shared with other work, where at load 16 a 0.2 s-of-CPU help took 1.6 s of wall time (before
+the change every help took 1.0-1.3 s of CPU). Wall time gets a deliberately generous bound (3 s,
+minimum of 3) that only a pathological start-up (a sleep, a network call, a timeout) breaks; the
+wall figures are in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import pytest
 from benchmarks import cli_startup
 
 BUDGET_CPU_S = cli_startup.BUDGET_S
-GENEROUS_WALL_S = 1.5
+GENEROUS_WALL_S = 3.0
 HEAVY = (
     "sqlalchemy",
     "fastapi",
