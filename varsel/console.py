@@ -2,24 +2,31 @@
 
 The hub's own commands (:mod:`varsel.cli`) and each domain's CLI module import these from here,
 below all of them, so that every command opens, commits and reports errors the same way.
+
+Every CLI module imports SQLAlchemy, the models and the services inside the command that needs
+them, never at the top: ``varsel --help`` imports every CLI module, and those imports alone took
+a second (``tests/cli/test_startup.py`` keeps it so). For the same reason a module of commands
+does without ``from __future__ import annotations``: Typer reads every command's signature on
+every run, and string annotations would be compiled anew each time (a tenth of the start-up);
+the few names imported only for type checking are quoted instead.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from sqlalchemy import inspect
-from sqlalchemy.orm import Session
 
-from varsel import config
-from varsel.config import ConfigError, Settings
-from varsel.db import make_engine, make_sessionmaker
 from varsel.errors import VarselError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from varsel.config import Settings
 
 out = Console()
 err = Console(stderr=True)
@@ -37,6 +44,9 @@ def settings_for(database_url: str | None) -> Settings:
     """Return the environment's settings with the CLI's database URL applied, and make them the
     process's (``config.current()``); a value that cannot be used ends the command in one line.
     """
+    from varsel import config
+    from varsel.config import ConfigError, Settings
+
     try:
         settings = Settings().with_(database_url=database_url)
     except ConfigError as exc:
@@ -55,6 +65,10 @@ def refuse(problem: Exception) -> NoReturn:
 @contextmanager
 def unit_of_work(database_url: str | None) -> Iterator[Session]:
     """Yield a session for one command; commit on success, print domain errors and exit 1."""
+    from sqlalchemy import inspect
+
+    from varsel.db import make_engine, make_sessionmaker
+
     settings = settings_for(database_url)
     engine = make_engine(settings.database_url)
     if not inspect(engine).has_table("organisations"):

@@ -4,21 +4,21 @@
 and exits 0 when allowed, 4 when refused (1 stays a domain error, 2 a usage error).
 """
 
-from __future__ import annotations
+# Commands: no ``from __future__ import annotations`` (see varsel.cli.main._common).
 
 import json
 from datetime import UTC, date, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from varsel.clearances import notices, rules, service
 from varsel.console import DatabaseOpt, unit_of_work
 from varsel.errors import InvalidInput
-from varsel.orgs import service as orgs
-from varsel.policy.principal import Principal, principal_of
+
+if TYPE_CHECKING:
+    from varsel.policy.principal import Principal
 
 clearance_app = typer.Typer(
     help="Personnel security clearances across borders.", no_args_is_help=True
@@ -36,7 +36,10 @@ AsOpt = Annotated[
 ]
 
 
-def _principal(session: object, username: str | None) -> Principal | None:
+def _principal(session: object, username: str | None) -> "Principal | None":
+    from varsel.orgs import service as orgs
+    from varsel.policy.principal import principal_of
+
     if not username:
         return None
     return principal_of(orgs.get_user(session=session, username=username))  # type: ignore[arg-type]
@@ -59,6 +62,8 @@ def person_add(
     database_url: DatabaseOpt = None,
 ) -> None:
     """Register a person; prints the person's id."""
+    from varsel.clearances import service
+
     with unit_of_work(database_url) as session:
         person = service.add_person(
             session=session,
@@ -74,6 +79,8 @@ def person_add(
 @person_app.command("list")
 def person_list(as_user: AsOpt = None, database_url: DatabaseOpt = None) -> None:
     """List the persons in the register."""
+    from varsel.clearances import service
+
     with unit_of_work(database_url) as session:
         table = Table("id", "name", "nationality", "employer id", "user id")
         for p in service.list_persons(session=session, principal=_principal(session, as_user)):
@@ -99,6 +106,8 @@ def clearance_add(
     database_url: DatabaseOpt = None,
 ) -> None:
     """Register a clearance (declared; --verified also verifies it); prints its id."""
+    from varsel.clearances import service
+
     with unit_of_work(database_url) as session:
         principal = _principal(session, as_user)
         who = service.find_person(session=session, principal=principal, ref=person)
@@ -125,6 +134,8 @@ def clearance_verify(
     clearance_id: int, as_user: AsOpt = None, database_url: DatabaseOpt = None
 ) -> None:
     """Record the security officer's verification of a clearance."""
+    from varsel.clearances import service
+
     with unit_of_work(database_url) as session:
         service.verify_clearance(
             session=session, principal=_principal(session, as_user), clearance_id=clearance_id
@@ -140,6 +151,8 @@ def clearance_revoke(
     database_url: DatabaseOpt = None,
 ) -> None:
     """Revoke a clearance at once."""
+    from varsel.clearances import service
+
     with unit_of_work(database_url) as session:
         service.revoke_clearance(
             session=session,
@@ -157,6 +170,8 @@ def clearance_list(
     database_url: DatabaseOpt = None,
 ) -> None:
     """List clearances and their state."""
+    from varsel.clearances import service
+
     with unit_of_work(database_url) as session:
         principal = _principal(session, as_user)
         who = (
@@ -186,6 +201,8 @@ def clearance_expiring(
     database_url: DatabaseOpt = None,
 ) -> None:
     """List clearances whose last valid day is near."""
+    from varsel.clearances import service
+
     with unit_of_work(database_url) as session:
         table = Table("id", "person", "country", "level", "last valid day")
         for c in service.expiring(
@@ -211,6 +228,8 @@ def clearance_check(
     database_url: DatabaseOpt = None,
 ) -> None:
     """Decide whether PERSON may see material classified --level; exit 4 when refused."""
+    from varsel.clearances import service
+
     with unit_of_work(database_url) as session:
         principal = _principal(session, as_user)
         when = None
@@ -257,6 +276,8 @@ def clearance_recognise(
     database_url: DatabaseOpt = None,
 ) -> None:
     """Ask COUNTRY's authority to recognise a verified clearance; prints the request id."""
+    from varsel.clearances import service
+
     with unit_of_work(database_url) as session:
         request = service.request_recognition(
             session=session,
@@ -277,6 +298,8 @@ def clearance_decide(
     database_url: DatabaseOpt = None,
 ) -> None:
     """Approve or refuse a recognition request as the recognising authority."""
+    from varsel.clearances import service
+
     with unit_of_work(database_url) as session:
         request = service.decide_recognition(
             session=session,
@@ -295,6 +318,8 @@ def clearance_requests(
     database_url: DatabaseOpt = None,
 ) -> None:
     """List recognition requests."""
+    from varsel.clearances import service
+
     with unit_of_work(database_url) as session:
         table = Table(
             "id", "clearance", "country", "status", "requested by", "decided by", "reason"
@@ -320,6 +345,8 @@ def clearance_notify(
     database_url: DatabaseOpt = None,
 ) -> None:
     """Send the due 60/30/7-day expiry warnings once each; prints what was sent."""
+    from varsel.clearances import notices
+
     with unit_of_work(database_url) as session:
         sent = notices.send_expiry_warnings(
             session=session,
@@ -338,6 +365,8 @@ def clearance_notify(
 @clearance_app.command("levels")
 def clearance_levels() -> None:
     """Print the equivalence table and the hub's accreditation ceiling."""
+    from varsel.clearances import rules
+
     table = Table("scheme", "grade", "level", "verified")
     for sch in rules.schemes():
         for lvl in sch.levels:

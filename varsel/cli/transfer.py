@@ -4,30 +4,24 @@ Both work on the local database (acting as a named user, through the same policy
 server) or on a remote hub over TAXII 2.1 (``--url`` of the API root, with a token).
 """
 
-from __future__ import annotations
+# Commands: no ``from __future__ import annotations`` (see varsel.cli.main._common).
 
 import json
 import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import httpx
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
 
 from varsel.errors import InvalidInput, VarselError
 from varsel.policy.principal import principal_of
+
+if TYPE_CHECKING:
+    import httpx
+    from rich.progress import Progress, TaskID
 
 err = Console(stderr=True)
 TAXII = "application/taxii+json;version=2.1"
@@ -53,7 +47,15 @@ DatabaseOpt = Annotated[
 ]
 
 
-def _progress() -> Progress:
+def _progress() -> "Progress":
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -77,7 +79,9 @@ def _local_principal(session: Any, username: str | None) -> Any:
     return principal_of(orgs.get_user(session=session, username=username))
 
 
-def _remote_client(url: str, token: str | None) -> httpx.Client:
+def _remote_client(url: str, token: str | None) -> "httpx.Client":
+    import httpx
+
     if not token:
         raise InvalidInput("a remote hub needs --token (or VARSEL_TOKEN)")
     return httpx.Client(
@@ -87,7 +91,7 @@ def _remote_client(url: str, token: str | None) -> httpx.Client:
     )
 
 
-def _remote_error(response: httpx.Response) -> InvalidInput:
+def _remote_error(response: "httpx.Response") -> InvalidInput:
     try:
         body = response.json()
         detail = body.get("description") or body.get("detail") or response.text
@@ -185,6 +189,8 @@ def share(
                     progress.advance(task, len(chunk))
     err.print(f"accepted {accepted} of {len(items)} objects")
     if rejected:
+        from rich.table import Table
+
         table = Table("id", "reason", title=f"{len(rejected)} rejected")
         for oid, reason in rejected[:50]:
             table.add_row(oid, reason)
@@ -249,13 +255,13 @@ def fetch(
         err.print(f"wrote {len(raws)} objects to {output}")
 
 
-def _collect(raws: list[str], rows: list[str], progress: Progress, task: TaskID) -> None:
+def _collect(raws: list[str], rows: list[str], progress: "Progress", task: "TaskID") -> None:
     raws.extend(rows)
     progress.update(task, completed=len(raws))
 
 
 def _remote_pages(
-    client: httpx.Client, collection: str, params: dict[str, Any]
+    client: "httpx.Client", collection: str, params: dict[str, Any]
 ) -> Iterator[list[dict[str, Any]]]:
     while True:
         response = client.get(f"collections/{collection}/objects/", params=params)

@@ -1,6 +1,6 @@
 """Set up, run and check the hub: ``init``, ``serve``, ``demo`` and ``audit verify``."""
 
-from __future__ import annotations
+# Commands: no ``from __future__ import annotations`` (see varsel.cli.main._common).
 
 import os
 import secrets
@@ -9,15 +9,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from varsel.clearances import rules as clearance_rules
-from varsel.config import ConfigError, default_data_dir
 from varsel.console import DatabaseOpt, err, out, refuse, settings_for, unit_of_work
-from varsel.db import make_engine
 
 
 def init(database_url: DatabaseOpt = None) -> None:
     """Create or upgrade the hub's database schema."""
     from varsel import migrate
+    from varsel.db import make_engine
 
     settings = settings_for(database_url)
     engine = make_engine(settings.database_url)
@@ -34,6 +32,9 @@ def serve(
 ) -> None:
     """Serve the TAXII 2.1 server, REST API and web pages."""
     import uvicorn
+
+    from varsel.clearances import rules as clearance_rules
+    from varsel.config import ConfigError
 
     settings = settings_for(database_url)
     try:
@@ -75,6 +76,7 @@ def demo(
     from rich.progress import Progress
 
     from varsel import demo as demo_data
+    from varsel.config import default_data_dir
     from varsel.orgs.models import Organisation
 
     password = password or secrets.token_urlsafe(12)

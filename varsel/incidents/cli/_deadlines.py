@@ -1,6 +1,6 @@
 """Commands across incidents: the clock of due reports and the reminder job for cron."""
 
-from __future__ import annotations
+# Commands: no ``from __future__ import annotations`` (see varsel.cli.main._common).
 
 import json
 from datetime import timedelta

@@ -1,6 +1,6 @@
 """Commands on the incident itself: open, list, invite, describe the entity, record facts."""
 
-from __future__ import annotations
+# Commands: no ``from __future__ import annotations`` (see varsel.cli.main._common).
 
 from typing import Annotated, Any
 
