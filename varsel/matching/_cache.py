@@ -32,6 +32,7 @@ import os
 import pickle
 import struct
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,8 +51,8 @@ from varsel.matching._compile import (
     Compiled,
     CompileReport,
     Ids,
-    IndicatorRow,
     RowCompile,
+    StoredRow,
     atom_of,
     compile_each,
     time_key,
@@ -61,7 +62,6 @@ from varsel.matching._patterns import Atom
 from varsel.orgs.service import Principal
 from varsel.policy import Action, restrict
 from varsel.sharing.models import StixObject
-from varsel.sharing.tlp import TLP
 
 FORMAT: Final = 1
 _MAGIC: Final = b"VARSEL-SCAN-CACHE\n"
@@ -69,6 +69,7 @@ _MAC_BYTES: Final = 32
 # Beyond this many new rows one pass over everything is cheaper than look-ups by id.
 _INCREMENTAL_LIMIT: Final = 20_000
 _BY_ID: Final = 500
+_BATCH: Final = 5000
 _COUNTERS: Final = ("revoked", "expired", "not_yet_valid", "not_stix")
 
 
@@ -185,12 +186,6 @@ def _listing(session: Session, principal: Principal) -> np.ndarray:
     return pairs[np.argsort(pairs[:, 0], kind="stable")]
 
 
-def _row(
-    pk: int, added: int, stix_id: str, version: str, revoked: bool, raw: str, tlp: str
-) -> IndicatorRow:
-    return IndicatorRow(stix_id, raw, bool(revoked), tlp == TLP.RED.value, pk, added, version)
-
-
 _COLUMNS: Final = (
     StixObject.id,
     StixObject.date_added_us,
@@ -198,25 +193,34 @@ _COLUMNS: Final = (
     StixObject.version_key,
     StixObject.revoked,
     StixObject.raw,
-    StixObject.tlp,
 )
 
 
-def _all_rows(session: Session, principal: Principal) -> list[IndicatorRow]:
-    query = _readable(principal, *_COLUMNS).execution_options(yield_per=5000)
-    return [_row(*r) for r in session.execute(query)]
+def _stored(session: Session, query: Select[Any]) -> Iterator[StoredRow]:
+    """Yield the rows of ``query`` (of :data:`_COLUMNS`) a batch at a time.
+
+    As plain tuples of the columns: a dataclass instance per indicator would cost more than
+    compiling it. (Not from the driver's cursor: a streaming result has already buffered the
+    first row.)
+    """
+    result = session.connection().execute(query.execution_options(yield_per=_BATCH))
+    with result:
+        for batch in result.partitions():
+            yield from map(StoredRow._make, batch)
 
 
-def _rows_by_id(session: Session, principal: Principal, pks: np.ndarray) -> list[IndicatorRow]:
-    out: list[IndicatorRow] = []
+def _all_rows(session: Session, principal: Principal) -> Iterator[StoredRow]:
+    return _stored(session, _readable(principal, *_COLUMNS))
+
+
+def _rows_by_id(session: Session, principal: Principal, pks: np.ndarray) -> Iterator[StoredRow]:
     ids = pks.tolist()
     for start in range(0, len(ids), _BY_ID):
         # Still through the policy: a row listed a moment ago may have become unreadable since.
         query = _readable(principal, *_COLUMNS).where(
             StixObject.id.in_(ids[start : start + _BY_ID])
         )
-        out.extend(_row(*r) for r in session.execute(query))
-    return out
+        yield from _stored(session, query)
 
 
 def _diff(cached: pa.Table, listed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Final, overload
+from typing import Final, NamedTuple, TypeVar, overload
 
 import numpy as np
 import pyarrow as pa
@@ -138,10 +138,21 @@ class IndicatorRow:
     raw: str
     revoked: bool = False
     red: bool = False  # marked TLP:RED: handing it out (exports) is audited
-    # Which stored row this is (the scan cache keys compiled rows by these; 0 when unknown).
-    pk: int = 0
-    added_us: int = 0
-    version_key: str = ""
+
+
+class StoredRow(NamedTuple):
+    """A stored indicator row as the scan cache reads it, in the column order of its query."""
+
+    pk: int
+    added_us: int
+    stix_id: str
+    version_key: str
+    revoked: bool
+    raw: str
+
+
+AnyRow = IndicatorRow | StoredRow
+_R = TypeVar("_R", IndicatorRow, StoredRow)
 
 
 def compile_rows(
@@ -232,8 +243,8 @@ ChunkResult = tuple[
 ]
 
 
-def _chunks(rows: Iterable[IndicatorRow], size: int) -> Iterator[list[IndicatorRow]]:
-    chunk: list[IndicatorRow] = []
+def _chunks(rows: Iterable[_R], size: int) -> Iterator[list[_R]]:
+    chunk: list[_R] = []
     for row in rows:
         chunk.append(row)
         if len(chunk) == size:
@@ -258,7 +269,7 @@ def _part_entries(parts: dict[str, list[Part]]) -> list[tuple[int, Atom]]:
 
 
 def _compile_bulk(
-    chunk: list[IndicatorRow], now: str, report: CompileReport, include_subdomains: bool
+    chunk: Sequence[AnyRow], now: str, report: CompileReport, include_subdomains: bool
 ) -> ChunkResult | None:
     """Compile a chunk with column operations; None when its JSON needs the careful path."""
     try:
@@ -274,7 +285,7 @@ def _compile_bulk(
 
 
 def _compile_python(
-    chunk: list[IndicatorRow], now: str, report: CompileReport, include_subdomains: bool
+    chunk: Sequence[AnyRow], now: str, report: CompileReport, include_subdomains: bool
 ) -> ChunkResult:
     """Compile a chunk one indicator at a time (stored JSON the bulk reader refuses)."""
     outcome: list[str] = []
@@ -363,7 +374,7 @@ ATOM_PREFIX: Final = "atom:"
 
 
 def compile_each(
-    rows: Iterable[IndicatorRow], *, at: datetime | None = None, include_subdomains: bool = False
+    rows: Iterable[StoredRow], *, at: datetime | None = None, include_subdomains: bool = False
 ) -> RowCompile:
     """Compile ``rows`` as valid at ``at`` (default: now), keeping the result of each row."""
     now = time_key(at or datetime.now(UTC))
