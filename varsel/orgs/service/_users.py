@@ -15,7 +15,6 @@ in ``_lifecycle``, since they also revoke tokens.
 
 from __future__ import annotations
 
-import functools
 import re
 import secrets
 
@@ -35,19 +34,9 @@ from varsel.orgs.service._principal import Principal, principal_of
 from varsel.orgs.service._throttle import clear, count_failure, current_wait, throttle_key
 
 _hasher = PasswordHasher()
-
-
-@functools.cache
-def _dummy_hash() -> str:
-    """Return a hash of a random password, made once per process when first needed.
-
-    A failed sign-in of an unknown user is verified against it, so it costs the same time
-    whether or not the username is known. Made lazily: hashing costs every command that imports
-    this module (``varsel scan`` among them) a tenth of a second otherwise.
-    """
-    return _hasher.hash(secrets.token_urlsafe(16))
-
-
+# A hash of a random password, verified against when the user does not exist, so a failed
+# sign-in costs the same time whether or not the username is known.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,149}$")
 MIN_PASSWORD = 12
 
@@ -161,7 +150,7 @@ def authenticate_password(
     ok = False
     if user is None or user.password_hash is None or user.disabled_at is not None:
         try:
-            _hasher.verify(_dummy_hash(), password)
+            _hasher.verify(_DUMMY_HASH, password)
         except VerificationError:
             pass
     else:
