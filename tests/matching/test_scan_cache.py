@@ -184,6 +184,12 @@ def test_the_file_is_private_and_cannot_be_forged_or_moved(world: World, tmp_pat
     assert _scan(world.hub, "bob", directory).how == "compiled"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
+    # A data directory the cache cannot be written to costs the cache, not the scan.
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("", encoding="utf-8")
+    unwritable = _scan(world.hub, "bob", blocked / "scan-cache")
+    assert unwritable.how == "compiled (cache not writable)" and _ids(unwritable)
+
     # Bob's file put where carol's belongs is not carol's: she still matches nothing.
     theirs = cache_path(directory=directory, principal=carol, database_url=url, subdomains=False)
     shutil.copyfile(path, theirs)

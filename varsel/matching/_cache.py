@@ -142,7 +142,10 @@ def compile_cached(
     if how == "reused" and ready is not None:
         return CacheResult(ready, how)
     compiled = _assemble(state)
-    _save(path, key, header, state, compiled)
+    try:
+        _save(path, key, header, state, compiled)
+    except OSError:
+        how += " (cache not writable)"  # the scan goes on; the next one compiles again
     return CacheResult(compiled, how, new_count, dropped)
 
 
@@ -355,6 +358,7 @@ def _save(
     )
     mac = hmac.new(key, body, hashlib.sha256).digest()
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)  # an older or hand-made directory: others may not even list it
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".scan-", suffix=".tmp")  # 0600
     try:
         with os.fdopen(fd, "wb") as handle:
