@@ -122,3 +122,41 @@ def test_profile_summary_counts_self_and_inclusive_time(tmp_path: Path) -> None:
 def test_percentile_interpolates() -> None:
     assert _common.percentile([1, 2, 3, 4], 50) == 2.5
     assert _common.percentile([5], 95) == 5
+
+
+def test_scan_command_benchmark_runs_whole_processes(tmp_path: Path) -> None:
+    """``matching_bench.py --whole`` at toy size: each kind of scan runs and is reported."""
+    output = tmp_path / "scan-command.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "matching_bench.py"),
+            "--whole",
+            "--lines",
+            "300",
+            "--indicators",
+            "60",
+            "--new",
+            "5",
+            "--repeats",
+            "0",
+            "--backends",
+            "sqlite",
+            "--output",
+            str(output),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(output.read_text(encoding="utf-8"))
+    assert report["grep"]["cold"]["wall_s"] > 0
+    hub = report["backends"]["sqlite"]
+    how = {kind: hub[kind]["cold"]["stderr"] for kind in ("first", "repeat", "after_new")}
+    assert "compiled indicators compiled (60 rows" in how["first"]
+    assert "compiled indicators reused" in how["repeat"]
+    assert "compiled indicators updated (5 rows compiled" in how["after_new"]
+    assert set(hub["targets_met"]) == {"first", "repeat", "after_new"}

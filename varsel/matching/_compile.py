@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Final, overload
+from typing import Final, NamedTuple, TypeVar, overload
 
 import numpy as np
 import pyarrow as pa
@@ -140,6 +140,21 @@ class IndicatorRow:
     red: bool = False  # marked TLP:RED: handing it out (exports) is audited
 
 
+class StoredRow(NamedTuple):
+    """A stored indicator row as the scan cache reads it, in the column order of its query."""
+
+    pk: int
+    added_us: int
+    stix_id: str
+    version_key: str
+    revoked: bool
+    raw: str
+
+
+AnyRow = IndicatorRow | StoredRow
+_R = TypeVar("_R", IndicatorRow, StoredRow)
+
+
 def compile_rows(
     rows: Iterable[IndicatorRow],
     *,
@@ -228,8 +243,8 @@ ChunkResult = tuple[
 ]
 
 
-def _chunks(rows: Iterable[IndicatorRow], size: int) -> Iterator[list[IndicatorRow]]:
-    chunk: list[IndicatorRow] = []
+def _chunks(rows: Iterable[_R], size: int) -> Iterator[list[_R]]:
+    chunk: list[_R] = []
     for row in rows:
         chunk.append(row)
         if len(chunk) == size:
@@ -254,7 +269,7 @@ def _part_entries(parts: dict[str, list[Part]]) -> list[tuple[int, Atom]]:
 
 
 def _compile_bulk(
-    chunk: list[IndicatorRow], now: str, report: CompileReport, include_subdomains: bool
+    chunk: Sequence[AnyRow], now: str, report: CompileReport, include_subdomains: bool
 ) -> ChunkResult | None:
     """Compile a chunk with column operations; None when its JSON needs the careful path."""
     try:
@@ -270,7 +285,7 @@ def _compile_bulk(
 
 
 def _compile_python(
-    chunk: list[IndicatorRow], now: str, report: CompileReport, include_subdomains: bool
+    chunk: Sequence[AnyRow], now: str, report: CompileReport, include_subdomains: bool
 ) -> ChunkResult:
     """Compile a chunk one indicator at a time (stored JSON the bulk reader refuses)."""
     outcome: list[str] = []
@@ -323,6 +338,110 @@ def _compile_python(
             ]
         atoms_of[i] = atoms
     return outcome, reasons, names, atoms_of, []
+
+
+@dataclass
+class RowCompile:
+    """What compiling made of each row, kept row by row (the scan cache, ``_cache.py``)."""
+
+    rows: pa.Table  # pk, added_us, stix_id, version_key, outcome, reason, name
+    atoms: pa.Table  # row (index into rows), table, value, direction
+    next_change: str | None
+
+
+ROW_SCHEMA: Final = pa.schema(
+    [
+        ("pk", pa.int64()),
+        ("added_us", pa.int64()),
+        ("stix_id", pa.string()),
+        ("version_key", pa.string()),
+        ("outcome", pa.string()),
+        ("reason", pa.string()),
+        ("name", pa.string()),
+    ]
+)
+ATOM_SCHEMA: Final = pa.schema(
+    [
+        ("row", pa.int64()),
+        ("table", pa.string()),
+        ("value", pa.string()),
+        ("direction", pa.int8()),
+    ]
+)
+# Atoms the Python parser made are kept as "atom:<kind>" (":sub" for subdomain rules) and
+# become matcher entries again; the bulk compiler's columns keep their matcher table name.
+ATOM_PREFIX: Final = "atom:"
+
+
+def compile_each(
+    rows: Iterable[StoredRow], *, at: datetime | None = None, include_subdomains: bool = False
+) -> RowCompile:
+    """Compile ``rows`` as valid at ``at`` (default: now), keeping the result of each row."""
+    now = time_key(at or datetime.now(UTC))
+    report = CompileReport()
+    columns: dict[str, list[object]] = {name: [] for name in ROW_SCHEMA.names}
+    atom_parts: list[pa.Table] = []
+    base = 0
+    for chunk in _chunks(rows, _CHUNK):
+        done = _compile_bulk(chunk, now, report, include_subdomains)
+        if done is None:
+            done = _compile_python(chunk, now, report, include_subdomains)
+        outcome, reasons, chunk_names, atoms, chunk_parts = done
+        compiled = [i for i, result in enumerate(outcome) if result == ""]
+        names: list[str | None] = [None] * len(chunk)
+        for i, name in zip(compiled, chunk_names, strict=True):
+            names[i] = name
+        columns["pk"].extend(row.pk for row in chunk)
+        columns["added_us"].extend(row.added_us for row in chunk)
+        columns["stix_id"].extend(row.stix_id for row in chunk)
+        columns["version_key"].extend(row.version_key for row in chunk)
+        columns["outcome"].extend(outcome)
+        columns["reason"].extend(reasons.get(i) for i in range(len(chunk)))
+        columns["name"].extend(names)
+        row_of_member = np.asarray(compiled, np.int64) + base
+        for table_name, (values, members, directions) in chunk_parts:
+            atom_parts.append(
+                pa.table(
+                    [
+                        pa.array(row_of_member[members]),
+                        pa.array(np.full(len(values), table_name, object), pa.string()),
+                        values.cast(pa.string()),
+                        pa.array(directions, pa.int8()),
+                    ],
+                    schema=ATOM_SCHEMA,
+                )
+            )
+        listed = [(base + i, atom) for i in sorted(atoms) for atom in atoms[i]]
+        if listed:
+            atom_parts.append(
+                pa.table(
+                    [
+                        pa.array([i for i, _ in listed], pa.int64()),
+                        pa.array(
+                            [
+                                f"{ATOM_PREFIX}{a.kind.value}{':sub' if a.subdomains else ''}"
+                                for _, a in listed
+                            ],
+                            pa.string(),
+                        ),
+                        pa.array([a.value for _, a in listed], pa.string()),
+                        pa.array([a.direction for _, a in listed], pa.int8()),
+                    ],
+                    schema=ATOM_SCHEMA,
+                )
+            )
+        base += len(chunk)
+    return RowCompile(
+        rows=pa.table(columns, schema=ROW_SCHEMA),
+        atoms=pa.concat_tables(atom_parts) if atom_parts else ATOM_SCHEMA.empty_table(),
+        next_change=report.next_change,
+    )
+
+
+def atom_of(table: str, value: str, direction: int) -> Atom:
+    """Return the matcher entry of an ``atom:<kind>[:sub]`` row of :data:`ATOM_SCHEMA`."""
+    kind, _, sub = table.removeprefix(ATOM_PREFIX).partition(":")
+    return Atom(Kind(kind), value, direction, sub == "sub")
 
 
 def readable_indicator_rows(*, session: Session, principal: Principal) -> Iterator[IndicatorRow]:

@@ -95,30 +95,59 @@ def scan(
     warninglists: Annotated[
         bool,
         typer.Option(
-            help="Flag indicators on the MISP warning lists (loading them takes about 3 s; "
-            "checking a million values about 5 s)."
+            help="Also flag indicators on the MISP warning lists (ingest flags them when they "
+            "are shared; loading the lists takes about 3 s; never cached)."
+        ),
+    ] = False,
+    cache: Annotated[
+        bool,
+        typer.Option(
+            help="Keep the compiled indicators in the data directory and compile only what "
+            "changed next time (not with --at or --warninglists)."
         ),
     ] = True,
     database_url: DatabaseOpt = None,
 ) -> None:
     """Match logs against the indicators USER may read; one JSON line per match."""
-    from varsel.console import unit_of_work
-    from varsel.matching import _compile, _fields, _readers, _scan, flows
+    from varsel.console import settings_for, unit_of_work
+    from varsel.matching import _fields, _readers, _scan
 
     try:
         mapping = _fields.parse_mapping(column) if column else None
     except ValueError as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
+    moment = _parse_at(at)
     with unit_of_work(database_url) as session:
         principal = _principal(session, as_user)
-        compiled = _compile.compile_for(
-            session=session,
-            principal=principal,
-            at=_parse_at(at),
-            include_subdomains=subdomains,
-            warn=warninglists,
-        )
+        if cache and moment is None and not warninglists:
+            from varsel.config import default_data_dir
+            from varsel.matching._cache import compile_cached
+
+            settings = settings_for(database_url)
+            cached = compile_cached(
+                session=session,
+                principal=principal,
+                directory=default_data_dir() / "scan-cache",
+                secret=settings.secret_key,
+                database_url=settings.database_url,
+                include_subdomains=subdomains,
+            )
+            compiled = cached.compiled
+            err.print(
+                f"compiled indicators {cached.how} ({cached.new_rows} rows compiled, "
+                f"{cached.dropped_rows} dropped)"
+            )
+        else:
+            from varsel.matching import _compile
+
+            compiled = _compile.compile_for(
+                session=session,
+                principal=principal,
+                at=moment,
+                include_subdomains=subdomains,
+                warn=warninglists,
+            )
         _report_compile(compiled.report)
         stats = _readers.ReadStats()
         tallies: list[_scan.Match] = []
@@ -177,6 +206,8 @@ def scan(
         for example in stats.examples:
             err.print(f"  skipped: {example!r}")
         if share_sightings:
+            from varsel.matching import flows
+
             result = flows.share_sightings(
                 session=session,
                 principal=principal,
