@@ -7,6 +7,7 @@ row with the original.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -247,6 +248,22 @@ def test_files_that_are_not_a_sound_backup_of_this_engine_are_refused(
     damaged.write_bytes(bytes(data))
     done = varsel("restore", str(damaged), url=target, data_dir=tmp_path)
     assert done.returncode == 1 and "damaged" in done.stderr
+
+    # A backup from a newer Varsel, whose schema this one does not know.
+    newer = tmp_path / "newer.varsel"
+    with tarfile.open(backup_file) as source, tarfile.open(newer, "w") as copy:
+        for member in source:
+            handle = source.extractfile(member)
+            assert handle is not None
+            body = handle.read()
+            if member.name == "varsel-backup.json":
+                manifest = json.loads(body)
+                manifest["schema"] = ["9999"]
+                body = json.dumps(manifest).encode()
+                member.size = len(body)
+            copy.addfile(member, io.BytesIO(body))
+    done = varsel("restore", str(newer), url=target, data_dir=tmp_path)
+    assert done.returncode == 1 and "upgrade Varsel first" in done.stderr
 
     other = (
         "postgresql://nobody@127.0.0.1:1/never"

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
+from alembic.config import Config
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy.engine import make_url
@@ -103,7 +105,7 @@ def restore(
             "engine it came from (cross-engine restore is not supported)"
         )
     url = normalise_url(database_url)
-    current = _check_schema(url, manifest)
+    current = _check_schema(manifest)
     if engine == "sqlite":
         payload = private_temp(_sqlite.database_path(url).parent, "varsel-restore")
     else:
@@ -124,15 +126,13 @@ def restore(
     return _verify(url, manifest, current, others)
 
 
-def _check_schema(url: str, manifest: Manifest) -> bool:
+def _check_schema(manifest: Manifest) -> bool:
     """Refuse a backup from a newer Varsel; return whether its schema is this Varsel's."""
-    from varsel import migrate
-
-    engine = make_engine(url)
-    try:
-        scripts = ScriptDirectory.from_config(migrate.alembic_config(engine))
-    finally:
-        engine.dispose()
+    # The scripts alone, not migrate.alembic_config(engine): an engine would create the
+    # SQLite file before the restore has decided to go ahead.
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("varsel") / "migrations"))
+    scripts = ScriptDirectory.from_config(config)
     for revision in manifest.schema:
         try:
             scripts.get_revision(revision)
