@@ -19,7 +19,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 from varsel.backup import _snapshot
-from varsel.backup._archive import Manifest, private_temp
+from varsel.backup._archive import Manifest
 from varsel.backup._errors import BackupError, Progress
 from varsel.db import create_private_file
 
@@ -85,8 +85,3 @@ def restore(*, url: str, payload: Path, force: bool, progress: Progress) -> None
             source.backup(target, pages=-1)
         except sqlite3.Error as exc:
             raise BackupError(f"cannot write {target_path}: {exc}") from None
-
-
-def scratch_payload(path: Path) -> Path:
-    """Return a new private temporary file beside ``path`` for a payload."""
-    return private_temp(path.parent, path.name)
