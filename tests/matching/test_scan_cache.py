@@ -18,8 +18,6 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from varsel.clearances.marking import marking_id
-from varsel.observables.normalize import Role
 
 from tests import factories as f
 from tests.cli.test_cli import run
@@ -31,7 +29,9 @@ from varsel.clearances import rules
 from varsel.clearances import service as clearances
 from varsel.matching._cache import CacheResult, cache_path, compile_cached
 from varsel.matching._compile import Compiled, compile_for
+from varsel.observables.normalize import Role
 from varsel.orgs import service as orgs
+from varsel.sharing.ingest.marking import marking_id
 
 SECRET = "scan-cache-test-secret"
 PROBES = ("evil.example", "198.51.100.7", "203.0.113.9", "x.bad.example", "secret.example")

@@ -4,7 +4,7 @@
 and exits 0 when allowed, 4 when refused (1 stays a domain error, 2 a usage error).
 """
 
-# Commands: no ``from __future__ import annotations`` (see varsel.cli.main._common).
+# Commands: no ``from __future__ import annotations`` (see varsel.console).
 
 import json
 from datetime import UTC, date, datetime

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from varsel.cli.main import DatabaseOpt, err, out, settings_for
+from varsel.console import DatabaseOpt, err, out, settings_for
 
 if TYPE_CHECKING:
     from varsel.backup import Progress

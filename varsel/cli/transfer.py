@@ -4,7 +4,7 @@ Both work on the local database (acting as a named user, through the same policy
 server) or on a remote hub over TAXII 2.1 (``--url`` of the API root, with a token).
 """
 
-# Commands: no ``from __future__ import annotations`` (see varsel.cli.main._common).
+# Commands: no ``from __future__ import annotations`` (see varsel.console).
 
 import json
 import sys

@@ -7,7 +7,7 @@ runs the hub's command line: it holds the database already, and every change is 
 the operating-system account's name.
 """
 
-# Commands: no ``from __future__ import annotations`` (see varsel.cli.main._common).
+# Commands: no ``from __future__ import annotations`` (see varsel.console).
 
 import sys
 from datetime import UTC, datetime, timedelta

@@ -1,6 +1,6 @@
 """Set up, run and check the hub: ``init``, ``serve``, ``demo`` and ``audit verify``."""
 
-# Commands: no ``from __future__ import annotations`` (see varsel.cli.main._common).
+# Commands: no ``from __future__ import annotations`` (see varsel.console).
 
 import os
 import secrets

@@ -1,7 +1,7 @@
 """Where objects are shared: communities and their members, TAXII collections, and the STIX
 identities an organisation may name as the creator of what it shares."""
 
-# Commands: no ``from __future__ import annotations`` (see varsel.cli.main._common).
+# Commands: no ``from __future__ import annotations`` (see varsel.console).
 
 from typing import Annotated
 

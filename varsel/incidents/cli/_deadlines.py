@@ -1,6 +1,6 @@
 """Commands across incidents: the clock of due reports and the reminder job for cron."""
 
-# Commands: no ``from __future__ import annotations`` (see varsel.cli.main._common).
+# Commands: no ``from __future__ import annotations`` (see varsel.console).
 
 import json
 from datetime import timedelta

@@ -1,6 +1,6 @@
 """Commands on the incident itself: open, list, invite, describe the entity, record facts."""
 
-# Commands: no ``from __future__ import annotations`` (see varsel.cli.main._common).
+# Commands: no ``from __future__ import annotations`` (see varsel.console).
 
 from typing import Annotated, Any
 

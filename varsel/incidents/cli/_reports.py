@@ -1,6 +1,6 @@
 """Commands on one incident's reports: the obligations, a stage's report, its submission."""
 
-# Commands: no ``from __future__ import annotations`` (see varsel.cli.main._common).
+# Commands: no ``from __future__ import annotations`` (see varsel.console).
 
 import json
 from pathlib import Path
