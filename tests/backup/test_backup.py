@@ -310,3 +310,11 @@ def test_a_backup_taken_while_the_hub_writes_is_consistent(
     restored = varsel("restore", str(path), url=databases.new(), data_dir=tmp_path)
     assert restored.returncode == 0, restored.stderr
     assert "audit chain intact" in restored.stdout
+
+
+def test_backing_up_a_database_without_a_hub_says_so(databases: Databases, tmp_path: Path) -> None:
+    path = tmp_path / "nothing.varsel"
+    done = varsel("backup", str(path), url=databases.new(), data_dir=tmp_path)
+    assert done.returncode == 1
+    assert "no hub" in done.stderr and "Traceback" not in done.stderr
+    assert list(tmp_path.glob("*.varsel")) == [] and list(tmp_path.glob(".*")) == []
