@@ -7,7 +7,8 @@ VarselError
 ├── AuthenticationFailed     no or bad credentials, expired or revoked token
 │   └── AccountLocked        too many failed sign-ins
 ├── TooManyAttempts          too many failed authentications from one address
-└── Forbidden                authenticated, but the policy does not allow the act
+├── Forbidden                authenticated, but the policy does not allow the act
+└── Busy                     the database could not take the write in time; try again
 """
 
 from __future__ import annotations
@@ -47,3 +48,11 @@ class TooManyAttempts(VarselError):
 
 class Forbidden(VarselError):
     """The caller is known but may not do this."""
+
+
+class Busy(VarselError):
+    """Other writers held the database for longer than the busy timeout; nothing was written."""
+
+    def __init__(self, message: str, retry_after: int = 2) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

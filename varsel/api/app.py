@@ -13,7 +13,6 @@ from fastapi.concurrency import run_in_threadpool
 from varsel import web
 from varsel.api import errors, limits, rest, taxii
 from varsel.api.deps import HubState
-from varsel.api.ratelimit import FailureWindow
 from varsel.clearances import rules as clearance_rules
 from varsel.clearances import views as clearance_views
 from varsel.config import Settings
@@ -66,7 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.hub = HubState(
         settings=settings,
         sessions=make_sessionmaker(engine),
-        throttle=FailureWindow(settings.auth_failures_per_minute),
+        readers=make_sessionmaker(engine, read_only=True),
     )
     app.state.engine = engine
     errors.install(app)

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from varsel.errors import (
     AuthenticationFailed,
+    Busy,
     Conflict,
     Forbidden,
     InvalidInput,
@@ -27,6 +28,7 @@ log = logging.getLogger("varsel.api")
 
 _STATUS: list[tuple[type[VarselError], int, str]] = [
     (TooManyAttempts, 429, "Too many requests"),
+    (Busy, 503, "Service unavailable"),
     (AuthenticationFailed, 401, "Unauthorized"),
     (Forbidden, 403, "Forbidden"),
     (NotFound, 404, "Not found"),
@@ -66,7 +68,10 @@ def install(app: FastAPI) -> None:
     async def _domain(request: Request, exc: VarselError) -> Response:
         for kind, status, title in _STATUS:
             if isinstance(exc, kind):
-                return error_response(request, status, title, exc.message)
+                response = error_response(request, status, title, exc.message)
+                if isinstance(exc, Busy):
+                    response.headers["Retry-After"] = str(exc.retry_after)
+                return response
         return error_response(request, 400, "Bad request", exc.message)
 
     @app.exception_handler(HttpProblem)

@@ -37,7 +37,7 @@ from varsel.api.deps import AUTHENTICATED, HubState, authenticate
 from varsel.api.errors import error_response
 from varsel.api.taxii._server import API_ROOT
 from varsel.config import Settings
-from varsel.errors import Forbidden, TooManyAttempts, VarselError
+from varsel.errors import Busy, Forbidden, TooManyAttempts, VarselError
 
 # Every form and JSON body of the REST API and web pages fits in well under 1 MiB.
 FORM_LIMIT: Final = 1024 * 1024
@@ -131,6 +131,10 @@ async def _preauthenticate(scope: Scope, state: HubState, *, full: bool) -> Resp
         principal = await run_in_threadpool(check)
     except TooManyAttempts as exc:
         return _refuse(scope, 429, "Too many requests", exc.message)
+    except Busy as exc:
+        refusal = _refuse(scope, 503, "Service unavailable", exc.message)
+        refusal.headers["Retry-After"] = str(exc.retry_after)
+        return refusal
     except Forbidden as exc:  # e.g. a read-only token on a write route
         return _refuse(scope, 403, "Forbidden", exc.message)
     except VarselError as exc:

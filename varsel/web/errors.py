@@ -19,6 +19,7 @@ from starlette.responses import RedirectResponse, Response
 from varsel.api.errors import HttpProblem
 from varsel.errors import (
     AuthenticationFailed,
+    Busy,
     Conflict,
     Forbidden,
     InvalidInput,
@@ -34,6 +35,7 @@ Handler = Callable[[Request, Exception], Awaitable[Response] | Response]
 _API_PREFIXES = ("/api", "/taxii2")
 _DOMAIN_STATUS: list[tuple[type[VarselError], int]] = [
     (TooManyAttempts, 429),
+    (Busy, 503),
     (AuthenticationFailed, 401),
     (Forbidden, 403),
     (NotFound, 404),
@@ -82,7 +84,10 @@ def error_page(request: Request, exc: Exception) -> Response:
             request.url.path,
             exc_info=(type(exc), exc, exc.__traceback__),
         )
-    return render(request, "error.html", status_code=status, status=status, detail=detail)
+    response = render(request, "error.html", status_code=status, status=status, detail=detail)
+    if isinstance(exc, Busy):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def install(app: FastAPI) -> None:
