@@ -7,6 +7,7 @@ that still waits in vain has written nothing and is told to come back.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 import time
@@ -151,3 +152,30 @@ def test_concurrent_writers_get_202_or_503_and_never_half_a_write(busy_hub: Busy
             assert retry_after is not None and busy_hub.stored(ids) == 0
         else:
             assert busy_hub.stored(ids) == len(ids)
+
+
+def test_a_web_form_that_cannot_get_the_lock_gets_a_503_page(busy_hub: BusyHub) -> None:
+    with httpx.Client(base_url=busy_hub.url, timeout=30) as browser:
+        page = browser.get("/login")  # reads only: it never waits for the lock
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert page.status_code == 200 and csrf
+        holder = sqlite3.connect(busy_hub.path, isolation_level=None)
+        try:
+            holder.execute("BEGIN IMMEDIATE")
+            assert browser.get("/login").status_code == 200  # still reads while it is held
+            refused = browser.post(
+                "/login",
+                data={"username": "alice", "password": f.PASSWORD, "csrf": csrf.group(1)},
+            )
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert refused.status_code == 503
+        assert refused.headers["retry-after"].isdigit()
+        assert refused.headers["content-type"].startswith("text/html")
+        signed_in = browser.post(
+            "/login",
+            data={"username": "alice", "password": f.PASSWORD, "csrf": csrf.group(1)},
+            follow_redirects=False,
+        )
+        assert signed_in.status_code == 303, signed_in.text
