@@ -148,7 +148,6 @@ def _hub_app(database_url: str) -> Iterator[Hub]:
 def hub(_hub_app: Hub) -> Iterator[Hub]:
     """Yield the hub with an empty database (on each backend in turn)."""
     _empty(_hub_app.engine)
-    _hub_app.app.state.hub.throttle._events.clear()
     yield _hub_app
 
 

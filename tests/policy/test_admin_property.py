@@ -276,7 +276,6 @@ def test_administrative_changes_follow_the_rules_and_never_widen_their_author(
     hub: Hub, plan: dict[str, Any]
 ) -> None:
     _empty(hub.engine)
-    hub.app.state.hub.throttle._events.clear()
     facts = Facts(members={"C0": set(), "C1": set()})
     tokens: dict[str, int] = {}
     with hub.session() as s:

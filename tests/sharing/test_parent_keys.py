@@ -13,11 +13,13 @@ from typing import Any
 
 import pytest
 from sqlalchemy import delete, func, insert, select, text, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tests import factories as f
 from tests.conftest import Hub
+from varsel.db import make_engine, make_sessionmaker
+from varsel.errors import Busy
 from varsel.orgs.models import Organisation, User
 from varsel.sharing import ingest as ingesting
 from varsel.sharing.ingest._store import _COPY_COLUMNS, _insert_rows
@@ -172,20 +174,19 @@ def test_a_collection_that_objects_name_cannot_be_rekeyed(hub: Hub) -> None:
 
 def test_a_share_in_flight_holds_its_parents(hub: Hub) -> None:
     """Until a share commits, nobody can delete the organisation its rows name (PostgreSQL: the
-    key-share lock the check takes; SQLite: the database's write lock); afterwards its rows
-    refuse the delete."""
+    key-share lock the check takes; SQLite: the database's write lock, taken at BEGIN); the
+    one who waits in vain gets Busy; afterwards the share's rows refuse the delete."""
     ids = _seed(hub)
-    writer, other = hub.session(), hub.session()
-    timeout = None
+    sqlite = hub.backend == "sqlite"
+    # A short busy timeout for the other writer (varsel.db reads it from the URL).
+    other_engine = make_engine(f"{hub.settings.database_url}?timeout=0.2") if sqlite else hub.engine
+    writer, other = hub.session(), make_sessionmaker(other_engine)()
     try:
         _insert_rows(writer, [_row(ids, producer_org_id=ids["idle_org"])])
         writer.flush()
-        if hub.backend == "postgresql":
-            other.execute(text("SET LOCAL lock_timeout = '200ms'"))
-        else:
-            timeout = other.connection().exec_driver_sql("PRAGMA busy_timeout").scalar()
-            other.connection().exec_driver_sql("PRAGMA busy_timeout=200")
-        with pytest.raises(OperationalError):
+        with pytest.raises(Busy):
+            if not sqlite:
+                other.execute(text("SET LOCAL lock_timeout = '200ms'"))
             other.execute(delete(Organisation).where(Organisation.id == ids["idle_org"]))
             other.flush()
         other.rollback()
@@ -195,11 +196,10 @@ def test_a_share_in_flight_holds_its_parents(hub: Hub) -> None:
             other.flush()
         other.rollback()
     finally:
-        if timeout is not None:
-            other.connection().exec_driver_sql(f"PRAGMA busy_timeout={int(timeout)}")
-            other.commit()
         writer.close()
         other.close()
+        if sqlite:
+            other_engine.dispose()
 
 
 def test_the_parents_cannot_be_emptied_under_the_objects(hub: Hub) -> None:

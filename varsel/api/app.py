@@ -17,7 +17,6 @@ from varsel.clearances import views as clearance_views
 from varsel.config import Settings
 from varsel.db import make_engine, make_sessionmaker
 from varsel.http.deps import HubState
-from varsel.http.ratelimit import FailureWindow
 from varsel.incidents import views as incident_views
 from varsel.matching import views as matching_views
 from varsel.sharing import ingest as ingesting
@@ -68,7 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.hub = HubState(
         settings=settings,
         sessions=make_sessionmaker(engine),
-        throttle=FailureWindow(settings.auth_failures_per_minute),
+        readers=make_sessionmaker(engine, read_only=True),
     )
     app.state.engine = engine
     errors.install(app)

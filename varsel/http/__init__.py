@@ -2,7 +2,6 @@
 
 TAXII and REST (:mod:`varsel.api`), the pages (:mod:`varsel.web`) and each domain's ``views``
 import from here, never from one another: :mod:`~varsel.http.deps` (FastAPI dependencies as
-``Annotated`` aliases: the hub state, the database session, the principal),
-:mod:`~varsel.http.ratelimit` (the sign-in failure throttle). Refusals at the HTTP level are
-domain errors of :mod:`varsel.errors`, answered through :mod:`varsel.error_map`.
+``Annotated`` aliases: the hub state, the database session, the principal). Refusals at the
+HTTP level are domain errors of :mod:`varsel.errors`, answered through :mod:`varsel.error_map`.
 """

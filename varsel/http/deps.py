@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from varsel.config import Settings
 from varsel.errors import AuthenticationFailed, Forbidden, TooManyAttempts
-from varsel.http.ratelimit import FailureWindow
 from varsel.orgs import service as orgs
 from varsel.orgs.models import TokenScope
 from varsel.policy.principal import Principal
@@ -23,12 +22,14 @@ from varsel.sharing.ingest.helper import WarningListHelper
 
 @dataclass
 class HubState:
-    """What every request needs: settings, the session factory and the throttle; and the
-    warning-list helper process while the server runs one (varsel.sharing.ingest.helper)."""
+    """What every request needs: settings and the session factories (``readers`` for sessions
+    that only read); and the warning-list helper process while the server runs one
+    (varsel.sharing.ingest.helper). Nothing else is kept per process: throttles, sessions and
+    cursors live in the database, so any number of processes serve one hub."""
 
     settings: Settings
     sessions: sessionmaker[Session]
-    throttle: FailureWindow
+    readers: sessionmaker[Session]
     warnings_helper: WarningListHelper | None = None
 
 
@@ -79,6 +80,10 @@ def _password_principal(value: str, state: HubState, address: str) -> Principal:
     if not sep:
         raise AuthenticationFailed("malformed Basic credentials")
     with state.sessions() as session:
+        address_key = orgs.throttle_key("address", address)
+        limit = state.settings.auth_failures_per_minute
+        if orgs.window_full(session=session, key=address_key, limit=limit):
+            raise TooManyAttempts("too many failed sign-ins from your address; wait a minute")
         try:
             principal = orgs.authenticate_password(
                 session=session,
@@ -89,7 +94,8 @@ def _password_principal(value: str, state: HubState, address: str) -> Principal:
                 max_delay_seconds=state.settings.lockout_seconds,
             )
         except AuthenticationFailed:
-            # Keep the failure count (and any lock) even though the request fails.
+            # Keep the failure counts (and any lock) even though the request fails.
+            orgs.count_in_window(session=session, key=address_key)
             session.commit()
             raise
         session.commit()
@@ -111,7 +117,7 @@ def authenticate(request: Request, state: HubState, session: Session) -> Princip
     """Return the principal of the Authorization header (Basic or Bearer), or None.
 
     A Bearer token is checked in the request's own session, so the request needs one
-    connection and, unless the token's use is noted, no extra commit. The API never accepts
+    connection; the check's transaction is committed at once. The API never accepts
     the web session cookie, so cross-site requests cannot ride on it.
 
     Tokens are never throttled: a 256-bit token cannot be guessed, and throttling them by
@@ -128,8 +134,9 @@ def authenticate(request: Request, state: HubState, session: Session) -> Princip
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer":
         check = orgs.authenticate_token(session=session, token=value.strip())
-        if check.noted_use:
-            session.commit()
+        # End the check's transaction even when it wrote nothing: on SQLite it holds the write
+        # lock (varsel.db), which sessions the handler opens of its own would wait for in vain.
+        session.commit()
         if check.principal.scope is TokenScope.READ and not _reads_only(request):
             # restrict() and the change rules refuse a read token's writes too; this also
             # stops the writes that create rather than change (a new incident, a new person).
@@ -137,14 +144,7 @@ def authenticate(request: Request, state: HubState, session: Session) -> Princip
         return check.principal
     if scheme.lower() != "basic":
         raise AuthenticationFailed("use HTTP Basic or Bearer authentication")
-    address = client_address(request)
-    if state.throttle.blocked(address):
-        raise TooManyAttempts("too many failed sign-ins from your address; wait a minute")
-    try:
-        return _password_principal(value, state, address)
-    except AuthenticationFailed:
-        state.throttle.fail(address)
-        raise
+    return _password_principal(value, state, client_address(request))
 
 
 def current_principal(request: Request, state: Hub, session: DbSession) -> Principal:

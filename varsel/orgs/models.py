@@ -128,6 +128,20 @@ class AuthFailure(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime, index=True)
 
 
+class AddressFailure(Base):
+    """Failed authentications from one client address in one window (a minute by default).
+
+    Keyed by a digest of (address, window number); in the database so that every hub process
+    counts against the same limit.
+    """
+
+    __tablename__ = "address_failures"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    window_start: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
 class Community(Base):
     """A named sharing group of organisations."""
 

@@ -39,7 +39,9 @@ def login(request: Request, state: Hub, db: DbSession, form: CheckedForm) -> Res
     password = str(form.get("password") or "")
     target = safe_next(form.get("next"))
     address = client_address(request)
-    if state.throttle.blocked(address):
+    address_key = orgs.throttle_key("address", address)
+    limit = state.settings.auth_failures_per_minute
+    if orgs.window_full(session=db, key=address_key, limit=limit):
         return render(
             request,
             "login.html",
@@ -58,9 +60,9 @@ def login(request: Request, state: Hub, db: DbSession, form: CheckedForm) -> Res
             max_delay_seconds=state.settings.lockout_seconds,
         )
     except AuthenticationFailed as exc:
-        # The failure count and any lock (with its audit event) are kept.
+        # The failure counts and any lock (with its audit event) are kept.
+        orgs.count_in_window(session=db, key=address_key)
         db.commit()
-        state.throttle.fail(address)
         key = "login.locked" if isinstance(exc, AccountLocked) else "login.failed"
         return render(
             request, "login.html", status_code=401, next=target, username=username, error=key
@@ -72,9 +74,11 @@ def login(request: Request, state: Hub, db: DbSession, form: CheckedForm) -> Res
         target=username,
         details={"via": "web", "address": address},
     )
-    db.commit()
+    # Read before the commit: a transaction left open here would hold SQLite's write lock
+    # against the sign-in record written next in a session of its own (varsel.db).
     user = db.get(User, principal.user_id)
     assert user is not None  # just authenticated
+    db.commit()
     response = RedirectResponse(target, status_code=303)
     sessions.start(response, state, user)
     return response

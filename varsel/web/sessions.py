@@ -118,7 +118,7 @@ def web_session(request: Request, state: Hub) -> WebSession:
     else:
         nonce, fresh = data["n"], False
         if isinstance(data.get("u"), int):
-            with state.sessions() as session:
+            with state.readers() as session:
                 user = session.get(User, data["u"])
                 sign_in = session.get(WebSignIn, _nonce_hash(nonce))
                 live = (

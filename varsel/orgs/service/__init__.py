@@ -33,7 +33,13 @@ from varsel.orgs.service._lifecycle import (
     set_password,
 )
 from varsel.orgs.service._orgs import add_client, add_org, get_org, list_orgs, remove_client
-from varsel.orgs.service._throttle import count_failure, current_wait, throttle_key
+from varsel.orgs.service._throttle import (
+    count_failure,
+    count_in_window,
+    current_wait,
+    throttle_key,
+    window_full,
+)
 from varsel.orgs.service._tokens import (
     TOKEN_PREFIX,
     TokenCheck,
@@ -66,6 +72,7 @@ __all__ = [
     "change_own_password",
     "check_password",
     "count_failure",
+    "count_in_window",
     "create_token",
     "current_wait",
     "decide_request",
@@ -91,4 +98,5 @@ __all__ = [
     "throttle_key",
     "TokenCheck",
     "vouch_org",
+    "window_full",
 ]
