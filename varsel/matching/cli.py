@@ -149,6 +149,10 @@ def scan(
                 warn=warninglists,
             )
         _report_compile(compiled.report)
+        # End the transaction before reading the logs: on SQLite every transaction holds the
+        # hub's write lock (varsel.db), and a scan of a large log must not keep writers waiting.
+        # Sharing sightings afterwards begins a new one.
+        session.commit()
         stats = _readers.ReadStats()
         tallies: list[_scan.Match] = []
         handle: IO[str] = open(output, "w", encoding="utf-8") if output else sys.stdout  # noqa: SIM115
