@@ -2,8 +2,8 @@
 
 Every export holds only what the caller may read (the same compile as ``varsel scan``) and is
 served with a strong ETag: the SHA-256 of its body. So that a sensor polling every minute costs
-one aggregate query when nothing changed, bodies are cached per principal and export, keyed by a
-fingerprint of the readable indicator rows (count, newest ``date_added`` and sum of row ids) and
+one query of ids when nothing changed, bodies are cached per principal and export, keyed by a
+fingerprint of the readable indicator rows (their count and a digest of their sorted ids) and
 valid until the next moment an indicator becomes valid or expires.
 """
 
@@ -302,19 +302,29 @@ def _suricata(compiled: Compiled, entries: list[tuple[int, Atom]]) -> tuple[str,
 # ETags and the body cache --------------------------------------------------------------
 
 
-def fingerprint(*, session: Session, principal: Principal) -> tuple[int, int, int]:
-    """Return (count, newest date_added, sum of ids) of the indicator rows the caller may read."""
-    readable = restrict(
-        select(StixObject.id, StixObject.date_added_us).where(
-            StixObject.type == "indicator", StixObject.is_latest.is_(True)
-        ),
-        principal,
-        Action.READ,
-    ).subquery()
-    count, newest, total = session.execute(
-        select(func.count(), func.max(readable.c.date_added_us), func.sum(readable.c.id))
-    ).one()
-    return int(count or 0), int(newest or 0), int(total or 0)
+def fingerprint(*, session: Session, principal: Principal) -> tuple[int, str]:
+    """Return (count, digest of the sorted row ids) of the indicator rows the caller may read.
+
+    Exact, not a checksum of sums: rows are never changed in place (a new version, revocation
+    or withdrawal is a new row, a different id), so the same set of ids is the same set of
+    readable indicators. A sum of ids was not enough: losing rows {3, 7} and gaining {4, 6}
+    (a membership swap) kept count, sum and newest alike and reused a stale matcher.
+    """
+    ids = (
+        session.execute(
+            restrict(
+                select(StixObject.id).where(
+                    StixObject.type == "indicator", StixObject.is_latest.is_(True)
+                ),
+                principal,
+                Action.READ,
+            ).order_by(StixObject.id)
+        )
+        .scalars()
+        .all()
+    )
+    digest = hashlib.blake2b(b"".join(i.to_bytes(8, "little") for i in ids), digest_size=16)
+    return len(ids), digest.hexdigest()
 
 
 _CACHE: OrderedDict[tuple[object, ...], tuple[Export, str | None]] = OrderedDict()
