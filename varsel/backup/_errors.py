@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from varsel.errors import VarselError
+from varsel.errors import InvalidInput
 
 # (what is being done, how much is done, the total or 0 when unknown)
 Progress = Callable[[str, int, int], None]
@@ -14,5 +14,6 @@ def no_progress(_what: str, _done: int, _total: int) -> None:
     """Report nothing."""
 
 
-class BackupError(VarselError):
-    """A backup cannot be made or restored as asked; nothing was changed."""
+class BackupError(InvalidInput):
+    """A backup cannot be made or restored as asked (a file that is not one, of the other
+    engine or a newer schema, a hub in the way); nothing was changed."""
