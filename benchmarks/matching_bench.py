@@ -336,6 +336,7 @@ class BenchHub:
     def share(self, patterns: list[tuple[str, str]], batch: int = 5000) -> float:
         """Share indicators as the producer, in envelopes of ``batch``; return the seconds."""
         from varsel.orgs import service as orgs
+        from varsel.policy.principal import principal_of
         from varsel.sharing import ingest
         from varsel.sharing import service as sharing
 
@@ -352,9 +353,7 @@ class BenchHub:
                     collection=sharing.get_collection(
                         session=session, collection_id=self.collection
                     ),
-                    principal=orgs.principal_of(
-                        orgs.get_user(session=session, username="producer")
-                    ),
+                    principal=principal_of(orgs.get_user(session=session, username="producer")),
                     body='{"objects": [' + objects + "]}",
                 )
                 session.commit()

@@ -148,6 +148,9 @@ def test_every_field_names_its_variable() -> None:
 #   database URL (the same variable Settings reads) and two client-side credentials that are
 #   no setting of the hub (the token of ``--url``, the demo users' password).
 ENV_WRITE = re.compile(r'os\.environ\["VARSEL_[A-Z_]+"\] = ')
+# - backup and restore run pg_dump/pg_restore/psql with the caller's environment plus
+#   PGPASSWORD (so the password is never on a command line): a child's environment, no setting.
+CHILD_ENV = ("varsel/backup/_postgres.py", "env = dict(os.environ)")
 OPTION_ENVVARS = {"VARSEL_DATABASE_URL", "VARSEL_TOKEN", "VARSEL_DEMO_PASSWORD"}
 
 
@@ -164,7 +167,10 @@ def test_no_module_but_config_reads_the_environment() -> None:
         where = path.relative_to(PACKAGE.parent)
         if path.name == "config.py" and path.parent == PACKAGE:
             continue
-        if reads.search(line) and not (where.parts[1] == "cli" and ENV_WRITE.search(line)):
+        allowed = (where.parts[1] == "cli" and ENV_WRITE.search(line)) or (
+            (str(where), line.strip()) == CHILD_ENV
+        )
+        if reads.search(line) and not allowed:
             found.append(f"{where}:{number}: {line.strip()}")
         for name in re.findall(r'envvar="([A-Z_]+)"', line):
             if name not in OPTION_ENVVARS:

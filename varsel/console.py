@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from varsel.config import Settings
+    from varsel.policy.principal import Principal
 
 out = Console()
 err = Console(stderr=True)
@@ -60,6 +61,16 @@ def refuse(problem: Exception) -> NoReturn:
     # soft_wrap: the line stays one line however narrow the terminal.
     err.print(f"[red]error:[/] {escape(str(problem))}", soft_wrap=True)
     raise typer.Exit(1)
+
+
+def local_operator() -> Principal:
+    """Return the local operator's principal (:func:`varsel.policy.principal.local_operator`).
+
+    Imported on use: the policy package brings SQLAlchemy, which ``--help`` must not load.
+    """
+    from varsel.policy import principal
+
+    return principal.local_operator()
 
 
 @contextmanager

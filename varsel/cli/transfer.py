@@ -17,7 +17,6 @@ import typer
 from rich.console import Console
 
 from varsel.errors import InvalidInput, VarselError
-from varsel.policy.principal import principal_of
 
 if TYPE_CHECKING:
     import httpx
@@ -76,6 +75,8 @@ def _local_principal(session: Any, username: str | None) -> Any:
 
     if not username:
         raise InvalidInput("say which local user acts with --as USERNAME (or use --url)")
+    from varsel.policy.principal import principal_of
+
     return principal_of(orgs.get_user(session=session, username=username))
 
 

@@ -13,7 +13,6 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from varsel.errors import InvalidInput
-from varsel.policy.principal import principal_of
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -37,6 +36,7 @@ sightings_app = typer.Typer(
 
 def _principal(session: Session, username: str) -> Principal:
     from varsel.orgs import service as orgs
+    from varsel.policy.principal import principal_of
 
     return principal_of(orgs.get_user(session=session, username=username))
 

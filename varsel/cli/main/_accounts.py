@@ -16,8 +16,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from varsel.console import DatabaseOpt, err, out, unit_of_work
-from varsel.policy.principal import local_operator
+from varsel.console import DatabaseOpt, err, local_operator, out, unit_of_work
 
 
 def org_add(

@@ -8,8 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from varsel.console import DatabaseOpt, out, unit_of_work
-from varsel.policy.principal import local_operator
+from varsel.console import DatabaseOpt, local_operator, out, unit_of_work
 
 
 def community_add(
