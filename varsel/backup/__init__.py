@@ -88,13 +88,19 @@ class RestoreReport:
 
 
 def restore(
-    *, database_url: str, path: Path, force: bool = False, progress: Progress = no_progress
+    *,
+    database_url: str,
+    path: Path,
+    actor: str,
+    force: bool = False,
+    progress: Progress = no_progress,
 ) -> RestoreReport:
     """Replace the hub at ``database_url`` with the backup at ``path``, then verify it.
 
     Refuses (changing nothing) a file that is not a backup, one of the other engine, one whose
     schema this Varsel does not know, a damaged payload, and a database that already holds a hub
-    unless ``force``.
+    unless ``force``. A restore that verifies is the restored hub's next audit event
+    (``hub.restore`` by ``actor``), so the log says when its history was put back, and by whom.
     """
     engine = _engine_of(database_url)
     manifest = read_manifest(path)
@@ -123,7 +129,33 @@ def restore(
     finally:
         payload.unlink(missing_ok=True)
     progress("verifying audit chain", 0, 0)
-    return _verify(url, manifest, current, others)
+    report = _verify(url, manifest, current, others)
+    if report.ok:
+        _record_restore(url, manifest, path, actor)
+    return report
+
+
+def _record_restore(url: str, manifest: Manifest, path: Path, actor: str) -> None:
+    # After verifying, so the event extends a chain known to be intact; a restore that does
+    # not verify appends nothing to a chain that is already in question.
+    engine = make_engine(url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            audit.record(
+                session=session,
+                actor=actor,
+                action="hub.restore",
+                target=path.name,
+                details={
+                    "backup_created": manifest.created,
+                    "engine": manifest.engine,
+                    "sha256": manifest.sha256,
+                    "audit_events": manifest.audit_events,
+                },
+            )
+            session.commit()
+    finally:
+        engine.dispose()
 
 
 def _check_schema(manifest: Manifest) -> bool:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from varsel.console import DatabaseOpt, err, out, settings_for
+from varsel.console import DatabaseOpt, err, local_operator, out, settings_for
 
 if TYPE_CHECKING:
     from varsel.backup import Progress
@@ -59,7 +59,11 @@ def restore(
     settings = settings_for(database_url)
     with _progress() as progress:
         report = backups.restore(
-            database_url=settings.database_url, path=file, force=force, progress=progress
+            database_url=settings.database_url,
+            path=file,
+            actor=local_operator().label,
+            force=force,
+            progress=progress,
         )
     manifest = report.manifest
     out.print(f"restored the backup of {manifest.created} ({manifest.engine}) from {file}")
@@ -84,7 +88,7 @@ def restore(
         )
     if not report.ok:
         raise typer.Exit(1)
-    out.print(f"audit chain intact: {chain.events} events")
+    out.print(f"audit chain intact: {chain.events} events; the restore is event {chain.events + 1}")
     if not report.schema_current:
         out.print("the backup's schema is older than this Varsel's; run `varsel init` to upgrade")
 
