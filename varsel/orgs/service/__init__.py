@@ -21,9 +21,11 @@ from varsel.orgs.service._communities import (
     get_community,
     list_communities,
     members_of,
+    parse_visibility,
     pending_requests,
     remove_member,
     request_member,
+    set_visibility,
 )
 from varsel.orgs.service._lifecycle import (
     change_own_password,
@@ -81,6 +83,7 @@ __all__ = [
     "local_operator",
     "members_of",
     "parse_scope",
+    "parse_visibility",
     "pending_requests",
     "principal_of",
     "remove_client",
@@ -90,6 +93,7 @@ __all__ = [
     "revoke_token",
     "set_password",
     "set_role",
+    "set_visibility",
     "throttle_key",
     "Principal",
     "TokenCheck",
