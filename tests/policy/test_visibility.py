@@ -18,6 +18,9 @@ from tests.conftest import Hub
 from tests.factories import TAXII
 from tests.web.conftest import post_form, sign_in
 from varsel.audit.models import AuditEvent
+from varsel.clearances import service as clearances
+from varsel.clearances.models import Person
+from varsel.clock import utcnow
 from varsel.errors import InvalidInput, NotFound
 from varsel.orgs import flows
 from varsel.orgs import service as orgs
@@ -217,3 +220,29 @@ def test_the_web_form_lists_and_unlists(hub: Hub, scene: Scene) -> None:
     with hub.session() as s:
         seen = dict(s.execute(select(Community.name, Community.visibility)).all())
     assert seen == {"Defence": "listed", "Open": "listed", "Made listed": "listed"}
+
+
+def test_a_clearance_check_does_not_confirm_an_unlisted_community(hub: Hub, scene: Scene) -> None:
+    with hub.session() as s:
+        svea = orgs.get_org(session=s, name="Svea")
+        person = Person(name="Eva", nationality="SE", employer_org_id=svea.id, created_at=utcnow())
+        s.add(person)
+        s.flush()
+        officer = f.principal(s, "sa")
+        answers = []
+        for name in ("Defence", "Nobody"):
+            with pytest.raises(NotFound) as caught:
+                clearances.check(
+                    session=s, principal=officer, person=person, label="SE:HEMLIG", community=name
+                )
+            answers.append(str(caught.value).replace(name, "X"))
+        assert answers[0] == answers[1]
+        # Its member may name it.
+        decision = clearances.check(
+            session=s,
+            principal=f.principal(s, "fa"),
+            person=person,
+            label="SE:HEMLIG",
+            community="Defence",
+        )
+        assert decision.allowed is False
