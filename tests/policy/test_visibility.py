@@ -246,3 +246,26 @@ def test_a_clearance_check_does_not_confirm_an_unlisted_community(hub: Hub, scen
             community="Defence",
         )
         assert decision.allowed is False
+
+
+def test_sharing_into_it_is_answered_as_for_no_collection(hub: Hub, scene: Scene) -> None:
+    with TestClient(hub.app) as client:
+        auth = {"Authorization": f"Bearer {scene.tokens['sa']}"}
+        answers = [
+            client.post(
+                f"/api/v1/collections/{ref}/share", headers=auth, content=f.envelope(f.indicator())
+            )
+            for ref in (scene.defence, "nobody")
+        ]
+        assert answers[0].status_code == answers[1].status_code == 404
+        assert answers[0].json()["detail"].replace(scene.defence, "X") == answers[1].json()[
+            "detail"
+        ].replace("nobody", "X")
+        # A member shares as before (the reference the hub has always accepted).
+        member = {"Authorization": f"Bearer {scene.tokens['fan']}"}
+        shared = client.post(
+            f"/api/v1/collections/{scene.defence}/share",
+            headers=member,
+            content=f.envelope(f.indicator(value="192.0.2.77")),
+        )
+        assert shared.status_code == 200 and shared.json()["accepted"], shared.text

@@ -14,7 +14,6 @@ from sqlalchemy import select
 from varsel.api.deps import CurrentPrincipal, DbSession
 from varsel.api.errors import TAXII_MEDIA_TYPE
 from varsel.api.taxii._http import _taxii
-from varsel.errors import NotFound
 from varsel.orgs.service import Principal
 from varsel.policy import Action, restrict
 from varsel.sharing import service as sharing
@@ -38,14 +37,9 @@ def _collection_resource(row: Collection, can_write: bool) -> dict[str, Any]:
 def _readable_collection(
     session: DbSession, principal: Principal, collection_id: str
 ) -> Collection:
-    row = session.execute(
-        restrict(select(Collection), principal, Action.READ).where(
-            (Collection.id == collection_id) | (Collection.alias == collection_id)
-        )
-    ).scalar_one_or_none()
-    if row is None:
-        raise NotFound(f"no collection {collection_id!r}")
-    return row
+    return sharing.readable_collection(
+        session=session, principal=principal, collection_id=collection_id
+    )
 
 
 def collections(session: DbSession, principal: CurrentPrincipal) -> Response:

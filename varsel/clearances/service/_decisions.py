@@ -41,9 +41,14 @@ def check(
     if community:
         found = orgs.get_community(session=session, name=community)
         # A community the asker may not see is answered as one that does not exist.
-        if principal is not None and not session.execute(
-            restrict(select(Community.id).where(Community.id == found.id), principal, Action.READ)
-        ).first():
+        if (
+            principal is not None
+            and not session.execute(
+                restrict(
+                    select(Community.id).where(Community.id == found.id), principal, Action.READ
+                )
+            ).first()
+        ):
             raise NotFound(f"no community called {community!r}")
         context = Context(community_id=found.id, community_name=found.name)
     at = at or datetime.now(UTC)
