@@ -27,7 +27,7 @@ request.
 Community metadata is need-to-know: a community, its member list and its collections (their
 existence, title and description) are seen by everyone only if the community is *listed*; an
 unlisted one (the default) only by the users of its member organisations and by hub-admins
-(:func:`_visible_communities`). Organisation names stay visible to every authenticated user,
+(:func:`_community_visible`). Organisation names stay visible to every authenticated user,
 since they are needed to address TLP:RED shares and to see who produced what. Objects keep rules
 1-5: a TLP:CLEAR object in an unlisted community's collection is still readable by everyone on
 the paths that read objects, but the collection itself is not shown to outsiders.
