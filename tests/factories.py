@@ -41,9 +41,15 @@ def token(session: Session, username: str) -> str:
     return orgs.create_token(session=session, username=username, actor="test")[1]
 
 
-def community(session: Session, name: str, members: list[str]) -> int:
-    """Create a community of ``members`` and return its id."""
-    return orgs.add_community(session=session, name=name, members=members, actor="test").id
+def community(session: Session, name: str, members: list[str], visibility: str = "unlisted") -> int:
+    """Create a community of ``members`` (unlisted, like the hub's default) and return its id."""
+    return orgs.add_community(
+        session=session,
+        name=name,
+        members=members,
+        visibility=orgs.parse_visibility(visibility),
+        actor="test",
+    ).id
 
 
 def collection(

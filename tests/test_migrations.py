@@ -201,3 +201,20 @@ def test_0008_keys_existing_names_and_stops_on_look_alikes(engine: Engine) -> No
     # ...and the upgrade refuses to guess which one is genuine.
     with pytest.raises(RuntimeError, match="rename one of each pair"):
         migrate.upgrade(engine)
+
+
+def test_0013_makes_existing_communities_unlisted(engine: Engine) -> None:
+    migrate.upgrade(engine, "0012")
+    with engine.begin() as c:
+        c.execute(
+            text(
+                "INSERT INTO communities (id, name, description, created_at) "
+                "VALUES (1, 'Defence', '', :now)"
+            ),
+            {"now": datetime(2026, 1, 1)},
+        )
+    migrate.upgrade(engine)
+    with engine.connect() as c:
+        rows = c.execute(text("SELECT name, visibility FROM communities")).all()
+    # Nobody chose to publish it: it is seen by its members and hub-admins only.
+    assert [tuple(r) for r in rows] == [("Defence", "unlisted")]

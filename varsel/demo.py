@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from varsel.clock import datetime_to_us
 from varsel.orgs import service as orgs
+from varsel.orgs.models import Visibility
 from varsel.policy.principal import principal_of
 from varsel.sharing import ingest as ingesting
 from varsel.sharing import service as sharing
@@ -79,6 +80,7 @@ COMMUNITIES = {
     ],
     "Nordic finance sector": ["Øresund Bank A/S", "Dansk Demo-CSIRT", "Svensk Demo-CERT"],
 }
+LISTED = {"Nordic Technology Security Group"}
 COLLECTIONS = [
     # title, community, default TLP, description
     (
@@ -343,7 +345,12 @@ def seed(
             session=session, username=username, org=org, role=role, password=password, actor="demo"
         )
     for name, members in COMMUNITIES.items():
-        orgs.add_community(session=session, name=name, members=members, actor="demo")
+        # The broad sector group (with its public advisories) is listed; the partner and
+        # finance groups keep the default, unlisted: only their members see them.
+        visibility = Visibility.LISTED if name in LISTED else Visibility.UNLISTED
+        orgs.add_community(
+            session=session, name=name, members=members, visibility=visibility, actor="demo"
+        )
     collections = {}
     for title, community, tlp, description in COLLECTIONS:
         collections[title] = sharing.add_collection(

@@ -168,7 +168,9 @@ def _build(hub: Hub, plan: dict) -> tuple[str, dict[str, str], dict[str, tuple[s
             tokens[f"u{i}"] = f.token(s, f"u{i}")
             if plan["members"][i]:
                 member_names.append(f"O{i}")
-        f.community(s, "C", member_names)
+        # Listed: outsiders read its TLP:CLEAR objects through TAXII here; what this test
+        # checks is the clearance rule, not community visibility (tests/policy/test_visibility*).
+        f.community(s, "C", member_names, visibility="listed")
         coll = f.collection(s, "K", "C", "green")
         now = utcnow()
         for i, specs in enumerate(plan["persons"]):

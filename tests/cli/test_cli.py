@@ -246,3 +246,40 @@ def test_the_local_operator_manages_accounts_and_is_named_in_the_audit(hub: Hub)
         ]
     assert {action for action, _ in actors} == wanted
     assert all(actor.startswith("operator:") for _, actor in actors)
+
+
+def test_community_visibility_from_the_command_line(hub: Hub) -> None:
+    for name, country in (("Forsvar", "NO"), ("Svea", "SE")):
+        assert (
+            run(hub, "org", "add", name, "--country", country, "--kind", "company").returncode == 0
+        )
+    with hub.session() as s:
+        f.user(s, "fan", "Forsvar")
+        f.user(s, "san", "Svea")
+        s.commit()
+    # The form scripts already use keeps working, and makes an unlisted community.
+    made = run(hub, "community", "add", "Defence", "--member", "Forsvar")
+    assert made.returncode == 0, made.stderr
+    assert "unlisted" in made.stdout
+    assert run(hub, "community", "add", "Open", "--member", "Svea", "--listed").returncode == 0
+
+    def listing(*args: str) -> str:
+        done = run(hub, "community", "list", *args)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    everyone = listing()
+    assert "Defence" in everyone and "Open" in everyone
+    assert "Defence" in listing("--as", "fan")
+    outsider = listing("--as", "san")
+    assert "Open" in outsider and "Defence" not in outsider and "Forsvar" not in outsider
+
+    changed = run(hub, "community", "set-visibility", "Defence", "listed")
+    assert changed.returncode == 0, changed.stderr
+    assert "Defence" in listing("--as", "san")
+    bad = run(hub, "community", "set-visibility", "Defence", "public")
+    assert bad.returncode == 1
+    assert "unknown visibility 'public'; expected one of listed, unlisted" in bad.stderr
+    with hub.session() as s:
+        actions = set(s.execute(select(AuditEvent.action)).scalars())
+    assert "community.visibility" in actions

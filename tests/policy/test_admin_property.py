@@ -4,7 +4,8 @@ ever widens what its own author may read (issue 12, items 2 and 3).
 Hypothesis builds organisations (one possibly without people), users of every role, a community
 with a collection holding a GREEN object, and an empty community; then a sequence of attempted
 changes by random users through the web pages and the REST API: create users, change roles,
-disable and enable accounts, mint and revoke tokens, add members and approve requests. An oracle
+disable and enable accounts, mint and revoke tokens, add members and approve requests, list or
+unlist a community (toggling its visibility). An oracle
 written here from the table in docs/access-policy.md ("Administration") — not from
 varsel.policy — says whether each attempt may take effect; the database must agree after every
 attempt, and the author's readable objects must never grow.
@@ -25,7 +26,7 @@ from tests import factories as f
 from tests.conftest import Hub, _empty
 from tests.web.conftest import csrf_of, post_form
 from varsel.orgs import service as orgs
-from varsel.orgs.models import ApiToken, CommunityMember, MembershipRequest, User
+from varsel.orgs.models import ApiToken, Community, CommunityMember, MembershipRequest, User
 from varsel.policy import Action, restrict
 from varsel.policy.principal import principal_of
 from varsel.sharing import ingest
@@ -42,6 +43,7 @@ KINDS = [
     "token.revoke",
     "member.add",
     "member.approve",
+    "community.visibility",
 ]
 
 
@@ -82,6 +84,7 @@ class Facts:
     # pending request id -> (community, org index, requester username or None)
     pending: dict[int, tuple[str, int, str | None]] = field(default_factory=dict)
     community_names: dict[int, str] = field(default_factory=dict)  # id -> name
+    visibility: dict[str, str] = field(default_factory=dict)  # community -> listed/unlisted
     revoked_tokens: set[int] = field(default_factory=set)
 
 
@@ -127,6 +130,9 @@ def oracle(facts: Facts, actor: str, kind: str, args: dict[str, Any]) -> str:
         second = org != new and actor != requester
         second = second and (requester is None or facts.org[requester] != org)
         return "yes" if admin and org in facts.members[community] and second else "no"
+    if kind == "community.visibility":
+        # Those a listing exposes decide it: a member's org-admin, or a hub-admin.
+        return "yes" if hub or (admin and org in facts.members[args["community"]]) else "no"
     raise AssertionError(kind)
 
 
@@ -148,6 +154,10 @@ def _refresh(hub: Hub, facts: Facts, org_index: dict[int, int]) -> None:
             select(CommunityMember.community_id, CommunityMember.org_id)
         ):
             facts.members[facts.community_names[community_id]].add(org_index[org_id])
+        facts.visibility = {
+            facts.community_names[i]: v
+            for i, v in s.execute(select(Community.id, Community.visibility))
+        }
         facts.pending.clear()
         for row in s.execute(
             select(MembershipRequest).where(MembershipRequest.decided_at.is_(None))
@@ -234,6 +244,13 @@ def _attempt(
             "/admin/communities/requests",
             {"request_id": args["request"], "op": "approve"},
         )
+    elif kind == "community.visibility":
+        post_form(
+            client,
+            "/admin/tokens",
+            "/admin/communities/visibility",
+            {"community": args["community"], "visibility": args["visibility"]},
+        )
     client.post("/logout", data={"csrf": csrf_of(client.get("/admin/tokens").text)})
 
 
@@ -263,6 +280,10 @@ def _state(hub: Hub, kind: str, args: dict[str, Any], n: int) -> Any:
             return members, pending
         if kind == "member.approve":
             return s.get(MembershipRequest, args["request"]).decided_at  # type: ignore[union-attr]
+        if kind == "community.visibility":
+            return s.execute(
+                select(Community.visibility).where(Community.name == args["community"])
+            ).scalar()
     raise AssertionError(kind)
 
 
@@ -309,6 +330,9 @@ def test_administrative_changes_follow_the_rules_and_never_widen_their_author(
                 "community": "C0" if pick % 2 else "C1",
                 "token": tokens.get(target, 0),
             }
+            # A visibility change always asks for the other one, so that it can be observed.
+            current = facts.visibility["C0" if pick % 2 else "C1"]
+            args["visibility"] = "unlisted" if current == "listed" else "listed"
             if kind == "token.revoke" and target not in tokens:
                 continue  # a user made during the run has no token to revoke
             if kind == "member.approve":

@@ -5,7 +5,9 @@ and default TLPs, objects (some with two versions) under random markings and TLP
 lists, client relations and AMBER re-shares. An oracle written here from the rules in
 docs/access-policy.md — not from the SQL in varsel.policy — says what each user may read; the
 TAXII, REST and fetch paths must return exactly that. Then a membership is removed and the
-check repeats, since membership changes take effect at once.
+check repeats, since membership changes take effect at once. Communities are listed or unlisted
+at random: TAXII reaches an unlisted community's collection only for its members and hub-admins
+(404 for everyone else), while the REST listing keeps showing what rules 1-5 allow.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ def worlds(draw: st.DrawFn) -> dict:  # type: ignore[type-arg]
     communities = [
         sorted(draw(st.sets(st.integers(0, n_orgs - 1), min_size=1))) for _ in range(n_comm)
     ]
+    listed = [draw(st.booleans()) for _ in range(n_comm)]
     clients = sorted(
         draw(st.sets(st.tuples(st.integers(0, n_orgs - 1), st.integers(0, n_orgs - 1)), max_size=4))
     )
@@ -94,6 +97,7 @@ def worlds(draw: st.DrawFn) -> dict:  # type: ignore[type-arg]
         "n_orgs": n_orgs,
         "users": users,
         "communities": communities,
+        "listed": listed,
         "clients": clients,
         "collections": collections,
         "objects": objects,
@@ -109,6 +113,7 @@ class Facts:
     user_org: dict[str, int] = field(default_factory=dict)
     user_role: dict[str, str] = field(default_factory=dict)
     members: dict[int, set[int]] = field(default_factory=dict)  # community -> orgs
+    listed: set[int] = field(default_factory=set)  # listed communities
     clients: set[tuple[int, int]] = field(default_factory=set)  # (provider, client)
     coll_community: dict[str, int] = field(default_factory=dict)
     coll_read_roles: dict[str, set[str]] = field(default_factory=dict)
@@ -142,6 +147,16 @@ def may_read(facts: Facts, username: str, pk: int) -> bool:
     return tlp == "red" and (org in r_orgs or username in r_users)
 
 
+def may_see_collection(facts: Facts, username: str, coll: str) -> bool:
+    """Need-to-know: an unlisted community's collection is its members' and hub-admins' only."""
+    community = facts.coll_community[coll]
+    return (
+        facts.user_role[username] == "hub-admin"
+        or community in facts.listed
+        or facts.user_org[username] in facts.members[community]
+    )
+
+
 def may_read_version(facts: Facts, username: str, pk: int) -> bool:
     """Withdrawn is withdrawn: an older version only while the latest of its object is readable.
 
@@ -165,8 +180,11 @@ def _build(hub: Hub, plan: dict) -> tuple[Facts, list[str], dict[str, str]]:  # 
             facts.user_org[name] = org_index
             facts.user_role[name] = role
         for c, members in enumerate(plan["communities"]):
-            f.community(s, f"C{c}", [f"O{m}" for m in members])
+            listed = plan["listed"][c]
+            f.community(s, f"C{c}", [f"O{m}" for m in members], "listed" if listed else "unlisted")
             facts.members[c] = set(members)
+            if listed:
+                facts.listed.add(c)
         for provider, client in plan["clients"]:
             orgs.add_client(session=s, provider=f"O{provider}", client=f"O{client}")
             facts.clients.add((provider, client))
@@ -252,7 +270,13 @@ def _check(client: TestClient, facts: Facts, coll_ids: list[str], tokens: dict[s
     key_of = {pk: (row[0], row[1], row[2]) for pk, row in facts.rows.items()}
     for username, token in tokens.items():
         auth = {"Authorization": f"Bearer {token}"}
-        allowed = {key_of[pk] for pk in facts.rows if may_read_version(facts, username, pk)}
+        # TAXII reads objects through their collection: one the user may not see is 404.
+        allowed = {
+            key_of[pk]
+            for pk in facts.rows
+            if may_read_version(facts, username, pk)
+            and may_see_collection(facts, username, facts.rows[pk][0])
+        }
         got: set[tuple[str, str, str]] = set()
         for coll in coll_ids:
             response = client.get(
@@ -260,9 +284,13 @@ def _check(client: TestClient, facts: Facts, coll_ids: list[str], tokens: dict[s
                 params={"match[version]": "all", "limit": 1000},
                 headers={**auth, "Accept": TAXII},
             )
+            if not may_see_collection(facts, username, coll):
+                assert response.status_code == 404, response.text
+                continue
             assert response.status_code == 200, response.text
             got |= {(coll, o["id"], o["modified"]) for o in response.json().get("objects", [])}
         assert got == allowed, f"TAXII for {username}"
+        # REST reads objects directly: TLP:CLEAR stays readable whatever the community's listing.
         allowed_latest = {key_of[pk][:2] for pk in facts.latest if may_read(facts, username, pk)}
         response = client.get("/api/v1/objects", params={"limit": 1000}, headers=auth)
         assert response.status_code == 200, response.text

@@ -40,7 +40,9 @@ def world(hub: Hub) -> World:
         f.user(s, "alice", "Fjordnett")
         f.user(s, "bob", "Svea")
         f.user(s, "carol", "Outsider")
-        f.community(s, "Nordic", ["Fjordnett", "Svea"])
+        # Listed, so that outsiders see the collection and these tests exercise the object
+        # rules alone; unlisted communities are tested in tests/policy/test_visibility*.py.
+        f.community(s, "Nordic", ["Fjordnett", "Svea"], visibility="listed")
         coll = f.collection(s, "Indicators", "Nordic", default_tlp="amber", alias="indicators")
         tokens = {name: f.token(s, name) for name in ("alice", "bob", "carol")}
         s.commit()

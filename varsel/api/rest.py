@@ -162,7 +162,9 @@ async def share(
 
     def work() -> ingesting.IngestResult:
         with state.sessions() as session:
-            coll = sharing.get_collection(session=session, collection_id=collection_id)
+            coll = sharing.readable_collection(
+                session=session, principal=principal, collection_id=collection_id
+            )
             result = ingesting.ingest(
                 session=session,
                 collection=coll,

@@ -172,7 +172,9 @@ def share(
 
             with unit_of_work(database_url) as session:
                 principal = _local_principal(session, as_user)
-                coll_row = sharing.find_collection(session=session, ref=collection)
+                coll_row = sharing.find_collection(
+                    session=session, principal=principal, ref=collection
+                )
                 for chunk in _batches(items, batch):
                     result = ingesting.ingest(
                         session=session,
@@ -301,7 +303,7 @@ def _local_fetch(
     key = settings_for(database_url).secret_key
     with unit_of_work(database_url) as session:
         principal = _local_principal(session, as_user)
-        coll = sharing.find_collection(session=session, ref=collection)
+        coll = sharing.find_collection(session=session, principal=principal, ref=collection)
         filters = querying.Filters(
             types=tuple(types or ()),
             versions=("all",) if all_versions else ("last",),

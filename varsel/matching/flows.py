@@ -105,7 +105,7 @@ def share_sightings(
     objects = sightings_from(matches, principal=principal, tlp=level)
     if not objects:
         return None
-    target = sharing.find_collection(session=session, ref=collection)
+    target = sharing.find_collection(session=session, principal=principal, ref=collection)
     raws = [(json.dumps(o, separators=(",", ":")), o) for o in objects]
     envelope = Envelope(objects=raws, properties={})
     return ingesting.ingest(

@@ -21,11 +21,13 @@ from varsel.orgs import service
 from varsel.orgs.models import (
     ApiToken,
     Community,
+    CommunityMember,
     MembershipRequest,
     Organisation,
     Role,
     TokenScope,
     User,
+    Visibility,
 )
 from varsel.policy import Action, Change, Target, authorize, restrict
 from varsel.policy.principal import Principal
@@ -194,13 +196,72 @@ def revoke_token(*, session: Session, principal: Principal, token_id: int) -> Ap
     return service.revoke_token(session=session, token_id=token_id, actor=principal.label)
 
 
+def visible_community(*, session: Session, principal: Principal, name: str) -> Community:
+    """Return community ``name`` if ``principal`` may know it exists, else raise NotFound.
+
+    An unlisted community is unknown to outsiders: they get the same answer as for a name
+    nobody uses, so a refusal never confirms that it exists.
+    """
+    found = session.execute(
+        restrict(select(Community).where(Community.name == name), principal, Action.READ)
+    ).scalar_one_or_none()
+    if found is None:
+        raise NotFound(f"no community called {name!r}")
+    return found
+
+
+def visible_communities(
+    *, session: Session, principal: Principal
+) -> list[tuple[Community, list[str]]]:
+    """Return the communities ``principal`` may see, by name, with their member names."""
+    rows = session.execute(
+        restrict(select(Community), principal, Action.READ).order_by(Community.name)
+    ).scalars()
+    members: dict[int, list[str]] = {}
+    pairs = session.execute(
+        restrict(select(CommunityMember.community_id, Organisation.name), principal, Action.READ)
+        .join(Organisation, Organisation.id == CommunityMember.org_id)
+        .order_by(Organisation.name)
+    )
+    for community_id, org_name in pairs:
+        members.setdefault(community_id, []).append(org_name)
+    return [(row, members.get(row.id, [])) for row in rows]
+
+
 def create_community(
-    *, session: Session, principal: Principal, name: str, description: str = ""
+    *,
+    session: Session,
+    principal: Principal,
+    name: str,
+    description: str = "",
+    visibility: Visibility = Visibility.UNLISTED,
 ) -> Community:
-    """Create an empty community (hub-admins and the local operator)."""
+    """Create an empty community, unlisted unless told (hub-admins and the local operator)."""
     authorize(session=session, principal=principal, change=Change.COMMUNITY_CREATE, target=Target())
     return service.add_community(
-        session=session, name=name, members=[], description=description, actor=principal.label
+        session=session,
+        name=name,
+        members=[],
+        description=description,
+        visibility=visibility,
+        actor=principal.label,
+    )
+
+
+def set_visibility(
+    *, session: Session, principal: Principal, community: str, visibility: str
+) -> Community:
+    """Make ``community`` listed or unlisted (an org-admin of a member, or a hub-admin)."""
+    wanted = service.parse_visibility(visibility)
+    c = visible_community(session=session, principal=principal, name=community)
+    authorize(
+        session=session,
+        principal=principal,
+        change=Change.COMMUNITY_VISIBILITY,
+        target=Target(community_id=c.id),
+    )
+    return service.set_visibility(
+        session=session, community=c, visibility=wanted, actor=principal.label
     )
 
 
@@ -211,7 +272,7 @@ def add_member(
 
     Returns "added" or "requested" (a request then waits for a second party's approval).
     """
-    c = service.get_community(session=session, name=community)
+    c = visible_community(session=session, principal=principal, name=community)
     o = service.get_org(session=session, name=org)
     target = Target(community_id=c.id, org_id=o.id)
     try:
@@ -257,7 +318,7 @@ def decide_member(
 
 def remove_member(*, session: Session, principal: Principal, community: str, org: str) -> None:
     """Remove ``org`` from ``community`` (narrows access: a hub-admin, or the org leaving)."""
-    c = service.get_community(session=session, name=community)
+    c = visible_community(session=session, principal=principal, name=community)
     o = service.get_org(session=session, name=org)
     authorize(
         session=session,

@@ -142,6 +142,15 @@ class AddressFailure(Base):
     window_start: Mapped[datetime] = mapped_column(DateTime, index=True)
 
 
+class Visibility(StrEnum):
+    """Who may see that a community exists, its members and its collections."""
+
+    LISTED = "listed"
+    """Every authenticated user."""
+    UNLISTED = "unlisted"
+    """Only the users of its member organisations and hub-admins (the default)."""
+
+
 class Community(Base):
     """A named sharing group of organisations."""
 
@@ -151,6 +160,11 @@ class Community(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     description: Mapped[str] = mapped_column(String(2000), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    # Membership of a sharing group can itself be sensitive (a defence-sector group), so a
+    # community is unlisted unless someone decides otherwise (docs/access-policy.md).
+    visibility: Mapped[str] = mapped_column(
+        String(16), default=Visibility.UNLISTED.value, server_default=Visibility.UNLISTED.value
+    )
 
 
 class CommunityMember(Base):

@@ -18,6 +18,8 @@ Separation of duties (the design the rules encode):
 * adding an organisation to a community that has members widens who reads the community's
   material, so it is a *request* that an org-admin of another member organisation must approve
   (a second party, neither the requester's organisation nor the one added);
+* whether a community is listed (seen by every user) or unlisted (seen by its members only) is
+  decided by those it exposes — an org-admin of a member organisation — or a hub-admin;
 * a read-only token changes nothing; the local operator (the hub's command line) may make
   every change, since it holds the database already.
 """
@@ -47,6 +49,7 @@ class Change(StrEnum):
     TOKEN_CREATE = "token.create"
     TOKEN_REVOKE = "token.revoke"
     COMMUNITY_CREATE = "community.create"
+    COMMUNITY_VISIBILITY = "community.visibility"
     MEMBER_ADD = "community.member.add"
     MEMBER_REQUEST = "community.member.request"
     MEMBER_APPROVE = "community.member.approve"
@@ -218,6 +221,18 @@ def _member_remove(session: Session, principal: Principal, target: Target) -> st
     return "only a hub-admin removes members (or an organisation's org-admin, to leave)"
 
 
+def _community_visibility(session: Session, principal: Principal, target: Target) -> str | None:
+    # Listing a community shows who belongs to it; the members are the ones exposed, so any
+    # of their org-admins may decide (and the hub-admins who administer communities).
+    if principal.role is Role.HUB_ADMIN:
+        return None
+    if principal.role is Role.ORG_ADMIN and _is_member(
+        session, target.community_id, principal.org_id
+    ):
+        return None
+    return "only a hub-admin or an org-admin of a member organisation may change its visibility"
+
+
 # One rule per kind of change; a change missing from this table is refused.
 _RULES: dict[Change, Rule] = {
     Change.ORG_CREATE: _hub_admin_only,
@@ -228,6 +243,7 @@ _RULES: dict[Change, Rule] = {
     Change.TOKEN_CREATE: _token_create,
     Change.TOKEN_REVOKE: _token_revoke,
     Change.COMMUNITY_CREATE: _hub_admin_only,
+    Change.COMMUNITY_VISIBILITY: _community_visibility,
     Change.MEMBER_ADD: _member_add,
     Change.MEMBER_REQUEST: _member_request,
     Change.MEMBER_APPROVE: _member_approve,

@@ -23,6 +23,14 @@ classification marking of country and level), the clearance condition of
 that level today (docs/classification.md). Membership, client
 relations, recipients and clearances are read at query time, so changes take effect on the next
 request.
+
+Community metadata is need-to-know: a community, its member list and its collections (their
+existence, title and description) are seen by everyone only if the community is *listed*; an
+unlisted one (the default) only by the users of its member organisations and by hub-admins
+(:func:`_community_visible`). Organisation names stay visible to every authenticated user,
+since they are needed to address TLP:RED shares and to see who produced what. Objects keep rules
+1-5: a TLP:CLEAR object in an unlisted community's collection is still readable by everyone on
+the paths that read objects, but the collection itself is not shown to outsiders.
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import ColumnElement, Select, and_, exists, false, literal, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, false, literal, or_, select, true
 from sqlalchemy.sql.util import ClauseAdapter
 
 from varsel.audit.models import AuditEvent
@@ -48,6 +56,7 @@ from varsel.orgs.models import (
     Role,
     TokenScope,
     User,
+    Visibility,
 )
 from varsel.policy.principal import Principal
 from varsel.sharing.models import Collection, Recipient, Reshare, StixObject
@@ -204,11 +213,30 @@ def _object_rule(query: Q, principal: Principal, action: Action) -> Q:
     return query.where(false())
 
 
+_LISTED = Community.__table__.alias("listed_communities")
+_MINE = CommunityMember.__table__.alias("my_memberships")
+
+
+def _community_visible(community_id: Any, principal: Principal) -> Any:
+    """Return the condition that ``principal`` may know the community ``community_id``.
+
+    Listed communities are seen by everyone, unlisted ones by the users of their member
+    organisations; hub-admins see all (they administer communities). Any visibility other than
+    "listed" counts as unlisted, so an unknown value shows less, never more. Membership is read
+    by the query, so joining or leaving takes effect on the next request.
+    """
+    if principal.role is Role.HUB_ADMIN:
+        return true()
+    # Aliases, so that the subqueries never correlate with a query over the same tables.
+    listed = select(_LISTED.c.id).where(_LISTED.c.visibility == Visibility.LISTED.value)
+    mine = select(_MINE.c.community_id).where(_MINE.c.org_id == principal.org_id)
+    return or_(community_id.in_(listed), community_id.in_(mine))
+
+
 def _collection_rule(query: Q, principal: Principal, action: Action) -> Q:
     if action is Action.READ:
-        # Every authenticated user may list collections: TLP:CLEAR content in any of them is
-        # theirs to read; rules 1-5 above still filter the objects.
-        return query
+        # A collection is seen where its community is; rules 1-5 still filter the objects in it.
+        return query.where(_community_visible(Collection.community_id, principal))
     if action is Action.WRITE:
         return query.where(
             Collection.id.in_(_member_collections(principal.org_id, principal.role, Action.WRITE))
@@ -217,9 +245,28 @@ def _collection_rule(query: Q, principal: Principal, action: Action) -> Q:
 
 
 def _directory_rule(query: Q, principal: Principal, action: Action) -> Q:
-    # Organisation and community names are needed to address TLP:RED shares and to see who
-    # shared what; only hub-admins change them.
+    # Organisation names are needed to address TLP:RED shares and to see who shared what;
+    # only hub-admins change them.
     if action is Action.READ or principal.role is Role.HUB_ADMIN:
+        return query
+    return query.where(false())
+
+
+def _community_rule(query: Q, principal: Principal, action: Action) -> Q:
+    # Need-to-know: an unlisted community is seen by its members and hub-admins only. Changes
+    # go through the change rules (varsel.policy._changes); a query that writes is hub-admin's.
+    if action is Action.READ:
+        return query.where(_community_visible(Community.id, principal))
+    if principal.role is Role.HUB_ADMIN:
+        return query
+    return query.where(false())
+
+
+def _membership_rule(query: Q, principal: Principal, action: Action) -> Q:
+    # Who belongs to a community is as sensitive as the community: same rule as above.
+    if action is Action.READ:
+        return query.where(_community_visible(CommunityMember.community_id, principal))
+    if principal.role is Role.HUB_ADMIN:
         return query
     return query.where(false())
 
@@ -378,8 +425,8 @@ _RULES: dict[type[Any], Rule] = {
     StixObject: _object_rule,
     Collection: _collection_rule,
     Organisation: _directory_rule,
-    Community: _directory_rule,
-    CommunityMember: _directory_rule,
+    Community: _community_rule,
+    CommunityMember: _membership_rule,
     User: _user_rule,
     ApiToken: _token_rule,
     AuditEvent: _audit_rule,

@@ -156,11 +156,17 @@ def _query(principal: Principal, filters: BrowseFilters):  # type: ignore[no-unt
     if filters.country:
         query = query.where(Organisation.country == filters.country)
     if filters.community:
+        # Through the policy too: filtering by an unlisted community's name must not tell an
+        # outsider (by the TLP:CLEAR objects it would find) that the community exists.
         query = query.where(
             StixObject.collection_id.in_(
-                select(Collection.id)
-                .join(Community, Community.id == Collection.community_id)
-                .where(Community.name == filters.community)
+                restrict(
+                    select(Collection.id)
+                    .join(Community, Community.id == Collection.community_id)
+                    .where(Community.name == filters.community),
+                    principal,
+                    Action.READ,
+                )
             )
         )
     if filters.added_after_us is not None:

@@ -79,7 +79,11 @@ def add_collection(
 
 
 def get_collection(*, session: Session, collection_id: str) -> Collection:
-    """Return the collection with this id (or alias) or raise NotFound."""
+    """Return the collection with this id (or alias) or raise NotFound, whoever asks.
+
+    For the hub's own work and the operator; a path acting for a user resolves collections with
+    :func:`readable_collection` instead, which applies the policy.
+    """
     row = session.get(Collection, collection_id)
     if row is None:
         row = session.execute(
@@ -90,13 +94,31 @@ def get_collection(*, session: Session, collection_id: str) -> Collection:
     return row
 
 
-def find_collection(*, session: Session, ref: str) -> Collection:
-    """Return the collection whose id, alias or title is ``ref``."""
+def readable_collection(
+    *, session: Session, principal: Principal, collection_id: str
+) -> Collection:
+    """Return the collection with this id (or alias) that ``principal`` may see, or NotFound.
+
+    A collection of an unlisted community the caller is not in is answered exactly like an id
+    nobody uses (TAXII 2.1 §5.2), so that no read or share can confirm it exists.
+    """
+    row = session.execute(
+        restrict(select(Collection), principal, Action.READ).where(
+            (Collection.id == collection_id) | (Collection.alias == collection_id)
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"no collection {collection_id!r}")
+    return row
+
+
+def find_collection(*, session: Session, principal: Principal, ref: str) -> Collection:
+    """Return the collection whose id, alias or title is ``ref``, as ``principal`` sees them."""
     try:
-        return get_collection(session=session, collection_id=ref)
+        return readable_collection(session=session, principal=principal, collection_id=ref)
     except NotFound:
         row = session.execute(
-            select(Collection).where(Collection.title == ref)
+            restrict(select(Collection), principal, Action.READ).where(Collection.title == ref)
         ).scalar_one_or_none()
         if row is None:
             raise

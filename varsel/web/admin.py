@@ -19,6 +19,7 @@ from varsel.error_map import status_of
 from varsel.errors import InvalidInput, VarselError
 from varsel.http.deps import DbSession
 from varsel.orgs import flows
+from varsel.orgs import service as orgs
 from varsel.orgs.models import Role, TokenScope
 from varsel.policy import Change, Target, authorize
 from varsel.policy.principal import Principal
@@ -43,6 +44,7 @@ NOTICES = {
     "member_added",
     "member_removed",
     "community_created",
+    "visibility_changed",
     "collection_created",
 }
 
@@ -257,6 +259,8 @@ def add_community(
             principal=principal,
             name=field(form, "name"),
             description=field(form, "description"),
+            # Unlisted unless the form says otherwise: need-to-know is the default.
+            visibility=orgs.parse_visibility(field(form, "visibility") or "unlisted"),
         )
     except VarselError as exc:
         db.rollback()
@@ -265,6 +269,27 @@ def add_community(
         )
     db.commit()
     return done("/admin/communities", "community_created")
+
+
+@router.post("/communities/visibility")
+def change_visibility(
+    request: Request, db: DbSession, principal: Admin, form: CheckedForm
+) -> Response:
+    """Make a community listed or unlisted (its member org-admins, or hub-admins)."""
+    try:
+        flows.set_visibility(
+            session=db,
+            principal=principal,
+            community=field(form, "community"),
+            visibility=field(form, "visibility"),
+        )
+    except VarselError as exc:
+        db.rollback()
+        return _communities_page(
+            request, db, principal, status_code=status_of(exc), error=exc.message
+        )
+    db.commit()
+    return done("/admin/communities", "visibility_changed")
 
 
 @router.post("/communities/members")

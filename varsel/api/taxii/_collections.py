@@ -13,7 +13,6 @@ from sqlalchemy import select
 
 from varsel.api.errors import TAXII_MEDIA_TYPE
 from varsel.api.taxii._http import taxii_response
-from varsel.errors import NotFound
 from varsel.http.deps import CurrentPrincipal, DbSession
 from varsel.policy import Action, restrict
 from varsel.policy.principal import Principal
@@ -37,14 +36,9 @@ def _collection_resource(row: Collection, can_write: bool) -> dict[str, Any]:
 
 def readable_collection(session: DbSession, principal: Principal, collection_id: str) -> Collection:
     """Return the collection (by id or alias) ``principal`` may read, or raise NotFound."""
-    row = session.execute(
-        restrict(select(Collection), principal, Action.READ).where(
-            (Collection.id == collection_id) | (Collection.alias == collection_id)
-        )
-    ).scalar_one_or_none()
-    if row is None:
-        raise NotFound(f"no collection {collection_id!r}")
-    return row
+    return sharing.readable_collection(
+        session=session, principal=principal, collection_id=collection_id
+    )
 
 
 def collections(session: DbSession, principal: CurrentPrincipal) -> Response:

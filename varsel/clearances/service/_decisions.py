@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from varsel.audit import service as audit
@@ -15,9 +16,10 @@ from varsel.clearances import rules
 from varsel.clearances.decision import Context, Decision, decide
 from varsel.clearances.models import Person
 from varsel.clearances.service._common import actor_label
-from varsel.errors import InvalidInput
+from varsel.errors import InvalidInput, NotFound
 from varsel.orgs import service as orgs
-from varsel.orgs.models import Organisation
+from varsel.orgs.models import Community, Organisation
+from varsel.policy import Action, restrict
 from varsel.policy.principal import Principal
 
 
@@ -38,6 +40,16 @@ def check(
     context = None
     if community:
         found = orgs.get_community(session=session, name=community)
+        # A community the asker may not see is answered as one that does not exist.
+        if (
+            principal is not None
+            and not session.execute(
+                restrict(
+                    select(Community.id).where(Community.id == found.id), principal, Action.READ
+                )
+            ).first()
+        ):
+            raise NotFound(f"no community called {community!r}")
         context = Context(community_id=found.id, community_name=found.name)
     at = at or datetime.now(UTC)
     decision = decide(

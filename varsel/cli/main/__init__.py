@@ -31,7 +31,9 @@ from varsel.cli.main._sharing import (
     collection_add,
     collection_list,
     community_add,
+    community_list,
     community_member,
+    community_set_visibility,
     org_identity,
 )
 from varsel.console import err
@@ -73,6 +75,8 @@ token_app.command("list")(token_list)
 token_app.command("revoke")(token_revoke)
 community_app.command("add")(community_add)
 community_app.command("member")(community_member)
+community_app.command("list")(community_list)
+community_app.command("set-visibility")(community_set_visibility)
 collection_app.command("add")(collection_add)
 collection_app.command("list")(collection_list)
 audit_app.command("verify")(audit_verify)
@@ -123,7 +127,9 @@ __all__ = [
     "collection_list",
     "community_add",
     "community_app",
+    "community_list",
     "community_member",
+    "community_set_visibility",
     "demo",
     "init",
     "main",

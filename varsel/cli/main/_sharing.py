@@ -17,19 +17,72 @@ def community_add(
         list[str] | None, typer.Option(help="A member organisation (repeat).")
     ] = None,
     description: str = "",
+    listed: Annotated[
+        bool,
+        typer.Option(
+            "--listed/--unlisted",
+            help="Whether every user may see it, its members and collections (default: unlisted).",
+        ),
+    ] = False,
     database_url: DatabaseOpt = None,
 ) -> None:
     """Create a community with its member organisations (as the local operator)."""
     from varsel.orgs import flows
+    from varsel.orgs.models import Visibility
 
     operator = local_operator()
+    visibility = Visibility.LISTED if listed else Visibility.UNLISTED
     with unit_of_work(database_url) as session:
         flows.create_community(
-            session=session, principal=operator, name=name, description=description
+            session=session,
+            principal=operator,
+            name=name,
+            description=description,
+            visibility=visibility,
         )
         for org in member or []:
             flows.add_member(session=session, principal=operator, community=name, org=org)
-    out.print(f"community {name!r} added with {len(member or [])} members")
+    out.print(f"community {name!r} ({visibility.value}) added with {len(member or [])} members")
+
+
+def community_set_visibility(
+    name: str,
+    visibility: Annotated[str, typer.Argument(help="listed or unlisted.")],
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Make community NAME listed (seen by every user) or unlisted (members and hub-admins)."""
+    from varsel.orgs import flows
+
+    operator = local_operator()
+    with unit_of_work(database_url) as session:
+        row = flows.set_visibility(
+            session=session, principal=operator, community=name, visibility=visibility
+        )
+        shown = row.visibility
+    out.print(f"community {name!r} is now {shown}")
+
+
+def community_list(
+    as_user: Annotated[
+        str | None,
+        typer.Option("--as", help="List what this user may see (default: every community)."),
+    ] = None,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """List communities with their visibility and members, as the policy shows them."""
+    from varsel.orgs import flows, service
+    from varsel.policy.principal import principal_of
+
+    with unit_of_work(database_url) as session:
+        principal = (
+            local_operator()
+            if as_user is None
+            else principal_of(service.get_user(session=session, username=as_user))
+        )
+        table = Table("name", "visibility", "members")
+        for community, members in flows.visible_communities(session=session, principal=principal):
+            table.add_row(community.name, community.visibility, ", ".join(members))
+    out.print(table)
 
 
 def community_member(

@@ -22,9 +22,11 @@ from varsel.orgs.service._communities import (
     get_community,
     list_communities,
     members_of,
+    parse_visibility,
     pending_requests,
     remove_member,
     request_member,
+    set_visibility,
 )
 from varsel.orgs.service._lifecycle import (
     change_own_password,
@@ -87,6 +89,7 @@ __all__ = [
     "list_tokens",
     "members_of",
     "parse_scope",
+    "parse_visibility",
     "pending_requests",
     "remove_client",
     "remove_member",
@@ -95,6 +98,7 @@ __all__ = [
     "revoke_token",
     "set_password",
     "set_role",
+    "set_visibility",
     "throttle_key",
     "TokenCheck",
     "vouch_org",

@@ -14,21 +14,44 @@ from sqlalchemy.orm import Session
 from varsel.audit import service as audit
 from varsel.clock import utcnow
 from varsel.errors import Conflict, InvalidInput, NotFound
-from varsel.orgs.models import Community, CommunityMember, MembershipRequest, Organisation
+from varsel.orgs.models import (
+    Community,
+    CommunityMember,
+    MembershipRequest,
+    Organisation,
+    Visibility,
+)
 from varsel.orgs.service._orgs import get_org
 from varsel.policy.principal import Principal
 
 
+def parse_visibility(value: str) -> Visibility:
+    """Return the visibility ``value`` names, or raise InvalidInput."""
+    try:
+        return Visibility(value.strip().lower())
+    except ValueError:
+        choices = ", ".join(v.value for v in Visibility)
+        raise InvalidInput(f"unknown visibility {value!r}; expected one of {choices}") from None
+
+
 def add_community(
-    *, session: Session, name: str, members: list[str], description: str = "", actor: str = "cli"
+    *,
+    session: Session,
+    name: str,
+    members: list[str],
+    description: str = "",
+    visibility: Visibility = Visibility.UNLISTED,
+    actor: str = "cli",
 ) -> Community:
-    """Create a community with ``members`` (organisation names)."""
+    """Create a community with ``members`` (organisation names); unlisted unless told."""
     name = name.strip()
     if not name:
         raise InvalidInput("a community needs a name")
     if session.execute(select(Community.id).where(Community.name == name)).first():
         raise Conflict(f"community {name!r} already exists")
-    community = Community(name=name, description=description, created_at=utcnow())
+    community = Community(
+        name=name, description=description, visibility=visibility.value, created_at=utcnow()
+    )
     session.add(community)
     session.flush()
     for member in members:
@@ -38,7 +61,24 @@ def add_community(
         actor=actor,
         action="community.create",
         target=name,
-        details={"members": members},
+        details={"members": members, "visibility": visibility.value},
+    )
+    return community
+
+
+def set_visibility(
+    *, session: Session, community: Community, visibility: Visibility, actor: str = "cli"
+) -> Community:
+    """Make ``community`` listed or unlisted; audited with the visibility it had before."""
+    before = community.visibility
+    community.visibility = visibility.value
+    session.flush()
+    audit.record(
+        session=session,
+        actor=actor,
+        action="community.visibility",
+        target=community.name,
+        details={"from": before, "to": visibility.value},
     )
     return community
 
@@ -98,7 +138,7 @@ def members_of(*, session: Session, community_id: int) -> list[Organisation]:
 
 
 def list_communities(*, session: Session) -> list[Community]:
-    """Return every community, by name."""
+    """Return every community, by name (unrestricted: callers narrow with the policy)."""
     return list(session.execute(select(Community).order_by(Community.name)).scalars())
 
 
