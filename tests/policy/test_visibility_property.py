@@ -207,7 +207,6 @@ def test_every_path_shows_exactly_the_communities_the_rule_allows(
     hub: Hub, plan: dict[str, Any]
 ) -> None:
     _empty(hub.engine)
-    hub.app.state.hub.throttle._events.clear()
     facts, tokens, _colls = _build(hub, plan)
     with TestClient(hub.app) as client:
         _check(client, hub, facts, tokens)
