@@ -19,6 +19,7 @@ from varsel.db import make_engine, make_sessionmaker
 from varsel.http.deps import HubState
 from varsel.incidents import views as incident_views
 from varsel.matching import views as matching_views
+from varsel.orgs import service as orgs
 from varsel.sharing import ingest as ingesting
 from varsel.sharing.ingest.helper import WarningListHelper, helper_enabled
 
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # A bad ceiling or agreements file stops the start, in one line, never a request later.
     clearance_rules.check_configuration(settings)
     config.use(settings)  # what the domain modules read (config.current())
+    orgs.prepare_sign_in()  # the unknown-user hash, before any sign-in could be timed
     engine = make_engine(settings.database_url)
     app = FastAPI(
         lifespan=_lifespan,

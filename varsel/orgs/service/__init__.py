@@ -58,6 +58,7 @@ from varsel.orgs.service._users import (
     check_password,
     find_user,
     get_user,
+    prepare_sign_in,
     set_role,
 )
 from varsel.orgs.service._vouch import vouch_org
@@ -81,6 +82,7 @@ __all__ = [
     "disable_user",
     "enable_user",
     "find_user",
+    "prepare_sign_in",
     "get_community",
     "get_org",
     "get_user",

@@ -15,6 +15,7 @@ in ``_lifecycle``, since they also revoke tokens.
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 
@@ -34,9 +35,20 @@ from varsel.orgs.service._throttle import clear, count_failure, current_wait, th
 from varsel.policy.principal import Principal, principal_of
 
 hasher = PasswordHasher()
-# A hash of a random password, verified against when the user does not exist, so a failed
-# sign-in costs the same time whether or not the username is known.
-_DUMMY_HASH = hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def prepare_sign_in() -> str:
+    """Return the hash of a random password that a sign-in verifies against when the user does
+    not exist, so a failed sign-in costs the same time whether or not the username is known.
+
+    Made once per process on first use, not at import: every command imports this module and
+    only sign-in needs the hash (argon2, ~0.18 s of CPU). The server makes it at start
+    (``varsel.api.app.create_app``), so no sign-in pays for it and none is timed differently.
+    """
+    return hasher.hash(secrets.token_urlsafe(16))
+
+
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,149}$")
 MIN_PASSWORD = 12
 
@@ -150,7 +162,7 @@ def authenticate_password(
     ok = False
     if user is None or user.password_hash is None or user.disabled_at is not None:
         try:
-            hasher.verify(_DUMMY_HASH, password)
+            hasher.verify(prepare_sign_in(), password)
         except VerificationError:
             pass
     else:
