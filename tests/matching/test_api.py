@@ -18,6 +18,7 @@ from varsel.audit.models import AuditEvent
 from varsel.config import ConfigError, Settings
 from varsel.matching.flows import identity_id
 from varsel.orgs import service as orgs
+from varsel.sharing.models import StixObject
 from varsel.sharing.tlp import TLP
 
 HASH = "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f"
@@ -278,3 +279,46 @@ def test_a_lone_sighting_never_leaks(world: World, client: TestClient) -> None:
     listed = client.get("/api/v1/exports", headers=auth(world, "bob")).json()
     assert "suricata" in [x["format"] for x in listed["formats"]]
     assert listed["types"][0] == "ip" and json.dumps(listed)
+
+
+def test_a_membership_swap_never_reuses_a_stale_matcher(world: World, client: TestClient) -> None:
+    # carol's organisation leaves two communities and joins two others: she may read as many
+    # indicators as before, the newest of them the same, and (consecutive row ids a < b < c < d)
+    # a + d == b + c. A cache keyed by count, newest date and sum of ids reused her old matcher
+    # and went on matching what she may no longer read.
+    values = {name: f"192.0.2.{n}" for n, name in enumerate("abcde", start=1)}
+    with world.hub.session() as s:
+        for name in "abcde":
+            f.community(s, f"Swap {name}", ["Fjordnett"])
+            f.collection(s, f"Swap {name}", f"Swap {name}", alias=f"swap-{name}")
+        for name in "ade":
+            orgs.add_member(session=s, community=f"Swap {name}", org="Outsider")
+        s.commit()
+    ids = {}
+    for name in "abcde":  # one share per collection, in this order: e is the newest row
+        obj = pattern_indicator(f"[ipv4-addr:value = '{values[name]}']")
+        world.share("alice", obj, collection=f"swap-{name}")
+        ids[name] = obj["id"]
+    with world.hub.session() as s:
+        row = {
+            name: s.execute(
+                select(StixObject.id).where(StixObject.stix_id == ids[name])
+            ).scalar_one()
+            for name in "abcd"
+        }
+    assert row["a"] + row["d"] == row["b"] + row["c"], row  # the collision the test needs
+
+    def matched() -> set[str]:
+        body = {"observables": list(values.values())}
+        got = client.post("/api/v1/match", json=body, headers=auth(world, "carol"))
+        assert got.status_code == 200, got.text
+        return {m["indicator_id"] for m in got.json()["matches"]}
+
+    assert matched() == {ids["a"], ids["d"], ids["e"]}
+    with world.hub.session() as s:
+        for name in "ad":
+            orgs.remove_member(session=s, community=f"Swap {name}", org="Outsider")
+        for name in "bc":
+            orgs.add_member(session=s, community=f"Swap {name}", org="Outsider")
+        s.commit()
+    assert matched() == {ids["b"], ids["c"], ids["e"]}
