@@ -40,6 +40,12 @@ def pytest_configure(config: pytest.Config) -> None:
     # would load the lists (~3 s of CPU) every time. tests/sharing/test_warninglist_helper.py
     # turns it on.
     os.environ.setdefault("VARSEL_WARNINGLIST_HELPER", "0")
+    # Every share is sealed with the hub's key (varsel.provenance), created on first use in the
+    # data directory: give the test session its own, never the checkout's ./data.
+    if "VARSEL_DATA_DIR" not in os.environ:
+        import tempfile
+
+        os.environ["VARSEL_DATA_DIR"] = tempfile.mkdtemp(prefix="varsel-test-data-")
 
 
 @pytest.fixture(autouse=True)

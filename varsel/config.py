@@ -15,7 +15,9 @@ them the same way. Kept cheap to import: ``varsel --help`` must start fast.
 from __future__ import annotations
 
 import os
+import re
 import secrets
+import socket
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -123,6 +125,17 @@ def _warninglist_mode() -> Literal["warn", "refuse"]:
     raise ConfigError(f"VARSEL_WARNINGLIST_MODE must be 'warn' or 'refuse', got {raw!r}")
 
 
+_HUB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def _hub_name() -> str:
+    """Return ``VARSEL_HUB_NAME`` or the host name (its first label if it is not a valid name)."""
+    if name := _env("VARSEL_HUB_NAME"):
+        return name
+    host = socket.gethostname() or "varsel"
+    return host if _HUB_NAME.fullmatch(host) else host.split(".")[0] or "varsel"
+
+
 def _warninglist_helper() -> bool:
     # The helper only pays off when another core can run it beside the server.
     return _bool_env("VARSEL_WARNINGLIST_HELPER", (os.cpu_count() or 1) > 1)
@@ -192,6 +205,9 @@ class Settings:
     sighting_k: int = field(default_factory=lambda: _int_env("VARSEL_SIGHTING_K", 3))
     warninglist_mode: Literal["warn", "refuse"] = field(default_factory=_warninglist_mode)
     warninglist_helper: bool = field(default_factory=_warninglist_helper)
+    # The name other hubs know this one by (docs/federation.md): in recipients (ORG@NAME), in
+    # every version's signed provenance and in `varsel hub id`.
+    hub_name: str = field(default_factory=_hub_name)
 
     def __post_init__(self) -> None:
         least = {
@@ -214,6 +230,11 @@ class Settings:
             raise ConfigError(
                 f"VARSEL_SIGHTING_K must be at least 2, got {self.sighting_k}: with one "
                 "contributor an aggregate names its victim"
+            )
+        if not _HUB_NAME.fullmatch(self.hub_name):
+            raise ConfigError(
+                "VARSEL_HUB_NAME must be 1-100 letters, digits, '.', '_' or '-' starting with a "
+                f"letter or digit, got {self.hub_name!r}"
             )
         if self.warninglist_mode not in ("warn", "refuse"):
             raise ConfigError(
@@ -248,6 +269,7 @@ ENV_NAMES = {
     "sighting_k": "VARSEL_SIGHTING_K",
     "warninglist_mode": "VARSEL_WARNINGLIST_MODE",
     "warninglist_helper": "VARSEL_WARNINGLIST_HELPER",
+    "hub_name": "VARSEL_HUB_NAME",
 }
 SMTP_ENV_NAMES = {
     "host": "VARSEL_SMTP_HOST",

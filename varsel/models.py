@@ -2,6 +2,7 @@
 
 from varsel.audit.models import AuditEvent, AuditHead
 from varsel.clearances.models import Clearance, ExpiryNotice, Person, RecognitionRequest
+from varsel.federation.models import Lease, Peer, PeerLink, Refusal, TrustedHub
 from varsel.incidents.models import (
     EntityProfile,
     ImpactFact,
@@ -23,10 +24,29 @@ from varsel.orgs.models import (
     Organisation,
     User,
 )
-from varsel.sharing.models import Collection, IngestStatus, Recipient, Reshare, StixObject
+from varsel.sharing.models import (
+    Collection,
+    IngestStatus,
+    Recipient,
+    Reshare,
+    Seal,
+    StixObject,
+    StreamPosition,
+    Tombstone,
+    TombstoneAudience,
+)
 from varsel.web.models import WebSignIn
 
 __all__ = [
+    "TombstoneAudience",
+    "Tombstone",
+    "StreamPosition",
+    "Seal",
+    "TrustedHub",
+    "Refusal",
+    "PeerLink",
+    "Peer",
+    "Lease",
     "ApiToken",
     "AuditEvent",
     "AuditHead",

@@ -77,6 +77,9 @@ def _row(ids: dict[str, Any], **override: Any) -> list[Any]:
         "class_country": None,
         "class_grade": None,
         "class_level": None,
+        "origin_hub": None,
+        "seal_id": None,
+        "provenance": None,
         **override,
     }
     return [values[column] for column in _COPY_COLUMNS]

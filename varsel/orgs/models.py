@@ -19,6 +19,8 @@ class OrgKind(StrEnum):
     CSIRT = "csirt"
     DEFENCE = "defence"
     INTERNATIONAL_PARTNER = "international-partner"
+    HUB = "hub"
+    """Another Varsel hub: its peer users read and write here like any organisation's."""
 
 
 class Role(StrEnum):

@@ -36,6 +36,8 @@ class Principal:
     token_id: int | None = None
     scope: TokenScope = TokenScope.READ_WRITE
     operator: bool = False
+    # The user belongs to an organisation of kind ``hub``: a peer hub (docs/federation.md).
+    hub: bool = False
 
     @property
     def label(self) -> str:
@@ -54,6 +56,7 @@ def principal_of(user: User) -> Principal:
         org_name=user.org.name,
         country=user.org.country,
         role=Role(user.role),
+        hub=user.org.kind == "hub",
     )
 
 

@@ -83,6 +83,76 @@ class StixObject(Base):
     class_country: Mapped[str | None] = mapped_column(String(2))
     class_grade: Mapped[int | None] = mapped_column(Integer)
     class_level: Mapped[str | None] = mapped_column(String(60))
+    # Federation (docs/federation.md). ``origin_hub`` is None for a version first stored here,
+    # else the name of the hub that first stored it. ``provenance`` is the canonical text the
+    # origin signed (varsel.provenance.seal) and ``seal_id`` the seal that lists its digest.
+    origin_hub: Mapped[str | None] = mapped_column(String(100))
+    seal_id: Mapped[str | None] = mapped_column(String(140), index=True)
+    provenance: Mapped[str | None] = mapped_column(Text)
+
+
+class Seal(Base):
+    """A hub's Ed25519 signature over the digests of the versions one share stored."""
+
+    __tablename__ = "seals"
+
+    # "<origin hub>/<uuid>": unique across the federation, so relays keep the origin's seals.
+    id: Mapped[str] = mapped_column(String(140), primary_key=True)
+    origin_hub: Mapped[str] = mapped_column(String(100))
+    manifest: Mapped[str] = mapped_column(Text)
+    signature: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Tombstone(Base):
+    """A signed notice that versions of an object were deleted or withdrawn at their origin.
+
+    Tombstones are ordered in their collection with the objects (``date_added_us`` comes from
+    the same counter), so a stream resumed after an outage delivers them in place. The
+    audience is the hub organisations that could read what was withdrawn: only they are told.
+    """
+
+    __tablename__ = "tombstones"
+    __table_args__ = (Index("ix_tombstones_coll_added", "collection_id", "date_added_us"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    collection_id: Mapped[str] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
+    stix_id: Mapped[str] = mapped_column(String(300))
+    origin_hub: Mapped[str] = mapped_column(String(100))
+    # deleted | withdrawn | removed | purged
+    reason: Mapped[str] = mapped_column(String(20))
+    date_added_us: Mapped[int] = mapped_column(BigInteger)
+    # The signed JSON document exactly as it travels (varsel.provenance.seal.sign_tombstone).
+    document: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class TombstoneAudience(Base):
+    """A hub organisation that could read what a tombstone withdraws, and so must hear of it."""
+
+    __tablename__ = "tombstone_audience"
+
+    tombstone_id: Mapped[int] = mapped_column(
+        ForeignKey("tombstones.id", ondelete="CASCADE"), primary_key=True
+    )
+    org_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class StreamPosition(Base):
+    """How far a subscribing organisation has confirmed a collection's stream (its acks)."""
+
+    __tablename__ = "stream_positions"
+
+    org_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True
+    )
+    collection_id: Mapped[str] = mapped_column(
+        ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True
+    )
+    position_us: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class Recipient(Base):
@@ -96,6 +166,9 @@ class Recipient(Base):
     )
     org_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    # For an organisation of kind ``hub``: whom at that hub the producer named ("CERT-SE",
+    # "user:alice"), so the version is sent there and read there by that recipient only.
+    remote: Mapped[str | None] = mapped_column(String(200))
 
 
 class Reshare(Base):

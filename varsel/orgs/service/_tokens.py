@@ -200,6 +200,7 @@ def authenticate_token(*, session: Session, token: str) -> TokenCheck:
         role=Role(row.role),
         token_id=row.token_id,
         scope=TokenScope(row.scope),
+        hub=row.org_kind == "hub",
     )
     return TokenCheck(principal=principal, noted_use=noted)
 
@@ -223,6 +224,7 @@ _TOKEN_LOOKUP = (
         User.disabled_at,
         Organisation.name.label("org_name"),
         Organisation.country,
+        Organisation.kind.label("org_kind"),
     )
     .join(User, User.id == ApiToken.user_id)
     .join(Organisation, Organisation.id == User.org_id)

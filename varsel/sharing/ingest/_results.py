@@ -56,3 +56,9 @@ class Candidate:
     recipients: tuple[tuple[int | None, int | None], ...] = ()
     classification: dict[str, Any] = field(default_factory=lambda: dict(UNCLASSIFIED))
     warnings: tuple[str, ...] = ()
+    # Set for a version received from another hub (varsel.federation): the provenance text
+    # its origin signed, the seal that lists its digest and the origin hub's name. A version
+    # without them is first stored here, and this hub seals it (ingest._store).
+    provenance: str | None = None
+    seal_id: str | None = None
+    origin_hub: str | None = None

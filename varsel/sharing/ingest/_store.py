@@ -9,6 +9,8 @@ looked at, so a version is new, or "already present", by the sharer's own series
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import String, any_, bindparam, insert, select, update
@@ -16,11 +18,14 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from varsel import config
 from varsel.clock import now_us, us_to_rfc3339
+from varsel.orgs.models import Organisation, User
 from varsel.policy.principal import Principal
+from varsel.provenance import keys, seal
 from varsel.sharing.ingest._producers import producer_refusals
 from varsel.sharing.ingest._results import Candidate, IngestResult, StatusDetail
-from varsel.sharing.models import Collection, Recipient, StixObject
+from varsel.sharing.models import Collection, Recipient, Seal, StixObject
 
 _CHUNK = 500
 
@@ -33,12 +38,83 @@ _COPY_COLUMNS = (
     "collection_id", "stix_id", "type", "spec_version", "version", "version_key",
     "date_added_us", "is_latest", "is_first", "tlp", "producer_org_id", "shared_by_user_id",
     "name", "revoked", "raw", "class_country", "class_grade", "class_level",
+    "origin_hub", "seal_id", "provenance",
 )  # fmt: skip
 
 
 # Positions in a row of the columns that later versions in the same envelope may clear.
 _IS_LATEST = _COPY_COLUMNS.index("is_latest")
 _IS_FIRST = _COPY_COLUMNS.index("is_first")
+_SEAL_ID = _COPY_COLUMNS.index("seal_id")
+_PROVENANCE = _COPY_COLUMNS.index("provenance")
+_RAW = _COPY_COLUMNS.index("raw")
+_TLP = _COPY_COLUMNS.index("tlp")
+_CLASS = _COPY_COLUMNS.index("class_country")  # then class_grade, class_level
+
+
+def qualified_recipients(
+    session: Session, targets: tuple[tuple[int | None, int | None], ...], hub_name: str
+) -> list[str]:
+    """Return recipients as the provenance names them: ``ORG@hub`` and ``user:NAME@hub``."""
+    org_ids = [o for o, _ in targets if o is not None]
+    user_ids = [u for _, u in targets if u is not None]
+    names: list[str] = []
+    if org_ids:
+        names += [
+            f"{n}@{hub_name}"
+            for (n,) in session.execute(
+                select(Organisation.name).where(Organisation.id.in_(org_ids))
+            )
+        ]
+    if user_ids:
+        names += [
+            f"user:{n}@{hub_name}"
+            for (n,) in session.execute(select(User.username).where(User.id.in_(user_ids)))
+        ]
+    return names
+
+
+def _seal_local_rows(
+    session: Session,
+    principal: Principal,
+    rows: list[list[Any]],
+    local: list[int],
+    addressed: dict[int, list[str]],
+) -> None:
+    """Give the rows at ``local`` (first stored here) their provenance, and sign one seal.
+
+    One Ed25519 signature per share, over the digests of its versions (varsel.provenance.seal):
+    signing each version would cost a third of the ingest.
+    """
+    settings = config.current()
+    key = keys.current(settings.data_dir, settings.hub_name)
+    seal_id = f"{key.name}/{uuid.uuid4()}"
+    digests = []
+    for idx in local:
+        row = rows[idx]
+        classification = (
+            [row[_CLASS], row[_CLASS + 1], row[_CLASS + 2]] if row[_CLASS + 1] else None
+        )
+        text = seal.provenance(
+            origin=key.name,
+            producer=principal.org_name,
+            tlp=row[_TLP],
+            recipients=addressed.get(idx, ()),
+            classification=classification,
+        )
+        row[_PROVENANCE] = text
+        row[_SEAL_ID] = seal_id
+        digests.append(seal.digest(text, row[_RAW]))
+    signed = seal.make_seal(key, seal_id, digests)
+    session.execute(
+        insert(Seal).values(
+            id=signed.id,
+            origin_hub=signed.origin,
+            manifest=signed.manifest,
+            signature=signed.signature,
+            created_at=datetime.now(UTC).replace(tzinfo=None),
+        )
+    )
 
 
 def _insert_rows(session: Session, rows: list[list[Any]]) -> None:
@@ -198,6 +274,9 @@ def store(
                 classification["class_country"],
                 classification["class_grade"],
                 classification["class_level"],
+                cand.origin_hub,
+                cand.seal_id,
+                cand.provenance,
             ]
         )
         red_recipients.append((len(new_rows) - 1, cand.recipients))
@@ -209,6 +288,15 @@ def store(
                 update(StixObject).where(StixObject.id.in_(sorted(pks))).values({column: False})
             )
     if new_rows:
+        local = [i for i, row in enumerate(new_rows) if row[_PROVENANCE] is None]
+        if local:
+            hub_name = config.current().hub_name
+            addressed = {
+                idx: qualified_recipients(session, targets, hub_name)
+                for idx, targets in red_recipients
+                if targets and new_rows[idx][_PROVENANCE] is None
+            }
+            _seal_local_rows(session, principal, new_rows, local, addressed)
         # Only TLP:RED rows need their keys back (for their recipients); everything else goes
         # in one executemany, which is much cheaper than INSERT … RETURNING for 500 rows.
         keyed = {idx: targets for idx, targets in red_recipients if targets}
