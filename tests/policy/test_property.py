@@ -1,8 +1,10 @@
 """Property: no endpoint returns an object the policy forbids, and each permitted one is returned.
 
 Hypothesis builds random organisations, users and roles, communities, collections with rights
-and default TLPs, objects (some with two versions) under random markings and TLP:RED recipient
-lists, client relations and AMBER re-shares. An oracle written here from the rules in
+and default TLPs, objects (some with two versions) under random markings and recipient lists
+(always for TLP:RED, sometimes for TLP:AMBER+STRICT), client relations and AMBER re-shares; one
+organisation may be of kind ``hub`` (a peer hub, which reads AMBER+STRICT and RED only where
+named). An oracle written here from the rules in
 docs/access-policy.md — not from the SQL in varsel.policy — says what each user may read; the
 TAXII, REST and fetch paths must return exactly that. Then a membership is removed and the
 check repeats, since membership changes take effect at once. Communities are listed or unlisted
@@ -63,7 +65,8 @@ def worlds(draw: st.DrawFn) -> dict:  # type: ignore[type-arg]
         for _v in range(draw(st.integers(1, 2))):
             level = draw(st.sampled_from(LEVELS))
             recipients = []
-            if level in (TLP.RED, None):  # None: the default may be RED
+            # None: the default may be RED, so it names some. AMBER+STRICT may name none.
+            if level in (TLP.RED, None, TLP.AMBER_STRICT):
                 recipients = sorted(
                     draw(
                         st.sets(
@@ -71,7 +74,7 @@ def worlds(draw: st.DrawFn) -> dict:  # type: ignore[type-arg]
                                 st.integers(0, n_orgs - 1).map(lambda i: f"org:O{i}"),
                                 st.integers(0, len(users) - 1).map(lambda i: f"user:u{i}"),
                             ),
-                            min_size=1,
+                            min_size=0 if level is TLP.AMBER_STRICT else 1,
                             max_size=3,
                         )
                     )
@@ -95,6 +98,7 @@ def worlds(draw: st.DrawFn) -> dict:  # type: ignore[type-arg]
     removal = draw(st.integers(0, 50))
     return {
         "n_orgs": n_orgs,
+        "hub_org": draw(st.one_of(st.none(), st.integers(0, n_orgs - 1))),
         "users": users,
         "communities": communities,
         "listed": listed,
@@ -111,6 +115,7 @@ class Facts:
     """What the oracle knows: memberships, rights and every stored object version."""
 
     user_org: dict[str, int] = field(default_factory=dict)
+    hub_orgs: set[int] = field(default_factory=set)  # organisations of kind hub
     user_role: dict[str, str] = field(default_factory=dict)
     members: dict[int, set[int]] = field(default_factory=dict)  # community -> orgs
     listed: set[int] = field(default_factory=set)  # listed communities
@@ -133,8 +138,13 @@ def may_read(facts: Facts, username: str, pk: int) -> bool:
     member = org in facts.members[community]
     if producer == org or tlp == "clear":
         return True
+    named = org in r_orgs or username in r_users
+    community_levels = {"green", "amber"}
+    # AMBER+STRICT naming recipients is theirs alone; a peer hub reads it only where named.
+    if not r_orgs and not r_users and org not in facts.hub_orgs:
+        community_levels.add("amber+strict")
     if (
-        tlp in {"green", "amber", "amber+strict"}
+        tlp in community_levels
         and member
         and facts.user_role[username] in facts.coll_read_roles[coll]
     ):
@@ -144,7 +154,7 @@ def may_read(facts: Facts, username: str, pk: int) -> bool:
         for p, src, to in facts.reshares
     ):
         return True
-    return tlp == "red" and (org in r_orgs or username in r_users)
+    return tlp in {"red", "amber+strict"} and named
 
 
 def may_see_collection(facts: Facts, username: str, coll: str) -> bool:
@@ -173,7 +183,10 @@ def _build(hub: Hub, plan: dict) -> tuple[Facts, list[str], dict[str, str]]:  # 
     tokens: dict[str, str] = {}
     with hub.session() as s:
         for i in range(plan["n_orgs"]):
-            f.org(s, f"O{i}", ["NO", "SE", "DK", "FI", "US"][i])
+            kind = "hub" if i == plan["hub_org"] else "company"
+            f.org(s, f"O{i}", ["NO", "SE", "DK", "FI", "US"][i], kind=kind)
+            if kind == "hub":
+                facts.hub_orgs.add(i)
         for name, org_index, role in plan["users"]:
             f.user(s, name, f"O{org_index}", role=role, password=None)
             tokens[name] = f.token(s, name)
@@ -234,7 +247,7 @@ def _build(hub: Hub, plan: dict) -> tuple[Facts, list[str], dict[str, str]]:  # 
             raw = json.loads(
                 s.execute(select(StixObject.raw).where(StixObject.id == pk)).scalar_one()
             )
-            names = raw.get("x_varsel_recipients", []) if tlp == "red" else []
+            names = raw.get("x_varsel_recipients", []) if tlp in {"red", "amber+strict"} else []
             r_orgs = {int(n[5:]) for n in names if n.startswith("org:O")}
             r_users = {n[5:] for n in names if n.startswith("user:")}
             facts.rows[pk] = (coll, sid, version, tlp, org_index[producer_id], r_orgs, r_users)

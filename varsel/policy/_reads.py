@@ -11,18 +11,23 @@ Rules for reading a STIX object version in collection C, owned by community K, f
 
 1. O produced it (shared it into the hub)                                 → visible
 2. TLP:CLEAR                                                               → visible
-3. TLP:GREEN, TLP:AMBER, TLP:AMBER+STRICT: O is a member of K and R is one of C's read roles
+3. TLP:GREEN, TLP:AMBER: O is a member of K and R is one of C's read roles
+   TLP:AMBER+STRICT that names no recipients: the same, unless P is a peer hub
                                                                            → visible
 4. TLP:AMBER: a member M of K re-shared this object to O, and O is still a registered client
    of M, and M is still a member of K                                      → visible
-5. TLP:RED: O or U is named as a recipient of this version                 → visible
-Nothing else is visible. An older version is visible only while the latest version of its series
-(collection, id, producer) is visible too: withdrawn is withdrawn. For a classified version (a
-classification marking of country and level), the clearance condition of
+5. TLP:RED, or TLP:AMBER+STRICT that names recipients: O or U is named as a recipient of
+   this version                                                            → visible
+Nothing else is visible. A peer hub (a user of an organisation of kind ``hub``,
+``Principal.hub``) thus reads TLP:AMBER+STRICT and TLP:RED only where it is named (rule 5) or
+produced it (rule 1): docs/federation.md, "TLP across hubs". A recipient at another hub is a
+recipient row for that hub's organisation (``Recipient.remote`` says whom there), so rule 5
+needs nothing more for it. An older version is visible only while the latest version of its
+series (collection, id, producer) is visible too: withdrawn is withdrawn. For a classified
+version (a classification marking of country and level), the clearance condition of
 ``varsel.clearances.condition`` is ANDed with rules 1-5: the principal's clearances must allow
-that level today (docs/classification.md). Membership, client
-relations, recipients and clearances are read at query time, so changes take effect on the next
-request.
+that level today (docs/classification.md). Membership, client relations, recipients and
+clearances are read at query time, so changes take effect on the next request.
 
 Community metadata is need-to-know: a community, its member list and its collections (their
 existence, title and description) are seen by everyone only if the community is *listed*; an
@@ -64,7 +69,10 @@ from varsel.sharing.tlp import TLP
 
 Q = TypeVar("Q", bound="Select[*tuple[Any, ...]]")
 
-_COMMUNITY_LEVELS = (TLP.GREEN.value, TLP.AMBER.value, TLP.AMBER_STRICT.value)
+# Read by the members of the collection's community (rule 3); AMBER+STRICT is added below.
+_COMMUNITY_LEVELS = (TLP.GREEN.value, TLP.AMBER.value)
+# Read by the recipients they name (rule 5).
+_ADDRESSED_LEVELS = (TLP.RED.value, TLP.AMBER_STRICT.value)
 
 
 class Action(StrEnum):
@@ -92,7 +100,9 @@ def _member_collections(org_id: int, role: Role, action: Action) -> Select[Any]:
 
 def object_read_condition(principal: Principal) -> Any:
     """Return the SQL condition under which ``principal`` may read a StixObject row."""
-    tlp_and_community = _tlp_and_community(principal.org_id, principal.user_id, principal.role)
+    tlp_and_community = _tlp_and_community(
+        principal.org_id, principal.user_id, principal.role, principal.hub
+    )
     # Classified rows also need the clearance decision, for the producer too: the hub never
     # shows anyone more than their own clearance (docs/classification.md). Built on every call:
     # it depends on the day and on the hub's accreditation, not on the principal alone.
@@ -104,13 +114,13 @@ _SERIES_LATEST = StixObject.__table__.alias("series_latest")
 
 
 @lru_cache(maxsize=1024)
-def _series_latest_tlp_and_community(org_id: int, user_id: int, role: Role) -> Any:
+def _series_latest_tlp_and_community(org_id: int, user_id: int, role: Role, hub: bool) -> Any:
     """Return rules 1-5 applied to the series' latest row; memoised as rules 1-5 are."""
-    return ClauseAdapter(_SERIES_LATEST).traverse(_tlp_and_community(org_id, user_id, role))
+    return ClauseAdapter(_SERIES_LATEST).traverse(_tlp_and_community(org_id, user_id, role, hub))
 
 
 @lru_cache(maxsize=1024)
-def _not_withdrawn(org_id: int, user_id: int, role: Role) -> Any:
+def _not_withdrawn(org_id: int, user_id: int, role: Role, hub: bool) -> Any:
     """Return the condition that a row is its series' latest version or that one is readable.
 
     Once a producer re-marks an object so that a principal may no longer read its latest
@@ -139,7 +149,7 @@ def _not_withdrawn(org_id: int, user_id: int, role: Role) -> Any:
                 latest.c.collection_id == StixObject.collection_id,
                 latest.c.producer_org_id == StixObject.producer_org_id,
                 latest.c.is_latest.is_(True),
-                _series_latest_tlp_and_community(org_id, user_id, role),
+                _series_latest_tlp_and_community(org_id, user_id, role, hub),
                 no_higher,
             )
             .correlate(StixObject)
@@ -148,15 +158,16 @@ def _not_withdrawn(org_id: int, user_id: int, role: Role) -> Any:
 
 
 @lru_cache(maxsize=1024)
-def _tlp_and_community(org_id: int, user_id: int, role: Role) -> Any:
-    """Return rules 1-5 as SQL for one organisation, user and role.
+def _tlp_and_community(org_id: int, user_id: int, role: Role, hub: bool) -> Any:
+    """Return rules 1-5 as SQL for one organisation, user and role (``hub``: a peer hub's).
 
     Memoised because building this expression cost more than running the query it guards
     (about 0.5 ms a request). What is kept is an SQL expression with the ids bound in, not a
     decision: membership, client relations and recipients are still read by the query, at
     query time, and the arguments are everything the expression depends on, so a role change
-    is a new key. A built expression is immutable, and SQLAlchemy itself shares such
-    expressions between threads (its statement cache), so one copy serves every thread.
+    (or an organisation's kind) is a new key. A built expression is immutable, and SQLAlchemy
+    itself shares such expressions between threads (its statement cache), so one copy serves
+    every thread.
     """
     member_of_community = StixObject.collection_id.in_(
         _member_collections(org_id, role, Action.READ)
@@ -187,20 +198,28 @@ def _tlp_and_community(org_id: int, user_id: int, role: Role) -> Any:
             or_(Recipient.org_id == org_id, Recipient.user_id == user_id),
         )
     )
-    return or_(
+    rules = [
         StixObject.producer_org_id == org_id,
         StixObject.tlp == TLP.CLEAR.value,
         and_(StixObject.tlp.in_(_COMMUNITY_LEVELS), member_of_community),
         and_(StixObject.tlp == TLP.AMBER.value, reshared_to_me),
-        and_(StixObject.tlp == TLP.RED.value, named_recipient),
-    )
+        and_(StixObject.tlp.in_(_ADDRESSED_LEVELS), named_recipient),
+    ]
+    if not hub:
+        # AMBER+STRICT that names recipients is theirs alone; without, the community's. A peer
+        # hub reads it only where named: its community at the other hub is not this one's.
+        addressed = exists(select(Recipient.id).where(Recipient.object_pk == StixObject.id))
+        rules.append(
+            and_(StixObject.tlp == TLP.AMBER_STRICT.value, member_of_community, ~addressed)
+        )
+    return or_(*rules)
 
 
 def _object_rule(query: Q, principal: Principal, action: Action) -> Q:
     if action is Action.READ:
         return query.where(
             object_read_condition(principal),
-            _not_withdrawn(principal.org_id, principal.user_id, principal.role),
+            _not_withdrawn(principal.org_id, principal.user_id, principal.role, principal.hub),
         )
     if action is Action.DELETE:
         # Only the producing organisation deletes, and only where it may still write.

@@ -38,6 +38,9 @@ from varsel.sharing.models import Collection, IngestStatus
 from varsel.sharing.tlp import TLP, effective_tlp
 from varsel.sharing.validation import InvalidStixObject, ValidatedObject, validate_object
 
+# Levels whose versions may name recipients (RED must): docs/access-policy.md.
+_ADDRESSED = (TLP.RED, TLP.AMBER_STRICT)
+
 # The status table itself, for an insert that needs no ORM unit of work.
 _STATUS = cast(Table, IngestStatus.__table__)
 
@@ -54,12 +57,13 @@ def ingest(
 ) -> IngestResult:
     """Validate and store the objects of an envelope; bad objects fail one by one.
 
-    ``recipients`` name the recipients of TLP:RED objects that carry no ``x_varsel_recipients``
-    of their own (see docs/access-policy.md). ``stamp_us`` replaces the clock for date_added
-    when seeding history (the demo); the ordering guarantee holds either way, since a stamp is
-    never below what the collection already handed out. ``warnings_helper`` is the server's
-    helper process (varsel.sharing.ingest.helper), which checks the envelope against the warning
-    lists while this validates it; without it, or when it cannot help, the check runs here.
+    ``recipients`` name the recipients of TLP:RED and TLP:AMBER+STRICT objects that carry no
+    ``x_varsel_recipients`` of their own (see docs/access-policy.md). ``stamp_us`` replaces the
+    clock for date_added when seeding history (the demo); the ordering guarantee holds either
+    way, since a stamp is never below what the collection already handed out.
+    ``warnings_helper`` is the server's helper process (varsel.sharing.ingest.helper), which
+    checks the envelope against the warning lists while this validates it; without it, or when
+    it cannot help, the check runs here.
     Everything is written in the caller's transaction.
     """
     writable = session.execute(
@@ -172,8 +176,13 @@ def _checked_and_stored(
             classification=classification,
             warnings=tuple(warnings),
         )
-        if tlp is TLP.RED:
-            failure = attach_recipients(cand, recipient_names(obj, default_recipients), resolver)
+        if tlp in _ADDRESSED:
+            failure = attach_recipients(
+                cand,
+                recipient_names(obj, default_recipients),
+                resolver,
+                required=tlp is TLP.RED,
+            )
             if failure:
                 result.failures.append(
                     StatusDetail(facts.stix_id, facts.modified or facts.created, failure)

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from varsel.sharing.ingest.marking import UNCLASSIFIED
 from varsel.sharing.tlp import TLP
@@ -45,6 +45,19 @@ class IngestResult:
         return len(self.successes) + len(self.failures)
 
 
+class Addressee(NamedTuple):
+    """A named recipient of a version: a local organisation or user, or someone at a peer hub.
+
+    For someone at another hub (``ORG@hub-b``, ``user:NAME@hub-b``) ``org_id`` is the local
+    organisation of kind ``hub`` standing for that hub and ``remote`` whom there the producer
+    named (``"ORG"`` or ``"user:NAME"``, as written): docs/federation.md, "TLP across hubs".
+    """
+
+    org_id: int | None
+    user_id: int | None
+    remote: str | None = None
+
+
 @dataclass(slots=True)
 class Candidate:
     """An object that passed every check, with what storing it needs."""
@@ -53,7 +66,8 @@ class Candidate:
     obj: dict[str, Any]
     facts: ValidatedObject
     tlp: TLP
-    recipients: tuple[tuple[int | None, int | None], ...] = ()
+    # The recipients named (TLP:RED always, TLP:AMBER+STRICT when it names any).
+    recipients: tuple[Addressee, ...] = ()
     classification: dict[str, Any] = field(default_factory=lambda: dict(UNCLASSIFIED))
     warnings: tuple[str, ...] = ()
     # Set for a version received from another hub (varsel.federation): the provenance text

@@ -10,6 +10,7 @@ looked at, so a version is new, or "already present", by the sharer's own series
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,7 +25,7 @@ from varsel.orgs.models import Organisation, User
 from varsel.policy.principal import Principal
 from varsel.provenance import keys, seal
 from varsel.sharing.ingest._producers import producer_refusals
-from varsel.sharing.ingest._results import Candidate, IngestResult, StatusDetail
+from varsel.sharing.ingest._results import Addressee, Candidate, IngestResult, StatusDetail
 from varsel.sharing.models import Collection, Recipient, Seal, StixObject
 
 _CHUNK = 500
@@ -53,24 +54,35 @@ _CLASS = _COPY_COLUMNS.index("class_country")  # then class_grade, class_level
 
 
 def qualified_recipients(
-    session: Session, targets: tuple[tuple[int | None, int | None], ...], hub_name: str
+    session: Session, targets: Sequence[Addressee], hub_name: str
 ) -> list[str]:
-    """Return recipients as the provenance names them: ``ORG@hub`` and ``user:NAME@hub``."""
-    org_ids = [o for o, _ in targets if o is not None]
-    user_ids = [u for _, u in targets if u is not None]
-    names: list[str] = []
+    """Return recipients as the provenance names them: ``ORG@hub`` and ``user:NAME@hub``.
+
+    A local organisation or user is qualified with ``hub_name`` (this hub); someone at a peer
+    hub is named as the producer wrote it, qualified with that hub's organisation's name.
+    """
+    org_ids = {t.org_id for t in targets if t.org_id is not None}
+    user_ids = {t.user_id for t in targets if t.user_id is not None}
+    org_names: dict[int, str] = {}
     if org_ids:
-        names += [
-            f"{n}@{hub_name}"
-            for (n,) in session.execute(
-                select(Organisation.name).where(Organisation.id.in_(org_ids))
-            )
-        ]
+        org_names = dict(
+            session.execute(
+                select(Organisation.id, Organisation.name).where(Organisation.id.in_(org_ids))
+            ).all()
+        )
+    user_names: dict[int, str] = {}
     if user_ids:
-        names += [
-            f"user:{n}@{hub_name}"
-            for (n,) in session.execute(select(User.username).where(User.id.in_(user_ids)))
-        ]
+        user_names = dict(
+            session.execute(select(User.id, User.username).where(User.id.in_(user_ids))).all()
+        )
+    names: list[str] = []
+    for target in targets:
+        if target.org_id is not None and target.remote is not None:
+            names.append(f"{target.remote}@{org_names[target.org_id]}")
+        elif target.org_id is not None:
+            names.append(f"{org_names[target.org_id]}@{hub_name}")
+        if target.user_id is not None:
+            names.append(f"user:{user_names[target.user_id]}@{hub_name}")
     return names
 
 
@@ -221,7 +233,8 @@ def store(
         principal.org_id,
         principal.user_id,
     )
-    red_recipients: list[tuple[int, tuple[tuple[int | None, int | None], ...]]] = []
+    # Rows that name recipients (TLP:RED, addressed AMBER+STRICT): index in new_rows -> whom.
+    named: list[tuple[int, tuple[Addressee, ...]]] = []
     demote_latest: set[int] = set()
     demote_first: set[int] = set()
     # Versions added in this batch: stix_id -> {version_key: index in new_rows}
@@ -279,7 +292,7 @@ def store(
                 cand.provenance,
             ]
         )
-        red_recipients.append((len(new_rows) - 1, cand.recipients))
+        named.append((len(new_rows) - 1, cand.recipients))
         result.successes.append(StatusDetail(facts.stix_id, version, _warned(cand.warnings)))
 
     for pks, column in ((demote_latest, StixObject.is_latest), (demote_first, StixObject.is_first)):
@@ -293,17 +306,17 @@ def store(
             hub_name = config.current().hub_name
             addressed = {
                 idx: qualified_recipients(session, targets, hub_name)
-                for idx, targets in red_recipients
+                for idx, targets in named
                 if targets and new_rows[idx][_PROVENANCE] is None
             }
             _seal_local_rows(session, principal, new_rows, local, addressed)
-        # Only TLP:RED rows need their keys back (for their recipients); everything else goes
-        # in one executemany, which is much cheaper than INSERT … RETURNING for 500 rows.
-        keyed = {idx: targets for idx, targets in red_recipients if targets}
+        # Only rows that name recipients need their keys back; everything else goes in one
+        # executemany, which is much cheaper than INSERT … RETURNING for 500 rows.
+        keyed = {idx: targets for idx, targets in named if targets}
         plain = [row for idx, row in enumerate(new_rows) if idx not in keyed]
         if plain:
             _insert_rows(session, plain)
-        recipient_rows: list[dict[str, int | None]] = []
+        recipient_rows: list[dict[str, int | str | None]] = []
         for idx, targets in keyed.items():
             pk = session.execute(
                 insert(StixObject)
@@ -311,8 +324,8 @@ def store(
                 .returning(StixObject.id)
             ).scalar_one()
             recipient_rows.extend(
-                {"object_pk": pk, "org_id": org_id, "user_id": user_id}
-                for org_id, user_id in targets
+                {"object_pk": pk, "org_id": t.org_id, "user_id": t.user_id, "remote": t.remote}
+                for t in targets
             )
         if recipient_rows:
             session.execute(insert(Recipient), recipient_rows)
