@@ -136,8 +136,8 @@ class ShareRequest(BaseModel):
     objects: list[Any] = Field(description="STIX 2.1 objects (a bundle's 'objects')")
     recipients: list[str] = Field(
         default_factory=list,
-        description="Recipients of TLP:RED objects without their own x_varsel_recipients: "
-        "organisation names, or 'user:USERNAME'",
+        description="Recipients of TLP:RED (and TLP:AMBER+STRICT) objects without their own "
+        "x_varsel_recipients: organisation names, or 'user:USERNAME'; 'NAME@HUB' at a peer hub",
     )
 
 

@@ -110,7 +110,8 @@ def share(
     recipient: Annotated[
         list[str] | None,
         typer.Option(
-            help="A recipient of TLP:RED objects (organisation name or user:USERNAME); repeat."
+            help="A recipient of TLP:RED (and TLP:AMBER+STRICT) objects: an organisation name "
+            "or user:USERNAME, NAME@HUB at a peer hub; repeat."
         ),
     ] = None,
     batch: Annotated[int, typer.Option(help="Objects per envelope.", min=1, max=10000)] = 500,

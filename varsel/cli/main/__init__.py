@@ -1,8 +1,8 @@
 """Typer application and the set-up and administration commands.
 
-The private modules, by what they hold: ``_hub`` (``init``, ``serve``, ``demo`` and ``audit
-verify``), ``_accounts`` (organisations, users and tokens) and ``_sharing`` (communities and
-collections); what every command shares (the consoles, the database option and
+The private modules, by what they hold: ``_hub`` (``init``, ``serve``, ``demo``, ``audit
+verify`` and ``hub id``), ``_accounts`` (organisations, users and tokens) and ``_sharing``
+(communities and collections); what every command shares (the consoles, the database option and
 :func:`~varsel.console.unit_of_work`) is in :mod:`varsel.console`, below the domain CLIs. The
 commands are registered here, explicitly, in the order ``varsel --help`` lists them.
 """
@@ -26,7 +26,7 @@ from varsel.cli.main._accounts import (
     user_disable,
     user_password,
 )
-from varsel.cli.main._hub import audit_verify, demo, init, serve
+from varsel.cli.main._hub import audit_verify, demo, hub_id, init, serve
 from varsel.cli.main._sharing import (
     collection_add,
     collection_list,
@@ -52,12 +52,14 @@ token_app = typer.Typer(help="API tokens (shown once, stored hashed).", no_args_
 community_app = typer.Typer(help="Communities (sharing groups).", no_args_is_help=True)
 collection_app = typer.Typer(help="TAXII collections.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+hub_app = typer.Typer(help="This hub's identity among federated hubs.", no_args_is_help=True)
 app.add_typer(org_app, name="org")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(community_app, name="community")
 app.add_typer(collection_app, name="collection")
 app.add_typer(audit_app, name="audit")
+app.add_typer(hub_app, name="hub")
 
 app.command()(init)
 app.command()(serve)
@@ -80,6 +82,7 @@ community_app.command("set-visibility")(community_set_visibility)
 collection_app.command("add")(collection_add)
 collection_app.command("list")(collection_list)
 audit_app.command("verify")(audit_verify)
+hub_app.command("id")(hub_id)
 
 
 def main() -> None:
@@ -131,6 +134,8 @@ __all__ = [
     "community_member",
     "community_set_visibility",
     "demo",
+    "hub_app",
+    "hub_id",
     "init",
     "main",
     "org_add",

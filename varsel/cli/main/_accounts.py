@@ -23,7 +23,10 @@ def org_add(
     name: str,
     country: Annotated[str, typer.Option(help="ISO 3166-1 alpha-2 code, e.g. NO.")],
     kind: Annotated[
-        str, typer.Option(help="company, authority, csirt, defence or international-partner.")
+        str,
+        typer.Option(
+            help="company, authority, csirt, defence, international-partner, or hub (a peer hub)."
+        ),
     ],
     sector: Annotated[str | None, typer.Option(help="NIS2 sector.")] = None,
     subsector: Annotated[str | None, typer.Option(help="NIS2 subsector.")] = None,

@@ -1,4 +1,4 @@
-"""Set up, run and check the hub: ``init``, ``serve``, ``demo`` and ``audit verify``."""
+"""Set up, run and check the hub: ``init``, ``serve``, ``demo``, ``audit verify`` and ``hub id``."""
 
 # Commands: no ``from __future__ import annotations`` (see varsel.console).
 
@@ -9,19 +9,69 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from varsel.console import DatabaseOpt, err, out, refuse, settings_for, unit_of_work
+from varsel.console import (
+    DatabaseOpt,
+    err,
+    local_operator,
+    out,
+    refuse,
+    settings_for,
+    unit_of_work,
+)
 
 
 def init(database_url: DatabaseOpt = None) -> None:
-    """Create or upgrade the hub's database schema."""
+    """Create or upgrade the hub's database schema, create its key and seal stored versions."""
     from varsel import migrate
-    from varsel.db import make_engine
+    from varsel.audit import service as audit
+    from varsel.db import make_engine, make_sessionmaker
+    from varsel.provenance import keys
+    from varsel.sharing.provenance import seal_unsealed
 
     settings = settings_for(database_url)
     engine = make_engine(settings.database_url)
     migrate.upgrade(engine)
-    engine.dispose()
+    created = keys.create(settings.data_dir)
+    key = keys.load(settings.data_dir, settings.hub_name)
+    try:
+        with make_sessionmaker(engine)() as session:
+            operator = local_operator().label
+            if created:
+                audit.record(
+                    session=session,
+                    actor=operator,
+                    action="hub.key.create",
+                    target=settings.hub_name,
+                    details={"public_key": key.public},
+                )
+            # Versions stored before federation: sealed now, as if shared now (varsel.provenance).
+            sealed = seal_unsealed(session=session, key=key)
+            if sealed:
+                audit.record(
+                    session=session,
+                    actor=operator,
+                    action="provenance.seal",
+                    target=settings.hub_name,
+                    details={"versions": sealed},
+                )
+            session.commit()
+    finally:
+        engine.dispose()
     out.print(f"hub database ready at {engine.url.render_as_string(hide_password=True)}")
+    state = "created" if created else "kept"
+    out.print(f"hub key {state} at {keys.key_path(settings.data_dir)}")
+    if sealed:
+        out.print(f"sealed {sealed} stored versions with the hub key")
+
+
+def hub_id() -> None:
+    """Print this hub's name and public key on one line: NAME PUBLIC-KEY (base64)."""
+    from varsel.provenance import keys
+
+    settings = settings_for(None)
+    key = keys.load(settings.data_dir, settings.hub_name)
+    # Plain text, never wrapped or styled: scripts read this line.
+    typer.echo(f"{key.name} {key.public}")
 
 
 def serve(
