@@ -60,6 +60,7 @@ def seal_unsealed(*, session: Session, key: HubKey, batch: int = 1000) -> int:
             .order_by(Recipient.id)
         ):
             addressed.setdefault(pk, []).append(Addressee(org_id, user_id, remote))
+        names = qualified_recipients(session, addressed, key.name)
         seal_id = f"{key.name}/{uuid.uuid4()}"
         changes = []
         digests = []
@@ -73,7 +74,7 @@ def seal_unsealed(*, session: Session, key: HubKey, batch: int = 1000) -> int:
                 origin=key.name,
                 producer=row.name,
                 tlp=row.tlp,
-                recipients=qualified_recipients(session, addressed.get(row.id, []), key.name),
+                recipients=names.get(row.id, ()),
                 classification=classification,
             )
             digests.append(seal.digest(text, row.raw))

@@ -10,9 +10,9 @@ looked at, so a version is new, or "already present", by the sharer's own series
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import String, any_, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -29,6 +29,7 @@ from varsel.sharing.ingest._results import Addressee, Candidate, IngestResult, S
 from varsel.sharing.models import Collection, Recipient, Seal, StixObject
 
 _CHUNK = 500
+_K = TypeVar("_K")
 
 
 def _warned(warnings: tuple[str, ...]) -> str | None:
@@ -54,36 +55,43 @@ _CLASS = _COPY_COLUMNS.index("class_country")  # then class_grade, class_level
 
 
 def qualified_recipients(
-    session: Session, targets: Sequence[Addressee], hub_name: str
-) -> list[str]:
-    """Return recipients as the provenance names them: ``ORG@hub`` and ``user:NAME@hub``.
+    session: Session, addressed: Mapping[_K, Sequence[Addressee]], hub_name: str
+) -> dict[_K, list[str]]:
+    """Return, per key, the recipients as the provenance names them: ``ORG@hub`` and
+    ``user:NAME@hub``; two queries for all of them.
 
     A local organisation or user is qualified with ``hub_name`` (this hub); someone at a peer
     hub is named as the producer wrote it, qualified with that hub's organisation's name.
     """
-    org_ids = {t.org_id for t in targets if t.org_id is not None}
-    user_ids = {t.user_id for t in targets if t.user_id is not None}
+    targets = [t for group in addressed.values() for t in group]
+    org_ids = sorted({t.org_id for t in targets if t.org_id is not None})
+    user_ids = sorted({t.user_id for t in targets if t.user_id is not None})
     org_names: dict[int, str] = {}
-    if org_ids:
-        org_names = dict(
+    for start in range(0, len(org_ids), _CHUNK):
+        chunk = org_ids[start : start + _CHUNK]
+        org_names.update(
             session.execute(
-                select(Organisation.id, Organisation.name).where(Organisation.id.in_(org_ids))
+                select(Organisation.id, Organisation.name).where(Organisation.id.in_(chunk))
             ).all()
         )
     user_names: dict[int, str] = {}
-    if user_ids:
-        user_names = dict(
-            session.execute(select(User.id, User.username).where(User.id.in_(user_ids))).all()
+    for start in range(0, len(user_ids), _CHUNK):
+        chunk = user_ids[start : start + _CHUNK]
+        user_names.update(
+            session.execute(select(User.id, User.username).where(User.id.in_(chunk))).all()
         )
-    names: list[str] = []
-    for target in targets:
+
+    def qualified(target: Addressee) -> list[str]:
+        names = []
         if target.org_id is not None and target.remote is not None:
             names.append(f"{target.remote}@{org_names[target.org_id]}")
         elif target.org_id is not None:
             names.append(f"{org_names[target.org_id]}@{hub_name}")
         if target.user_id is not None:
             names.append(f"user:{user_names[target.user_id]}@{hub_name}")
-    return names
+        return names
+
+    return {key: [n for t in group for n in qualified(t)] for key, group in addressed.items()}
 
 
 def _seal_local_rows(
@@ -304,11 +312,15 @@ def store(
         local = [i for i, row in enumerate(new_rows) if row[_PROVENANCE] is None]
         if local:
             hub_name = config.current().hub_name
-            addressed = {
-                idx: qualified_recipients(session, targets, hub_name)
-                for idx, targets in named
-                if targets and new_rows[idx][_PROVENANCE] is None
-            }
+            addressed = qualified_recipients(
+                session,
+                {
+                    idx: targets
+                    for idx, targets in named
+                    if targets and new_rows[idx][_PROVENANCE] is None
+                },
+                hub_name,
+            )
             _seal_local_rows(session, principal, new_rows, local, addressed)
         # Only rows that name recipients need their keys back; everything else goes in one
         # executemany, which is much cheaper than INSERT … RETURNING for 500 rows.
