@@ -16,6 +16,15 @@ from __future__ import annotations
 
 from varsel.sharing.ingest._checks import RECIPIENTS_PROPERTY, preload_warning_lists
 from varsel.sharing.ingest._ingest import ingest
-from varsel.sharing.ingest._results import IngestResult, StatusDetail
+from varsel.sharing.ingest._results import Candidate, IngestResult, StatusDetail
+from varsel.sharing.ingest._store import store
 
-__all__ = ["RECIPIENTS_PROPERTY", "IngestResult", "StatusDetail", "ingest", "preload_warning_lists"]
+__all__ = [
+    "RECIPIENTS_PROPERTY",
+    "Candidate",
+    "IngestResult",
+    "StatusDetail",
+    "ingest",
+    "preload_warning_lists",
+    "store",
+]

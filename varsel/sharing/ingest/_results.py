@@ -62,3 +62,6 @@ class Candidate:
     provenance: str | None = None
     seal_id: str | None = None
     origin_hub: str | None = None
+    # Recipients at other hubs: (the local organisation of kind ``hub``, whom the producer
+    # named there: "CERT-SE" or "user:alice"), stored as recipient rows with ``remote`` set.
+    remote_recipients: tuple[tuple[int, str], ...] = ()

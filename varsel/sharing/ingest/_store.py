@@ -23,6 +23,7 @@ from varsel.clock import now_us, us_to_rfc3339
 from varsel.orgs.models import Organisation, User
 from varsel.policy.principal import Principal
 from varsel.provenance import keys, seal
+from varsel.sharing import tombstones
 from varsel.sharing.ingest._producers import producer_refusals
 from varsel.sharing.ingest._results import Candidate, IngestResult, StatusDetail
 from varsel.sharing.models import Collection, Recipient, Seal, StixObject
@@ -53,12 +54,28 @@ _CLASS = _COPY_COLUMNS.index("class_country")  # then class_grade, class_level
 
 
 def qualified_recipients(
-    session: Session, targets: tuple[tuple[int | None, int | None], ...], hub_name: str
+    session: Session,
+    targets: tuple[tuple[int | None, int | None], ...],
+    hub_name: str,
+    remote: tuple[tuple[int, str], ...] = (),
 ) -> list[str]:
-    """Return recipients as the provenance names them: ``ORG@hub`` and ``user:NAME@hub``."""
+    """Return recipients as the provenance names them: ``ORG@hub`` and ``user:NAME@hub``.
+
+    ``remote`` are recipients at other hubs: (the local organisation of kind ``hub`` named
+    after that hub, whom the producer named there).
+    """
     org_ids = [o for o, _ in targets if o is not None]
     user_ids = [u for _, u in targets if u is not None]
     names: list[str] = []
+    if remote:
+        hubs = dict(
+            session.execute(
+                select(Organisation.id, Organisation.name).where(
+                    Organisation.id.in_({o for o, _ in remote})
+                )
+            ).tuples()
+        )
+        names += [f"{who}@{hubs[o]}" for o, who in remote if o in hubs]
     if org_ids:
         names += [
             f"{n}@{hub_name}"
@@ -221,7 +238,9 @@ def store(
         principal.org_id,
         principal.user_id,
     )
-    red_recipients: list[tuple[int, tuple[tuple[int | None, int | None], ...]]] = []
+    red_recipients: list[
+        tuple[int, tuple[tuple[int | None, int | None], ...], tuple[tuple[int, str], ...]]
+    ] = []
     demote_latest: set[int] = set()
     demote_first: set[int] = set()
     # Versions added in this batch: stix_id -> {version_key: index in new_rows}
@@ -266,7 +285,8 @@ def store(
                 is_first,
                 cand.tlp.value,
                 producer_org_id,
-                shared_by_user_id,
+                # A version received from another hub was shared by no user of this one.
+                None if cand.origin_hub is not None else shared_by_user_id,
                 # PostgreSQL text cannot hold NUL; the raw JSON keeps the escape intact.
                 (facts.name or None) and facts.name[:500].replace("\x00", "\ufffd"),
                 facts.revoked,
@@ -279,9 +299,16 @@ def store(
                 cand.provenance,
             ]
         )
-        red_recipients.append((len(new_rows) - 1, cand.recipients))
+        red_recipients.append((len(new_rows) - 1, cand.recipients, cand.remote_recipients))
         result.successes.append(StatusDetail(facts.stix_id, version, _warned(cand.warnings)))
 
+    # Peer hubs that read the latest versions about to be replaced: a new version that they
+    # may not read withdraws the older ones from them (docs/federation.md, "Tombstones").
+    narrowing = (
+        tombstones.Narrowing.watch(session, latest_pks=demote_latest)
+        if demote_latest and any(c.origin_hub is None for c in candidates)
+        else None
+    )
     for pks, column in ((demote_latest, StixObject.is_latest), (demote_first, StixObject.is_first)):
         if pks:
             session.execute(
@@ -292,31 +319,41 @@ def store(
         if local:
             hub_name = config.current().hub_name
             addressed = {
-                idx: qualified_recipients(session, targets, hub_name)
-                for idx, targets in red_recipients
-                if targets and new_rows[idx][_PROVENANCE] is None
+                idx: qualified_recipients(session, targets, hub_name, remote)
+                for idx, targets, remote in red_recipients
+                if (targets or remote) and new_rows[idx][_PROVENANCE] is None
             }
             _seal_local_rows(session, principal, new_rows, local, addressed)
         # Only TLP:RED rows need their keys back (for their recipients); everything else goes
         # in one executemany, which is much cheaper than INSERT … RETURNING for 500 rows.
-        keyed = {idx: targets for idx, targets in red_recipients if targets}
+        keyed = {
+            idx: (targets, remote) for idx, targets, remote in red_recipients if targets or remote
+        }
         plain = [row for idx, row in enumerate(new_rows) if idx not in keyed]
         if plain:
             _insert_rows(session, plain)
-        recipient_rows: list[dict[str, int | None]] = []
-        for idx, targets in keyed.items():
+        recipient_rows: list[dict[str, int | str | None]] = []
+        for idx, (targets, remote) in keyed.items():
             pk = session.execute(
                 insert(StixObject)
                 .values(dict(zip(_COPY_COLUMNS, new_rows[idx], strict=True)))
                 .returning(StixObject.id)
             ).scalar_one()
             recipient_rows.extend(
-                {"object_pk": pk, "org_id": org_id, "user_id": user_id}
+                {"object_pk": pk, "org_id": org_id, "user_id": user_id, "remote": None}
                 for org_id, user_id in targets
+            )
+            recipient_rows.extend(
+                {"object_pk": pk, "org_id": org_id, "user_id": None, "remote": who}
+                for org_id, who in remote
             )
         if recipient_rows:
             session.execute(insert(Recipient), recipient_rows)
         session.execute(
             update(Collection).where(Collection.id == collection.id).values(last_added_us=last)
         )
+        if narrowing is not None:
+            narrowing.withdraw(
+                session, collection_id=collection.id, producer_org_id=principal.org_id
+            )
     return sorted(refused)
