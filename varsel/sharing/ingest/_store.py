@@ -68,12 +68,12 @@ def qualified_recipients(
     user_ids = [u for _, u in targets if u is not None]
     names: list[str] = []
     if remote:
-        hubs = dict(
+        hubs: dict[int, str] = dict(
             session.execute(
                 select(Organisation.id, Organisation.name).where(
                     Organisation.id.in_({o for o, _ in remote})
                 )
-            ).tuples()
+            ).all()
         )
         names += [f"{who}@{hubs[o]}" for o, who in remote if o in hubs]
     if org_ids:
