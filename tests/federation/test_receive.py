@@ -287,6 +287,7 @@ def test_invalid_stix_and_unknown_levels_are_refused_one_by_one(world: World) ->
         {"seals": {"hub-a/1": {"id": "hub-a/2", "origin": "a", "manifest": "", "signature": ""}}},
         {"seals": {"hub-a/1": {"id": "hub-a/1"}}},
         {"tombstones": ["x"]},
+        {"objects": [{"raw": "{\u0000}", "provenance": None, "seal": None}]},
     ],
 )
 def test_a_malformed_batch_is_refused_whole_and_writes_nothing(world: World, doc: Any) -> None:
@@ -363,3 +364,16 @@ def test_a_tombstone_deletes_only_what_its_origin_first_stored(world: World) -> 
     result = world.apply(batch(world.key, [], tombstones=[tombstone(key_c, obj["id"])]))
     assert result.tombstones == 1
     assert [r.stix_id for r in _rows(world)] == [obj["id"]]
+
+
+def test_a_malformed_tombstone_is_refused_and_kept_as_such(world: World) -> None:
+    nul = {**tombstone(world.key, f.stix_id()), "stix_id": "indicator--\x00"}
+    long = {**tombstone(world.key, f.stix_id()), "stix_id": "x" * 400}
+    odd = tombstone(world.key, f.stix_id(), reason="because")
+    result = world.apply(batch(world.key, [], tombstones=[nul, long, odd]))
+    assert result.tombstones == 0
+    reasons = [r.reason.split(":")[0] for r in result.refused]
+    assert reasons == [receive.FORGED, "invalid tombstone", "invalid tombstone"]
+    with world.session() as s:
+        kept = list(s.execute(select(Refusal.stix_id).order_by(Refusal.id)).scalars())
+    assert kept[0] == "indicator--\ufffd" and len(kept[1] or "") == 300

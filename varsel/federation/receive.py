@@ -52,6 +52,9 @@ _PRESENT = "already present"
 # Refusals an audit event lists; the rows of ``federation_refusals`` keep every one.
 _AUDITED = 100
 _NOBODY = 0
+# The longest seal id and STIX id the tables hold (varsel.sharing.models).
+_SEAL_ID_LIMIT = 140
+_STIX_ID_LIMIT = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +132,9 @@ def _parse(batch: Any) -> _Batch:
             raise InvalidInput(f"objects[{n}]: 'provenance' and 'seal' must be strings")
         if seal_id is not None and seal_id not in seals:
             raise InvalidInput(f"objects[{n}] names seal {seal_id[:140]!r}, which is not sent")
+        if "\x00" in item["raw"] or (prov is not None and "\x00" in prov):
+            # No hub stores a NUL character (PostgreSQL text cannot hold one).
+            raise InvalidInput(f"objects[{n}] holds a NUL character")
         objects.append(_Version(item["raw"], prov, seal_id))
     for n, doc in enumerate(tombstones_doc):
         if not isinstance(doc, dict):
@@ -143,7 +149,7 @@ def _stix_id(raw: str) -> str | None:
     except ValueError:
         return None
     found = obj.get("id") if isinstance(obj, dict) else None
-    return found[:300] if isinstance(found, str) else None
+    return found[:_STIX_ID_LIMIT] if isinstance(found, str) else None
 
 
 def _tlp(value: Any) -> TLP | None:
@@ -288,7 +294,13 @@ class _Receiver:
         self._seal_status: dict[str, str | None] = {}
 
     def refuse(self, stix_id: str | None, reason: str) -> None:
-        self.result.refused.append(Refused(stix_id, reason))
+        # Kept in the database and the audit log: what the peer sent is cleaned of NULs.
+        self.result.refused.append(
+            Refused(
+                stix_id.replace("\x00", "\ufffd") if stix_id is not None else None,
+                reason.replace("\x00", "\ufffd"),
+            )
+        )
 
     def seal_status(self, seal_id: str) -> str | None:
         """Return None for a seal that verifies, ``_LOOP`` for this hub's own, else why not."""
@@ -299,7 +311,7 @@ class _Receiver:
     def _check_seal(self, signed: seal.Seal) -> str | None:
         if signed.origin == self.here:
             return _LOOP
-        if not signed.id.startswith(signed.origin + "/"):
+        if len(signed.id) > _SEAL_ID_LIMIT or not signed.id.startswith(signed.origin + "/"):
             # Seal ids are global keys: an origin may only mint ids under its own name.
             return f"{FORGED}: seal {signed.id[:140]!r} is not named under its origin"
         problem = self.origins.verifies(signed.origin, lambda k: seal.verify_seal(signed, k))
@@ -422,7 +434,7 @@ class _Receiver:
 
     def _apply(self, doc: dict[str, Any]) -> None:
         stix_id = doc.get("stix_id")
-        stix_id = stix_id[:300] if isinstance(stix_id, str) else None
+        stix_id = stix_id[:_STIX_ID_LIMIT] if isinstance(stix_id, str) else None
         problem = _malformed(doc)
         if problem is not None:
             self.refuse(stix_id, f"invalid tombstone: {problem}")
@@ -482,6 +494,8 @@ def _malformed(doc: dict[str, Any]) -> str | None:
     for name in ("id", "origin", "stix_id", "reason", "issued", "signature"):
         if not isinstance(doc.get(name), str):
             return f"'{name}' must be a string"
+    if len(doc["stix_id"]) > _STIX_ID_LIMIT:
+        return "'stix_id' is too long"
     if doc.get("type") != tombstones.DOCUMENT_TYPE:
         return f"'type' must be {tombstones.DOCUMENT_TYPE!r}"
     if doc["reason"] not in tombstones.REASONS:
