@@ -193,34 +193,23 @@ class _Recipients:
     def __init__(self, session: Session, here: str) -> None:
         self._session = session
         self._here = here
-        self._orgs: dict[str, int | None] = {}
-        self._users: dict[str, int | None] = {}
-        self._hubs: dict[str, int | None] = {}
+        self._found: dict[tuple[str, str], int | None] = {}
 
-    def _org(self, name: str) -> int | None:
-        if name not in self._orgs:
-            self._orgs[name] = self._session.execute(
-                select(Organisation.id).where(Organisation.name_key == name_key(name))
-            ).scalar_one_or_none()
-        return self._orgs[name]
-
-    def _user(self, name: str) -> int | None:
-        if name not in self._users:
-            self._users[name] = self._session.execute(
-                select(User.id).where(User.username_key == username_key(name))
-            ).scalar_one_or_none()
-        return self._users[name]
+    def _id(self, kind: str, name: str) -> int | None:
+        """Return the id of the local user, organisation or hub organisation ``name``."""
+        if (kind, name) not in self._found:
+            if kind == "user":
+                query = select(User.id).where(User.username_key == username_key(name))
+            else:
+                query = select(Organisation.id).where(Organisation.name_key == name_key(name))
+                if kind == "hub":
+                    query = query.where(Organisation.kind == OrgKind.HUB.value)
+            self._found[kind, name] = self._session.execute(query).scalar_one_or_none()
+        return self._found[kind, name]
 
     def hub(self, name: str) -> int | None:
         """Return the local organisation of kind ``hub`` named ``name``, if any."""
-        if name not in self._hubs:
-            self._hubs[name] = self._session.execute(
-                select(Organisation.id).where(
-                    Organisation.name_key == name_key(name),
-                    Organisation.kind == OrgKind.HUB.value,
-                )
-            ).scalar_one_or_none()
-        return self._hubs[name]
+        return self._id("hub", name)
 
     def translate(
         self, names: list[Any], dropped: list[str]
@@ -237,10 +226,10 @@ class _Recipients:
             if hub == self._here:
                 found: tuple[int | None, int | None] | None = None
                 if who.startswith("user:"):
-                    uid = self._user(who[5:])
+                    uid = self._id("user", who[5:])
                     found = None if uid is None else (None, uid)
                 else:
-                    oid = self._org(who)
+                    oid = self._id("org", who)
                     found = None if oid is None else (oid, None)
                 if found is None:
                     dropped.append(name[:200])
