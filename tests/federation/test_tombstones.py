@@ -124,7 +124,7 @@ def test_a_producers_delete_tells_the_peer_hubs_that_could_read_it(world: World)
     assert {k: doc[k] for k in ("type", "stix_id", "versions", "reason")} == {
         "type": "varsel-tombstone",
         "stix_id": obj["id"],
-        "versions": None,
+        "versions": [obj["modified"]],
         "reason": "deleted",
     }
     assert doc["id"].startswith(f"{HERE}/") and _signed_here(doc)

@@ -204,19 +204,19 @@ def delete_object(
     # before it goes; copies received from other hubs are withdrawn by their origin only.
     local = tombstones.local_pks(session, pks)
     hearers = tombstones.audience(session, local)
+    # Named one by one, never "all": a version shared again after the deletion may travel in
+    # the same batch as the tombstone, and must not be deleted with the old ones.
     versions = tombstones.withdrawn_versions(session, local) if hearers else None
     # Only the producer deletes, so only its series of the object changes.
     tombstones.delete_versions(session, collection_id=collection_id, stix_id=stix_id, pks=pks)
-    if hearers:
-        gone = not tombstones.remains_local(session, collection_id=collection_id, stix_id=stix_id)
-        tombstones.issue(
-            session,
-            collection_id=collection_id,
-            stix_id=stix_id,
-            versions=None if gone else versions,
-            reason="deleted",
-            audience=hearers,
-        )
+    tombstones.issue(
+        session,
+        collection_id=collection_id,
+        stix_id=stix_id,
+        versions=versions,
+        reason="deleted",
+        audience=hearers,
+    )
     audit.record(
         session=session,
         actor=principal.label,

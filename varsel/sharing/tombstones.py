@@ -247,20 +247,6 @@ def withdrawn_versions(session: Session, pks: Sequence[int]) -> list[str] | None
     return sorted(found)
 
 
-def remains_local(session: Session, *, collection_id: str, stix_id: str) -> bool:
-    """Return whether any version of ``stix_id`` first stored here is left in the collection."""
-    left = session.execute(
-        select(StixObject.id)
-        .where(
-            StixObject.collection_id == collection_id,
-            StixObject.stix_id == stix_id,
-            StixObject.origin_hub.is_(None),
-        )
-        .limit(1)
-    ).first()
-    return left is not None
-
-
 def local_pks(session: Session, pks: Sequence[int]) -> list[int]:
     """Return which of these rows were first stored here (this hub is their origin)."""
     return [
