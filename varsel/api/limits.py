@@ -59,11 +59,12 @@ class LargeBody:
     authenticates_first: bool = False
 
 
-# Routes that take whole STIX envelopes or bundles, or up to 1,000 observables of up to
-# 4 KiB each (/match). Every other route takes at most FORM_LIMIT.
+# Routes that take whole STIX envelopes, bundles or federation batches, or up to 1,000
+# observables of up to 4 KiB each (/match). Every other route takes at most FORM_LIMIT.
 LARGE_BODIES: Final = (
     LargeBody("POST", re.compile(rf"/taxii2/{API_ROOT}/collections/[^/]+/objects/"), 0, True),
     LargeBody("POST", re.compile(r"/api/v1/collections/[^/]+/share"), 0, True),
+    LargeBody("POST", re.compile(r"/api/v1/federation/collections/[^/]+/batch"), 0, True),
     LargeBody("POST", re.compile(r"/api/v1/match")),
     LargeBody("POST", re.compile(r"/share/bundle"), _MULTIPART_SLACK, True),
 )

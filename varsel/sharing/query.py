@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, Select, and_, cast, delete, or_, select, update
+from sqlalchemy import ColumnElement, Integer, Select, and_, cast, or_, select
 from sqlalchemy.orm import Session
 
 from varsel.audit import service as audit
@@ -14,6 +14,7 @@ from varsel.errors import InvalidInput, NotFound
 from varsel.policy import Action, restrict
 from varsel.policy.principal import Principal
 from varsel.sharing import cursor as cursors
+from varsel.sharing import tombstones
 from varsel.sharing.models import StixObject
 from varsel.sharing.tlp import TLP
 from varsel.sharing.validation import InvalidStixObject, timestamp_key
@@ -199,9 +200,23 @@ def delete_object(
     pks = [pk for (pk,) in session.execute(query)]
     if not pks:
         raise NotFound(f"no object {stix_id} that you may delete in this collection")
-    session.execute(delete(StixObject).where(StixObject.id.in_(pks)))
+    # The peer hubs that could read what goes (docs/federation.md, "Tombstones"), asked
+    # before it goes; copies received from other hubs are withdrawn by their origin only.
+    local = tombstones.local_pks(session, pks)
+    hearers = tombstones.audience(session, local)
+    # Named one by one, never "all": a version shared again after the deletion may travel in
+    # the same batch as the tombstone, and must not be deleted with the old ones.
+    versions = tombstones.withdrawn_versions(session, local) if hearers else None
     # Only the producer deletes, so only its series of the object changes.
-    _refresh_flags(session, collection_id, stix_id, principal.org_id)
+    tombstones.delete_versions(session, collection_id=collection_id, stix_id=stix_id, pks=pks)
+    tombstones.issue(
+        session,
+        collection_id=collection_id,
+        stix_id=stix_id,
+        versions=versions,
+        reason="deleted",
+        audience=hearers,
+    )
     audit.record(
         session=session,
         actor=principal.label,
@@ -210,24 +225,3 @@ def delete_object(
         details={"id": stix_id, "versions": len(pks)},
     )
     return len(pks)
-
-
-def _refresh_flags(session: Session, collection_id: str, stix_id: str, producer_id: int) -> None:
-    rows = session.execute(
-        select(StixObject.id, StixObject.version_key)
-        .where(
-            StixObject.collection_id == collection_id,
-            StixObject.stix_id == stix_id,
-            StixObject.producer_org_id == producer_id,
-        )
-        .order_by(StixObject.version_key)
-    ).all()
-    if not rows:
-        return
-    session.execute(
-        update(StixObject)
-        .where(StixObject.id.in_([r[0] for r in rows]))
-        .values(is_latest=False, is_first=False)
-    )
-    session.execute(update(StixObject).where(StixObject.id == rows[-1][0]).values(is_latest=True))
-    session.execute(update(StixObject).where(StixObject.id == rows[0][0]).values(is_first=True))

@@ -34,6 +34,7 @@ from varsel.cli.main._sharing import (
     community_list,
     community_member,
     community_set_visibility,
+    object_purge,
     org_identity,
 )
 from varsel.console import err
@@ -53,6 +54,7 @@ community_app = typer.Typer(help="Communities (sharing groups).", no_args_is_hel
 collection_app = typer.Typer(help="TAXII collections.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 hub_app = typer.Typer(help="This hub's identity among federated hubs.", no_args_is_help=True)
+object_app = typer.Typer(help="STIX objects (administration).", no_args_is_help=True)
 app.add_typer(org_app, name="org")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
@@ -60,6 +62,7 @@ app.add_typer(community_app, name="community")
 app.add_typer(collection_app, name="collection")
 app.add_typer(audit_app, name="audit")
 app.add_typer(hub_app, name="hub")
+app.add_typer(object_app, name="object")
 
 app.command()(init)
 app.command()(serve)
@@ -83,6 +86,7 @@ collection_app.command("add")(collection_add)
 collection_app.command("list")(collection_list)
 audit_app.command("verify")(audit_verify)
 hub_app.command("id")(hub_id)
+object_app.command("purge")(object_purge)
 
 
 def main() -> None:
@@ -138,6 +142,8 @@ __all__ = [
     "hub_id",
     "init",
     "main",
+    "object_app",
+    "object_purge",
     "org_add",
     "org_app",
     "org_client",

@@ -176,3 +176,26 @@ def org_identity(
     out.print(
         f"{org!r} {'may no longer' if remove else 'may now'} name {identity_id} as created_by_ref"
     )
+
+
+def object_purge(
+    stix_id: str,
+    collection: Annotated[
+        str | None,
+        typer.Option(help="Purge from this collection (id, alias or title) only; default: all."),
+    ] = None,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Delete every version of STIX_ID, whoever produced it (as the local operator; audited).
+
+    Peer hubs that could read the versions first stored here are sent a signed 'purged'
+    tombstone; copies received from other hubs are deleted here only.
+    """
+    from varsel.sharing import tombstones
+
+    with unit_of_work(database_url) as session:
+        deleted = tombstones.purge(
+            session=session, principal=local_operator(), stix_id=stix_id, collection=collection
+        )
+    for collection_id, count in sorted(deleted.items()):
+        out.print(f"purged {count} version(s) of {stix_id} from collection {collection_id}")

@@ -16,15 +16,17 @@ from __future__ import annotations
 
 from varsel.sharing.ingest._checks import RECIPIENTS_PROPERTY, preload_warning_lists
 from varsel.sharing.ingest._ingest import ingest
-from varsel.sharing.ingest._results import Addressee, IngestResult, StatusDetail
-from varsel.sharing.ingest._store import qualified_recipients
+from varsel.sharing.ingest._results import Addressee, Candidate, IngestResult, StatusDetail
+from varsel.sharing.ingest._store import qualified_recipients, store
 
 __all__ = [
     "RECIPIENTS_PROPERTY",
     "Addressee",
+    "Candidate",
     "IngestResult",
     "StatusDetail",
     "ingest",
     "preload_warning_lists",
     "qualified_recipients",
+    "store",
 ]

@@ -24,6 +24,7 @@ from varsel.clock import now_us, us_to_rfc3339
 from varsel.orgs.models import Organisation, User
 from varsel.policy.principal import Principal
 from varsel.provenance import keys, seal
+from varsel.sharing import tombstones
 from varsel.sharing.ingest._producers import producer_refusals
 from varsel.sharing.ingest._results import Addressee, Candidate, IngestResult, StatusDetail
 from varsel.sharing.models import Collection, Recipient, Seal, StixObject
@@ -287,7 +288,8 @@ def store(
                 is_first,
                 cand.tlp.value,
                 producer_org_id,
-                shared_by_user_id,
+                # A version received from another hub was shared by no user of this one.
+                None if cand.origin_hub is not None else shared_by_user_id,
                 # PostgreSQL text cannot hold NUL; the raw JSON keeps the escape intact.
                 (facts.name or None) and facts.name[:500].replace("\x00", "\ufffd"),
                 facts.revoked,
@@ -303,6 +305,13 @@ def store(
         named.append((len(new_rows) - 1, cand.recipients))
         result.successes.append(StatusDetail(facts.stix_id, version, _warned(cand.warnings)))
 
+    # Peer hubs that read the latest versions about to be replaced: a new version that they
+    # may not read withdraws the older ones from them (docs/federation.md, "Tombstones").
+    narrowing = (
+        tombstones.Narrowing.watch(session, latest_pks=demote_latest)
+        if demote_latest and any(c.origin_hub is None for c in candidates)
+        else None
+    )
     for pks, column in ((demote_latest, StixObject.is_latest), (demote_first, StixObject.is_first)):
         if pks:
             session.execute(
@@ -344,4 +353,8 @@ def store(
         session.execute(
             update(Collection).where(Collection.id == collection.id).values(last_added_us=last)
         )
+        if narrowing is not None:
+            narrowing.withdraw(
+                session, collection_id=collection.id, producer_org_id=principal.org_id
+            )
     return sorted(refused)

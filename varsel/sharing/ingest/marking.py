@@ -159,6 +159,28 @@ class Classified:
 UNCLASSIFIED: dict[str, Any] = {"class_country": None, "class_grade": None, "class_level": None}
 
 
+def received_classification(value: Any) -> dict[str, Any] | None:
+    """Return the row columns of a provenance's ``class`` (``[code, grade, level]`` or null).
+
+    None when this hub's classification table does not hold exactly that level: a version
+    whose classification the hub cannot place is refused, never stored as unclassified.
+    """
+    if value is None:
+        return dict(UNCLASSIFIED)
+    if not isinstance(value, list) or len(value) != 3:
+        return None
+    country, grade, name = value
+    if type(grade) is not int or not isinstance(country, str) or not isinstance(name, str):
+        return None
+    for sch in rules.schemes():
+        if sch.stored_as != country:
+            continue
+        for lvl in sch.levels:
+            if lvl.name == name and lvl.grade == grade:
+                return {"class_country": country, "class_grade": grade, "class_level": name}
+    return None
+
+
 class Classifier:
     """Read the markings of one envelope: its own definitions, stored ones, known ids.
 
