@@ -167,13 +167,12 @@ class Wakeups:
                 continue
             try:
                 with readers() as session:
-                    heads = dict(
-                        session.execute(
-                            select(Collection.id, Collection.last_added_us).where(
-                                Collection.id.in_(ids)
-                            )
-                        ).tuples()
+                    rows = session.execute(
+                        select(Collection.id, Collection.last_added_us).where(
+                            Collection.id.in_(ids)
+                        )
                     )
+                    heads = {cid: head for cid, head in rows}
             except Exception as exc:  # a locked or vanished file: try again next tick
                 log.warning("stream poll failed: %s", exc)
                 continue
