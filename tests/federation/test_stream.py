@@ -8,9 +8,11 @@ and the stream ending when its token is revoked.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
+import socket
 import subprocess
 import sys
 import threading
@@ -44,6 +46,19 @@ from varsel.sharing.tlp import TLP
 CREATED = "2026-01-01T00:00:00.000Z"
 
 
+_APPS: list[Any] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _stop_wakeups() -> Iterator[None]:
+    """Stop the stream wake-ups the served apps started (the test server has no lifespan)."""
+    yield
+    for app in _APPS:
+        feeds = getattr(app.state, "feeds", None)
+        if feeds is not None:
+            feeds.wakeups.stop()
+
+
 @dataclass
 class World:
     """Fjordnett (producer), Svea and peer hub 'hub-b' in community Nordic; Outsider not."""
@@ -56,6 +71,8 @@ class World:
 @pytest.fixture
 def world(hub: Hub) -> World:
     """Create the organisations, users, tokens and the collection."""
+    if hub.app not in _APPS:
+        _APPS.append(hub.app)
     with hub.session() as s:
         ids = {
             "Fjordnett": f.org(s, "Fjordnett", "NO"),
@@ -179,7 +196,7 @@ class Subscriber:
     events: queue.Queue[Event | None] = field(default_factory=queue.Queue)
     status: int | None = None
     ended: threading.Event = field(default_factory=threading.Event)
-    _client: httpx.Client | None = None
+    _socket: socket.socket | None = None
 
     def start(self) -> Subscriber:
         """Open the stream and wait until the server answered."""
@@ -188,14 +205,17 @@ class Subscriber:
         def run() -> None:
             try:
                 with httpx.Client(timeout=httpx.Timeout(10, read=60)) as client:
-                    self._client = client
                     sent = {"Authorization": f"Bearer {self.token}", **self.headers}
                     with client.stream("GET", self.target, headers=sent) as answer:
+                        # Closing the client from another thread would leave this read
+                        # blocked and the connection open; shutting the socket down ends both.
+                        stream = answer.extensions["network_stream"]
+                        self._socket = stream.get_extra_info("socket")
                         self.status = answer.status_code
                         opened.set()
                         for event in parse(answer.iter_lines()):
                             self.events.put(event)
-            except (httpx.HTTPError, RuntimeError):
+            except (httpx.HTTPError, RuntimeError, OSError):
                 pass  # closed by the test
             finally:
                 opened.set()
@@ -221,9 +241,10 @@ class Subscriber:
 
     def close(self) -> None:
         """Close the connection."""
-        if self._client is not None:
-            self._client.close()
-        self.ended.wait(5)
+        if self._socket is not None and not self.ended.is_set():
+            with contextlib.suppress(OSError):
+                self._socket.shutdown(socket.SHUT_RDWR)
+        assert self.ended.wait(5)
 
 
 @pytest.fixture

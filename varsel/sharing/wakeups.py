@@ -29,6 +29,7 @@ POLL_SECONDS: Final = 0.2
 # How long the listener blocks before it looks whether it should stop.
 _LISTEN_TICK: Final = 0.5
 _RECONNECT_SECONDS: Final = 1.0
+_MAX_RECONNECT_SECONDS: Final = 30.0
 
 log = logging.getLogger("varsel.stream")
 
@@ -141,20 +142,24 @@ class Wakeups:
 
         args, kwargs = self._engine.dialect.create_connect_args(self._engine.url)
         kwargs.pop("context", None)
+        pause = _RECONNECT_SECONDS
         while not self._stop.is_set():
             try:
                 with psycopg.connect(*args, autocommit=True, **kwargs) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     self._listening = True
+                    pause = _RECONNECT_SECONDS
                     self.wake_all()
                     while not self._stop.is_set():
                         for note in conn.notifies(timeout=_LISTEN_TICK):
                             self.wake(note.payload)
             except psycopg.Error as exc:
-                log.warning("stream listener lost its database connection: %s", exc)
+                log.warning("stream listener has no database connection: %s", exc)
             finally:
                 self._listening = False
-            self._stop.wait(_RECONNECT_SECONDS)
+            # Streams poll meanwhile (``reliable`` is false), so waiting longer loses nothing.
+            self._stop.wait(pause)
+            pause = min(pause * 2, _MAX_RECONNECT_SECONDS)
 
     def _poll(self) -> None:
         """Read the watched collections' heads every POLL_SECONDS; wake on every change."""
@@ -167,21 +172,22 @@ class Wakeups:
                 continue
             try:
                 with readers() as session:
-                    rows = session.execute(
+                    heads: dict[str, int] = {}
+                    for cid, last in session.execute(
                         select(Collection.id, Collection.last_added_us).where(
                             Collection.id.in_(ids)
                         )
-                    )
-                    heads = {cid: head for cid, head in rows}
+                    ):
+                        heads[cid] = last
             except Exception as exc:  # a locked or vanished file: try again next tick
                 log.warning("stream poll failed: %s", exc)
                 continue
             for cid in ids:
-                head = heads.get(cid)
+                now = heads.get(cid)
                 # A first sighting wakes too: the stream may have read just before a commit.
-                if head is None or seen.get(cid) != head:
+                if now is None or seen.get(cid) != now:
                     self.wake(cid)
-                if head is not None:
-                    seen[cid] = head
+                if now is not None:
+                    seen[cid] = now
             for cid in set(seen) - set(ids):
                 del seen[cid]
