@@ -21,6 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from typing import Annotated, Final
 
 from fastapi import APIRouter, FastAPI, Query, Request
@@ -43,6 +44,8 @@ from varsel.sharing.wakeups import POLL_SECONDS, Wakeups
 HEARTBEAT_SECONDS: float = 10.0
 # Checks of the stream's credentials at most this often on wake-ups (and on every heartbeat).
 RECHECK_SECONDS: float = 1.0
+# How often a stream counts each collection's lag (``remaining``) while catching up.
+REMAINING_SECONDS: float = 1.0
 # Streams one server process holds open; one more is answered 503 (Busy).
 MAX_STREAMS: int = 64
 # JSON of one event; a single version larger than this travels alone.
@@ -265,9 +268,30 @@ async def _events(
     checked = time.monotonic()
     sent = time.monotonic()
 
+    # The lag is counted at most once a second per collection (a count of up to 100,000
+    # readable rows costs more than a batch); in between it is the last count less what was
+    # sent since, which is exact unless rows arrived meanwhile.
+    counted: dict[str, float] = {}
+    lag: dict[str, int] = {}
+
     def read(cid: str, after: int, who: Principal) -> feed.FeedBatch:
+        count = time.monotonic() - counted.get(cid, float("-inf")) >= REMAINING_SECONDS
         with state.readers() as session:
-            return feed.read_feed(session, who, cid, after, limit=limit, exclude_origins=exclude)
+            batch = feed.read_feed(
+                session,
+                who,
+                cid,
+                after,
+                limit=limit,
+                exclude_origins=exclude,
+                count_remaining=count,
+            )
+        if batch.remaining is None:
+            batch = replace(batch, remaining=max(0, lag.get(cid, 0) - len(batch.objects)))
+        elif count:
+            counted[cid] = time.monotonic()
+        lag[cid] = batch.remaining or 0
+        return batch
 
     try:
         while True:

@@ -27,7 +27,7 @@ from varsel.sharing.models import Collection
 # How often SQLite streams look for new rows (and PostgreSQL ones while not listening).
 POLL_SECONDS: Final = 0.2
 # How long the listener blocks before it looks whether it should stop.
-_LISTEN_TICK: Final = 0.5
+_LISTEN_TICK: Final = 0.1
 _RECONNECT_SECONDS: Final = 1.0
 _MAX_RECONNECT_SECONDS: Final = 30.0
 
