@@ -539,6 +539,9 @@ def test_too_many_streams_are_refused_busy(
     live: str, world: World, subscribers: list[Subscriber], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(stream_module, "MAX_STREAMS", 1)
+    bearer = {"Authorization": f"Bearer {world.tokens['bob']}"}
+    for _ in range(3):  # a refused stream gives its place back
+        assert httpx.get(url(live, "no-such-collection"), headers=bearer).status_code == 404
     first = Subscriber(url(live, world.collection_id), world.tokens["bob"]).start()
     subscribers.append(first)
     assert first.status == 200

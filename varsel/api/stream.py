@@ -244,9 +244,13 @@ async def stream(
             session.commit()
         return positions
 
-    positions = await run_in_threadpool(prepare)
     feeds = feeds_of(request.app)
     release = feeds.admit()
+    try:
+        positions = await run_in_threadpool(prepare)
+    except BaseException:
+        release()
+        raise
     events = _events(state, feeds, credentials, principal, positions, limit, exclude, idle_ends)
     return EventStream(events, release)
 
