@@ -640,3 +640,31 @@ def test_a_share_wakes_a_stream_of_another_server_process(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def test_a_share_notifies_the_feed_channel_on_commit(live: str, world: World, hub: Hub) -> None:
+    if hub.backend != "postgresql":
+        pytest.skip("SQLite has no NOTIFY; its streams poll")
+    import psycopg
+
+    args, kwargs = hub.engine.dialect.create_connect_args(hub.engine.url)
+    kwargs.pop("context", None)
+    with psycopg.connect(*args, autocommit=True, **kwargs) as conn:
+        conn.execute("LISTEN varsel_feed")
+        share(
+            live, world.tokens["alice"], world.collection_id, raw_indicator(TLP.GREEN, "1.2.3.4")[1]
+        )
+        notes = [n.payload for n in conn.notifies(timeout=2, stop_after=1)]
+    assert notes == [world.collection_id]
+
+
+def test_the_application_starts_and_stops_its_wakeups(hub: Hub) -> None:
+    from fastapi.testclient import TestClient
+
+    with TestClient(hub.app):
+        wakeups = hub.app.state.feeds.wakeups
+        deadline = time.monotonic() + 5
+        while not wakeups.reliable and time.monotonic() < deadline:
+            time.sleep(0.05)  # PostgreSQL: until its LISTEN connection is up
+        assert wakeups.reliable
+    assert not wakeups.reliable
