@@ -230,7 +230,8 @@ async def stream(
 
     def prepare() -> dict[str, int]:
         positions: dict[str, int] = {}
-        with state.sessions() as session:
+        # Only an acknowledgement writes; without one, no write lock is taken (SQLite).
+        with (state.sessions if given else state.readers)() as session:
             for ref in wanted:
                 coll = sharing.readable_collection(
                     session=session, principal=principal, collection_id=ref
