@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from varsel import config, web
-from varsel.api import errors, federation, limits, rest, taxii
+from varsel.api import errors, federation, limits, rest, stream, taxii
 from varsel.clearances import rules as clearance_rules
 from varsel.clearances import views as clearance_views
 from varsel.config import Settings
@@ -41,9 +41,12 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     if not gc.get_freeze_count():
         gc.collect()
         gc.freeze()
+    # The process's stream wake-ups: a LISTEN connection on PostgreSQL, a poll on SQLite.
+    await stream.start(app)
     try:
         yield
     finally:
+        await stream.stop(app)
         if helper is not None:
             state.warnings_helper = None
             await run_in_threadpool(helper.stop)
@@ -80,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Every router is listed here explicitly (no registration by import side effects).
     app.include_router(taxii.router)
     app.include_router(rest.router)
+    app.include_router(stream.router)
     app.include_router(federation.router)
     app.include_router(matching_views.router)
     app.include_router(clearance_views.router)

@@ -109,6 +109,9 @@ def serve(
         workers=workers,
         log_level="info",
         access_log=False,
+        # Streams (/api/v1/stream) never end by themselves: without this, stopping the server
+        # would wait for every subscriber to leave. They resume with Last-Event-ID.
+        timeout_graceful_shutdown=5,
     )
 
 

@@ -169,11 +169,13 @@ class TokenCheck:
     noted_use: bool
 
 
-def authenticate_token(*, session: Session, token: str) -> TokenCheck:
+def authenticate_token(*, session: Session, token: str, note_use: bool = True) -> TokenCheck:
     """Return the principal for a valid bearer token and note its use; the caller commits.
 
     One query reads the token with its user, organisation and parent, so revocation, expiry,
-    disabling and role changes are seen on the very next request; nothing is cached.
+    disabling and role changes are seen on the very next request; nothing is cached. Without
+    ``note_use`` nothing is written, so a read-only session can check a token again (a stream
+    re-checks the token it was opened with, varsel.api.stream).
     """
     if not token.startswith(TOKEN_PREFIX):
         raise AuthenticationFailed("the bearer token is not a Varsel API token")
@@ -188,7 +190,7 @@ def authenticate_token(*, session: Session, token: str) -> TokenCheck:
     if row.disabled_at is not None:
         raise AuthenticationFailed("this API token's user is disabled")
     # Coarse last-used time: one write a minute per token keeps reads from becoming writes.
-    noted = row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1)
+    noted = note_use and (row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1))
     if noted:
         session.execute(_TOKEN_USED, {"token_id": row.token_id, "now": now})
     principal = Principal(

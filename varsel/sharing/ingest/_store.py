@@ -24,6 +24,7 @@ from varsel.clock import now_us, us_to_rfc3339
 from varsel.orgs.models import Organisation, User
 from varsel.policy.principal import Principal
 from varsel.provenance import keys, seal
+from varsel.sharing.feed import announce
 from varsel.sharing import tombstones
 from varsel.sharing.ingest._producers import producer_refusals
 from varsel.sharing.ingest._results import Addressee, Candidate, IngestResult, StatusDetail
@@ -353,6 +354,8 @@ def store(
         session.execute(
             update(Collection).where(Collection.id == collection.id).values(last_added_us=last)
         )
+        # The collection's streams wake when this commits (docs/federation.md, "The stream").
+        announce(session, collection.id)
         if narrowing is not None:
             narrowing.withdraw(
                 session, collection_id=collection.id, producer_org_id=principal.org_id
