@@ -135,7 +135,7 @@ def build(session: Session) -> OpsWorld:
                 at=now - timedelta(seconds=10 - index),
             )
         )
-    session.add(Refusal(peer_name="hub-a", link_id=None, stix_id=None, reason="pushed junk", at=now))
+    session.add(Refusal(peer_name="hub-a", link_id=None, reason="pushed junk", at=now))
     # Three tombstones for hub-b at positions 100, 200, 300; it acknowledged 150: two pending.
     for position in (100, 200, 300):
         _tombstone(session, coll.id, position, [hub_b_org])
@@ -143,7 +143,8 @@ def build(session: Session) -> OpsWorld:
     session.add(
         StreamPosition(org_id=hub_b_org, collection_id=coll.id, position_us=150, updated_at=now)
     )
-    session.add(Lease(name="federation-worker", holder="host-1:4242", expires_at=now + timedelta(seconds=30)))
+    lease_end = now + timedelta(seconds=30)
+    session.add(Lease(name="federation-worker", holder="host-1:4242", expires_at=lease_end))
     session.flush()
     return OpsWorld(
         collection_id=coll.id,

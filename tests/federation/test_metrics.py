@@ -98,9 +98,7 @@ def test_an_empty_hub_answers_parseable_text(hub: Hub, client: TestClient) -> No
     assert not [s for s in samples if s.name.startswith("varsel_federation_link_")]
 
 
-def test_links_peers_refusals_and_pending_tombstones(
-    client: TestClient, world: OpsWorld
-) -> None:
+def test_links_peers_refusals_and_pending_tombstones(client: TestClient, world: OpsWorld) -> None:
     answer = client.get("/metrics", headers=_bearer(world.tokens["root"]))
     assert answer.status_code == 200, answer.text
     samples = _samples(answer.text)
