@@ -94,6 +94,15 @@ def test_others_are_refused(client: TestClient, world: OpsWorld, who: str) -> No
     assert "hub-a.example" not in page.text
 
 
+def test_a_peer_hubs_user_is_refused_even_as_hub_admin(hub: Hub, client: TestClient) -> None:
+    with hub.session() as s:
+        f.org(s, "hub-x", "SE", kind="hub")
+        f.user(s, "x-admin", "hub-x", role="hub-admin")
+        s.commit()
+    sign_in(client, "x-admin")
+    assert client.get("/admin/federation").status_code == 403
+
+
 def test_anonymous_is_sent_to_sign_in(client: TestClient, world: OpsWorld) -> None:
     page = client.get("/admin/federation", follow_redirects=False)
     assert page.status_code == 303

@@ -16,7 +16,7 @@ from varsel.http.deps import DbSession, Hub
 from varsel.web import charts
 from varsel.web.i18n import Translator, negotiate
 from varsel.web.render import render
-from varsel.web.sessions import HubAdmin
+from varsel.web.sessions import HubAdmin, NotPermitted
 
 router = APIRouter(prefix="/admin")
 _LABEL = 24  # characters of a link's name in the chart before it is cut
@@ -41,6 +41,9 @@ def _lag_chart(view: FederationOverview, t: Translator) -> str | None:
 @router.get("/federation")
 def federation(request: Request, state: Hub, db: DbSession, principal: HubAdmin) -> Response:
     """Show this hub's federation: key, peers, links, refusals, pending tombstones, acks."""
+    if principal.hub:
+        # A peer hub's user never learns who else this hub peers with, whatever its role.
+        raise NotPermitted("this page is for this hub's own hub-admins")
     view = queries.overview(session=db, settings=state.settings)
     db.rollback()  # read only; end the read transaction before rendering
     t = Translator(negotiate(request.headers.get("accept-language")))
