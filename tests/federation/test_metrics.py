@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 from collections.abc import Iterator
 from datetime import UTC
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,7 +18,9 @@ from tests import factories as f
 from tests.conftest import Hub
 from tests.federation import _ops_world
 from tests.federation._ops_world import HUB_B, OpsWorld
+from varsel.federation import queries
 from varsel.federation.models import PeerLink
+from varsel.provenance import keys
 
 
 @pytest.fixture
@@ -149,3 +153,20 @@ def test_every_scrape_reads_the_database_afresh(
         s.commit()
     after = _samples(client.get("/metrics", headers=headers).text)
     assert _one(after, "varsel_federation_link_lag_objects", link=str(world.link_id)) == 0
+
+
+def test_the_overview_reads_the_key_and_never_makes_one(hub: Hub, tmp_path: Path) -> None:
+    settings = dataclasses.replace(hub.settings, data_dir=tmp_path, hub_name="hub-q")
+    with hub.session() as s:
+        empty = queries.overview(session=s, settings=settings)
+        assert (empty.public_key, empty.key_problem) == (None, None)
+        assert not keys.key_path(tmp_path).exists()
+        keys.create(tmp_path)
+        keys.key_path(tmp_path).chmod(0o644)
+        loose = queries.overview(session=s, settings=settings)
+        assert loose.public_key is None and "chmod 600" in (loose.key_problem or "")
+        keys.key_path(tmp_path).chmod(0o600)
+        good = queries.overview(session=s, settings=settings)
+    assert good.public_key == keys.load(tmp_path, "hub-q").public
+    assert good.public_fingerprint == queries.fingerprint(good.public_key)
+    assert good.hub_name == "hub-q"

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from varsel import config
 from varsel.clock import utcnow
 from varsel.config import Settings
+from varsel.errors import Misconfigured
 from varsel.federation.models import Lease, Peer, PeerLink, Refusal, TrustedHub
 from varsel.orgs.models import Organisation, OrgKind
 from varsel.provenance import keys
@@ -161,8 +162,9 @@ class FederationOverview:
     """Everything an operator reads about this hub's federation, read at one moment."""
 
     hub_name: str
-    # None until the hub's key exists (``varsel init`` creates it).
+    # None until the hub's key exists (``varsel init`` creates it) or while it cannot be read.
     public_key: str | None
+    key_problem: str | None
     peers: tuple[PeerView, ...]
     links: tuple[LinkView, ...]
     inbound: tuple[InboundHub, ...]
@@ -191,11 +193,16 @@ class FederationOverview:
         return {hub.name: hub.pending_tombstones for hub in self.inbound}
 
 
-def _public_key(settings: Settings) -> str | None:
+def _public_key(settings: Settings) -> tuple[str | None, str | None]:
+    """Return (the hub's public key, or None; what is wrong with its key file, or None)."""
     # Read only: a page or a scrape never creates the key (keys.current would).
     if not keys.key_path(settings.data_dir).exists():
-        return None
-    return keys.current(settings.data_dir, settings.hub_name).public
+        return None, None
+    try:
+        return keys.current(settings.data_dir, settings.hub_name).public, None
+    except (Misconfigured, OSError, ValueError) as exc:
+        # Shown to the hub-admin, not raised: monitoring must go on while the key is fixed.
+        return None, exc.message if isinstance(exc, Misconfigured) else type(exc).__name__
 
 
 def _refusal(row: Refusal) -> RefusalView:
@@ -341,6 +348,7 @@ def overview(*, session: Session, settings: Settings | None = None) -> Federatio
     """Return this hub's federation as an operator sees it (reads only)."""
     settings = settings or config.current()
     now = utcnow()
+    public_key, key_problem = _public_key(settings)
     newest = session.scalars(select(Refusal).order_by(Refusal.id.desc()).limit(_REFUSALS_READ))
     per_link: dict[int, list[RefusalView]] = defaultdict(list)
     unlinked: dict[str, list[RefusalView]] = defaultdict(list)
@@ -355,7 +363,8 @@ def overview(*, session: Session, settings: Settings | None = None) -> Federatio
     )
     return FederationOverview(
         hub_name=settings.hub_name,
-        public_key=_public_key(settings),
+        public_key=public_key,
+        key_problem=key_problem,
         peers=tuple(_peers(session)),
         links=tuple(_links(session, per_link)),
         inbound=tuple(_inbound(session, now)),
