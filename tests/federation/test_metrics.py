@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -170,3 +171,13 @@ def test_the_overview_reads_the_key_and_never_makes_one(hub: Hub, tmp_path: Path
     assert good.public_key == keys.load(tmp_path, "hub-q").public
     assert good.public_fingerprint == queries.fingerprint(good.public_key)
     assert good.hub_name == "hub-q"
+
+
+def test_a_scrape_over_real_http(live: str, world: OpsWorld) -> None:
+    """As Prometheus scrapes: a GET with the token over a socket, text it can parse."""
+    answer = httpx.get(f"{live}/metrics", headers=_bearer(world.tokens["root"]), timeout=10)
+    assert answer.status_code == 200
+    assert answer.headers["cache-control"] == "no-store"
+    samples = _samples(answer.text)
+    assert _one(samples, "varsel_federation_link_lag_objects", link=str(world.link_id)) == 42
+    assert httpx.get(f"{live}/metrics", timeout=10).status_code == 401
