@@ -181,3 +181,31 @@ def test_a_scrape_over_real_http(live: str, world: OpsWorld) -> None:
     samples = _samples(answer.text)
     assert _one(samples, "varsel_federation_link_lag_objects", link=str(world.link_id)) == 42
     assert httpx.get(f"{live}/metrics", timeout=10).status_code == 401
+
+
+def test_a_push_the_peer_accepted_acknowledges_its_tombstones(
+    hub: Hub, client: TestClient, world: OpsWorld
+) -> None:
+    """hub-a is pushed the collection (link 2): a push_position past its tombstone acks it."""
+    headers = _bearer(world.tokens["root"])
+
+    def pending_at_hub_a(push_position: int) -> float:
+        with hub.session() as s:
+            s.execute(
+                update(PeerLink)
+                .where(PeerLink.id == world.idle_link_id)
+                .values(push_position=push_position)
+            )
+            s.commit()
+        samples = _samples(client.get("/metrics", headers=headers).text)
+        return _one(samples, "varsel_federation_pending_tombstones", peer="hub-a")
+
+    assert pending_at_hub_a(350) == 1  # its tombstone is at 400
+    assert pending_at_hub_a(400) == 0
+    # A pull link does not acknowledge anything for the peer it pulls from.
+    with hub.session() as s:
+        idle = update(PeerLink).where(PeerLink.id == world.idle_link_id)
+        s.execute(idle.values(direction="pull"))
+        s.commit()
+    samples = _samples(client.get("/metrics", headers=headers).text)
+    assert _one(samples, "varsel_federation_pending_tombstones", peer="hub-a") == 1

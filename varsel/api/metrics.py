@@ -79,7 +79,8 @@ def families(view: FederationOverview) -> Iterator[Metric]:
     )
     lag_seconds = GaugeMetricFamily(
         PREFIX + "link_lag_seconds",
-        "Age of the oldest version not yet moved over this link, as last measured.",
+        "How far the link is behind the newest version, in seconds of the collection's "
+        "time (head - position of the last batch), as last measured.",
         labels=LINK_LABELS,
     )
     success = GaugeMetricFamily(
@@ -128,7 +129,8 @@ def families(view: FederationOverview) -> Iterator[Metric]:
 
     pending = GaugeMetricFamily(
         PREFIX + "pending_tombstones",
-        "Tombstones addressed to a hub organisation that it has not acknowledged on the stream.",
+        "Tombstones addressed to a hub organisation that it has not acknowledged (on the "
+        "stream, or by accepting a push).",
         labels=["peer"],
     )
     oldest = GaugeMetricFamily(

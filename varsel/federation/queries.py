@@ -10,8 +10,9 @@ content, only ids and counts. They are for hub-admins and the local operator; th
 that (the web page and ``/metrics`` admit hub-admins only).
 
 *Pending tombstones* of a hub organisation are the tombstones whose audience includes it and whose
-position in their collection is beyond what that organisation acknowledged on the stream
-(``stream_positions``; docs/federation.md, "The stream").
+position in their collection is beyond what that organisation acknowledged: on the stream
+(``stream_positions``; docs/federation.md, "The stream") or, where this hub pushes the
+collection to it, by accepting the push (the link's ``push_position``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from varsel import config
 from varsel.clock import utcnow
 from varsel.config import Settings
 from varsel.errors import Misconfigured
-from varsel.federation.models import Lease, Peer, PeerLink, Refusal, TrustedHub
+from varsel.federation.models import Direction, Lease, Peer, PeerLink, Refusal, TrustedHub
 from varsel.orgs.models import Organisation, OrgKind
 from varsel.provenance import keys
 from varsel.sharing.models import (
@@ -268,16 +269,41 @@ def _links(session: Session, latest: dict[int, list[RefusalView]]) -> list[LinkV
 
 
 def _pending(session: Session, now: datetime) -> dict[int, tuple[int, float | None]]:
-    """Return, per hub organisation id, its pending tombstones and the oldest one's age."""
-    acknowledged = and_(
+    """Return, per hub organisation id, its pending tombstones and the oldest one's age.
+
+    A hub organisation acknowledges a collection's tombstones on the stream
+    (``stream_positions``) or, where this hub pushes that collection to it, by accepting the
+    push (the link's ``push_position``); either acknowledgement counts.
+    """
+    pushed = (
+        select(
+            TrustedHub.org_id.label("org_id"),
+            PeerLink.local_collection_id.label("collection_id"),
+            func.max(PeerLink.push_position).label("position_us"),
+        )
+        .join(Peer, Peer.name == TrustedHub.name)
+        .join(PeerLink, PeerLink.peer_id == Peer.id)
+        .where(PeerLink.direction.in_((Direction.PUSH.value, Direction.BOTH.value)))
+        .group_by(TrustedHub.org_id, PeerLink.local_collection_id)
+        .subquery()
+    )
+    streamed = and_(
         StreamPosition.org_id == TombstoneAudience.org_id,
         StreamPosition.collection_id == Tombstone.collection_id,
+    )
+    by_push = and_(
+        pushed.c.org_id == TombstoneAudience.org_id,
+        pushed.c.collection_id == Tombstone.collection_id,
     )
     rows = session.execute(
         select(TombstoneAudience.org_id, func.count(), func.min(Tombstone.created_at))
         .join(Tombstone, Tombstone.id == TombstoneAudience.tombstone_id)
-        .outerjoin(StreamPosition, acknowledged)
-        .where(Tombstone.date_added_us > func.coalesce(StreamPosition.position_us, 0))
+        .outerjoin(StreamPosition, streamed)
+        .outerjoin(pushed, by_push)
+        .where(
+            Tombstone.date_added_us > func.coalesce(StreamPosition.position_us, 0),
+            Tombstone.date_added_us > func.coalesce(pushed.c.position_us, 0),
+        )
         .group_by(TombstoneAudience.org_id)
     )
     return {
