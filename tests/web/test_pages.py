@@ -234,9 +234,14 @@ def test_every_page_renders_for_each_role(hub: Hub, world: World) -> None:
             **dict.fromkeys(PAGES, 200),
             **dict.fromkeys(ADMIN_PAGES, 403),
             "/admin/audit": 403,
+            "/admin/federation": 403,
         },
-        "bob": {**dict.fromkeys(PAGES + ADMIN_PAGES, 200), "/admin/audit": 403},
-        "root": dict.fromkeys([*PAGES, *ADMIN_PAGES, "/admin/audit"], 200),
+        "bob": {
+            **dict.fromkeys(PAGES + ADMIN_PAGES, 200),
+            "/admin/audit": 403,
+            "/admin/federation": 403,
+        },
+        "root": dict.fromkeys([*PAGES, *ADMIN_PAGES, "/admin/audit", "/admin/federation"], 200),
     }
     for username, pages in expected.items():
         with TestClient(hub.app) as client:

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from varsel import config, web
-from varsel.api import errors, federation, limits, rest, stream, taxii
+from varsel.api import errors, federation, limits, metrics, rest, stream, taxii
 from varsel.clearances import rules as clearance_rules
 from varsel.clearances import views as clearance_views
 from varsel.config import Settings
@@ -88,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(matching_views.router)
     app.include_router(clearance_views.router)
     app.include_router(incident_views.router)
+    app.include_router(metrics.router)
     app.include_router(web.router)
     web.install(app)  # HTML error pages and sign-in redirects on page routes only
     logging.getLogger("varsel").setLevel(logging.INFO)

@@ -15,6 +15,7 @@ from varsel.web import (
     auth,
     clearances,
     exports,
+    federation,
     home,
     incidents,
     objects,
@@ -33,6 +34,7 @@ router.include_router(share.router)
 router.include_router(exports.router)
 router.include_router(incidents.router)
 router.include_router(admin.router)
+router.include_router(federation.router)
 router.include_router(account.router)
 router.include_router(clearances.router)
 
