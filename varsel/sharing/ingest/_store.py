@@ -24,8 +24,8 @@ from varsel.clock import now_us, us_to_rfc3339
 from varsel.orgs.models import Organisation, User
 from varsel.policy.principal import Principal
 from varsel.provenance import keys, seal
-from varsel.sharing.feed import announce
 from varsel.sharing import tombstones
+from varsel.sharing.feed import announce
 from varsel.sharing.ingest._producers import producer_refusals
 from varsel.sharing.ingest._results import Addressee, Candidate, IngestResult, StatusDetail
 from varsel.sharing.models import Collection, Recipient, Seal, StixObject
