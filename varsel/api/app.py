@@ -38,7 +38,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     await run_in_threadpool(ingesting.preload_warning_lists)
     # Every process starts one; the lease in the database lets exactly one run the links.
     federation = (
-        start_federation(state.sessions, hub_name=state.settings.hub_name)
+        start_federation(state.sessions, readers=state.readers, hub_name=state.settings.hub_name)
         if state.settings.federation
         else None
     )

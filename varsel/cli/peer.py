@@ -92,8 +92,12 @@ def peer_link(
     database_url: DatabaseOpt = None,
 ) -> None:
     """Map the peer's collection REMOTE onto LOCAL (asks the peer which collections it has)."""
-    from varsel.federation import service
+    from varsel.federation import client, service
 
+    with unit_of_work(database_url) as session:
+        peer = service.endpoint(session=session, name=name)
+    # Asked between two units of work: no write lock is held while the peer answers.
+    offered = client.list_collections(url=peer.url, token=peer.token, ca_bundle=peer.ca_bundle)
     with unit_of_work(database_url) as session:
         row = service.link(
             session=session,
@@ -102,6 +106,7 @@ def peer_link(
             remote=remote,
             local=local,
             direction=direction,
+            remote_collections=offered,
         )
         text = f"link {row.id}: {name}:{row.remote_collection_id} {row.direction} {local!r}"
     out.print(text)
@@ -155,8 +160,10 @@ def peer_status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (for scripts).")] = False,
     database_url: DatabaseOpt = None,
 ) -> None:
-    """Show each peer's links: state, last success, lag, last error, refusals, pending
-    tombstones; and the hubs that subscribe to this one."""
+    """Show each link's state, last success, lag, last error, refusals and pending tombstones.
+
+    Also lists the hubs that subscribe to this one's stream, with what they acknowledged.
+    """
     from varsel.federation import service
 
     with unit_of_work(database_url) as session:
@@ -221,8 +228,7 @@ def peer_sync(
     ] = False,
     database_url: DatabaseOpt = None,
 ) -> None:
-    """Run the federation worker in this process (not needed beside `varsel serve`, which runs
-    it); with --once, catch every link up and exit."""
+    """Run the federation worker here (`varsel serve` runs it too); --once: catch up and exit."""
     import logging
     import threading
 
@@ -237,7 +243,11 @@ def peer_sync(
         err.print("[red]error:[/] the database has no hub yet; run [bold]varsel init[/] first")
         raise typer.Exit(1)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    worker = Worker(make_sessionmaker(engine), hub_name=settings.hub_name)
+    worker = Worker(
+        make_sessionmaker(engine),
+        readers=make_sessionmaker(engine, read_only=True),
+        hub_name=settings.hub_name,
+    )
     try:
         if not once:
             stop = threading.Event()

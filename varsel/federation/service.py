@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +39,6 @@ from varsel.sharing.service import get_collection
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 # How many of a link's latest refusals `peer status` shows.
 LATEST_REFUSALS = 5
-
-# Lists the collections a peer offers this hub's user: (peer, token) -> TAXII collection dicts.
-RemoteLister = Callable[[Peer, str], list[dict[str, Any]]]
 
 
 def _require_admin(principal: Principal) -> None:
@@ -265,9 +261,20 @@ def _remote_collection(
     return chosen
 
 
-def list_remote(peer: Peer, token: str) -> list[dict[str, Any]]:
-    """Return the collections ``peer`` lists to this hub's user, over TAXII."""
-    return peers_http.list_collections(url=peer.url, token=token, ca_bundle=peer.ca_bundle)
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a peer is and how to reach it (its token read from its file)."""
+
+    url: str
+    token: str = field(repr=False)
+    ca_bundle: str | None
+
+
+def endpoint(*, session: Session, name: str) -> Endpoint:
+    """Return how to reach peer ``name``."""
+    peer = get_peer(session=session, name=name)
+    token = peers_http.read_token(Path(peer.token_file))
+    return Endpoint(url=peer.url, token=token, ca_bundle=peer.ca_bundle)
 
 
 def link(
@@ -278,10 +285,14 @@ def link(
     remote: str,
     local: str,
     direction: str,
-    lister: RemoteLister = list_remote,
+    remote_collections: list[dict[str, Any]],
 ) -> PeerLink:
     """Map the peer's collection ``remote`` (id or title) onto ``local``; or change the way an
-    existing link moves objects."""
+    existing link moves objects.
+
+    ``remote_collections`` is what the peer lists to this hub's user (TAXII 2.1 §5.1), asked
+    for before the caller's transaction: no write lock is held while a peer answers.
+    """
     _require_admin(principal)
     try:
         way = Direction(direction)
@@ -289,8 +300,7 @@ def link(
         raise InvalidInput(f"--direction must be pull, push or both, got {direction!r}") from None
     peer = get_peer(session=session, name=name)
     target = _local_collection(session, local)
-    token = peers_http.read_token(Path(peer.token_file))
-    chosen = _remote_collection(lister(peer, token), remote, way, name)
+    chosen = _remote_collection(remote_collections, remote, way, name)
     remote_id = str(chosen["id"])
     row = session.execute(
         select(PeerLink).where(
@@ -534,13 +544,14 @@ def hub_org_of(*, session: Session, name: str) -> Organisation:
 
 
 __all__ = [
+    "Endpoint",
     "PeerView",
     "add_peer",
     "get_peer",
     "hub_org_of",
     "link",
     "list_peers",
-    "list_remote",
+    "endpoint",
     "pending_tombstones",
     "remove_peer",
     "status",

@@ -240,7 +240,7 @@ class LinkRunner(threading.Thread):
 
     def _pull(self) -> None:
         limits = self.worker.limits
-        with self.worker.sessions() as session:
+        with self.worker.readers() as session:
             ctx = self._context(session)
             position = session.execute(
                 select(PeerLink.pull_position).where(PeerLink.id == self.link_id)
@@ -321,14 +321,14 @@ class LinkRunner(threading.Thread):
 
     def _push(self) -> None:
         limits = self.worker.limits
-        with self.worker.sessions() as session:
+        with self.worker.readers() as session:
             ctx = self._context(session)
         path = f"api/v1/federation/collections/{ctx.remote_id}/batch"
         with open_client(
             url=ctx.url, token=ctx.token, ca_bundle=ctx.ca_bundle, limits=limits
         ) as http:
             while not self.halt.is_set():
-                with self.worker.sessions() as session:
+                with self.worker.readers() as session:
                     link = session.get(PeerLink, ctx.link_id)
                     collection = session.get(Collection, ctx.local_id)
                     if link is None or collection is None:
@@ -494,6 +494,7 @@ class Worker:
         sessions: sessionmaker[Session],
         *,
         hub_name: str,
+        readers: sessionmaker[Session] | None = None,
         limits: Limits | None = None,
         holder: str | None = None,
         ttl_s: float = lease.TTL_S,
@@ -503,6 +504,9 @@ class Worker:
         rng: random.Random | None = None,
     ) -> None:
         self.sessions, self.hub_name = sessions, hub_name
+        # Reads go through read-only sessions: on SQLite a writing session takes the write lock
+        # from its first statement, and a push polls every half second.
+        self.readers = readers or sessions
         self.limits = limits or Limits()
         self.holder = holder or lease.new_holder()
         self.ttl_s, self.renew_s = ttl_s, renew_s
@@ -512,7 +516,7 @@ class Worker:
         self.holding = threading.Event()
 
     def _wanted(self) -> list[tuple[int, str]]:
-        with self.sessions() as session:
+        with self.readers() as session:
             rows = session.execute(select(PeerLink.id, PeerLink.direction).order_by(PeerLink.id))
             wanted = []
             for link_id, direction in rows:
@@ -579,7 +583,7 @@ class Worker:
         )
         while not self._take():
             if time.monotonic() > deadline:
-                with self.sessions() as session:
+                with self.readers() as session:
                     row = lease.holder_of(session)
                 who = row.holder if row else "another process"
                 raise LeaseBusy(
@@ -630,6 +634,8 @@ class Background:
         self.thread.join(timeout=timeout)
 
 
-def start_background(sessions: sessionmaker[Session], *, hub_name: str) -> Background:
+def start_background(
+    sessions: sessionmaker[Session], *, readers: sessionmaker[Session], hub_name: str
+) -> Background:
     """Start the federation worker in a background thread of this process."""
-    return Background(Worker(sessions, hub_name=hub_name)).start()
+    return Background(Worker(sessions, readers=readers, hub_name=hub_name)).start()
