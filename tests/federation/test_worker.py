@@ -523,3 +523,28 @@ def test_serve_runs_the_worker_and_gives_its_lease_up_on_stop(hub: Hub) -> None:
             assert s.get(Lease, lease.NAME) is None
     finally:
         app.state.engine.dispose()
+
+
+def test_sync_once_as_a_process_prints_a_summary_and_its_exit_says_if_all_caught_up(
+    hub_a: dict[str, Any], peer_server: Callable[..., _Peer]
+) -> None:
+    from tests.cli.test_cli import run
+
+    def idle_at_once(h: _Handler) -> None:
+        h.start_stream()
+        h.send(IDLE)
+
+    hub: Hub = hub_a["hub"]
+    _link(hub_a, "hub-b", peer_server(idle_at_once).url)
+    done = run(hub, "peer", "sync", "--once")
+    assert done.returncode == 0, done.stderr
+    assert "hub-b link" in done.stdout and "up to date" in done.stdout
+    assert "1 link directions, 0 failed" in done.stdout
+    _link(hub_a, "hub-c", peer_server(_unauthorised).url)
+    done = run(hub, "peer", "sync", "--once")
+    assert done.returncode == 1
+    assert "hub-c link" in done.stdout and "HTTP 401" in done.stdout
+    assert TOKEN not in done.stdout + done.stderr
+    status = json.loads(run(hub, "peer", "status", "--json").stdout)
+    states = {p["name"]: p["links"][0]["state"] for p in status["peers"]}
+    assert states == {"hub-b": "ok", "hub-c": "error"}

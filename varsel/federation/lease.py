@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from varsel.clock import utcnow
-from varsel.errors import VarselError
+from varsel.errors import Busy
 from varsel.federation.models import Lease
 
 NAME = "federation-worker"
@@ -30,7 +30,7 @@ TTL_S = 15.0
 RENEW_S = 5.0
 
 
-class LeaseLost(VarselError):
+class LeaseLost(Busy):
     """This process no longer holds the lease; whatever it was writing is rolled back."""
 
 

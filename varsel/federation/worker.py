@@ -41,7 +41,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from varsel.clock import utcnow
-from varsel.errors import VarselError
+from varsel.errors import Busy, NotFound, VarselError
 from varsel.federation import _seams, lease
 from varsel.federation.client import (
     Limits,
@@ -69,7 +69,7 @@ PUSH_BATCH = 500
 MAX_REFUSALS_KEPT, MAX_REASON = 100, 500
 
 
-class LinkGone(VarselError):
+class LinkGone(NotFound):
     """The link was removed while its thread ran."""
 
 
@@ -146,6 +146,8 @@ class LinkRunner(threading.Thread):
         self._response: httpx.Response | None = None
         self._peer = "?"
         self._token = ""
+        # The link's row already says ok with no lag: an idle push need not write it again.
+        self._clean = False
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -189,13 +191,15 @@ class LinkRunner(threading.Thread):
         response = self._response
         if response is None:
             return
-        stream = response.extensions.get("network_stream")
-        sock = stream.get_extra_info("socket") if stream is not None else None
-        if isinstance(sock, socket.socket):
-            try:
+        try:
+            # httpx's documented "network_stream" extension: shutting the socket down wakes
+            # a read blocked in another thread (closing it would not).
+            stream = response.extensions.get("network_stream")
+            sock = stream.get_extra_info("socket") if stream is not None else None
+            if isinstance(sock, socket.socket):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        except (OSError, AttributeError):
+            pass  # already closed
 
     def _context(self, session: Session) -> _Context:
         row = session.execute(
@@ -262,6 +266,7 @@ class LinkRunner(threading.Thread):
             http.stream("GET", "api/v1/stream", params=params, headers=headers) as response,
         ):
             self._response = response
+            self._clean = False
             if response.status_code != 200:
                 raise status_failure(response, "opening the peer's stream")
             kind = response.headers.get("content-type", "").partition(";")[0].strip()
@@ -378,6 +383,7 @@ class LinkRunner(threading.Thread):
             link.lag_objects = int(batch["remaining"])
             link.lag_seconds = _lag_seconds(batch)
             link.state, link.last_success_at, link.updated_at = "ok", now, now
+            self._clean = False  # the next idle poll records that the lag is gone
             for item in refused[:MAX_REFUSALS_KEPT]:
                 session.execute(
                     insert(Refusal).values(
@@ -393,6 +399,8 @@ class LinkRunner(threading.Thread):
     # -- health ------------------------------------------------------------------------------
 
     def _mark_ok(self, *, lag_zero: bool) -> None:
+        if self._clean:
+            return
         with self.worker.sessions() as session, session.begin():
             lease.fence(session, holder=self.worker.holder)
             values: dict[str, Any] = {"state": "ok", "last_success_at": utcnow()}
@@ -404,6 +412,7 @@ class LinkRunner(threading.Thread):
                 .values(**values)
                 .execution_options(synchronize_session=False)
             )
+        self._clean = lag_zero
 
     def _record_error(self, exc: Exception) -> str:
         if isinstance(exc, (PeerFailed, StreamRefused, VarselError)):
@@ -418,10 +427,11 @@ class LinkRunner(threading.Thread):
         # Retrying cannot help a refusal, a bad token file or a malformed stream; a network
         # error, a 5xx or a database hiccup may pass.
         permanent = bool(getattr(exc, "permanent", False)) or (
-            isinstance(exc, VarselError) and not isinstance(exc, PeerFailed)
+            isinstance(exc, VarselError) and not isinstance(exc, (PeerFailed, Busy))
         )
         state = "error" if permanent else "retrying"
         log.warning("federation link %s to %s: %s", self.link_id, self._peer, text)
+        self._clean = False
         try:
             with self.worker.sessions() as session, session.begin():
                 lease.fence(session, holder=self.worker.holder)
@@ -482,7 +492,7 @@ def _check_answer(answer: Any) -> dict[str, Any]:
     return dict(answer)
 
 
-class LeaseBusy(VarselError):
+class LeaseBusy(Busy):
     """Another process holds the federation worker's lease."""
 
 
