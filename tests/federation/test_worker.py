@@ -35,7 +35,8 @@ from varsel.errors import InvalidInput
 from varsel.federation import _seams, lease, service
 from varsel.federation.client import Limits
 from varsel.federation.models import Lease, PeerLink, Refusal
-from varsel.federation.worker import Backoff, Outcome, Worker
+from varsel.federation.sse import Event, SseReader, StreamRefused
+from varsel.federation.worker import Background, Backoff, LeaseBusy, LinkRunner, Outcome, Worker
 from varsel.policy.principal import local_operator
 from varsel.provenance.keys import public_text
 from varsel.sharing import ingest
@@ -548,3 +549,75 @@ def test_sync_once_as_a_process_prints_a_summary_and_its_exit_says_if_all_caught
     status = json.loads(run(hub, "peer", "status", "--json").stdout)
     states = {p["name"]: p["links"][0]["state"] for p in status["peers"]}
     assert states == {"hub-b": "ok", "hub-c": "error"}
+
+
+def test_a_worker_that_lost_its_lease_writes_nothing(
+    hub_a: dict[str, Any], peer_server: Callable[..., _Peer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        _seams,
+        "apply_batch",
+        lambda *a, **k: SimpleNamespace(accepted=1, duplicates=0, refused=[], tombstones=0),
+    )
+    hub: Hub = hub_a["hub"]
+    link_id = _link(hub_a, "hub-b", "http://127.0.0.1:9/taxii2/hub/")
+    worker = _worker(hub)
+    assert lease.acquire(hub.sessions, holder=worker.holder, ttl_s=0.3)
+    runner = LinkRunner(worker, link_id, "pull", once=True)
+    with hub.session() as s:
+        ctx = runner._context(s)
+    runner._apply(ctx, "100", _batch(100).decode().split("data: ", 1)[1].strip())
+    assert _row(hub, link_id).pull_position == "100"
+    time.sleep(0.4)
+    assert lease.acquire(hub.sessions, holder="successor", ttl_s=30)
+    with pytest.raises(lease.LeaseLost):
+        runner._apply(ctx, "200", _batch(200).decode().split("data: ", 1)[1].strip())
+    assert _row(hub, link_id).pull_position == "100"
+    with pytest.raises(LeaseBusy, match="successor"):
+        worker.run_once(lease_wait_s=0.5)
+
+
+def test_stopping_the_worker_breaks_a_read_that_would_wait_30_s(
+    hub_a: dict[str, Any], peer_server: Callable[..., _Peer]
+) -> None:
+    hub: Hub = hub_a["hub"]
+    server = peer_server(_silence)
+    _link(hub_a, "hub-b", server.url)
+    background = Background(_worker(hub)).start()
+    deadline = time.monotonic() + 20
+    while not server.requests and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.requests, "the worker never connected"
+    time.sleep(0.3)
+    started = time.monotonic()
+    background.stop()
+    assert not background.thread.is_alive()
+    assert time.monotonic() - started < 5
+    with hub.session() as s:
+        assert s.get(Lease, lease.NAME) is None
+
+
+@pytest.mark.parametrize("cut", [1, 2, 3, 5, 7, 11])
+def test_the_reader_splits_lines_and_events_as_the_specification_says(cut: int) -> None:
+    text = (
+        b": hello\r\n"
+        b"event: batch\r\nid: 7\r\ndata: one\r\ndata:two\r\n\r\n"
+        b"data: three\rid: 8\r\r"
+        b"event: idle\ndata: {}\n\n"
+        b"data: never finished"
+    )
+    chunks = [text[i : i + cut] for i in range(0, len(text), cut)]
+    reader = SseReader(chunks, max_line_bytes=100, max_event_bytes=100, max_event_seconds=5)
+    events = list(reader.events())
+    assert events == [
+        Event("batch", "one\ntwo", "7"),
+        Event("message", "three", "8"),
+        Event("idle", "{}", "8"),
+    ]
+
+
+def test_the_reader_refuses_an_event_past_its_size() -> None:
+    chunks = [b"data: " + b"x" * 60 + b"\n"] * 3 + [b"\n"]
+    reader = SseReader(chunks, max_line_bytes=100, max_event_bytes=150, max_event_seconds=5)
+    with pytest.raises(StreamRefused, match="larger than 150 bytes"):
+        list(reader.events())
