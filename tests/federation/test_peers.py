@@ -252,3 +252,17 @@ def test_status_json_reports_links_refusals_and_pending_tombstones(
     assert (sub["org"], sub["position"], sub["pending_tombstones"]) == ("hub-b", 15, 2)
     table = run(hub, "peer", "status")
     assert table.returncode == 0 and "hub-b" in table.stdout
+
+
+@pytest.mark.parametrize(
+    ("api_root", "base"),
+    [
+        ("http://127.0.0.1:8001/taxii2/hub/", "http://127.0.0.1:8001/"),
+        ("https://x.example/varsel/taxii2/hub/", "https://x.example/varsel/"),
+        ("https://x.example/api1/", "https://x.example/"),
+    ],
+)
+def test_the_hub_base_is_the_api_root_up_to_taxii2(api_root: str, base: str) -> None:
+    from varsel.federation.client import check_url, hub_base
+
+    assert hub_base(check_url(api_root)) == base

@@ -427,7 +427,7 @@ def test_pull_applies_each_batch_with_its_position_and_resumes_there(
     with hub_a["hub"].session() as s:
         s.get(PeerLink, other).direction = "both"  # type: ignore[union-attr]
         s.commit()
-    monkeypatch.setattr(_seams, "read_feed", lambda *a, **k: {"objects": [], "tombstones": []})
+    monkeypatch.setattr(_seams, "outgoing", lambda *a, **k: _seams.Outgoing(0, []))
     outcomes = {o.link_id: o for o in _worker(hub_a["hub"]).run_once()}
     assert not outcomes[link_id].ok
     again = server.requests[-1]

@@ -3,16 +3,22 @@
 - :func:`apply_batch` calls ``varsel.federation.receive.apply_batch`` (the receive path, built
   in parallel). It is looked up when first called, so the worker runs (and its pull-side checks
   are tested) before that module is merged. At merge: replace the lookup by a plain import.
-- :func:`read_feed` is a THIN STAND-IN for ``varsel.sharing.feed.read_feed`` (the stream's
-  reader, built in parallel): the batch a subscriber may read after a position, in the stream's
-  format. At merge: make it call ``read_feed`` and delete the body, so the stream and push share
-  one reader.
+- :func:`outgoing` is a THIN STAND-IN for ``varsel.sharing.feed.read_feed`` + ``encode`` (the
+  stream's reader, built in parallel): the batch a subscriber may read after a position, as the
+  push bodies (``(position, JSON text)`` each). At merge its body becomes::
+
+      batch = feed.read_feed(session, principal, collection.id, after_us, limit=limit,
+                             exclude_origins=exclude_origins)
+      return Outgoing(batch.position, feed.encode(batch, max_bytes=max_bytes))
+
+  so the stream and the push share one reader and one encoding.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import exists, func, or_, select
@@ -36,9 +42,9 @@ def apply_batch(
     session: Session,
     *,
     collection: Collection,
-    sender: Any,
+    sender: Principal | None,
     peer_name: str,
-    link_id: int,
+    link_id: int | None,
     batch: dict[str, Any],
 ) -> Any:
     """Apply one batch a peer sent into ``collection`` (``varsel.federation.receive``)."""
@@ -53,7 +59,40 @@ def apply_batch(
     )
 
 
-def read_feed(
+@dataclass(frozen=True)
+class Outgoing:
+    """What a push sends next: the bodies, and where the read ended (past unreadable rows)."""
+
+    position: int
+    events: list[tuple[int, str]]
+
+
+def outgoing(
+    session: Session,
+    *,
+    principal: Principal,
+    collection: Collection,
+    after_us: int,
+    limit: int,
+    exclude_origins: frozenset[str] = frozenset(),
+    max_bytes: int,
+) -> Outgoing:
+    """Return the next items of ``collection`` after ``after_us`` that ``principal`` may read."""
+    batch = _read(
+        session,
+        principal=principal,
+        collection=collection,
+        after_us=after_us,
+        limit=limit,
+        exclude_origins=exclude_origins,
+    )
+    if not batch["objects"] and not batch["tombstones"]:
+        return Outgoing(batch["position"], [])
+    text = json.dumps(batch, ensure_ascii=False, separators=(",", ":"))
+    return Outgoing(batch["position"], [(batch["position"], text)])
+
+
+def _read(
     session: Session,
     *,
     principal: Principal,

@@ -54,6 +54,9 @@ class Limits:
     max_event_seconds: float = 120.0
     max_batch_objects: int = 1000
     max_answer_bytes: int = 8 * 1024 * 1024
+    # One push body at most (the receiving hub's VARSEL_MAX_CONTENT_LENGTH is 10 MB by default);
+    # a single larger version travels alone.
+    max_push_bytes: int = 4 * 1024 * 1024
 
     @property
     def read_s(self) -> float:

@@ -65,6 +65,8 @@ log = logging.getLogger("varsel.federation")
 
 PULL, PUSH = "pull", "push"
 PUSH_BATCH = 500
+# A stream that stayed open this long and then closed cleanly was healthy: reconnect at once.
+LONG_ENOUGH_S = 10.0
 # What one push answer may list as refused, and how long a reason may be (a peer's words).
 MAX_REFUSALS_KEPT, MAX_REASON = 100, 500
 
@@ -154,7 +156,7 @@ class LinkRunner(threading.Thread):
     def run(self) -> None:
         backoff = Backoff(rng=self.worker.rng)
         while not self.halt.is_set():
-            moved = self.moved
+            moved, began = self.moved, time.monotonic()
             try:
                 if self.direction == PULL:
                     self._pull()
@@ -165,9 +167,10 @@ class LinkRunner(threading.Thread):
                         self._peer, self.link_id, self.direction, True, self.moved
                     )
                     return
-                # The stream closed cleanly: come back at once if it brought something, else
-                # wait as after a failure (a peer that hangs up at once must not spin us).
-                if self.moved > moved:
+                # The stream closed cleanly: come back at once if it brought something or
+                # stayed open a while (a proxy's idle timeout), else wait as after a failure
+                # (a peer that hangs up at once must not spin us).
+                if self.moved > moved or time.monotonic() - began >= LONG_ENOUGH_S:
                     backoff.reset()
                     self.halt.wait(self.worker.reconnect_s)
                 else:
@@ -299,13 +302,12 @@ class LinkRunner(threading.Thread):
             lease.fence(session, holder=self.worker.holder)
             link = session.get(PeerLink, ctx.link_id, with_for_update=True)
             collection = session.get(Collection, ctx.local_id)
-            sender = session.get(Organisation, ctx.org_id)
             if link is None or collection is None:
                 raise LinkGone(f"link {ctx.link_id} was removed")
             result = _seams.apply_batch(
                 session,
                 collection=collection,
-                sender=sender,
+                sender=None,  # pulled: the link an operator made is the authority
                 peer_name=ctx.peer,
                 link_id=ctx.link_id,
                 batch=batch,
@@ -339,35 +341,46 @@ class LinkRunner(threading.Thread):
                     if link is None or collection is None:
                         raise LinkGone(f"link {ctx.link_id} was removed")
                     after = link.push_position
-                    batch = _seams.read_feed(
+                    out = _seams.outgoing(
                         session,
                         principal=ctx.principal,
                         collection=collection,
                         after_us=after,
                         limit=min(PUSH_BATCH, limits.max_batch_objects),
                         exclude_origins=frozenset({ctx.peer}),
+                        max_bytes=limits.max_push_bytes,
                     )
-                if not batch["objects"] and not batch["tombstones"]:
+                for position, body in out.events:
+                    with http.stream(
+                        "POST",
+                        path,
+                        content=body.encode("utf-8"),
+                        headers={"Content-Type": "application/json", "Accept": "application/json"},
+                    ) as response:
+                        if not 200 <= response.status_code < 300:
+                            raise status_failure(response, "pushing a batch")
+                        answer = _check_answer(read_json(response, limits.max_answer_bytes))
+                    self._pushed(ctx, after, position, json.loads(body), answer)
+                    after = position
+                if out.position > after:
+                    # Rows past the last one sent that the peer may not read: pass over them.
+                    self._pushed(ctx, after, out.position, None, None)
+                    after = out.position
+                if not out.events:
                     self._mark_ok(lag_zero=True)
                     if self.once:
                         return
                     self.halt.wait(self.worker.push_poll_s)
-                    continue
-                body = json.dumps(batch, ensure_ascii=False).encode("utf-8")
-                with http.stream(
-                    "POST",
-                    path,
-                    content=body,
-                    headers={"Content-Type": "application/json", "Accept": "application/json"},
-                ) as response:
-                    if not 200 <= response.status_code < 300:
-                        raise status_failure(response, "pushing a batch")
-                    answer = _check_answer(read_json(response, limits.max_answer_bytes))
-                self._pushed(ctx, after, batch, answer)
 
     def _pushed(
-        self, ctx: _Context, after: int, batch: dict[str, Any], answer: dict[str, Any]
+        self,
+        ctx: _Context,
+        after: int,
+        position: int,
+        batch: dict[str, Any] | None,
+        answer: dict[str, Any] | None,
     ) -> None:
+        """Record that the peer took everything up to ``position`` (one transaction)."""
         with self.worker.sessions() as session, session.begin():
             lease.fence(session, holder=self.worker.holder)
             link = session.get(PeerLink, ctx.link_id, with_for_update=True)
@@ -375,9 +388,11 @@ class LinkRunner(threading.Thread):
                 raise LinkGone(f"link {ctx.link_id} was removed")
             if link.push_position != after:
                 raise lease.LeaseLost("another writer moved the push position")
+            link.push_position = position
+            if batch is None or answer is None:
+                return
             now = utcnow()
             refused = answer["refused"]
-            link.push_position = int(batch["position"])
             link.sent += len(batch["objects"])
             link.refused += len(refused)
             link.lag_objects = int(batch["remaining"])
@@ -394,7 +409,8 @@ class LinkRunner(threading.Thread):
                         at=now,
                     )
                 )
-        self.moved += len(batch["objects"])
+        if batch is not None:
+            self.moved += len(batch["objects"])
 
     # -- health ------------------------------------------------------------------------------
 
