@@ -131,10 +131,11 @@ def _batch(position: int, n: int = 1, remaining: int = 0, collection: str = "rem
         * n,
         "tombstones": [],
     }
-    return f"event: batch\nid: {position}\ndata: {json.dumps(doc)}\n\n".encode()
+    return f"event: batch\nid: {collection}:{position}\ndata: {json.dumps(doc)}\n\n".encode()
 
 
-IDLE = b'event: idle\ndata: {"position": 0}\n\n'
+IDLE = b'event: idle\ndata: {"position": "remote-1:0"}\n\n'
+IDLE_AT_250 = b'event: idle\nid: remote-1:250\ndata: {"position": "remote-1:250"}\n\n'
 
 
 @pytest.fixture
@@ -323,6 +324,17 @@ def _unauthorised(h: _Handler) -> None:
     h.answer_json(401, {"detail": f"bad token {h.headers.get('Authorization')}"})
 
 
+def _error_event(h: _Handler) -> None:
+    h.start_stream()
+    h.send(b'event: error\ndata: {"status": 401, "detail": "the token was revoked"}\n\n')
+
+
+def _foreign_id(h: _Handler) -> None:
+    h.start_stream()
+    h.send(_batch(5).replace(b"id: remote-1:5", b"id: other:5"))
+    h.server.done.wait(30)
+
+
 def _html(h: _Handler) -> None:
     h.answer_json(200, {"not": "a stream"})
 
@@ -337,6 +349,8 @@ def _html(h: _Handler) -> None:
         (_too_big_batch, {"max_batch_objects": 2}, "more than 2 objects", "error"),
         (_unauthorised, {}, "HTTP 401", "error"),
         (_html, {}, "not text/event-stream", "error"),
+        (_error_event, {}, "ended the stream: 401 the token was revoked", "error"),
+        (_foreign_id, {}, "does not hold the position", "error"),
     ],
 )
 def test_a_misbehaving_peer_is_cut_off_within_its_limits(
@@ -399,7 +413,7 @@ def test_pull_applies_each_batch_with_its_position_and_resumes_there(
 
     def two_batches(h: _Handler) -> None:
         h.start_stream()
-        h.send(b": heartbeat\n\n" + _batch(100, n=2, remaining=1) + _batch(200) + IDLE)
+        h.send(b": heartbeat\n\n" + _batch(100, n=2, remaining=1) + _batch(200) + IDLE_AT_250)
 
     server = peer_server(two_batches)
     other = _link(
@@ -412,7 +426,13 @@ def test_pull_applies_each_batch_with_its_position_and_resumes_there(
     outcomes = {o.link_id: o for o in _worker(hub_a["hub"]).run_once()}
     assert outcomes[link_id] == Outcome("hub-b", link_id, "pull", True, 3)
     row = _row(hub_a["hub"], link_id)
-    assert (row.pull_position, row.received, row.duplicates, row.refused) == ("200", 3, 2, 2)
+    # The idle event's id lies past versions hub-a may not read there: resumed from it.
+    assert (row.pull_position, row.received, row.duplicates, row.refused) == (
+        "remote-1:250",
+        3,
+        2,
+        2,
+    )
     assert (row.lag_objects, row.lag_seconds, row.state) == (0, 0.0, "ok")
     (first,) = server.requests
     assert "Last-Event-ID" not in first.headers and "until_idle=1" in first.path
@@ -431,11 +451,11 @@ def test_pull_applies_each_batch_with_its_position_and_resumes_there(
     outcomes = {o.link_id: o for o in _worker(hub_a["hub"]).run_once()}
     assert not outcomes[link_id].ok
     again = server.requests[-1]
-    assert again.headers["Last-Event-ID"] == "200"
+    assert again.headers["Last-Event-ID"] == "remote-1:250"
     assert "exclude_origin=hub-a%2Chub-c" in again.path
     row = _row(hub_a["hub"], link_id)
     # Nothing of the refused batch was kept: not its position, not its counts.
-    assert (row.pull_position, row.received, row.state) == ("200", 3, "error")
+    assert (row.pull_position, row.received, row.state) == ("remote-1:250", 3, "error")
     assert "refuses whole" in (row.last_error or "")
 
 
@@ -566,13 +586,13 @@ def test_a_worker_that_lost_its_lease_writes_nothing(
     runner = LinkRunner(worker, link_id, "pull", once=True)
     with hub.session() as s:
         ctx = runner._context(s)
-    runner._apply(ctx, "100", _batch(100).decode().split("data: ", 1)[1].strip())
-    assert _row(hub, link_id).pull_position == "100"
+    runner._apply(ctx, "remote-1:100", _batch(100).decode().split("data: ", 1)[1].strip())
+    assert _row(hub, link_id).pull_position == "remote-1:100"
     time.sleep(0.4)
     assert lease.acquire(hub.sessions, holder="successor", ttl_s=30)
     with pytest.raises(lease.LeaseLost):
-        runner._apply(ctx, "200", _batch(200).decode().split("data: ", 1)[1].strip())
-    assert _row(hub, link_id).pull_position == "100"
+        runner._apply(ctx, "remote-1:200", _batch(200).decode().split("data: ", 1)[1].strip())
+    assert _row(hub, link_id).pull_position == "remote-1:100"
     with pytest.raises(LeaseBusy, match="successor"):
         worker.run_once(lease_wait_s=0.5)
 
@@ -621,3 +641,14 @@ def test_the_reader_refuses_an_event_past_its_size() -> None:
     reader = SseReader(chunks, max_line_bytes=100, max_event_bytes=150, max_event_seconds=5)
     with pytest.raises(StreamRefused, match="larger than 150 bytes"):
         list(reader.events())
+
+
+def test_push_says_so_when_the_peer_may_not_read_the_collection_here(
+    hub_a: dict[str, Any], peer_server: Callable[..., _Peer]
+) -> None:
+    server = peer_server(lambda h: h.answer_json(500, {}))
+    link_id = _link(hub_a, "hub-b", server.url, direction="push", members=False)
+    (outcome,) = _worker(hub_a["hub"]).run_once()
+    assert not outcome.ok and "make it a member" in (outcome.error or "")
+    assert _row(hub_a["hub"], link_id).state == "error"
+    assert server.requests == []

@@ -25,6 +25,7 @@ from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from varsel.clock import us_to_rfc3339
+from varsel.errors import NotFound
 from varsel.policy import Action, restrict
 from varsel.policy.principal import Principal
 from varsel.sharing.models import (
@@ -106,6 +107,11 @@ def _read(
     Objects pass :func:`restrict` for the principal; tombstones are those whose audience names
     the principal's organisation. Both come in ``date_added`` order, at most ``limit`` together.
     """
+    visible = restrict(select(Collection.id), principal, Action.READ).where(
+        Collection.id == collection.id
+    )
+    if session.execute(visible).first() is None:
+        raise NotFound(f"no collection {collection.id!r}")
     objects = restrict(
         select(StixObject).where(
             StixObject.collection_id == collection.id, StixObject.date_added_us > after_us

@@ -290,11 +290,35 @@ class LinkRunner(threading.Thread):
                     return
                 if event.event == "batch":
                     self._apply(ctx, event.id, event.data)
-                elif event.event == "idle" and self.once:
-                    self._mark_ok(lag_zero=True)
-                    return
+                elif event.event == "idle":
+                    # Caught up; its id may lie past versions this hub may not read there.
+                    self._caught_up(ctx, event.id)
+                    if self.once:
+                        return
+                elif event.event == "error":
+                    raise _stream_error(event.data)
         if self.once:
             raise PeerFailed("the peer's stream ended before it was caught up")
+
+    def _caught_up(self, ctx: _Context, event_id: str) -> None:
+        if event_id:
+            position_in(event_id, ctx.remote_id)  # refuse an id that is not the stream's
+        with self.worker.sessions() as session, session.begin():
+            lease.fence(session, holder=self.worker.holder)
+            values: dict[str, Any] = {
+                "state": "ok",
+                "last_success_at": utcnow(),
+                "lag_objects": 0,
+                "lag_seconds": 0.0,
+            }
+            if event_id:
+                values["pull_position"] = event_id
+            session.execute(
+                update(PeerLink)
+                .where(PeerLink.id == ctx.link_id)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
 
     def _apply(self, ctx: _Context, event_id: str, data: str) -> None:
         batch = _check_batch(data, event_id, ctx.remote_id, self.worker.limits.max_batch_objects)
@@ -341,15 +365,22 @@ class LinkRunner(threading.Thread):
                     if link is None or collection is None:
                         raise LinkGone(f"link {ctx.link_id} was removed")
                     after = link.push_position
-                    out = _seams.outgoing(
-                        session,
-                        principal=ctx.principal,
-                        collection=collection,
-                        after_us=after,
-                        limit=min(PUSH_BATCH, limits.max_batch_objects),
-                        exclude_origins=frozenset({ctx.peer}),
-                        max_bytes=limits.max_push_bytes,
-                    )
+                    try:
+                        out = _seams.outgoing(
+                            session,
+                            principal=ctx.principal,
+                            collection=collection,
+                            after_us=after,
+                            limit=min(PUSH_BATCH, limits.max_batch_objects),
+                            exclude_origins=frozenset({ctx.peer}),
+                            max_bytes=limits.max_push_bytes,
+                        )
+                    except NotFound:
+                        raise NotFound(
+                            f"organisation {ctx.peer!r} may not read the local collection "
+                            f"{collection.title!r} here: a push sends what the peer's hub may "
+                            "read, so make it a member of the collection's community"
+                        ) from None
                 for position, body in out.events:
                     with http.stream(
                         "POST",
@@ -470,6 +501,32 @@ def _lag_seconds(batch: dict[str, Any]) -> float:
     return max(0.0, (int(batch["head"]) - int(batch["position"])) / 1_000_000)
 
 
+def position_in(event_id: str, remote_id: str) -> int:
+    """Return the link's collection's position in a stream event id ``ID:US[,ID:US…]``."""
+    if not event_id or len(event_id) > 200:
+        raise StreamRefused("a stream event's id is missing or longer than 200 characters")
+    for part in event_id.split(","):
+        cid, sep, us = part.strip().rpartition(":")
+        if sep and cid == remote_id and us.isascii() and us.isdigit() and len(us) <= 18:
+            return int(us)
+    raise StreamRefused("a stream event's id does not hold the position of the link's collection")
+
+
+def _stream_error(data: str) -> PeerFailed:
+    """Return the failure an ``error`` event reports (the peer ends the stream after it)."""
+    try:
+        doc = json.loads(data)
+        status, detail = int(doc["status"]), str(doc.get("detail", ""))[:300]
+    except (ValueError, TypeError, KeyError):
+        return PeerFailed("the peer ended the stream with a malformed error event", permanent=True)
+    # 401, 403, 404 will not pass by retrying; a 503 (its database) may.
+    return PeerFailed(
+        f"the peer ended the stream: {status} {detail}",
+        permanent=status in (401, 403, 404),
+        status=status,
+    )
+
+
 def _check_batch(data: str, event_id: str, remote_id: str, max_items: int) -> dict[str, Any]:
     """Return the batch in an event's data if its shape is the stream's; StreamRefused if not."""
     try:
@@ -487,8 +544,8 @@ def _check_batch(data: str, event_id: str, remote_id: str, max_items: int) -> di
         raise StreamRefused("a batch event is not shaped as docs/federation.md says")
     if batch.get("collection") != remote_id:
         raise StreamRefused("a batch event is for another collection than the link's")
-    if event_id != str(batch["position"]) or len(event_id) > 200:
-        raise StreamRefused("a batch event's id is not its position")
+    if position_in(event_id, remote_id) != batch["position"]:
+        raise StreamRefused("a batch event's id does not hold its position")
     if len(batch["objects"]) + len(batch.get("tombstones", [])) > max_items:
         raise StreamRefused(f"a batch holds more than {max_items} objects and tombstones")
     return batch
