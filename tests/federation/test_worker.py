@@ -652,3 +652,15 @@ def test_push_says_so_when_the_peer_may_not_read_the_collection_here(
     assert not outcome.ok and "make it a member" in (outcome.error or "")
     assert _row(hub_a["hub"], link_id).state == "error"
     assert server.requests == []
+
+
+def test_a_token_file_others_may_read_is_not_used(
+    hub_a: dict[str, Any], peer_server: Callable[..., _Peer]
+) -> None:
+    server = peer_server(_silence)
+    link_id = _link(hub_a, "hub-b", server.url)
+    (hub_a["data"] / "peers" / "hub-b.token").chmod(0o644)
+    (outcome,) = _worker(hub_a["hub"]).run_once()
+    assert not outcome.ok and "chmod 600" in (outcome.error or "")
+    assert _row(hub_a["hub"], link_id).state == "error"
+    assert server.requests == []  # the token never left
