@@ -25,7 +25,6 @@ from varsel.federation._status import pending_tombstones, status
 from varsel.federation.models import Direction, Peer, PeerLink, TrustedHub
 from varsel.orgs import flows as org_flows
 from varsel.orgs.models import Organisation, OrgKind, Role
-from varsel.orgs.service import get_org
 from varsel.policy.principal import Principal
 from varsel.provenance.keys import parse_public, public_text
 from varsel.sharing.models import (
@@ -383,22 +382,11 @@ def list_peers(*, session: Session) -> list[PeerView]:
     return views
 
 
-def hub_org_of(*, session: Session, name: str) -> Organisation:
-    """Return the local organisation of kind hub that stands for peer ``name``."""
-    pin = session.get(TrustedHub, name)
-    if pin is not None:
-        org = session.get(Organisation, pin.org_id)
-        if org is not None:
-            return org
-    return get_org(session=session, name=name)
-
-
 __all__ = [
     "Endpoint",
     "PeerView",
     "add_peer",
     "get_peer",
-    "hub_org_of",
     "link",
     "list_peers",
     "endpoint",
