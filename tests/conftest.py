@@ -40,6 +40,8 @@ def pytest_configure(config: pytest.Config) -> None:
     # would load the lists (~3 s of CPU) every time. tests/sharing/test_warninglist_helper.py
     # turns it on.
     os.environ.setdefault("VARSEL_WARNINGLIST_HELPER", "0")
+    # Likewise the federation worker, which every lifespan would start: its tests start it.
+    os.environ.setdefault("VARSEL_FEDERATION", "0")
     # Every share is sealed with the hub's key (varsel.provenance), created on first use in the
     # data directory: give the test session its own, never the checkout's ./data.
     if "VARSEL_DATA_DIR" not in os.environ:

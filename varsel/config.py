@@ -208,6 +208,9 @@ class Settings:
     # The name other hubs know this one by (docs/federation.md): in recipients (ORG@NAME), in
     # every version's signed provenance and in `varsel hub id`.
     hub_name: str = field(default_factory=_hub_name)
+    # Run the federation worker inside `varsel serve` (varsel.federation.worker; a lease in the
+    # database keeps it to one process however many serve the hub).
+    federation: bool = field(default_factory=lambda: _bool_env("VARSEL_FEDERATION", True))
 
     def __post_init__(self) -> None:
         least = {
@@ -270,6 +273,7 @@ ENV_NAMES = {
     "warninglist_mode": "VARSEL_WARNINGLIST_MODE",
     "warninglist_helper": "VARSEL_WARNINGLIST_HELPER",
     "hub_name": "VARSEL_HUB_NAME",
+    "federation": "VARSEL_FEDERATION",
 }
 SMTP_ENV_NAMES = {
     "host": "VARSEL_SMTP_HOST",

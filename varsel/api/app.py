@@ -16,6 +16,7 @@ from varsel.clearances import rules as clearance_rules
 from varsel.clearances import views as clearance_views
 from varsel.config import Settings
 from varsel.db import make_engine, make_sessionmaker
+from varsel.federation.worker import start_background as start_federation
 from varsel.http.deps import HubState
 from varsel.incidents import views as incident_views
 from varsel.matching import views as matching_views
@@ -35,6 +36,12 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # The server starts answering once the warning lists are in memory, so the first share
     # does not wait seconds for them. Without a lifespan (tests) they load on first use.
     await run_in_threadpool(ingesting.preload_warning_lists)
+    # Every process starts one; the lease in the database lets exactly one run the links.
+    federation = (
+        start_federation(state.sessions, readers=state.readers, hub_name=state.settings.hub_name)
+        if state.settings.federation
+        else None
+    )
     # Everything alive now lives as long as the process. Frozen, the collector stops walking
     # it on every full collection: those walks took ~0.1 s each, every dozen envelopes. Once
     # per process: an application started again in the same process (tests) adds nothing.
@@ -46,6 +53,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        if federation is not None:
+            await run_in_threadpool(federation.stop)
         await stream.stop(app)
         if helper is not None:
             state.warnings_helper = None

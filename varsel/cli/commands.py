@@ -8,7 +8,7 @@ CLIs back would make importing any of them on its own a circular import.
 from __future__ import annotations
 
 from varsel.clearances import cli as clearance_cli
-from varsel.cli import backup, transfer
+from varsel.cli import backup, peer, transfer
 from varsel.cli.main import app
 from varsel.cli.main import main as _run
 from varsel.incidents import cli as incident_cli
@@ -21,6 +21,7 @@ matching_cli.register(app)
 clearance_cli.register(app)
 incident_cli.register(app)
 backup.register(app)
+peer.register(app)
 
 
 def main() -> None:

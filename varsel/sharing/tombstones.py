@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, select, text, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from varsel import config
@@ -33,11 +33,11 @@ from varsel.orgs.models import Organisation, OrgKind, Role
 from varsel.policy import Action, restrict
 from varsel.policy.principal import Principal
 from varsel.provenance import keys, seal
+from varsel.sharing import feed
 from varsel.sharing.models import Collection, StixObject, Tombstone, TombstoneAudience
 
 DOCUMENT_TYPE = "varsel-tombstone"
 REASONS = frozenset({"deleted", "withdrawn", "removed", "purged"})
-FEED_CHANNEL = "varsel_feed"
 _CHUNK = 500
 # No user has id 0: a hub organisation's reader matches no user recipient.
 _NOBODY = 0
@@ -106,15 +106,6 @@ def next_position(session: Session, collection_id: str) -> int:
     return position
 
 
-def notify_feed(session: Session, collection_id: str) -> None:
-    """Wake the streams of ``collection_id`` when this transaction commits (PostgreSQL only)."""
-    if session.connection().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_notify(:channel, :payload)"), {
-            "channel": FEED_CHANNEL,
-            "payload": collection_id,
-        })  # fmt: skip
-
-
 def document_text(document: dict[str, Any]) -> str:
     """Return a tombstone document as it is stored and travels (canonical JSON)."""
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -147,7 +138,7 @@ def store(
         session.execute(
             insert(TombstoneAudience), [{"tombstone_id": row_id, "org_id": o} for o in orgs]
         )
-    notify_feed(session, collection_id)
+    feed.announce(session, collection_id)
     return int(row_id)
 
 
