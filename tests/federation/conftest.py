@@ -1,8 +1,8 @@
 """Fixtures of real hub processes: a fresh federation per test, and the chain A → B → C.
 
-Every test here is marked ``federation`` (slow, real processes). None takes the suite's
-``database_url`` parameter, so each runs once, whatever the backend matrix: the chain puts hub C
-on PostgreSQL and A and B on SQLite itself.
+The modules that use them mark themselves ``federation`` (slow, real processes). None takes the
+suite's ``database_url`` parameter, so each runs once, whatever the backend matrix: the chain
+puts hub C on PostgreSQL and A and B on SQLite itself.
 """
 
 from __future__ import annotations
@@ -13,12 +13,6 @@ from dataclasses import dataclass, field
 import pytest
 
 from tests.federation import harness as h
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "tests/federation/" in str(item.fspath).replace("\\", "/"):
-            item.add_marker(pytest.mark.federation)
 
 
 @pytest.fixture

@@ -196,7 +196,9 @@ class Hub:
             except httpx.TransportError:
                 time.sleep(0.1)
         self.kill()
-        raise HarnessError(f"{self.name}: no answer on {self.url} in {timeout} s\n{self.log_tail()}")
+        raise HarnessError(
+            f"{self.name}: no answer on {self.url} in {timeout} s\n{self.log_tail()}"
+        )
 
     @property
     def running(self) -> bool:
@@ -364,6 +366,39 @@ class Hub:
             s=stix_id,
         )
 
+    def copies(self, stix_id: str, collection_id: str | None = None) -> int:
+        """Return how many rows (versions) of ``stix_id`` the hub stores."""
+        if collection_id is None:
+            return int(
+                self.sql("SELECT count(*) FROM stix_objects WHERE stix_id = :s", s=stix_id)[0][0]
+            )
+        return int(
+            self.sql(
+                "SELECT count(*) FROM stix_objects WHERE stix_id = :s AND collection_id = :c",
+                s=stix_id,
+                c=collection_id,
+            )[0][0]
+        )
+
+    def count_named(self, collection_id: str, tag: str) -> tuple[int, int]:
+        """Return (rows, distinct ids) of the collection's objects whose name contains ``tag``."""
+        row = self.sql(
+            "SELECT count(*), count(DISTINCT stix_id) FROM stix_objects "
+            "WHERE collection_id = :c AND name LIKE :t",
+            c=collection_id,
+            t=f"%{tag}%",
+        )[0]
+        return int(row[0]), int(row[1])
+
+    def push_batch(self, token: str, collection_id: str, batch: dict[str, Any]) -> httpx.Response:
+        """POST a batch to ``/api/v1/federation/collections/ID/batch`` as a hub's user."""
+        return httpx.post(
+            f"{self.url}/api/v1/federation/collections/{collection_id}/batch",
+            json=batch,
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            timeout=60,
+        )
+
     def count_rows(self, collection_id: str | None = None) -> int:
         """Return how many object versions the hub stores (in one collection, if given)."""
         if collection_id is None:
@@ -392,7 +427,9 @@ class Hub:
             timeout=120,
         )
         if response.status_code != 202 or response.json().get("failure_count"):
-            raise HarnessError(f"{self.name}: share refused: {response.status_code} {response.text}")
+            raise HarnessError(
+                f"{self.name}: share refused: {response.status_code} {response.text}"
+            )
         return response.json()
 
     def delete(self, token: str, collection_id: str, stix_id: str) -> None:
@@ -401,7 +438,9 @@ class Hub:
             f"{self.objects_url(collection_id)}{stix_id}/", headers=bearer(token), timeout=60
         )
         if response.status_code != 200:
-            raise HarnessError(f"{self.name}: delete refused: {response.status_code} {response.text}")
+            raise HarnessError(
+                f"{self.name}: delete refused: {response.status_code} {response.text}"
+            )
 
     def read_text(self, token: str, collection_id: str, **params: str) -> list[str]:
         """Return the bodies of every page of the collection's objects as the token reads it."""
@@ -430,7 +469,10 @@ class Hub:
 
     def readable(self, token: str, collection_id: str) -> set[tuple[str, str]]:
         """Return ``(id, modified)`` of every version the token's user may read."""
-        return {(o["id"], o.get("modified", o.get("created", ""))) for o in self.read(token, collection_id)}
+        return {
+            (o["id"], o.get("modified", o.get("created", "")))
+            for o in self.read(token, collection_id)
+        }
 
     def read_object_text(self, token: str, collection_id: str, stix_id: str) -> str | None:
         """Return the response body of GET …/objects/ID/ (None when not readable)."""
@@ -490,7 +532,9 @@ class Federation:
             url = f"sqlite:///{workdir / 'hub.sqlite3'}"
         else:
             raise HarnessError(f"unknown backend {backend!r}")
-        hub = Hub(name=name, workdir=workdir, database_url=url, backend=backend, extra_env=extra_env)
+        hub = Hub(
+            name=name, workdir=workdir, database_url=url, backend=backend, extra_env=extra_env
+        )
         self.hubs[name] = hub
         hub.init()
         return hub
@@ -560,9 +604,7 @@ def add_peer(downstream: Hub, upstream: Hub, token: str) -> None:
     )
 
 
-def link(
-    downstream: Hub, upstream: Hub, remote: str, local: str, direction: str = "pull"
-) -> None:
+def link(downstream: Hub, upstream: Hub, remote: str, local: str, direction: str = "pull") -> None:
     """At ``downstream``: ``varsel peer link UPSTREAM --remote R --local L --direction D``."""
     downstream.cli(
         "peer",
@@ -614,6 +656,7 @@ def indicator(
     modified: str | None = None,
     value: str | None = None,
     created: str = "2026-01-01T00:00:00.000Z",
+    name: str | None = None,
 ) -> dict[str, Any]:
     """Return a valid STIX 2.1 indicator (TLP marking and recipients optional)."""
     import uuid
@@ -625,7 +668,7 @@ def indicator(
         "id": oid or f"indicator--{uuid.uuid4()}",
         "created": created,
         "modified": modified or created,
-        "name": f"Bad address {value}",
+        "name": name or f"Bad address {value}",
         "pattern": f"[ipv4-addr:value = '{value}']",
         "pattern_type": "stix",
         "valid_from": created,

@@ -1,4 +1,8 @@
 """The harness itself: hubs start and stop as real processes with their own keys and databases,
+
+import pytest
+
+pytestmark = pytest.mark.federation
 the operator's commands work against each, and a SIGKILLed hub comes back."""
 
 from __future__ import annotations
