@@ -572,12 +572,13 @@ class Federation:
         self.close()
 
 
-def admit_hub(upstream: Hub, downstream: Hub, community: str, country: str = "SE") -> str:
+def admit_hub(upstream: Hub, downstream: Hub, community: str | None, country: str = "SE") -> str:
     """At ``upstream``: add organisation ``downstream.name`` of kind hub (if missing), make it
-    a member of ``community``, give it a user and return that user's token."""
+    a member of ``community`` (if given), give it a user and return that user's token."""
     if downstream.name not in upstream.org_names():
         upstream.add_org(downstream.name, country=country, kind="hub")
-    upstream.add_member(community, downstream.name)
+    if community is not None:
+        upstream.add_member(community, downstream.name)
     username = f"{downstream.name}-peer"
     if not upstream.sql("SELECT 1 FROM users WHERE username = :u", u=username):
         upstream.add_user(username, downstream.name)

@@ -1,8 +1,4 @@
 """The harness itself: hubs start and stop as real processes with their own keys and databases,
-
-import pytest
-
-pytestmark = pytest.mark.federation
 the operator's commands work against each, and a SIGKILLed hub comes back."""
 
 from __future__ import annotations
@@ -10,9 +6,12 @@ from __future__ import annotations
 import base64
 
 import httpx
+import pytest
 from cryptography.hazmat.primitives import serialization
 
 from tests.federation import harness as h
+
+pytestmark = pytest.mark.federation
 
 
 def _key_in(hub: h.Hub) -> str:
