@@ -59,40 +59,40 @@ class Chain:
         return {i for i, _ in self.c.readable(self.tokens[org], self.from_b)}
 
 
+def _local_world(
+    hub: h.Hub,
+    orgs: dict[str, str],
+    community: str,
+    members: list[str],
+    collection: str,
+    country: str,
+) -> tuple[str, dict[str, str]]:
+    """Add organisations (name -> kind) with a user each, a community and its collection;
+    return the collection id and a token per organisation."""
+    ids, tokens = hub.populate(
+        orgs=orgs,
+        users={f"{org.lower()}-user": org for org in orgs},
+        communities={community: members},
+        collections={collection: (community, "amber")},
+        country=country,
+    )
+    return ids[collection], {org: tokens[f"{org.lower()}-user"] for org in orgs}
+
+
 def _setup_a(a: h.Hub) -> tuple[str, dict[str, str]]:
-    a.add_org("CERT-A", country="NO", kind="csirt")
-    a.add_org("A-OTHER", country="NO")
-    a.add_community("Nordic", ["CERT-A", "A-OTHER"])
-    intel = a.add_collection("Intel", "Nordic", "amber")
-    tokens = {}
-    for org in ("CERT-A", "A-OTHER"):
-        a.add_user(f"{org.lower()}-user", org)
-        tokens[org] = a.create_token(f"{org.lower()}-user")
-    return intel, tokens
+    return _local_world(
+        a, {"CERT-A": "csirt", "A-OTHER": "company"}, "Nordic", ["CERT-A", "A-OTHER"], "Intel", "NO"
+    )
 
 
 def _setup_b(b: h.Hub) -> tuple[str, dict[str, str]]:
-    for org in ("ORG-B1", "ORG-B2", "OUT-B"):
-        b.add_org(org, country="SE")
-    b.add_community("B-Community", ["ORG-B1", "ORG-B2"])
-    from_a = b.add_collection("From-A", "B-Community", "amber")
-    tokens = {}
-    for org in ("ORG-B1", "ORG-B2", "OUT-B"):
-        b.add_user(f"{org.lower()}-user", org)
-        tokens[org] = b.create_token(f"{org.lower()}-user")
-    return from_a, tokens
+    orgs = dict.fromkeys(("ORG-B1", "ORG-B2", "OUT-B"), "company")
+    return _local_world(b, orgs, "B-Community", ["ORG-B1", "ORG-B2"], "From-A", "SE")
 
 
 def _setup_c(c: h.Hub) -> tuple[str, dict[str, str]]:
-    for org in ("ORG-C1", "OUT-C"):
-        c.add_org(org, country="DK")
-    c.add_community("C-Community", ["ORG-C1"])
-    from_b = c.add_collection("From-B", "C-Community", "amber")
-    tokens = {}
-    for org in ("ORG-C1", "OUT-C"):
-        c.add_user(f"{org.lower()}-user", org)
-        tokens[org] = c.create_token(f"{org.lower()}-user")
-    return from_b, tokens
+    orgs = dict.fromkeys(("ORG-C1", "OUT-C"), "company")
+    return _local_world(c, orgs, "C-Community", ["ORG-C1"], "From-B", "DK")
 
 
 def build_chain(fed: h.Federation) -> Chain:

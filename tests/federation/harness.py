@@ -270,6 +270,34 @@ class Hub:
             )
         return done.stdout
 
+    def cli_many(self, *commands: Sequence[str], stdin: str | None = None) -> list[str]:
+        """Run several ``varsel`` commands, in order, in ONE process with this hub's
+        environment (the same Typer application ``python -m varsel`` runs); return each
+        command's stdout. Set-up only: it saves a Python start-up per command. The first
+        command that fails raises HarnessError (the ones before it took effect)."""
+        done = subprocess.run(
+            [sys.executable, "-c", _BATCH],
+            env=self.env,
+            cwd=self.workdir,
+            input=json.dumps({"commands": [list(c) for c in commands], "stdin": stdin or ""}),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise HarnessError(f"{self.name}: batch failed:\n{done.stderr[-3000:]}")
+        results = json.loads(done.stdout.strip().splitlines()[-1])
+        outputs = []
+        for command, result in zip(commands, results, strict=False):
+            if result["code"] != 0:
+                raise HarnessError(
+                    f"{self.name}: varsel {' '.join(command)} exited {result['code']}:\n"
+                    f"{result['stderr'][-3000:]}{result['stdout'][-1000:]}"
+                )
+            outputs.append(result["stdout"])
+        return outputs
+
     def run(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         """Run ``python -m varsel ARGS`` and return the whole result, whatever its exit code."""
         return subprocess.run(
@@ -325,6 +353,44 @@ class Hub:
         return self.cli(
             "collection", "add", title, "--community", community, "--default-tlp", default_tlp
         ).strip()
+
+    def populate(
+        self,
+        *,
+        orgs: dict[str, str] | None = None,
+        users: dict[str, str] | None = None,
+        communities: dict[str, Sequence[str]] | None = None,
+        collections: dict[str, tuple[str, str]] | None = None,
+        country: str = "NO",
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """Add organisations (name -> kind), users (username -> organisation, each given a
+        token), communities (name -> members) and collections (title -> (community, default
+        TLP)) with the operator's commands, in one process; return (collection ids by title,
+        tokens by username)."""
+        commands: list[list[str]] = []
+        for org, kind in (orgs or {}).items():
+            commands.append(["org", "add", org, "--country", country, "--kind", kind])
+        for username, org in (users or {}).items():
+            commands += [["user", "add", username, "--org", org], ["token", "create", username]]
+        for name, members in (communities or {}).items():
+            commands.append(
+                ["community", "add", name, *(f for m in members for f in ("--member", m))]
+            )
+        for title, (community, tlp) in (collections or {}).items():
+            commands.append(
+                ["collection", "add", title, "--community", community, "--default-tlp", tlp]
+            )
+        out = iter(self.cli_many(*commands, stdin=PASSWORD + "\n"))
+        for _ in orgs or {}:
+            next(out)
+        tokens = {}
+        for username in users or {}:
+            next(out)
+            tokens[username] = next(out).strip()
+        for _ in communities or {}:
+            next(out)
+        ids_ = {title: next(out).strip() for title in collections or {}}
+        return ids_, tokens
 
     def org_names(self) -> set[str]:
         """Return the names of the hub's organisations (from its database)."""
@@ -488,6 +554,26 @@ class Hub:
         return response.text if json.loads(response.text).get("objects") else None
 
 
+# Runs commands of the real Typer application one after the other in one process (cli_many).
+_BATCH = """
+import json, sys
+from typer.testing import CliRunner
+from varsel.cli.commands import app
+job = json.loads(sys.stdin.read())
+runner = CliRunner()
+results = []
+for argv in job["commands"]:
+    r = runner.invoke(app, argv, input=job["stdin"], catch_exceptions=True)
+    err = r.stderr
+    if r.exception is not None and not isinstance(r.exception, SystemExit):
+        err += repr(r.exception)
+    results.append({"code": r.exit_code, "stdout": r.stdout, "stderr": err})
+    if r.exit_code != 0:
+        break
+print(json.dumps(results))
+"""
+
+
 def bearer(token: str) -> dict[str, str]:
     """Return the headers of a TAXII request authenticated by ``token``."""
     return {"Accept": TAXII, "Content-Type": TAXII, "Authorization": f"Bearer {token}"}
@@ -575,14 +661,16 @@ class Federation:
 def admit_hub(upstream: Hub, downstream: Hub, community: str | None, country: str = "SE") -> str:
     """At ``upstream``: add organisation ``downstream.name`` of kind hub (if missing), make it
     a member of ``community`` (if given), give it a user and return that user's token."""
+    commands: list[list[str]] = []
     if downstream.name not in upstream.org_names():
-        upstream.add_org(downstream.name, country=country, kind="hub")
+        commands.append(["org", "add", downstream.name, "--country", country, "--kind", "hub"])
     if community is not None:
-        upstream.add_member(community, downstream.name)
+        commands.append(["community", "member", community, downstream.name])
     username = f"{downstream.name}-peer"
     if not upstream.sql("SELECT 1 FROM users WHERE username = :u", u=username):
-        upstream.add_user(username, downstream.name)
-    return upstream.create_token(username)
+        commands.append(["user", "add", username, "--org", downstream.name])
+    commands.append(["token", "create", username])
+    return upstream.cli_many(*commands, stdin=PASSWORD + "\n")[-1].strip()
 
 
 def add_peer(downstream: Hub, upstream: Hub, token: str) -> None:

@@ -456,12 +456,13 @@ def _mesh_hubs(fed: h.Federation) -> list[h.Hub]:
 
     def local(hub: h.Hub) -> tuple[str, str, str]:
         producer = f"CERT-{hub.name[-1].upper()}"
-        hub.add_org(producer)
-        hub.add_community("Mesh", [producer])
-        star = hub.add_collection("Star", "Mesh", "green")
-        mesh = hub.add_collection("Full", "Mesh", "green")
-        hub.add_user("producer", producer)
-        return star, mesh, hub.create_token("producer")
+        ids, tokens = hub.populate(
+            orgs={producer: "csirt"},
+            users={"producer": producer},
+            communities={"Mesh": [producer]},
+            collections={"Star": ("Mesh", "green"), "Full": ("Mesh", "green")},
+        )
+        return ids["Star"], ids["Full"], tokens["producer"]
 
     setup = h.parallel(*(lambda hub=hub: local(hub) for hub in hubs))
     for hub, (star, mesh, token) in zip(hubs, setup, strict=True):

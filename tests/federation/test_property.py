@@ -87,8 +87,11 @@ def trio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trio]:
         tokens: dict[tuple[str, str], str] = {}
 
         def local(name: str) -> dict[tuple[str, str], str]:
-            hub = hubs[name]
-            return {(name, org): hub.add_reader(org) for org in _locals(name)}
+            orgs = _locals(name)
+            _, found = hubs[name].populate(
+                orgs=dict.fromkeys(orgs, "company"), users={f"{o.lower()}-user": o for o in orgs}
+            )
+            return {(name, org): found[f"{org.lower()}-user"] for org in orgs}
 
         for found in h.parallel(*(lambda n=n: local(n) for n in HUBS)):
             tokens.update(found)
@@ -190,9 +193,11 @@ def test_reach_is_within_what_the_producer_addressed(
     hubs = trio.hubs
 
     def build(name: str) -> str:
-        hub = hubs[name]
-        hub.add_community(community, sorted(members[name]))
-        return hub.add_collection(title, community, "amber")
+        ids, _ = hubs[name].populate(
+            communities={community: sorted(members[name])},
+            collections={title: (community, "amber")},
+        )
+        return ids[title]
 
     collections = dict(zip(HUBS, h.parallel(*(lambda x=x: build(x) for x in HUBS)), strict=True))
     kept = {(down, up) for down, up in links if down in members[up]}
