@@ -141,7 +141,7 @@ def build_chain(fed: h.Federation, backend: str) -> Chain:
     )
     h.connect(a, b, upstream_community="Nordic", remote_collection=intel, local_collection=from_a)
     h.connect(b, c, upstream_community="Local", remote_collection=from_a, local_collection=from_b)
-    c.cli("peer", "trust", "hub-a", "--public-key", a.hub_id()[1])
+    c.cli("peer", "trust", "hub-a", "--public-key", a.hub_id()[1], "--country", "NO")
     return Chain(a, b, c, intel, from_a, from_b, producer, reader_a, reader_b, reader_c)
 
 

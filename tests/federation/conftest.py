@@ -108,7 +108,7 @@ def build_chain(fed: h.Federation) -> Chain:
         b, c, upstream_community="B-Community", remote_collection=from_a, local_collection=from_b
     )
     _, key_a = a.hub_id()
-    c.cli("peer", "trust", "hub-a", "--public-key", key_a)
+    c.cli("peer", "trust", "hub-a", "--public-key", key_a, "--country", "NO")
     return Chain(
         a=a,
         b=b,

@@ -673,9 +673,10 @@ def admit_hub(upstream: Hub, downstream: Hub, community: str | None, country: st
     return upstream.cli_many(*commands, stdin=PASSWORD + "\n")[-1].strip()
 
 
-def add_peer(downstream: Hub, upstream: Hub, token: str) -> None:
-    """At ``downstream``: ``varsel peer add UPSTREAM --url … --token-file … --public-key …``
-    with the key ``varsel hub id`` prints at the upstream hub (unless already a peer)."""
+def add_peer(downstream: Hub, upstream: Hub, token: str, country: str = "NO") -> None:
+    """At ``downstream``: ``varsel peer add UPSTREAM --url … --token-file … --public-key …
+    --country CC`` with the key ``varsel hub id`` prints at the upstream hub (unless already a
+    peer). The country is given because the hub's organisation is created here if missing."""
     if downstream.sql("SELECT 1 FROM peers WHERE name = :n", n=upstream.name):
         return
     _, key = upstream.hub_id()
@@ -690,6 +691,8 @@ def add_peer(downstream: Hub, upstream: Hub, token: str) -> None:
         str(token_file),
         "--public-key",
         key,
+        "--country",
+        country,
     )
 
 
