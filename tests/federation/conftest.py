@@ -31,7 +31,8 @@ class Chain:
 
     At A: CERT-A produces into ``Intel`` (community Nordic); A-OTHER is another member.
     At B: ``From-A`` (community B-Community: ORG-B1, ORG-B2, and hub-c) pulls A's ``Intel``;
-    OUT-B is an organisation of B outside that community.
+    OUT-B is an organisation of B outside that community. B's and C's communities are listed,
+    so that outsiders see the collection and only the policy's TLP rules keep objects from them.
     At C: ``From-B`` (community C-Community: ORG-C1) pulls B's ``From-A``; OUT-C is outside;
     C pins A's key (``peer trust``), since A's versions reach it through B.
     """
@@ -66,6 +67,7 @@ def _local_world(
     members: list[str],
     collection: str,
     country: str,
+    listed: bool = False,
 ) -> tuple[str, dict[str, str]]:
     """Add organisations (name -> kind) with a user each, a community and its collection;
     return the collection id and a token per organisation."""
@@ -75,6 +77,7 @@ def _local_world(
         communities={community: members},
         collections={collection: (community, "amber")},
         country=country,
+        listed=[community] if listed else [],
     )
     return ids[collection], {org: tokens[f"{org.lower()}-user"] for org in orgs}
 
@@ -87,12 +90,12 @@ def _setup_a(a: h.Hub) -> tuple[str, dict[str, str]]:
 
 def _setup_b(b: h.Hub) -> tuple[str, dict[str, str]]:
     orgs = dict.fromkeys(("ORG-B1", "ORG-B2", "OUT-B"), "company")
-    return _local_world(b, orgs, "B-Community", ["ORG-B1", "ORG-B2"], "From-A", "SE")
+    return _local_world(b, orgs, "B-Community", ["ORG-B1", "ORG-B2"], "From-A", "SE", listed=True)
 
 
 def _setup_c(c: h.Hub) -> tuple[str, dict[str, str]]:
     orgs = dict.fromkeys(("ORG-C1", "OUT-C"), "company")
-    return _local_world(c, orgs, "C-Community", ["ORG-C1"], "From-B", "DK")
+    return _local_world(c, orgs, "C-Community", ["ORG-C1"], "From-B", "DK", listed=True)
 
 
 def build_chain(fed: h.Federation) -> Chain:

@@ -362,20 +362,23 @@ class Hub:
         communities: dict[str, Sequence[str]] | None = None,
         collections: dict[str, tuple[str, str]] | None = None,
         country: str = "NO",
+        listed: Iterable[str] = (),
     ) -> tuple[dict[str, str], dict[str, str]]:
         """Add organisations (name -> kind), users (username -> organisation, each given a
         token), communities (name -> members) and collections (title -> (community, default
         TLP)) with the operator's commands, in one process; return (collection ids by title,
-        tokens by username)."""
+        tokens by username). Communities named in ``listed`` are listed (every user sees them
+        and their collections); the others unlisted."""
         commands: list[list[str]] = []
         for org, kind in (orgs or {}).items():
             commands.append(["org", "add", org, "--country", country, "--kind", kind])
         for username, org in (users or {}).items():
             commands += [["user", "add", username, "--org", org], ["token", "create", username]]
+        listed = set(listed)
         for name, members in (communities or {}).items():
-            commands.append(
-                ["community", "add", name, *(f for m in members for f in ("--member", m))]
-            )
+            flags = [f for m in members for f in ("--member", m)]
+            flags.append("--listed" if name in listed else "--unlisted")
+            commands.append(["community", "add", name, *flags])
         for title, (community, tlp) in (collections or {}).items():
             commands.append(
                 ["collection", "add", title, "--community", community, "--default-tlp", tlp]

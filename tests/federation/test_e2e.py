@@ -390,7 +390,9 @@ def test_peer_status_json_shape(chain: Chain) -> None:
     assert {"hub-a", "hub-b"} <= trusted
     # The stream's subscribers: hub-c reads B's From-A.
     subscribers = chain.b.peer_status()["subscribers"]
-    assert any(s["org"] == "hub-c" and s["collection_id"] == chain.from_a for s in subscribers)
+    assert any(s["org"] == "hub-c" and s["collection_id"] == chain.from_a for s in subscribers), (
+        subscribers
+    )
 
 
 # Outages ----------------------------------------------------------------------------------
