@@ -32,8 +32,9 @@ from what the hubs did. For a version produced by organisation P at origin hub O
   admitting H; H's to the next);
 - TLP:AMBER+STRICT naming no one: the members of ``K<n>`` at O that are not hubs (it never
   crosses: a hub reads it only where named);
-- TLP:RED, and TLP:AMBER+STRICT naming recipients: exactly the named ``ORG@hub`` and, at O, the
-  hub organisation of each named hub other than O (the carrier of the named recipient).
+- TLP:RED, and TLP:AMBER+STRICT naming recipients: exactly the named ``ORG@hub`` and, at every
+  other hub, the hub organisation of each named hub (the carrier of the named recipient: the
+  origin, and any relay, keeps a recipient row for it with ``remote = ORG``).
 
 The property: every (hub, organisation, version) read is in ``addressed(version)``. So that it
 cannot pass by nothing crossing at all, every TLP:CLEAR version must also have reached every hub
@@ -167,8 +168,9 @@ def addressed(v: Drawn, members: dict[str, set[str]]) -> set[tuple[str, str]] | 
     else:
         for at, org in v.recipients:
             allowed.add((at, org))
-            if at != v.origin:
-                allowed.add((v.origin, at))
+            # The carrier: hub ``at``'s organisation, at any other hub (a relay keeps the
+            # recipient row for it, docs/federation.md "Receiving").
+            allowed |= {(x, at) for x in HUBS if x != at}
     return allowed
 
 
