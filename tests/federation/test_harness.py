@@ -36,16 +36,6 @@ def test_two_hubs_start_with_their_own_database_and_stop(federation: h.Federatio
     assert b.running
 
 
-def test_org_of_kind_hub_with_user_and_token(federation: h.Federation) -> None:
-    (a,) = federation.start(["hub-a"])
-    a.add_org("hub-b", country="SE", kind="hub")
-    assert a.sql("SELECT kind, country FROM organisations WHERE name = 'hub-b'") == [("hub", "SE")]
-    a.add_user("hub-b-peer", "hub-b")
-    token = a.create_token("hub-b-peer")
-    response = httpx.get(f"{a.api_root_url}collections/", headers=h.bearer(token), timeout=10)
-    assert response.status_code == 200, response.text
-
-
 def test_hub_id_prints_the_name_and_the_key_in_the_data_directory(
     federation: h.Federation,
 ) -> None:
@@ -58,7 +48,9 @@ def test_hub_id_prints_the_name_and_the_key_in_the_data_directory(
     assert (a.data_dir / "hub-ed25519.pem").stat().st_mode & 0o777 == 0o600
 
 
-def test_a_killed_hub_restarts_with_what_it_had(federation: h.Federation) -> None:
+def test_a_hub_org_reads_and_a_killed_hub_restarts_with_what_it_had(
+    federation: h.Federation,
+) -> None:
     (a,) = federation.start(["hub-a"])
     a.add_org("CERT-A")
     a.add_community("Nordic", ["CERT-A"])
@@ -66,6 +58,12 @@ def test_a_killed_hub_restarts_with_what_it_had(federation: h.Federation) -> Non
     token = a.add_reader("CERT-A", "alice")
     shared = a.share(token, coll, h.indicator())
     assert shared["success_count"] == 1
+    # An organisation of kind hub, member of the community: its user reads like anyone's.
+    peer_token = h.admit_hub(a, federation.add_hub("hub-b"), "Nordic")
+    assert a.sql("SELECT kind, country FROM organisations WHERE name = 'hub-b'") == [("hub", "SE")]
+    response = httpx.get(f"{a.api_root_url}collections/", headers=h.bearer(peer_token), timeout=10)
+    assert response.status_code == 200, response.text
+    assert len(a.read(peer_token, coll)) == 1
     a.kill()
     assert not a.running
     a.start()
