@@ -546,10 +546,16 @@ def test_star_then_full_mesh_of_four_each_version_once_per_hub(federation: h.Fed
     star_origin = _share_each(hubs, "STAR", 12)
     _exactly_once_everywhere(hubs, "STAR", star_origin)
 
-    # Full mesh: every hub pulls from every other.
-    for down in hubs:
+    # Full mesh: every hub pulls from every other. Operators add links one at a time: each hub
+    # first pulls from one other, and its worker connects, before the rest are added — a
+    # stream opened then must not keep relaying what later links bring directly.
+    for n, down in enumerate(hubs):
+        up = hubs[(n + 1) % len(hubs)]
+        h.link(down, up, _coll(up, "FULL"), _coll(down, "FULL"))
+    time.sleep(3)
+    for n, down in enumerate(hubs):
         for up in hubs:
-            if up is not down:
+            if up is not down and up is not hubs[(n + 1) % len(hubs)]:
                 h.link(down, up, _coll(up, "FULL"), _coll(down, "FULL"))
     mesh_origin = _share_each(hubs, "FULL", 25)
     _exactly_once_everywhere(hubs, "FULL", mesh_origin)
