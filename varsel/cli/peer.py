@@ -216,6 +216,11 @@ def peer_status(
                 str(sub["pending_tombstones"]),
             )
         out.print(subs)
+    if report["inbound_refusals"]:
+        refused = Table("refused from", "when", "object", "why")
+        for r in report["inbound_refusals"]:
+            refused.add_row(r["peer"], r["at"] or "-", r["stix_id"] or "-", r["reason"])
+        out.print(refused)
 
 
 def peer_sync(

@@ -21,6 +21,10 @@ from varsel.sharing.models import Collection, StreamPosition, Tombstone, Tombsto
 LATEST_REFUSALS = 5
 
 
+# How many refusals of pushed versions `peer status` shows.
+_INBOUND_REFUSALS = 20
+
+
 def _iso(moment: Any) -> str | None:
     return f"{moment.isoformat(timespec='seconds')}Z" if moment is not None else None
 
@@ -151,6 +155,14 @@ def status(*, session: Session) -> dict[str, Any]:
             }
         )
     trusted = session.execute(select(TrustedHub).order_by(TrustedHub.name)).scalars()
+    # Refusals of versions pushed here (no link: the sender is an inbound hub organisation,
+    # which need not be a peer this hub connects to), newest first.
+    inbound = session.execute(
+        select(Refusal)
+        .where(Refusal.link_id.is_(None))
+        .order_by(Refusal.at.desc(), Refusal.id.desc())
+        .limit(_INBOUND_REFUSALS)
+    ).scalars()
     return {
         "worker": {
             "holder": worker.holder if worker else None,
@@ -159,6 +171,10 @@ def status(*, session: Session) -> dict[str, Any]:
         },
         "peers": peers,
         "subscribers": subscribers,
+        "inbound_refusals": [
+            {"peer": r.peer_name, "at": _iso(r.at), "stix_id": r.stix_id, "reason": r.reason}
+            for r in inbound
+        ],
         "trusted": [
             {"name": t.name, "public_key": t.public_key, "pinned_at": _iso(t.pinned_at)}
             for t in trusted

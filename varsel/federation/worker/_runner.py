@@ -102,6 +102,10 @@ def _hub_principal(org: Organisation) -> Principal:
     )
 
 
+# How often a pull stream checks whether new links changed what it should exclude.
+EXCLUDE_RECHECK_S = 1.0
+
+
 class LinkRunner(threading.Thread):
     """Runs one direction of one link until stopped (or, ``once``, until caught up)."""
 
@@ -116,6 +120,7 @@ class LinkRunner(threading.Thread):
         self._token = ""
         # The link's row already says ok with no lag: an idle push need not write it again.
         self._clean = False
+        self._exclude_checked = 0.0
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -186,15 +191,6 @@ class LinkRunner(threading.Thread):
             raise PeerFailed(
                 "the link's peer organisation or remote collection is missing", permanent=True
             )
-        direct = session.execute(
-            select(Peer.name)
-            .join(PeerLink, PeerLink.peer_id == Peer.id)
-            .where(
-                PeerLink.local_collection_id == link.local_collection_id,
-                PeerLink.direction.in_((Direction.PULL.value, Direction.BOTH.value)),
-                Peer.id != peer.id,
-            )
-        ).scalars()
         self._token = read_token(Path(peer.token_file))
         return _Context(
             peer=peer.name,
@@ -206,8 +202,37 @@ class LinkRunner(threading.Thread):
             local_id=link.local_collection_id,
             org_id=org.id,
             principal=_hub_principal(org),
-            exclude=tuple(sorted({self.worker.hub_name, *direct})),
+            exclude=self._exclude(session, link.local_collection_id, peer.id),
         )
+
+    def _exclude(self, session: Session, local_id: str, peer_id: int) -> tuple[str, ...]:
+        """Return the origins this link's stream must not send: this hub, and the peers that
+        already pull into the same local collection (they send their own versions directly)."""
+        direct = session.execute(
+            select(Peer.name)
+            .join(PeerLink, PeerLink.peer_id == Peer.id)
+            .where(
+                PeerLink.local_collection_id == local_id,
+                PeerLink.direction.in_((Direction.PULL.value, Direction.BOTH.value)),
+                Peer.id != peer_id,
+            )
+        ).scalars()
+        return tuple(sorted({self.worker.hub_name, *direct}))
+
+    def _exclude_changed(self, ctx: _Context) -> bool:
+        """Return whether links added or removed since the stream opened change its exclusions
+        (checked at most once a second, before a batch is applied)."""
+        now = time.monotonic()
+        if now - self._exclude_checked < EXCLUDE_RECHECK_S:
+            return False
+        self._exclude_checked = now
+        with self.worker.readers() as session:
+            peer_id = session.execute(
+                select(PeerLink.peer_id).where(PeerLink.id == ctx.link_id)
+            ).scalar_one_or_none()
+            if peer_id is None:
+                return False  # removed: the next write says so
+            return self._exclude(session, ctx.local_id, peer_id) != ctx.exclude
 
     # -- pull --------------------------------------------------------------------------------
 
@@ -251,10 +276,16 @@ class LinkRunner(threading.Thread):
                 max_event_seconds=limits.max_event_seconds,
                 max_quiet_seconds=limits.read_s if self.once else None,
             )
+            self._exclude_checked = time.monotonic()
             for event in reader.events():
                 if self.halt.is_set():
                     return
                 if event.event == "batch":
+                    if not self.once and self._exclude_changed(ctx):
+                        # A link was added beside this one: reopen with the new exclusions
+                        # rather than take versions another link brings directly (amplification).
+                        # Nothing is applied, so the position stays and nothing is lost.
+                        return
                     self._apply(ctx, event.id, event.data)
                 elif event.event == "idle":
                     # Caught up; its id may lie past versions this hub may not read there.
