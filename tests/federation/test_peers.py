@@ -238,7 +238,7 @@ def test_status_json_reports_links_refusals_and_pending_tombstones(
     done = run(hub, "peer", "status", "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert set(report) == {"worker", "peers", "subscribers", "trusted"}
+    assert set(report) == {"worker", "peers", "subscribers", "inbound_refusals", "trusted"}
     assert report["worker"]["running"] is False
     (peer,) = report["peers"]
     assert peer["name"] == "hub-b" and peer["refused"] == 0

@@ -178,7 +178,7 @@ _example = itertools.count(1)
 
 
 @settings(
-    max_examples=10,
+    max_examples=6,
     deadline=None,
     database=None,
     phases=[Phase.explicit, Phase.generate],

@@ -483,8 +483,10 @@ def test_push_sends_what_the_peer_may_read_and_moves_only_on_2xx(
         )
         assert not result.failures
         s.commit()
-        green_at = s.execute(
-            select(StixObject.date_added_us).where(StixObject.stix_id == green["id"])
+        # The stream's reader moves past the RED version the peer may not read (without
+        # sending it): the push position ends at the collection's head, the RED row.
+        head = s.execute(
+            select(StixObject.date_added_us).where(StixObject.stix_id == red["id"])
         ).scalar_one()
     (outcome,) = _worker(hub).run_once()
     assert not outcome.ok and "HTTP 500" in (outcome.error or "")
@@ -502,7 +504,7 @@ def test_push_sends_what_the_peer_may_read_and_moves_only_on_2xx(
     (outcome,) = _worker(hub).run_once()
     assert outcome.ok, outcome.error
     row = _row(hub, link_id)
-    assert (row.push_position, row.sent, row.refused, row.state) == (green_at, 1, 1, "ok")
+    assert (row.push_position, row.sent, row.refused, row.state) == (head, 1, 1, "ok")
     sent = json.loads(server.requests[-1].body)
     assert server.requests[-1].path == "/api/v1/federation/collections/remote-1/batch"
     assert [json.loads(o["raw"])["id"] for o in sent["objects"]] == [green["id"]]
