@@ -21,6 +21,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -53,7 +54,13 @@ def provenance(
 
 
 def parse_provenance(text: str) -> dict[str, Any]:
-    """Return the fields of a provenance text; ValueError if it is not one."""
+    """Return the fields of a provenance text (a new dict); ValueError if it is not one."""
+    return dict(_parsed(text))
+
+
+@lru_cache(maxsize=4096)
+def _parsed(text: str) -> dict[str, Any]:
+    # Cached: the versions of one share carry the same few provenance texts. Callers get copies.
     doc = json.loads(text)
     if not isinstance(doc, dict) or set(doc) != {
         "class",
@@ -63,12 +70,22 @@ def parse_provenance(text: str) -> dict[str, Any]:
         "tlp",
     }:
         raise ValueError("not a Varsel provenance record")
+    if not all(isinstance(doc[k], str) for k in ("origin", "producer", "tlp")):
+        raise ValueError("origin, producer and tlp must be strings")
+    recipients, classification = doc["recipients"], doc["class"]
+    if not isinstance(recipients, list) or not all(isinstance(r, str) for r in recipients):
+        raise ValueError("recipients must be a list of strings")
+    if classification is not None and (
+        not isinstance(classification, list)
+        or not all(isinstance(c, str | int) and not isinstance(c, bool) for c in classification)
+    ):
+        raise ValueError("class must be null or a list of strings and numbers")
     if text != provenance(
         origin=doc["origin"],
         producer=doc["producer"],
         tlp=doc["tlp"],
-        recipients=doc["recipients"],
-        classification=doc["class"],
+        recipients=recipients,
+        classification=classification,
     ):
         raise ValueError("provenance is not in canonical form")
     return doc
@@ -97,9 +114,9 @@ class Seal:
     manifest: str
     signature: str
 
-    @property
+    @cached_property
     def digests(self) -> frozenset[str]:
-        """Return the digests this seal covers."""
+        """Return the digests this seal covers (built once: a receiver asks per version)."""
         return frozenset(self.manifest.split("\n")) if self.manifest else frozenset()
 
     def to_json(self) -> dict[str, str]:

@@ -243,7 +243,12 @@ class LinkRunner(threading.Thread):
             position = session.execute(
                 select(PeerLink.pull_position).where(PeerLink.id == self.link_id)
             ).scalar_one_or_none()
-        params = {"collection": ctx.remote_id, "exclude_origin": ",".join(ctx.exclude)}
+        params = {
+            "collection": ctx.remote_id,
+            "exclude_origin": ",".join(ctx.exclude),
+            # As many as a batch may hold: each batch is one transaction here (catch-up speed).
+            "limit": str(limits.max_batch_objects),
+        }
         if self.once:
             params["until_idle"] = "1"
         headers = {
