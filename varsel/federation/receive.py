@@ -36,7 +36,7 @@ from varsel.orgs.names import name_key, username_key
 from varsel.policy.principal import Principal
 from varsel.provenance import keys, seal
 from varsel.sharing import tombstones
-from varsel.sharing.ingest import Addressee, Candidate, IngestResult, store
+from varsel.sharing.ingest import Addressee, Candidate, IngestResult, keep_seal, store
 from varsel.sharing.ingest.marking import received_classification
 from varsel.sharing.models import Collection, StixObject, Tombstone
 from varsel.sharing.models import Seal as SealRow
@@ -403,16 +403,7 @@ class _Receiver:
         """Keep the seals the stored versions point to (relays pass them on unchanged)."""
         for seal_id in sorted(seal_ids):
             if self.session.get(SealRow, seal_id) is None:
-                signed = self.batch.seals[seal_id]
-                self.session.execute(
-                    insert(SealRow).values(
-                        id=signed.id,
-                        origin_hub=signed.origin,
-                        manifest=signed.manifest,
-                        signature=signed.signature,
-                        created_at=utcnow(),
-                    )
-                )
+                keep_seal(self.session, self.batch.seals[seal_id])
 
     def apply_tombstones(self) -> None:
         """Apply each tombstone its origin signed, and keep it for this hub's own audience."""

@@ -11,16 +11,15 @@ qualified with their hub and its classification) exactly as a share would have
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from varsel.orgs.models import Organisation
 from varsel.provenance import seal
 from varsel.provenance.keys import HubKey
-from varsel.sharing.ingest import Addressee, qualified_recipients
-from varsel.sharing.models import Recipient, Seal, StixObject
+from varsel.sharing.ingest import Addressee, keep_seal, qualified_recipients
+from varsel.sharing.models import Recipient, StixObject
 
 
 def seal_unsealed(*, session: Session, key: HubKey, batch: int = 1000) -> int:
@@ -79,16 +78,7 @@ def seal_unsealed(*, session: Session, key: HubKey, batch: int = 1000) -> int:
             )
             digests.append(seal.digest(text, row.raw))
             changes.append({"id": row.id, "seal_id": seal_id, "provenance": text})
-        signed = seal.make_seal(key, seal_id, digests)
-        session.execute(
-            insert(Seal).values(
-                id=signed.id,
-                origin_hub=signed.origin,
-                manifest=signed.manifest,
-                signature=signed.signature,
-                created_at=datetime.now(UTC).replace(tzinfo=None),
-            )
-        )
+        keep_seal(session, seal.make_seal(key, seal_id, digests))
         # An UPDATE by primary key per row, in one executemany.
         session.execute(update(StixObject), changes)
         done += len(rows)

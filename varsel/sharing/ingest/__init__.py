@@ -17,7 +17,7 @@ from __future__ import annotations
 from varsel.sharing.ingest._checks import RECIPIENTS_PROPERTY, preload_warning_lists
 from varsel.sharing.ingest._ingest import ingest
 from varsel.sharing.ingest._results import Addressee, Candidate, IngestResult, StatusDetail
-from varsel.sharing.ingest._store import qualified_recipients, store
+from varsel.sharing.ingest._store import keep_seal, qualified_recipients, store
 
 __all__ = [
     "RECIPIENTS_PROPERTY",
@@ -26,6 +26,7 @@ __all__ = [
     "IngestResult",
     "StatusDetail",
     "ingest",
+    "keep_seal",
     "preload_warning_lists",
     "qualified_recipients",
     "store",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import String, any_, bindparam, insert, select, update
@@ -20,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from varsel import config
-from varsel.clock import now_us, us_to_rfc3339
+from varsel.clock import now_us, us_to_rfc3339, utcnow
 from varsel.orgs.models import Organisation, User
 from varsel.policy.principal import Principal
 from varsel.provenance import keys, seal
@@ -127,14 +126,18 @@ def _seal_local_rows(
         row[_PROVENANCE] = text
         row[_SEAL_ID] = seal_id
         digests.append(seal.digest(text, row[_RAW]))
-    signed = seal.make_seal(key, seal_id, digests)
+    keep_seal(session, seal.make_seal(key, seal_id, digests))
+
+
+def keep_seal(session: Session, signed: seal.Seal) -> None:
+    """Store ``signed`` (this hub's, or an origin's a version arrived with) in ``seals``."""
     session.execute(
         insert(Seal).values(
             id=signed.id,
             origin_hub=signed.origin,
             manifest=signed.manifest,
             signature=signed.signature,
-            created_at=datetime.now(UTC).replace(tzinfo=None),
+            created_at=utcnow(),
         )
     )
 
