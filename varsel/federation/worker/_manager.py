@@ -25,6 +25,10 @@ class LeaseBusy(Busy):
     """Another process holds the federation worker's lease."""
 
 
+# How often a worker holding the lease looks for links added or removed.
+LINKS_EVERY_S = 1.0
+
+
 class Worker:
     """Holds the lease and runs a :class:`LinkRunner` for every link direction while it does."""
 
@@ -95,17 +99,25 @@ class Worker:
                 runner.start()
 
     def run(self, stop: threading.Event) -> None:
-        """Run until ``stop`` is set: take the lease when free, run the links while held."""
+        """Run until ``stop`` is set: take the lease when free, run the links while held.
+
+        The lease is renewed every ``renew_s``; links added or removed are looked for every
+        ``LINKS_EVERY_S`` in between, so a new link starts within about a second.
+        """
         try:
+            renew_at, held = 0.0, False
             while not stop.is_set():
-                if self._take():
+                if time.monotonic() >= renew_at:
+                    held = self._take()
+                    renew_at = time.monotonic() + self.renew_s
+                if held:
                     try:
                         self._sync_runners()
                     except SQLAlchemyError as exc:
                         log.warning("federation worker: cannot read links: %s", type(exc).__name__)
                 else:
                     self._stop_runners()
-                stop.wait(self.renew_s)
+                stop.wait(min(LINKS_EVERY_S, self.renew_s))
         finally:
             self._stop_runners()
             if self.holding.is_set():

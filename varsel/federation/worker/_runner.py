@@ -121,6 +121,7 @@ class LinkRunner(threading.Thread):
         # The link's row already says ok with no lag: an idle push need not write it again.
         self._clean = False
         self._exclude_checked = 0.0
+        self._reopen = False
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -141,7 +142,12 @@ class LinkRunner(threading.Thread):
                 # The stream closed cleanly: come back at once if it brought something or
                 # stayed open a while (a proxy's idle timeout), else wait as after a failure
                 # (a peer that hangs up at once must not spin us).
-                if self.moved > moved or time.monotonic() - began >= LONG_ENOUGH_S:
+                if self._reopen:
+                    # Closed on purpose, to reopen with new exclusions: at once.
+                    self._reopen = False
+                    backoff.reset()
+                    self.halt.wait(self.worker.reconnect_s)
+                elif self.moved > moved or time.monotonic() - began >= LONG_ENOUGH_S:
                     backoff.reset()
                     self.halt.wait(self.worker.reconnect_s)
                 else:
@@ -290,6 +296,7 @@ class LinkRunner(threading.Thread):
                         # A link was added beside this one: reopen with the new exclusions
                         # rather than take versions another link brings directly (amplification).
                         # Nothing is applied, so the position stays and nothing is lost.
+                        self._reopen = True
                         return
                     self._apply(ctx, event.id, event.data)
                 elif event.event == "idle":
