@@ -2,7 +2,8 @@
 
 Pages read through the same access policy as the API (``varsel.policy.restrict`` via the
 sharing services and :mod:`varsel.web.queries`) and write through the same services. Sessions
-and CSRF are in :mod:`varsel.web.sessions`; every string is in ``locale/en.json``.
+and CSRF are in :mod:`varsel.web.sessions`; every string
+is a gettext message (:mod:`varsel.web.i18n`).
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ def login(request: Request, state: Hub, db: DbSession, form: CheckedForm) -> Res
             status_code=429,
             next=target,
             username=username,
-            error="login.throttled",
+            error="throttled",
         )
     try:
         principal = orgs.authenticate_password(
@@ -63,7 +63,7 @@ def login(request: Request, state: Hub, db: DbSession, form: CheckedForm) -> Res
         # The failure counts and any lock (with its audit event) are kept.
         orgs.count_in_window(session=db, key=address_key)
         db.commit()
-        key = "login.locked" if isinstance(exc, AccountLocked) else "login.failed"
+        key = "locked" if isinstance(exc, AccountLocked) else "failed"
         return render(
             request, "login.html", status_code=401, next=target, username=username, error=key
         )

@@ -34,7 +34,12 @@ def _lag_chart(view: FederationOverview, t: Translator) -> str | None:
     if not bars:
         return None
     return charts.horizontal(
-        bars, title=t("federation.lag_chart"), description=t("federation.lag_chart_desc")
+        bars,
+        title=t.gettext("Lag per link (objects)"),
+        description=t.gettext(
+            "Objects not yet moved over each link, as its last exchange measured; "
+            "the table below lists the same numbers."
+        ),
     )
 
 

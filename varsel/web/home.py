@@ -81,15 +81,28 @@ def home(request: Request, state: Hub, db: DbSession, principal: SignedIn) -> Re
         },
         activity_svg=charts.activity(
             days,
-            title=t("home.activity"),
-            description=t("home.activity_desc", days=DAYS, count=total_recent),
+            title=t.gettext("Sharing activity, last 30 days"),
+            description=t.gettext(
+                "Objects shared per day over the last %(days)s days that you may read; "
+                "%(count)s in all.",
+                days=DAYS,
+                count=total_recent,
+            ),
         ),
         tlp_svg=charts.horizontal(
-            tlp_bars, title=t("home.by_tlp"), description=t("home.by_tlp_desc", days=DAYS)
+            tlp_bars,
+            title=t.gettext("By TLP, last 30 days"),
+            description=t.gettext(
+                "Objects you may read, shared in the last %(days)s days, per TLP level.", days=DAYS
+            ),
         ),
         country_svg=charts.horizontal(
             country_bars,
-            title=t("home.by_country"),
-            description=t("home.by_country_desc", days=DAYS),
+            title=t.gettext("By producer's country, last 30 days"),
+            description=t.gettext(
+                "Objects you may read, shared in the last %(days)s days, "
+                "per country of the producing organisation.",
+                days=DAYS,
+            ),
         ),
     )

@@ -17,7 +17,7 @@ from varsel.error_map import BUSY_RETRY_SECONDS
 from varsel.http.deps import HubState
 from varsel.orgs.models import Role
 from varsel.sharing.tlp import TLP
-from varsel.web.i18n import Translator, negotiate
+from varsel.web.i18n import label, negotiate, page_callables
 from varsel.web.sessions import WebSession, ensure_cookie, web_session
 
 # Everything is served by the hub itself; no inline script, no third-party origin.
@@ -61,7 +61,12 @@ def environment() -> Environment:
         autoescape=select_autoescape(["html"]),
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    # Newstyle gettext: ``_("%(n)s objects", n=3)`` fills in and escapes; the page's ``lang``
+    # (a context variable) picks the catalogue, so one environment serves every language.
+    env.install_gettext_callables(newstyle=True, **page_callables())  # type: ignore[attr-defined]
+    env.globals["label_of"] = label
     env.filters["tlp"] = tlp_label
     env.filters["timestamp"] = timestamp
     env.filters["pretty_json"] = pretty_json
@@ -80,7 +85,6 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
         .get_template(template)
         .render(
             request=request,
-            t=Translator(lang),
             lang=lang,
             title_suffix=state.settings.title,
             me=session.principal,

@@ -36,8 +36,13 @@ def clock_chart(
     end = now + timedelta(days=CLOCK_DAYS)
     overdue = [r for r in rows if r["status"] == "overdue"]
     ahead = [(r, d) for r in rows if (d := from_iso(r["deadline_utc"])) and now <= d <= end]
-    title = t("clock.chart", days=CLOCK_DAYS)
-    desc = t("clock.chart_desc", days=CLOCK_DAYS, due=len(ahead), overdue=len(overdue))
+    title = t.gettext("Deadlines in the next %(days)s days", days=CLOCK_DAYS)
+    desc = t.gettext(
+        "%(due)s deadlines in the next %(days)s days; %(overdue)s reports overdue.",
+        days=CLOCK_DAYS,
+        due=len(ahead),
+        overdue=len(overdue),
+    )
     parts = [
         Markup(
             '<svg class="chart" viewBox="0 0 {w} {h}" width="100%" role="img" '
@@ -58,7 +63,7 @@ def clock_chart(
             fill=_COLOURS["overdue"] if overdue else "#5a6570",
             tx=4 + (left - 18) / 2,
             n=len(overdue),
-            label=t("status.overdue"),
+            label=t.gettext("overdue"),
         )
     )
     for day in range(CLOCK_DAYS + 1):
@@ -75,7 +80,7 @@ def clock_chart(
                 y1=10,
                 y2=axis_y + 4,
                 ty=axis_y + 18,
-                label=t("clock.now") if day == 0 else tick.strftime("%a %d %b"),
+                label=t.gettext("now") if day == 0 else tick.strftime("%a %d %b"),
             )
         )
     for index, (row, deadline) in enumerate(sorted(ahead, key=lambda p: p[1])):
