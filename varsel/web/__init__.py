@@ -19,6 +19,7 @@ from varsel.web import (
     federation,
     home,
     incidents,
+    language,
     objects,
     share,
     static,
@@ -29,6 +30,7 @@ router = APIRouter(include_in_schema=False)
 # Every area's routes, listed explicitly.
 router.include_router(static.router)
 router.include_router(auth.router)
+router.include_router(language.router)
 router.include_router(home.router)
 router.include_router(objects.router)
 router.include_router(share.router)

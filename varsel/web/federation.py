@@ -14,7 +14,7 @@ from varsel.federation import queries
 from varsel.federation.queries import FederationOverview
 from varsel.http.deps import DbSession, Hub
 from varsel.web import charts
-from varsel.web.i18n import Translator, negotiate
+from varsel.web.i18n import Translator, request_lang
 from varsel.web.render import render
 from varsel.web.sessions import HubAdmin, NotPermitted
 
@@ -51,5 +51,5 @@ def federation(request: Request, state: Hub, db: DbSession, principal: HubAdmin)
         raise NotPermitted("this page is for this hub's own hub-admins")
     view = queries.overview(session=db, settings=state.settings)
     db.rollback()  # read only; end the read transaction before rendering
-    t = Translator(negotiate(request.headers.get("accept-language")))
+    t = Translator(request_lang(request))
     return render(request, "admin_federation.html", view=view, lag_svg=_lag_chart(view, t))

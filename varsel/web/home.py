@@ -14,7 +14,7 @@ from varsel.sharing import service as sharing
 from varsel.sharing.browse import BrowseFilters
 from varsel.sharing.tlp import TLP, colours
 from varsel.web import charts
-from varsel.web.i18n import Translator, negotiate
+from varsel.web.i18n import Translator, request_lang
 from varsel.web.render import render
 from varsel.web.sessions import SignedIn
 
@@ -33,7 +33,7 @@ def window_start(now: int | None = None) -> int:
 @router.get("/")
 def home(request: Request, state: Hub, db: DbSession, principal: SignedIn) -> Response:
     """Show what was shared with the signed-in user over the last days."""
-    t = Translator(negotiate(request.headers.get("accept-language")))
+    t = Translator(request_lang(request))
     start = window_start()
     # "added after" is strict, so one µs before the first day counts all of that day.
     since = us_to_rfc3339(start - 1)
@@ -82,27 +82,33 @@ def home(request: Request, state: Hub, db: DbSession, principal: SignedIn) -> Re
         activity_svg=charts.activity(
             days,
             title=t.gettext("Sharing activity, last 30 days"),
-            description=t.gettext(
-                "Objects shared per day over the last %(days)s days that you may read; "
+            description=t.ngettext(
+                "Objects shared per day over the last %(num)s day that you may read; "
                 "%(count)s in all.",
-                days=DAYS,
-                count=total_recent,
+                "Objects shared per day over the last %(num)s days that you may read; "
+                "%(count)s in all.",
+                DAYS,
+                count=t.number(total_recent),
             ),
         ),
         tlp_svg=charts.horizontal(
             tlp_bars,
             title=t.gettext("By TLP, last 30 days"),
-            description=t.gettext(
-                "Objects you may read, shared in the last %(days)s days, per TLP level.", days=DAYS
+            description=t.ngettext(
+                "Objects you may read, shared in the last %(num)s day, per TLP level.",
+                "Objects you may read, shared in the last %(num)s days, per TLP level.",
+                DAYS,
             ),
         ),
         country_svg=charts.horizontal(
             country_bars,
             title=t.gettext("By producer's country, last 30 days"),
-            description=t.gettext(
-                "Objects you may read, shared in the last %(days)s days, "
+            description=t.ngettext(
+                "Objects you may read, shared in the last %(num)s day, "
                 "per country of the producing organisation.",
-                days=DAYS,
+                "Objects you may read, shared in the last %(num)s days, "
+                "per country of the producing organisation.",
+                DAYS,
             ),
         ),
     )

@@ -11,12 +11,15 @@ a message a catalogue lacks shows in English. See docs/web.md ("Languages").
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, date, datetime
 from functools import cache
 from importlib import resources
 from io import BytesIO
 from typing import Any
 
 from babel import Locale
+from babel.dates import format_date, format_time
+from babel.numbers import format_decimal
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
@@ -24,10 +27,17 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 from markupsafe import Markup
 
+from varsel.clock import us_to_datetime
+
 DEFAULT = "en"
 # The interface's languages: English (the source) and the four of the initiative's countries.
 LANGUAGES = ("en", "nb", "sv", "da", "fi")
 DOMAIN = "messages"
+# The cookie a reader's own choice of language is kept in (``POST /language``); it wins over
+# the browser's Accept-Language.
+COOKIE = "varsel_lang"
+# Each language's name in itself, for the language picker (never translated).
+NAMES = {"en": "English", "nb": "Norsk bokmål", "sv": "Svenska", "da": "Dansk", "fi": "Suomi"}
 
 
 def catalogue_path(lang: str) -> Any:
@@ -79,10 +89,67 @@ def negotiate(accept_language: str | None) -> str:
     return DEFAULT
 
 
+def choose(cookie: str | None, accept_language: str | None) -> str:
+    """Return the reader's language: the chosen one (cookie) if available, else negotiated."""
+    if cookie in available():
+        return cookie  # type: ignore[return-value]  # in available(), so a str
+    return negotiate(accept_language)
+
+
+def request_lang(request: Any) -> str:
+    """Return the language of the page for a Starlette ``request`` (cookie, Accept-Language)."""
+    return choose(request.cookies.get(COOKIE), request.headers.get("accept-language"))
+
+
 @cache
 def locale(lang: str) -> Locale:
     """Return the Babel locale of ``lang`` (for dates, numbers and plural rules)."""
     return Locale.parse(lang)
+
+
+def format_number(value: int | float, lang: str) -> str:
+    """Return ``value`` with the digit grouping of ``lang`` (1,234 · 1 234 · 1.234)."""
+    return format_decimal(value, locale=locale(lang))
+
+
+def _utc(value: datetime | date | int) -> datetime:
+    if isinstance(value, int):
+        return us_to_datetime(value)
+    if not isinstance(value, datetime):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    # Stored times without a zone are UTC (SQLite keeps no offset).
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def format_day(value: datetime | date | int, lang: str) -> str:
+    """Return the calendar date of ``value`` as ``lang`` writes it short (English: ISO 8601)."""
+    day = value if isinstance(value, date) and not isinstance(value, datetime) else _utc(value)
+    if lang == DEFAULT:
+        return day.strftime("%Y-%m-%d")
+    return format_date(day, "short", locale=locale(lang))
+
+
+def format_when(value: datetime | date | int, lang: str, *, seconds: bool = False) -> str:
+    """Return ``value`` (a time, or µs since the epoch) as a UTC date and time in ``lang``.
+
+    English keeps ISO 8601 order (``2026-03-27 16:00``), unambiguous wherever it is read; the
+    other languages use their locale's short date and 24-hour time (``27.03.2026, 16:00``).
+    The zone is not written: the caller adds "UTC" where the message says so.
+    """
+    moment = _utc(value)
+    if lang == DEFAULT:
+        return moment.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    where = locale(lang)
+    day = format_date(moment, "short", locale=where)
+    time = format_time(moment, "medium" if seconds else "short", tzinfo=UTC, locale=where)
+    return str(where.datetime_formats["short"]).replace("{1}", day).replace("{0}", time)
+
+
+def format_weekday(value: datetime, lang: str) -> str:
+    """Return a short weekday, day and month of ``value`` (``Sat 05 Dec``) in ``lang``."""
+    if lang == DEFAULT:
+        return value.strftime("%a %d %b")
+    return format_date(value, "EEE d MMM", locale=locale(lang))
 
 
 class Translator:
@@ -97,8 +164,20 @@ class Translator:
         return self._translations.gettext(message) % params
 
     def ngettext(self, singular: str, plural: str, num: int, **params: Any) -> str:
-        """Return the form of ``singular``/``plural`` for ``num`` (``%(num)s`` is filled in)."""
-        return self._translations.ngettext(singular, plural, num) % {"num": num, **params}
+        """Return the form of ``singular``/``plural`` for ``num`` (``%(num)s`` is filled in).
+
+        ``num`` is written with the language's digit grouping unless ``params`` give ``num``.
+        """
+        filled = {"num": format_number(num, self.lang), **params}
+        return self._translations.ngettext(singular, plural, num) % filled
+
+    def number(self, value: int | float) -> str:
+        """Return ``value`` with this language's digit grouping."""
+        return format_number(value, self.lang)
+
+    def when(self, value: datetime | date | int, *, seconds: bool = False) -> str:
+        """Return ``value`` as a UTC date and time in this language (without the zone)."""
+        return format_when(value, self.lang, seconds=seconds)
 
 
 def _lang(context: Context) -> str:
@@ -114,6 +193,30 @@ def _gettext(context: Context, message: str) -> str:
 @pass_context
 def _ngettext(context: Context, singular: str, plural: str, num: int) -> str:
     return translations(_lang(context)).ngettext(singular, plural, num)
+
+
+@pass_context
+def number_filter(context: Context, value: int | float) -> str:
+    """Return ``value`` with the digit grouping of the page's language (``{{ n|number }}``)."""
+    return format_number(value, _lang(context))
+
+
+@pass_context
+def when_filter(context: Context, value: datetime | date | int | None, seconds: bool = False) -> str:
+    """Return a UTC date and time in the page's language, without the zone (``|when``)."""
+    return "" if value is None else format_when(value, _lang(context), seconds=seconds)
+
+
+@pass_context
+def utc_filter(context: Context, value: datetime | date | int | None, seconds: bool = False) -> str:
+    """Return a date and time in the page's language followed by "UTC" (``|utc``)."""
+    return "" if value is None else format_when(value, _lang(context), seconds=seconds) + " UTC"
+
+
+@pass_context
+def day_filter(context: Context, value: datetime | date | int | None) -> str:
+    """Return a calendar date in the page's language (``|day``)."""
+    return "" if value is None else format_day(value, _lang(context))
 
 
 @pass_context

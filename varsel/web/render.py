@@ -12,12 +12,22 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 from starlette.responses import HTMLResponse
 
-from varsel.clock import us_to_datetime
 from varsel.error_map import BUSY_RETRY_SECONDS
 from varsel.http.deps import HubState
 from varsel.orgs.models import Role
 from varsel.sharing.tlp import TLP
-from varsel.web.i18n import label, negotiate, page_callables
+from varsel.web.i18n import (
+    COOKIE,
+    NAMES,
+    available,
+    day_filter,
+    label,
+    number_filter,
+    page_callables,
+    request_lang,
+    utc_filter,
+    when_filter,
+)
 from varsel.web.sessions import WebSession, ensure_cookie, web_session
 
 # Everything is served by the hub itself; no inline script, no third-party origin.
@@ -43,11 +53,6 @@ def tlp_label(value: str) -> Markup:
     return Markup('<span class="tlp {}">{}</span>').format(css, level.label)
 
 
-def timestamp(us: int) -> str:
-    """Return µs since the epoch as a short UTC time for people."""
-    return us_to_datetime(us).strftime("%Y-%m-%d %H:%M UTC")
-
-
 def pretty_json(value: Any) -> str:
     """Return ``value`` as indented JSON."""
     return json.dumps(value, indent=2, ensure_ascii=False)
@@ -68,7 +73,14 @@ def environment() -> Environment:
     env.install_gettext_callables(newstyle=True, **page_callables())  # type: ignore[attr-defined]
     env.globals["label_of"] = label
     env.filters["tlp"] = tlp_label
-    env.filters["timestamp"] = timestamp
+    # Dates, times and counts in the page's language (varsel/web/i18n.py); times stay in UTC.
+    env.filters["timestamp"] = utc_filter  # µs since the epoch, e.g. an object's date_added
+    env.filters["utc"] = utc_filter
+    env.filters["when"] = when_filter
+    env.filters["day"] = day_filter
+    env.filters["number"] = number_filter
+    env.globals["language_names"] = NAMES
+    env.globals["languages"] = available
     env.filters["pretty_json"] = pretty_json
     env.globals["tlp_levels"] = list(TLP)
     env.globals["Role"] = Role
@@ -79,13 +91,14 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     """Return ``template`` rendered with the common context (user, CSRF token, ``t``)."""
     state: HubState = request.app.state.hub
     session: WebSession = web_session(request, state)
-    lang = negotiate(request.headers.get("accept-language"))
+    lang = request_lang(request)
     page = (
         environment()
         .get_template(template)
         .render(
             request=request,
             lang=lang,
+            lang_choice=request.cookies.get(COOKIE) if lang == request.cookies.get(COOKIE) else "",
             title_suffix=state.settings.title,
             me=session.principal,
             csrf=session.csrf,

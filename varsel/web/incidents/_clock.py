@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from varsel.http.deps import DbSession
 from varsel.incidents import flows
-from varsel.web.i18n import Translator, negotiate
+from varsel.web.i18n import Translator, format_weekday, request_lang
 from varsel.web.incidents._common import (
     CLOCK_DAYS,
     from_iso,
@@ -36,12 +36,20 @@ def clock_chart(
     end = now + timedelta(days=CLOCK_DAYS)
     overdue = [r for r in rows if r["status"] == "overdue"]
     ahead = [(r, d) for r in rows if (d := from_iso(r["deadline_utc"])) and now <= d <= end]
-    title = t.gettext("Deadlines in the next %(days)s days", days=CLOCK_DAYS)
-    desc = t.gettext(
-        "%(due)s deadlines in the next %(days)s days; %(overdue)s reports overdue.",
-        days=CLOCK_DAYS,
-        due=len(ahead),
-        overdue=len(overdue),
+    title = t.ngettext(
+        "Deadlines in the next %(num)s day", "Deadlines in the next %(num)s days", CLOCK_DAYS
+    )
+    # One sentence per count, so that each takes its own plural form in every language.
+    desc = " ".join(
+        (
+            t.ngettext(
+                "%(num)s deadline in the next %(days)s days.",
+                "%(num)s deadlines in the next %(days)s days.",
+                len(ahead),
+                days=CLOCK_DAYS,
+            ),
+            t.ngettext("%(num)s report overdue.", "%(num)s reports overdue.", len(overdue)),
+        )
     )
     parts = [
         Markup(
@@ -80,7 +88,7 @@ def clock_chart(
                 y1=10,
                 y2=axis_y + 4,
                 ty=axis_y + 18,
-                label=t.gettext("now") if day == 0 else tick.strftime("%a %d %b"),
+                label=t.gettext("now") if day == 0 else format_weekday(tick, t.lang),
             )
         )
     for index, (row, deadline) in enumerate(sorted(ahead, key=lambda p: p[1])):
@@ -113,7 +121,7 @@ def clock(request: Request, db: DbSession, principal: SignedIn) -> Response:
     """Show every due and overdue report across the incidents I may read, by deadline."""
     now = datetime.now(UTC)
     rows = flows.clock(session=db, principal=principal, now=now)
-    t = Translator(negotiate(request.headers.get("accept-language")))
+    t = Translator(request_lang(request))
     shown = [
         {
             **r,
