@@ -18,10 +18,10 @@ from io import BytesIO
 from typing import Any
 
 from babel import Locale
-from babel.dates import format_date, format_time
-from babel.numbers import format_decimal
+from babel.dates import format_date, format_skeleton, format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
 from babel.support import NullTranslations, Translations
 from jinja2 import pass_context
 from jinja2.runtime import Context
@@ -91,8 +91,8 @@ def negotiate(accept_language: str | None) -> str:
 
 def choose(cookie: str | None, accept_language: str | None) -> str:
     """Return the reader's language: the chosen one (cookie) if available, else negotiated."""
-    if cookie in available():
-        return cookie  # type: ignore[return-value]  # in available(), so a str
+    if cookie is not None and cookie in available():
+        return cookie
     return negotiate(accept_language)
 
 
@@ -149,7 +149,7 @@ def format_weekday(value: datetime, lang: str) -> str:
     """Return a short weekday, day and month of ``value`` (``Sat 05 Dec``) in ``lang``."""
     if lang == DEFAULT:
         return value.strftime("%a %d %b")
-    return format_date(value, "EEE d MMM", locale=locale(lang))
+    return format_skeleton("MMMEd", value, locale=locale(lang))
 
 
 class Translator:
@@ -202,7 +202,9 @@ def number_filter(context: Context, value: int | float) -> str:
 
 
 @pass_context
-def when_filter(context: Context, value: datetime | date | int | None, seconds: bool = False) -> str:
+def when_filter(
+    context: Context, value: datetime | date | int | None, seconds: bool = False
+) -> str:
     """Return a UTC date and time in the page's language, without the zone (``|when``)."""
     return "" if value is None else format_when(value, _lang(context), seconds=seconds)
 
