@@ -16,6 +16,7 @@ import pytest
 from babel.messages.catalog import Catalog, Message
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
+from babel.messages.plurals import get_plural
 from babel.messages.pofile import read_po
 from fastapi.testclient import TestClient
 
@@ -27,7 +28,8 @@ from varsel.web.render import environment
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCALE = ROOT / "varsel" / "web" / "locale"
-TRANSLATED = ("nb", "sv", "da", "fi")
+# Every language the hub offers but English, the source: a new language is held to the same tests.
+TRANSLATED = tuple(lang for lang in i18n.LANGUAGES if lang != i18n.DEFAULT)
 PLACEHOLDER = re.compile(r"%\((\w+)\)[sdif]")
 
 
@@ -114,10 +116,14 @@ def test_translations_keep_the_placeholders_of_their_message(lang: str) -> None:
 @pytest.mark.parametrize("lang", TRANSLATED)
 def test_plural_forms_header_is_right_and_used(lang: str) -> None:
     catalogue = _catalogue(lang)
-    # Bokmål, Swedish, Danish and Finnish: one form for 1, another for everything else.
-    assert catalogue.num_plurals == 2
-    assert catalogue.plural_expr == "(n != 1)"
-    assert catalogue.language_team is not None
+    # The header must state the language's CLDR rule (Babel's table); for Bokmål, Swedish,
+    # Danish and Finnish that is one form for 1, another for everything else.
+    expected = get_plural(lang)
+    assert catalogue.num_plurals == expected.num_plurals
+    assert catalogue.plural_expr == expected.plural_expr
+    if lang in {"nb", "sv", "da", "fi"}:
+        assert catalogue.plural_forms == "nplurals=2; plural=(n != 1);"
+    assert catalogue.locale is not None and str(catalogue.locale) == lang
     plurals = [m for m in catalogue if m.id and isinstance(m.id, (tuple, list))]
     assert plurals, "the catalogue has no plural messages"
     assert all(len(_forms(m)) == 2 for m in plurals)
