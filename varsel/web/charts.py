@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from markupsafe import Markup, escape
 
 from varsel.clock import us_to_datetime
+from varsel.web.i18n import DEFAULT, format_day, format_day_month, format_number
 
 _BAR = "#1f5f8b"
 _AXIS = "#5a6570"
@@ -88,8 +89,12 @@ def activity(
     description: str,
     width: int = 1100,
     height: int = 200,
+    lang: str = DEFAULT,
 ) -> Markup:
-    """Return a column chart of objects shared per day (``days`` as (day µs, count))."""
+    """Return a column chart of objects shared per day (``days`` as (day µs, count)).
+
+    Dates and counts are written as ``lang`` writes them.
+    """
     left, bottom, top_pad = 40, 24, 10
     plot_w, plot_h = width - left - 8, height - bottom - top_pad
     top = _nice_max(max((n for _, n in days), default=0))
@@ -120,7 +125,7 @@ def activity(
     for index, (day_us, n) in enumerate(days):
         h = 0 if top == 0 else plot_h * n / top
         x = left + index * slot + 1
-        day = us_to_datetime(day_us).strftime("%Y-%m-%d")
+        day = format_day(day_us, lang)
         parts.append(
             Markup(
                 '<rect x="{x}" y="{y}" width="{w}" height="{h}" fill="{fill}">'
@@ -132,7 +137,7 @@ def activity(
                 h=round(h, 1),
                 fill=_BAR,
                 day=day,
-                n=n,
+                n=format_number(n, lang),
             )
         )
         if (len(days) - 1 - index) % 7 == 0:
@@ -144,7 +149,7 @@ def activity(
                     x=round(x + slot / 2, 1),
                     y=height - 6,
                     ink=_AXIS,
-                    d=us_to_datetime(day_us).strftime("%d %b"),
+                    d=format_day_month(us_to_datetime(day_us), lang),
                 )
             )
     parts.append(Markup("</svg>"))

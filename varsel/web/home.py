@@ -81,6 +81,7 @@ def home(request: Request, state: Hub, db: DbSession, principal: SignedIn) -> Re
         },
         activity_svg=charts.activity(
             days,
+            lang=t.lang,
             title=t.gettext("Sharing activity, last 30 days"),
             description=t.ngettext(
                 "Objects shared per day over the last %(num)s day that you may read; "

@@ -145,6 +145,13 @@ def format_when(value: datetime | date | int, lang: str, *, seconds: bool = Fals
     return str(where.datetime_formats["short"]).replace("{1}", day).replace("{0}", time)
 
 
+def format_day_month(value: datetime, lang: str) -> str:
+    """Return the day and short month of ``value`` (``05 Dec``) in ``lang``."""
+    if lang == DEFAULT:
+        return value.strftime("%d %b")
+    return format_skeleton("MMMd", value, locale=locale(lang))
+
+
 def format_weekday(value: datetime, lang: str) -> str:
     """Return a short weekday, day and month of ``value`` (``Sat 05 Dec``) in ``lang``."""
     if lang == DEFAULT:
