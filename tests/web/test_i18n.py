@@ -11,6 +11,7 @@ import re
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from babel.messages.catalog import Catalog, Message
@@ -20,8 +21,9 @@ from babel.messages.plurals import get_plural
 from babel.messages.pofile import read_po
 from fastapi.testclient import TestClient
 
+from tests import factories as f
 from tests.conftest import Hub
-from tests.web.conftest import World, csrf_of, sign_in
+from tests.web.conftest import World, csrf_of, shot, sign_in
 from varsel.web import i18n
 from varsel.web.i18n import Translator, format_number
 from varsel.web.render import environment
@@ -320,3 +322,32 @@ def test_plural_messages_of_the_source_are_plurals_in_the_catalogues() -> None:
             assert message is not None and isinstance(message.id, (tuple, list)), (lang, msgid)
             counts[lang] += 1
     assert len(set(counts.values())) == 1
+
+
+@pytest.mark.browser
+def test_a_reader_switches_language_in_a_real_browser(
+    hub: Hub, live: str, world: World, chromium: Any
+) -> None:
+    # Chromium asks for Bokmål (its Accept-Language follows the locale); the reader picks Finnish.
+    context = chromium.new_context(viewport={"width": 390, "height": 844}, locale="nb-NO")
+    page = context.new_page()
+    try:
+        page.goto(f"{live}/login")
+        assert page.locator("html").get_attribute("lang") == "nb"
+        assert page.get_by_role("heading", level=1).inner_text() == "Logg inn på huben"
+        page.get_by_label("Språk").select_option("fi")
+        page.get_by_role("button", name="Bytt språk").click()
+        page.wait_for_url(f"{live}/login")
+        assert page.locator("html").get_attribute("lang") == "fi"
+        page.get_by_label("Käyttäjänimi").fill("alice")
+        page.get_by_label("Salasana").fill(f.PASSWORD)
+        page.get_by_role("button", name="Kirjaudu sisään").click()
+        page.wait_for_url(f"{live}/")
+        assert page.locator("html").get_attribute("lang") == "fi"
+        assert page.get_by_role("button", name="Kirjaudu ulos").is_visible()
+        # The picker fits the narrowest screen (the layout of the rest is another part's work).
+        box = page.locator("form.language-form").bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
+        shot(page, "home-fi-390", hub.backend)
+    finally:
+        context.close()
