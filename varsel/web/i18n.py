@@ -5,7 +5,13 @@ Every string a page shows is an English message id in the source: ``{{ _("Sign i
 (``varsel/web/labels.py``). ``pybabel extract`` collects them into ``locale/messages.pot``; each
 language has ``locale/<lang>/LC_MESSAGES/messages.po``, the standard layout PO editors and Weblate
 open. The hub reads the ``.po`` files themselves at start (no compiled ``.mo`` to keep in step);
-a message a catalogue lacks shows in English. See docs/web.md ("Languages").
+a message a catalogue lacks shows in English (tests/web/test_i18n.py fails on it first).
+
+The page's language is the reader's choice (the ``varsel_lang`` cookie, set by ``POST /language``)
+or else the best match of ``Accept-Language``: :func:`request_lang`. Dates, times and numbers are
+written per language through Babel's CLDR data (``format_when``, ``format_day``,
+``format_number``, and the template filters ``|utc``, ``|when``, ``|day``, ``|number``), always
+in UTC. See docs/web.md ("Languages").
 """
 
 from __future__ import annotations
