@@ -116,7 +116,7 @@ def deliver(
             )
             .order_by(Notification.id)
             .limit(limit)
-        ).tuples()
+        )
     )
     session.commit()
     for nid, seen in rows:

@@ -196,7 +196,7 @@ def _sightings(session: Session, people: People, rows: list[_Row]) -> list[NewNo
             select(ObjectProducer.stix_id, ObjectProducer.org_id).where(
                 ObjectProducer.stix_id.in_(list(targets))
             )
-        ).tuples()
+        ).all()
     )
     wanted: dict[int, set[int]] = defaultdict(set)
     for row in sightings:

@@ -163,7 +163,7 @@ def lagging_links(
     lagging = []
     for link, peer in session.execute(
         select(PeerLink, Peer.name).join(Peer, Peer.id == PeerLink.peer_id).order_by(PeerLink.id)
-    ).tuples():
+    ):
         since = link.last_success_at or link.created_at
         stalled = link.state in ("retrying", "error") and moment - since > timedelta(
             seconds=threshold_s
