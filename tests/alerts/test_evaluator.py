@@ -380,3 +380,17 @@ def test_the_periodic_worker_evaluates_on_its_own(world: World) -> None:
         worker.stop()
     assert [k for k, _ in _alerts(hub)["alice"]] == ["watch"]
     assert worker.runs >= 1 and not worker.thread.is_alive()
+
+
+def test_the_command_line_runs_one_evaluation(world: World) -> None:
+    from typer.testing import CliRunner
+
+    from varsel.cli.commands import app
+
+    world.share("bob", f.indicator(tlp=TLP.RED, recipients=["Svea", "Fjordnett"]))
+    url = world.hub.settings.database_url
+    first = CliRunner().invoke(app, ["alerts", "run-once", "--database-url", url])
+    assert first.exit_code == 0, first.output
+    assert "3 new notifications (red 3)" in first.output
+    again = CliRunner().invoke(app, ["alerts", "run-once", "--database-url", url])
+    assert again.exit_code == 0 and "0 new notifications (none)" in again.output
