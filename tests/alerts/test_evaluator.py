@@ -23,6 +23,7 @@ from varsel.audit.models import AuditEvent
 from varsel.clearances import service as register
 from varsel.clock import utcnow
 from varsel.config import Settings, SmtpSettings
+from varsel.db import make_sessionmaker
 from varsel.federation.models import Peer, PeerLink, TrustedHub
 from varsel.incidents import service as incidents
 from varsel.orgs.models import User
@@ -370,7 +371,8 @@ def test_a_copy_about_an_object_no_longer_readable_is_withheld(
 def test_the_periodic_worker_evaluates_on_its_own(world: World) -> None:
     hub = world.hub
     _watch(hub, "alice", "198.51.100.99")
-    worker = AlertsWorker(hub.sessions, interval_s=0.2).start()
+    readers = make_sessionmaker(hub.engine, read_only=True)
+    worker = AlertsWorker(hub.sessions, interval_s=0.2, readers=readers).start()
     try:
         world.share("bob", f.indicator(tlp=TLP.GREEN, value="198.51.100.99"))
         deadline = time.monotonic() + 15

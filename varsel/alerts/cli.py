@@ -21,8 +21,11 @@ def run_once(database_url: DatabaseOpt = None) -> None:
     from varsel.db import make_sessionmaker
 
     with unit_of_work(database_url) as session:
-        sessions = make_sessionmaker(session.get_bind())  # type: ignore[arg-type]
-        result = flows.run_once(sessions)
+        engine = session.get_bind()
+        result = flows.run_once(
+            make_sessionmaker(engine),  # type: ignore[arg-type]
+            readers=make_sessionmaker(engine, read_only=True),  # type: ignore[arg-type]
+        )
     kinds = ", ".join(f"{k} {n}" for k, n in sorted(result.by_kind.items())) or "none"
     delivery = result.delivery
     out.print(

@@ -24,8 +24,14 @@ LEASE = "alerts-evaluator"
 class AlertsWorker:
     """Runs :func:`varsel.alerts.flows.run_once` every ``interval_s`` while it holds the lease."""
 
-    def __init__(self, sessions: sessionmaker[Session], *, interval_s: float) -> None:
-        self.sessions, self.interval_s = sessions, interval_s
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        interval_s: float,
+        readers: sessionmaker[Session] | None = None,
+    ) -> None:
+        self.sessions, self.readers, self.interval_s = sessions, readers, interval_s
         self.holder = lease.new_holder()
         self.runs = 0
         self._stop = threading.Event()
@@ -37,7 +43,7 @@ class AlertsWorker:
                 if lease.acquire(
                     self.sessions, holder=self.holder, name=LEASE, ttl_s=3 * self.interval_s + 30
                 ):
-                    flows.run_once(self.sessions)
+                    flows.run_once(self.sessions, readers=self.readers)
                     self.runs += 1
             except (SQLAlchemyError, VarselError) as exc:
                 # Logged without detail: a message may carry values; the next run tries again.
@@ -59,6 +65,8 @@ class AlertsWorker:
         self.thread.join(timeout=timeout)
 
 
-def start_background(sessions: sessionmaker[Session], *, interval_s: float) -> AlertsWorker:
+def start_background(
+    sessions: sessionmaker[Session], *, readers: sessionmaker[Session], interval_s: float
+) -> AlertsWorker:
     """Start the alerts evaluator in a background thread of this process."""
-    return AlertsWorker(sessions, interval_s=interval_s).start()
+    return AlertsWorker(sessions, readers=readers, interval_s=interval_s).start()

@@ -45,7 +45,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     # Likewise the alerts evaluator (docs/alerts.md); a lease lets one process evaluate.
     alerts = (
-        start_alerts(state.sessions, interval_s=state.settings.alerts_interval)
+        start_alerts(
+            state.sessions, readers=state.readers, interval_s=state.settings.alerts_interval
+        )
         if state.settings.alerts
         else None
     )

@@ -53,18 +53,31 @@ class Evaluation:
 
 
 def evaluate(
-    *, session: Session, now: datetime | None = None, lag_threshold_s: int | None = None
+    *,
+    session: Session,
+    now: datetime | None = None,
+    lag_threshold_s: int | None = None,
+    reader: Session | None = None,
 ) -> Evaluation:
-    """Insert every alert due now that is not there yet; commit; return what was done."""
+    """Insert every alert due now that is not there yet; commit; return what was done.
+
+    With ``reader`` (a read-only session) everything is read there and ``session`` only
+    writes: on SQLite a writing transaction holds the hub's write lock from its first
+    statement, and shares should not wait for the reading.
+    """
     now = now or datetime.now(UTC)
     threshold = (
         lag_threshold_s if lag_threshold_s is not None else config.current().alert_lag_seconds
     )
-    people = People(session)
-    found, moves = from_new_objects(session=session, people=people, now=now)
-    found += deadlines(session=session, people=people, now=now)
-    found += clearances(session=session, people=people, now=now)
-    found += lagging_links(session=session, people=people, now=now, threshold_s=threshold)
+    source = reader or session
+    people = People(source)
+    found, moves = from_new_objects(session=source, people=people, now=now)
+    found += deadlines(session=source, people=people, now=now)
+    found += clearances(session=source, people=people, now=now)
+    found += lagging_links(session=source, people=people, now=now, threshold_s=threshold)
+    people.channels(0)  # read the preferences here too, before the writing starts
+    if reader is not None:
+        reader.rollback()
     result = Evaluation(found=len(found))
     stamp = naive(now)
     for new in found:
@@ -83,10 +96,11 @@ def run_once(
     *,
     now: datetime | None = None,
     settings: notifying.NotifySettings | None = None,
+    readers: sessionmaker[Session] | None = None,
 ) -> Evaluation:
-    """Evaluate, then deliver the pending copies, each in its own session."""
-    with sessions() as session:
-        result = evaluate(session=session, now=now)
+    """Evaluate (reading through ``readers`` when given), then deliver the pending copies."""
+    with sessions() as session, (readers or sessions)() as reader:
+        result = evaluate(session=session, now=now, reader=reader if readers else None)
     with sessions() as session:
         result.delivery = deliver(
             session=session, settings=settings or notifying.NotifySettings.from_config()
