@@ -396,3 +396,22 @@ def test_the_command_line_runs_one_evaluation(world: World) -> None:
     assert "3 new notifications (red 3)" in first.output
     again = CliRunner().invoke(app, ["alerts", "run-once", "--database-url", url])
     assert again.exit_code == 0 and "0 new notifications (none)" in again.output
+
+
+def test_the_application_lifespan_runs_the_evaluator(world: World) -> None:
+    from fastapi.testclient import TestClient
+
+    from varsel.api.app import create_app
+
+    hub = world.hub
+    _watch(hub, "alice", "198.51.100.98")
+    app = create_app(hub.settings.with_(alerts=True, alerts_interval=1))
+    try:
+        with TestClient(app):
+            world.share("bob", f.indicator(tlp=TLP.GREEN, value="198.51.100.98"))
+            deadline = time.monotonic() + 20
+            while "alice" not in _alerts(hub) and time.monotonic() < deadline:
+                time.sleep(0.2)
+    finally:
+        app.state.engine.dispose()
+    assert [k for k, _ in _alerts(hub)["alice"]] == ["watch"]
