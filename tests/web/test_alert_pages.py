@@ -109,6 +109,9 @@ def test_a_webhook_change_is_checked_and_audited(
 
 def test_a_saved_filter_keeps_only_the_filters(hub: Hub, world: World) -> None:
     alice = _client(hub, "alice")
+    listing = alice.get("/objects?tlp=amber&q=ferry").text
+    assert 'action="/notifications/filters"' in listing
+    assert 'name="query" value="tlp=amber&amp;q=ferry"' in listing
     saved = post_form(
         alice,
         "/objects?tlp=amber&q=ferry",
