@@ -42,6 +42,8 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("VARSEL_WARNINGLIST_HELPER", "0")
     # Likewise the federation worker, which every lifespan would start: its tests start it.
     os.environ.setdefault("VARSEL_FEDERATION", "0")
+    # And the alerts evaluator (tests/alerts call it directly, and start its loop once).
+    os.environ.setdefault("VARSEL_ALERTS", "0")
     # Every share is sealed with the hub's key (varsel.provenance), created on first use in the
     # data directory: give the test session its own, never the checkout's ./data.
     if "VARSEL_DATA_DIR" not in os.environ:

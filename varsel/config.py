@@ -211,6 +211,14 @@ class Settings:
     # Run the federation worker inside `varsel serve` (varsel.federation.worker; a lease in the
     # database keeps it to one process however many serve the hub).
     federation: bool = field(default_factory=lambda: _bool_env("VARSEL_FEDERATION", True))
+    # Run the alerts evaluator inside `varsel serve` every `alerts_interval` seconds
+    # (varsel.alerts.worker; a lease keeps it to one process) and alert hub-admins of a
+    # federation link lagging more than `alert_lag_seconds` (docs/alerts.md).
+    alerts: bool = field(default_factory=lambda: _bool_env("VARSEL_ALERTS", True))
+    alerts_interval: int = field(default_factory=lambda: _int_env("VARSEL_ALERTS_INTERVAL", 60))
+    alert_lag_seconds: int = field(
+        default_factory=lambda: _int_env("VARSEL_ALERT_LAG_SECONDS", 900)
+    )
 
     def __post_init__(self) -> None:
         least = {
@@ -221,6 +229,8 @@ class Settings:
             "max_failed_logins": 0,
             "lockout_seconds": 1,
             "auth_failures_per_minute": 1,
+            "alerts_interval": 1,
+            "alert_lag_seconds": 1,
         }
         for name, bound in least.items():
             if getattr(self, name) < bound:
@@ -274,6 +284,9 @@ ENV_NAMES = {
     "warninglist_helper": "VARSEL_WARNINGLIST_HELPER",
     "hub_name": "VARSEL_HUB_NAME",
     "federation": "VARSEL_FEDERATION",
+    "alerts": "VARSEL_ALERTS",
+    "alerts_interval": "VARSEL_ALERTS_INTERVAL",
+    "alert_lag_seconds": "VARSEL_ALERT_LAG_SECONDS",
 }
 SMTP_ENV_NAMES = {
     "host": "VARSEL_SMTP_HOST",

@@ -1,5 +1,6 @@
 """Every table of the hub, imported explicitly so metadata and migrations see them all."""
 
+from varsel.alerts.models import AlertCursor, AlertPreference, Notification, SavedFilter, Watch
 from varsel.audit.models import AuditEvent, AuditHead
 from varsel.clearances.models import Clearance, ExpiryNotice, Person, RecognitionRequest
 from varsel.federation.models import Lease, Peer, PeerLink, Refusal, TrustedHub
@@ -38,6 +39,11 @@ from varsel.sharing.models import (
 from varsel.web.models import WebSignIn
 
 __all__ = [
+    "AlertCursor",
+    "AlertPreference",
+    "Notification",
+    "SavedFilter",
+    "Watch",
     "TombstoneAudience",
     "Tombstone",
     "StreamPosition",

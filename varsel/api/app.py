@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from varsel import config, web
+from varsel.alerts.worker import start_background as start_alerts
 from varsel.api import errors, federation, limits, metrics, rest, stream, taxii
 from varsel.clearances import rules as clearance_rules
 from varsel.clearances import views as clearance_views
@@ -42,6 +43,14 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         if state.settings.federation
         else None
     )
+    # Likewise the alerts evaluator (docs/alerts.md); a lease lets one process evaluate.
+    alerts = (
+        start_alerts(
+            state.sessions, readers=state.readers, interval_s=state.settings.alerts_interval
+        )
+        if state.settings.alerts
+        else None
+    )
     # Everything alive now lives as long as the process. Frozen, the collector stops walking
     # it on every full collection: those walks took ~0.1 s each, every dozen envelopes. Once
     # per process: an application started again in the same process (tests) adds nothing.
@@ -55,6 +64,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         if federation is not None:
             await run_in_threadpool(federation.stop)
+        if alerts is not None:
+            await run_in_threadpool(alerts.stop)
         await stream.stop(app)
         if helper is not None:
             state.warnings_helper = None

@@ -7,6 +7,7 @@ CLIs back would make importing any of them on its own a circular import.
 
 from __future__ import annotations
 
+from varsel.alerts import cli as alerts_cli
 from varsel.clearances import cli as clearance_cli
 from varsel.cli import backup, peer, transfer
 from varsel.cli.main import app
@@ -22,6 +23,7 @@ clearance_cli.register(app)
 incident_cli.register(app)
 backup.register(app)
 peer.register(app)
+alerts_cli.register(app)
 
 
 def main() -> None:

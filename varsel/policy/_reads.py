@@ -48,6 +48,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import ColumnElement, Select, and_, exists, false, literal, or_, select, true
 from sqlalchemy.sql.util import ClauseAdapter
 
+from varsel.alerts.models import AlertPreference, Notification, SavedFilter, Watch
 from varsel.audit.models import AuditEvent
 from varsel.clearances import condition as clearance_condition
 from varsel.clearances.models import Clearance, ExpiryNotice, Person, RecognitionRequest
@@ -437,6 +438,17 @@ def _incident_rule(query: Q, principal: Principal, action: Action) -> Q:
     return query.where(false())
 
 
+def _own_rule(column: Any) -> Callable[[Select[Any], Principal, Action], Select[Any]]:
+    """Return the rule of a user's own records (alerts): theirs alone, for every action."""
+
+    def rule(query: Select[Any], principal: Principal, action: Action) -> Select[Any]:
+        if principal.operator:
+            return query.where(false())  # the operator is nobody's inbox
+        return query.where(column == principal.user_id)
+
+    return rule
+
+
 Rule = Callable[[Select[Any], Principal, Action], Select[Any]]
 
 # One rule per entity, listed here explicitly; an entity missing from this table is invisible.
@@ -454,6 +466,10 @@ _RULES: dict[type[Any], Rule] = {
     Clearance: _clearance_rule,
     RecognitionRequest: _recognition_rule,
     ExpiryNotice: _notice_rule,
+    Notification: _own_rule(Notification.user_id),
+    AlertPreference: _own_rule(AlertPreference.user_id),
+    Watch: _own_rule(Watch.user_id),
+    SavedFilter: _own_rule(SavedFilter.user_id),
 }
 
 

@@ -13,6 +13,7 @@ from fastapi import APIRouter
 from varsel.web import (
     account,
     admin,
+    alerts,
     auth,
     clearances,
     exports,
@@ -39,6 +40,7 @@ router.include_router(incidents.router)
 router.include_router(admin.router)
 router.include_router(federation.router)
 router.include_router(account.router)
+router.include_router(alerts.router)
 router.include_router(clearances.router)
 
 __all__ = ["install", "router"]

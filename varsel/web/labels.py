@@ -134,6 +134,11 @@ LABELS: dict[str, dict[str, str]] = {
         "profile_saved": N_("The entity profile was saved."),
         "facts_saved": N_("The impact facts were saved."),
         "submission_recorded": N_("The submission was recorded in the audit log."),
+        "prefs_saved": N_("Where your alerts go was saved."),
+        "watch_added": N_("The value is watched from now on."),
+        "watch_removed": N_("The value is no longer watched."),
+        "filter_saved": N_("The filter was saved."),
+        "filter_removed": N_("The saved filter was removed."),
     },
     "admin.scope": {
         "read": N_("Read only"),
@@ -185,5 +190,14 @@ LABELS: dict[str, dict[str, str]] = {
     "op": {
         "approve": N_("Approve"),
         "refuse": N_("Refuse"),
+    },
+    # Kinds of watched values (alerts, docs/alerts.md).
+    "watch": {
+        "ip": N_("Address"),
+        "cidr": N_("Address block"),
+        "domain": N_("Domain and subdomains"),
+        "url": N_("URL"),
+        "email": N_("E-mail address"),
+        "hash": N_("Hash"),
     },
 }

@@ -12,6 +12,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 from starlette.responses import HTMLResponse
 
+from varsel.alerts import service as alerts
 from varsel.error_map import BUSY_RETRY_SECONDS
 from varsel.http.deps import HubState
 from varsel.orgs.models import Role
@@ -87,6 +88,14 @@ def environment() -> Environment:
     return env
 
 
+def _unread(state: HubState, session: WebSession) -> int | None:
+    """Return the signed-in user's unread notifications for the header badge (capped)."""
+    if session.principal is None:
+        return None
+    with state.readers() as db:
+        return alerts.unread_count(session=db, principal=session.principal)
+
+
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     """Return ``template`` rendered with the common context (user, CSRF token, ``t``)."""
     state: HubState = request.app.state.hub
@@ -103,6 +112,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
             me=session.principal,
             csrf=session.csrf,
             path=request.url.path,
+            unread=_unread(state, session),
             **context,
         )
     )
