@@ -112,6 +112,8 @@ def test_paste_shows_matches_linked_to_indicators(hub: Hub, shared: Shared) -> N
     alice = _client(hub, "alice")
     page = alice.get("/match")
     assert page.status_code == 200 and 'href="/match" aria-current="page"' in page.text
+    norsk = alice.get("/match", headers={"Accept-Language": "nb"}).text
+    assert "Match observabler og logger" in norsk and "Gjenkjenn fra første linje" in norsk
     response = _match(alice, text=PASTED)
     assert response.status_code == 200, response.text
     html = response.text
@@ -378,3 +380,42 @@ def test_upload_too_large_refused_before_reading(hub: Hub, shared: Shared) -> No
     response = _match(alice, text="x.evil-cdn.net", files={"file": ("big.log", big, "x/y")})
     assert response.status_code == 413 or response.status_code == 400
     assert 'id="m-file-error"' in response.text and "x.evil-cdn.net</textarea>" in response.text
+
+
+@pytest.mark.browser
+def test_paste_match_and_share_in_a_real_browser(
+    hub: Hub, shared: Shared, live: str, chromium: Any
+) -> None:
+    from tests.web.conftest import browser_sign_in, shot
+
+    context = chromium.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
+    page = context.new_page()
+    try:
+        browser_sign_in(page, live, "bob")
+        page.get_by_role("link", name="Match", exact=True).click()
+        page.wait_for_url(f"{live}/match")
+        page.get_by_label("Observables or log lines").fill(PASTED)
+        page.get_by_role("button", name="Match", exact=True).click()
+        page.wait_for_load_state()
+        table = page.locator("#matched-indicators")
+        assert table.is_visible()
+        assert {
+            str(row.get_attribute("data-stix-id"))
+            for row in table.locator("tr[data-stix-id]").all()
+        } == {shared.domain, shared.block}
+        assert page.locator("#match-rows tbody tr").count() == 2
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        shot(page, "match", hub.backend)
+
+        page.get_by_label("Collection").select_option(label="Sightings")
+        page.get_by_role("button", name="Share 2 sightings").click()
+        page.wait_for_load_state()
+        assert "2 sightings shared into Sightings" in page.locator("#sightings-shared").inner_text()
+        shot(page, "match-shared", hub.backend)
+        page.locator("#sightings-shared a").first.click()
+        page.wait_for_load_state()
+        assert "/objects/sighting--" in page.url
+    finally:
+        context.close()
+    with hub.session() as s:
+        assert len(s.scalars(select(StixObject.id).where(StixObject.type == "sighting")).all()) == 2

@@ -92,6 +92,14 @@ def _writable(db: Session, principal: Principal) -> list[Collection]:
     return [c for c, w in sharing.visible_collections(session=db, principal=principal) if w]
 
 
+def _default_collection(collections: list[Collection]) -> str:
+    """Return a collection meant for sightings when there is one, else the first writable."""
+    for coll in collections:
+        if "sighting" in f"{coll.title} {coll.alias or ''}".lower():
+            return coll.id
+    return collections[0].id if collections else ""
+
+
 def _page(
     request: Request,
     db: Session,
@@ -109,7 +117,7 @@ def _page(
         "format": "auto",
         "map": "",
         "subdomains": False,
-        "collection": collections[0].id if collections else "",
+        "collection": _default_collection(collections),
         "tlp": TLP.AMBER.value,
     }
     return render(
@@ -193,7 +201,7 @@ def _run(
     at = us_to_rfc3339(now_us())
     stats = ReadStats()
     found = []
-    outcome = Outcome(compiled=len(compiled.ids))
+    outcome = Outcome(compiled=compiled.report.compiled)
     with tempfile.TemporaryDirectory(prefix="varsel-match-") as directory:
         for item in inputs:
             path = Path(directory) / item.name
