@@ -12,6 +12,7 @@ import gzip
 import json
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -354,7 +355,9 @@ def _raw_post(hub: Hub, cookie: str, length: int) -> tuple[int, str, int, dict[s
         "server": ("testserver", 80),
         "app": hub.app,
     }
-    asyncio.run(hub.app(scope, receive, send))  # type: ignore[arg-type]
+    # In a thread of its own: Playwright's sync API keeps an event loop running in this one.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, hub.app(scope, receive, send)).result()  # type: ignore[arg-type]
     start = next(m for m in sent if m["type"] == "http.response.start")
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     headers = {k.decode(): v.decode() for k, v in start["headers"]}

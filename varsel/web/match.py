@@ -41,8 +41,7 @@ from starlette.responses import Response
 from varsel.clock import now_us, us_to_rfc3339
 from varsel.errors import Forbidden, InvalidInput
 from varsel.http.deps import Hub
-from varsel.matching import LOG_FORMATS, LogFormatError, ReadStats, flows, scan, service
-from varsel.matching._fields import parse_mapping
+from varsel.matching import LOG_FORMATS, ReadStats, flows, parse_mapping, scan, service
 from varsel.policy.principal import Principal
 from varsel.sharing import service as sharing
 from varsel.sharing.models import Collection
@@ -179,6 +178,14 @@ class _Input:
     data: bytes
 
 
+class _FieldError(InvalidInput):
+    """Bad input in one field of the form."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field_name
+
+
 def _run(
     db: Session,
     principal: Principal,
@@ -186,10 +193,10 @@ def _run(
     values: dict[str, Any],
     serializer: URLSafeTimedSerializer,
 ) -> Outcome:
-    """Match ``inputs`` as ``varsel scan`` does; raise InvalidInput for an unreadable one."""
+    """Match ``inputs`` as ``varsel scan`` does; raise _FieldError for an unreadable one."""
     fmt = None if values["format"] == "auto" else values["format"]
     if fmt is not None and fmt not in LOG_FORMATS:
-        raise LogFormatError(f"unknown log format {fmt!r}")
+        raise _FieldError("format", f"unknown log format {fmt!r}")
     columns = [c for c in re.split(r"[\s,;]+", values["map"]) if c]
     try:
         mapping = parse_mapping(columns) if columns else None
@@ -266,14 +273,6 @@ def _run(
             }
         )
     return outcome
-
-
-class _FieldError(InvalidInput):
-    """Bad input in one field of the form."""
-
-    def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field_name
 
 
 @router.post("")
