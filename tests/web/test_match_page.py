@@ -189,7 +189,8 @@ def test_same_matches_as_varsel_scan(hub: Hub, shared: Shared, tmp_path: Path) -
         data = (FIXTURES / fixture).read_bytes()
         log = tmp_path / fixture
         log.write_bytes(data)
-        done = run(hub, "scan", str(log), "--as", "alice", "--no-cache")
+        chosen = [] if fmt == "auto" else ["--format", fmt]
+        done = run(hub, "scan", str(log), "--as", "alice", "--no-cache", *chosen)
         assert done.returncode == 0, done.stderr
         cli = [json.loads(line) for line in done.stdout.splitlines()]
         page = _match(_client(hub, "alice"), format=fmt, files={"file": (fixture, data, "x/y")})
