@@ -410,6 +410,14 @@ def test_paste_match_and_share_in_a_real_browser(
         assert page.locator("#match-rows tbody tr").count() == 2
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
         shot(page, "match", hub.backend)
+        # At phone width the results fit (their tables scroll inside their own box).
+        page.set_viewport_size({"width": 390, "height": 844})
+        assert page.evaluate(
+            "[...document.querySelectorAll('main > *')]"
+            ".every(e => e.getBoundingClientRect().right <= window.innerWidth + 0.5)"
+        )
+        shot(page, "match-390", hub.backend)
+        page.set_viewport_size({"width": 1280, "height": 900})
 
         page.get_by_label("Collection").select_option(label="Sightings")
         page.get_by_role("button", name="Share 2 sightings").click()
