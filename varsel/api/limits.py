@@ -57,6 +57,10 @@ class LargeBody:
     # The handler reads the body itself, after its principal dependency authenticated the
     # caller; FastAPI parses a declared body model before any dependency runs.
     authenticates_first: bool = False
+    # The route answers a declared length above the limit itself, without reading the body
+    # (a page that shows the error beside its field); a body that grows past the limit while
+    # it arrives is still cut off here.
+    route_refuses: bool = False
 
 
 # Routes that take whole STIX envelopes, bundles or federation batches, or up to 1,000
@@ -67,6 +71,7 @@ LARGE_BODIES: Final = (
     LargeBody("POST", re.compile(r"/api/v1/federation/collections/[^/]+/batch"), 0, True),
     LargeBody("POST", re.compile(r"/api/v1/match")),
     LargeBody("POST", re.compile(r"/share/bundle"), _MULTIPART_SLACK, True),
+    LargeBody("POST", re.compile(r"/match"), _MULTIPART_SLACK, True, route_refuses=True),
 )
 
 
@@ -85,6 +90,11 @@ class BodyTooLarge(TooLarge, StarletteHTTPException):
 
 def _large(method: str, path: str) -> LargeBody | None:
     return next((r for r in LARGE_BODIES if r.method == method and r.path.fullmatch(path)), None)
+
+
+def _route_refuses(method: str, path: str) -> bool:
+    large = _large(method, path)
+    return large is not None and large.route_refuses
 
 
 def body_limit(method: str, path: str, settings: Settings) -> int:
@@ -184,7 +194,7 @@ class BodyLimits:
         refusal: Response | None = None
         if declared is not None and declared < 0:
             refusal = _refuse(scope, 400, "Bad request", "Content-Length is not a number")
-        elif declared is not None and declared > limit:
+        elif declared is not None and declared > limit and not _route_refuses(method, path):
             refusal = _refuse(
                 scope,
                 413,

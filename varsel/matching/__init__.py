@@ -3,7 +3,8 @@
 Public entry points (the private modules hold the machinery):
 
 * :func:`compile_for` — the indicators a principal may read, compiled into a fast matcher;
-* :func:`scan` — matches of one log file; :data:`LOG_FORMATS` it reads;
+* :func:`scan` — matches of one log file; :data:`LOG_FORMATS` it reads; :func:`parse_mapping`
+  of ``--map`` columns;
 * :mod:`varsel.matching.exports`, :mod:`varsel.matching.aggregates`,
   :mod:`varsel.sharing.ingest.warninglists`, :mod:`varsel.matching.flows` (sightings).
 """
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from varsel.matching._compile import Compiled, CompileReport, compile_for, compile_rows
+    from varsel.matching._fields import parse_mapping
     from varsel.matching._readers import FORMATS as LOG_FORMATS
     from varsel.matching._readers import LogFormatError, ReadStats
     from varsel.matching._scan import Match, scan
@@ -27,6 +29,7 @@ _LAZY = {
     "CompileReport": ("_compile", "CompileReport"),
     "compile_for": ("_compile", "compile_for"),
     "compile_rows": ("_compile", "compile_rows"),
+    "parse_mapping": ("_fields", "parse_mapping"),
     "LOG_FORMATS": ("_readers", "FORMATS"),
     "LogFormatError": ("_readers", "LogFormatError"),
     "ReadStats": ("_readers", "ReadStats"),
@@ -54,5 +57,6 @@ __all__ = [
     "ReadStats",
     "compile_for",
     "compile_rows",
+    "parse_mapping",
     "scan",
 ]

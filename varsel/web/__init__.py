@@ -21,6 +21,7 @@ from varsel.web import (
     home,
     incidents,
     language,
+    match,
     objects,
     share,
     static,
@@ -36,6 +37,7 @@ router.include_router(home.router)
 router.include_router(objects.router)
 router.include_router(share.router)
 router.include_router(exports.router)
+router.include_router(match.router)
 router.include_router(incidents.router)
 router.include_router(admin.router)
 router.include_router(federation.router)

@@ -19,3 +19,17 @@ document.addEventListener("DOMContentLoaded", () => {
   const token = document.getElementById("new-token");
   if (token) { token.focus(); token.select(); }
 });
+
+// --- Match page (issue 15): refuse a log file over the hub's limit before it is sent, so
+// what was typed stays in the form; the server refuses it from its declared length anyway.
+document.addEventListener("DOMContentLoaded", () => {
+  for (const input of document.querySelectorAll("input[type=file][data-max-bytes]")) {
+    const limit = Number(input.dataset.maxBytes);
+    const check = () => {
+      const file = input.files && input.files[0];
+      input.setCustomValidity(file && file.size > limit ? input.dataset.tooLarge || "" : "");
+    };
+    input.addEventListener("change", () => { check(); input.reportValidity(); });
+    check();
+  }
+});
