@@ -257,7 +257,10 @@ def read_csv(
         try:
             reader = pcsv.open_csv(
                 handle,
-                read_options=pcsv.ReadOptions(block_size=1 << 22),
+                # No reader threads: an abandoned reader's read-ahead thread, still running when
+                # the interpreter exits, ended `varsel scan` with "terminate called without an
+                # active exception" (exit -6) after its output was printed.
+                read_options=pcsv.ReadOptions(block_size=1 << 22, use_threads=False),
                 parse_options=parse,
                 convert_options=pcsv.ConvertOptions(
                     strings_can_be_null=True, column_types=_all_strings(path, delimiter)
@@ -265,23 +268,26 @@ def read_csv(
             )
         except pa.ArrowInvalid as exc:
             raise LogFormatError(f"{path.name}: not a CSV file with a header row: {exc}") from None
-        names = reader.schema.names
-        specs = mapping or guess_fields(names)
-        missing = [s.name for s in specs if s.name not in names]
-        if missing:
-            raise LogFormatError(
-                f"{path.name}: no column {missing[0]!r}; columns are {', '.join(names)}"
-            )
-        row_base = 2
-        for record_batch in reader:
-            for text in skipped:
-                stats.skip(text)
-            skipped.clear()
-            table = pa.Table.from_batches([record_batch])
-            stats.lines += table.num_rows
-            columns = {s.name: table.column(s.name).combine_chunks() for s in specs}
-            yield _csv_batch(table, columns, specs, row_base)
-            row_base += table.num_rows
+        try:
+            names = reader.schema.names
+            specs = mapping or guess_fields(names)
+            missing = [s.name for s in specs if s.name not in names]
+            if missing:
+                raise LogFormatError(
+                    f"{path.name}: no column {missing[0]!r}; columns are {', '.join(names)}"
+                )
+            row_base = 2
+            for record_batch in reader:
+                for text in skipped:
+                    stats.skip(text)
+                skipped.clear()
+                table = pa.Table.from_batches([record_batch])
+                stats.lines += table.num_rows
+                columns = {s.name: table.column(s.name).combine_chunks() for s in specs}
+                yield _csv_batch(table, columns, specs, row_base)
+                row_base += table.num_rows
+        finally:
+            reader.close()
 
 
 def _csv_batch(
