@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from markupsafe import Markup
 
 MAX_NEIGHBOURS = 16
-_LABEL = 22
+_LABEL = 26
 
 
 @dataclass(frozen=True)

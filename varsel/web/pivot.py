@@ -204,6 +204,21 @@ def _may_revoke(db: Session, principal: Principal, latest: Hit, obj: dict[str, A
     return latest.collection_id in _writable(db, principal)
 
 
+def _name(obj: dict[str, Any], known: dict[str, Named], hidden: str) -> str:
+    """Return the object's name; a relationship or sighting by the names of what it joins."""
+
+    def end(ref: object) -> str:
+        named = known.get(ref) if isinstance(ref, str) else None
+        return named.name if named else hidden
+
+    if obj.get("type") == "relationship":
+        kind = str(obj.get("relationship_type") or "related-to")
+        return f"{end(obj.get('source_ref'))} {kind} {end(obj.get('target_ref'))}"
+    if obj.get("type") == "sighting":
+        return end(obj.get("sighting_of_ref"))
+    return names.display_name(obj)
+
+
 def _versions(db: Session, principal: Principal, stix_id: str) -> list[Hit]:
     versions = browse.versions_of(session=db, principal=principal, stix_id=stix_id)
     db.commit()  # reading TLP:RED objects is audited
@@ -236,13 +251,12 @@ def _page(
     known = names.resolve(session=db, principal=principal, ids=mentioned)
     readable = set(known) | {stix_id} | {r[0] for r in rels}
     links = [Link(rid, kind, _ref(other, known, hidden), out) for rid, kind, other, out, _ in rels]
-    title = tr.gettext(
-        "%(kind)s: %(name)s", kind=names.kind_of(shown.type), name=names.display_name(obj)
-    )
+    name = _name(obj, known, hidden)
+    title = tr.gettext("%(kind)s: %(name)s", kind=names.kind_of(shown.type), name=name)
     picture = graph.neighbourhood(
-        names.display_name(obj),
+        name,
         [graph.Node(k.other.label, k.other.href, k.relationship_type, k.outgoing) for k in links],
-        title=tr.gettext("Relationships of %(name)s", name=names.display_name(obj)),
+        title=tr.gettext("Relationships of %(name)s", name=name),
         description=tr.gettext(
             "%(n)s related objects; the list beside the graph names each of them.", n=len(links)
         ),
@@ -266,7 +280,7 @@ def _page(
         stix_id=stix_id,
         heading=title,
         kind=names.kind_of(shown.type),
-        name=names.display_name(obj),
+        name=name,
         versions=versions,
         index=index,
         shown=shown,
