@@ -220,6 +220,8 @@ def test_export_is_the_object_or_it_with_its_readable_neighbours(hub: Hub, world
         assert red["id"] not in got
         assert alice.get(f"/objects/{red['id']}/bundle").status_code == 404
         page = alice.get(f"/objects/{seen['id']}").text
+        norsk = alice.get(f"/objects/{seen['id']}", headers={"Accept-Language": "nb"}).text
+    assert "et objekt du ikke kan se" in norsk and red["id"] not in norsk
     # The relationship to the RED object is readable; its other end is not named.
     assert "an object you cannot see" in page and red["id"] not in page
     assert re.search(r"related-to this object|This object related-to", page)
