@@ -159,5 +159,14 @@ def test_pivot_from_an_indicator(hub: Hub, live: str, chromium: Any, tmp_path: P
         page.goto(url)
         assert page.get_by_role("button", name="Re-share").count() == 0
         assert page.get_by_role("button", name="Revoke this object").count() == 0
+        # The page's content (the header is the layout's) fits a phone's width.
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.goto(url)
+        overflow = page.evaluate(
+            "Math.max(...[...document.querySelectorAll('#main, #main .card')]"
+            ".map(e => e.scrollWidth - e.clientWidth))"
+        )
+        shot(page, "object-pivot-390", hub.backend)
+        assert overflow <= 0, overflow
     finally:
         context.close()
