@@ -225,3 +225,37 @@ def test_export_is_the_object_or_it_with_its_readable_neighbours(hub: Hub, world
     # The relationship to the RED object is readable; its other end is not named.
     assert "an object you cannot see" in page and red["id"] not in page
     assert re.search(r"related-to this object|This object related-to", page)
+
+
+def test_the_producer_may_share_its_object_into_another_collection(hub: Hub, world: World) -> None:
+    with hub.session() as s:
+        f.community(s, "Fjord", ["Fjordnett"])
+        extra = f.collection(s, "Fjord feed", "Fjord", default_tlp="amber", alias="fjord")
+        s.commit()
+        extra_id = extra.id
+    mine = f.indicator(tlp=TLP.AMBER, value="198.51.100.60")
+    theirs = f.indicator(tlp=TLP.GREEN, value="198.51.100.61")
+    _share(hub, world, "alice", mine)
+    _share(hub, world, "bob", theirs)
+    with TestClient(hub.app) as alice:
+        sign_in(alice, "alice")
+        # bob's object: alice may write the Fjord collection, but only bob may share it again.
+        assert "/copy" not in alice.get(f"/objects/{theirs['id']}").text
+        url = f"/objects/{theirs['id']}"
+        refused = _post(alice, url, f"{url}/copy", {"collection": extra_id})
+        assert refused.status_code == 403
+        url = f"/objects/{mine['id']}"
+        page = alice.get(url).text
+        assert f'<option value="{extra_id}">Fjord feed</option>' in page
+        assert f'<option value="{world.collection_id}"' not in page  # it is already there
+        done = _post(alice, url, f"{url}/copy", {"collection": extra_id})
+        assert done.status_code == 303 and "object_copied" in done.headers["location"]
+        after = alice.get(url).text
+        assert "Fjord feed" in after and "/copy" not in after  # no collection left to offer
+    with hub.session() as s:
+        held = set(
+            s.execute(
+                select(StixObject.collection_id).where(StixObject.stix_id == mine["id"])
+            ).scalars()
+        )
+    assert held == {world.collection_id, extra_id}

@@ -48,7 +48,7 @@ from varsel.web.render import SECURITY_HEADERS, render
 from varsel.web.sessions import CheckedForm, SignedIn
 
 router = APIRouter()
-NOTICES = ("object_linked", "object_reshared", "object_revoked")
+NOTICES = ("object_linked", "object_reshared", "object_revoked", "object_copied")
 RELATED_LIMIT = 200
 
 
@@ -194,14 +194,25 @@ def _writable(db: Session, principal: Principal) -> dict[str, Collection]:
     return {c.id: c for c, w in sharing.visible_collections(session=db, principal=principal) if w}
 
 
+def _own(db: Session, principal: Principal, latest: Hit) -> bool:
+    """Return whether my organisation produced ``latest`` (only it may add versions)."""
+    row = db.get(StixObject, latest.pk)
+    return row is not None and row.producer_org_id == principal.org_id
+
+
+def _copy_targets(db: Session, principal: Principal, versions: list[Hit]) -> list[Collection]:
+    """Return the writable collections the producer could share this object into as well."""
+    if not _own(db, principal, versions[-1]):
+        return []
+    held = {v.collection_id for v in versions}
+    return [c for cid, c in _writable(db, principal).items() if cid not in held]
+
+
 def _may_revoke(db: Session, principal: Principal, latest: Hit, obj: dict[str, Any]) -> bool:
     """Return whether a revoked version would be accepted: the producer's, writable, an SDO."""
     if latest.type in SCO_TYPES or obj.get("revoked") is True:
         return False  # cyber-observables have no ``revoked`` property (STIX 2.1 §6)
-    row = db.get(StixObject, latest.pk)
-    if row is None or row.producer_org_id != principal.org_id:
-        return False
-    return latest.collection_id in _writable(db, principal)
+    return _own(db, principal, latest) and latest.collection_id in _writable(db, principal)
 
 
 def _name(obj: dict[str, Any], known: dict[str, Named], hidden: str) -> str:
@@ -310,6 +321,7 @@ def _page(
         k=sighting_k(),
         clients=clients,
         may_revoke=_may_revoke(db, principal, latest, latest_obj),
+        copy_targets=_copy_targets(db, principal, versions),
         error=error,
         error_at=error_at,
         notice=pages.notice(request, NOTICES),
@@ -398,6 +410,33 @@ def reshare(
         )
 
     return _act(request, db, principal, stix_id, "actions", "object_reshared", work)
+
+
+@router.post("/objects/{stix_id}/copy")
+def copy(
+    request: Request, db: DbSession, principal: SignedIn, form: CheckedForm, stix_id: str
+) -> Response:
+    """Share my organisation's object into another collection it may write to as well."""
+
+    def work() -> None:
+        versions = browse.versions_of(session=db, principal=principal, stix_id=stix_id)
+        wanted = pages.field(form, "collection")[:36]
+        target = next((c for c in _copy_targets(db, principal, versions) if c.id == wanted), None)
+        if target is None:
+            raise Forbidden(
+                "choose a collection you may write to that does not hold this object yet; "
+                "only the organisation that produced an object may share it again"
+            )
+        result = ingesting.ingest(
+            session=db,
+            collection=target,
+            principal=principal,
+            body=json.dumps({"objects": [json.loads(versions[-1].raw)]}),
+        )
+        if result.failures:
+            raise InvalidInput(result.failures[0].message or "the object was rejected")
+
+    return _act(request, db, principal, stix_id, "actions", "object_copied", work)
 
 
 def _stamp(previous: object) -> str:
