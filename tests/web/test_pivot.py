@@ -15,11 +15,13 @@ from sqlalchemy import select
 from tests import factories as f
 from tests.conftest import Hub
 from tests.web.conftest import World, csrf_of, sign_in
+from varsel.clearances import rules
 from varsel.incidents import service as incidents
 from varsel.incidents.models import ObjectLink
 from varsel.orgs import service as orgs
 from varsel.sharing import ingest as ingesting
 from varsel.sharing import service as sharing
+from varsel.sharing.ingest import marking
 from varsel.sharing.models import StixObject
 from varsel.sharing.tlp import TLP
 from varsel.web import names
@@ -79,6 +81,11 @@ def test_names_are_values_and_unreadable_ids_are_redacted() -> None:
     assert seen in out and unseen not in out and "intrusion-set" not in out
     assert TLP.RED.stix_id in out  # the well-known marking definitions are no secret
     assert names.ids_in({"a": [seen, {"b": unseen}]}) == {seen, unseen}
+    # Classification markings have public, deterministic ids: named, never hidden.
+    secret = marking.marking_id(rules.parse_label("NO:KONFIDENSIELT"))
+    assert names.redact(secret, set()) == secret
+    assert names.well_known()[secret].name == "NO:KONFIDENSIELT"
+    assert names.well_known()[TLP.AMBER.stix_id].name == "TLP:AMBER"
 
 
 def test_the_page_says_what_the_object_is_and_shows_relationships_by_name(

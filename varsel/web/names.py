@@ -14,15 +14,18 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from varsel.clearances import rules
 from varsel.policy import Action, restrict
 from varsel.policy.principal import Principal
+from varsel.sharing.ingest.marking import EXTENSION_ID, IDENTITY_ID, marking_id
 from varsel.sharing.models import StixObject
-from varsel.sharing.tlp import level_of_marking
+from varsel.sharing.tlp import TLP, level_of_marking
 
 # A STIX identifier (§2.9): type--UUID. Found anywhere in text, so ids inside descriptions or
 # nested properties are caught as well as those in *_ref properties.
@@ -92,12 +95,35 @@ def kind_of(stix_type: str) -> str:
 
 @dataclass(frozen=True)
 class Named:
-    """A referenced object the reader may read: its id, type, name and TLP."""
+    """A referenced object the reader may read: its id, type, name, TLP, and if it is stored.
+
+    ``stored`` is False for the well-known definitions every hub knows without storing them
+    (TLP and classification markings, Varsel's extension and identity): named, not linked.
+    """
 
     stix_id: str
     type: str
     name: str
     tlp: str
+    stored: bool = True
+
+
+@cache
+def well_known() -> dict[str, Named]:
+    """Return the definitions every Varsel hub knows by id: they are public, never hidden."""
+    known = {
+        level.stix_id: Named(level.stix_id, "marking-definition", level.label, "clear", False)
+        for level in TLP
+    }
+    for scheme in rules.schemes():
+        for level in scheme.levels:
+            mid = marking_id(level)
+            known[mid] = Named(mid, "marking-definition", level.label, "clear", False)
+    known[EXTENSION_ID] = Named(
+        EXTENSION_ID, "extension-definition", "Varsel classification", "clear", False
+    )
+    known[IDENTITY_ID] = Named(IDENTITY_ID, "identity", "Varsel", "clear", False)
+    return known
 
 
 def ids_in(value: object) -> set[str]:
@@ -112,8 +138,9 @@ def resolve(*, session: Session, principal: Principal, ids: Iterable[str]) -> di
     An id missing from the answer is "an object you cannot see" — whether it is unreadable or
     not in the hub at all, the page cannot tell (and so does not tell).
     """
-    wanted = sorted({i for i in ids if level_of_marking(i) is None})
-    found: dict[str, Named] = {}
+    public = well_known()
+    wanted = sorted({i for i in ids if i not in public})
+    found: dict[str, Named] = {i: public[i] for i in set(ids) if i in public}
     for start in range(0, len(wanted), _LOOKUP_CHUNK):
         query = restrict(
             select(StixObject.stix_id, StixObject.type, StixObject.tlp, StixObject.raw).where(
@@ -133,8 +160,8 @@ def resolve(*, session: Session, principal: Principal, ids: Iterable[str]) -> di
 
 
 def is_marking(stix_id: str) -> bool:
-    """Return whether ``stix_id`` is one of the well-known TLP marking definitions."""
-    return level_of_marking(stix_id) is not None
+    """Return whether ``stix_id`` is one of the well-known definitions (TLP, classification)."""
+    return level_of_marking(stix_id) is not None or stix_id in well_known()
 
 
 def redact(text: str, readable: Iterable[str], placeholder: str = HIDDEN) -> str:

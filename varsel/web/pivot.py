@@ -101,7 +101,8 @@ def _ref(ref: str, known: dict[str, Named], hidden: str) -> Ref:
     named = known.get(ref)
     if named is None:
         return Ref(hidden, None)
-    return Ref(named.name, f"/objects/{named.stix_id}", names.kind_of(named.type))
+    href = f"/objects/{named.stix_id}" if named.stored else None
+    return Ref(named.name, href, names.kind_of(named.type))
 
 
 def properties(
