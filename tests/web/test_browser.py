@@ -136,7 +136,7 @@ def test_share_find_and_policy_in_a_real_browser(hub: Hub, live: str, chromium: 
         browser_sign_in(page, live, "bob")
         assert len(_search(page, live, "ferry")) == 2
         page.goto(amber_url)
-        assert page.locator("h1").inner_text().startswith("Ferry phishing C2")
+        assert page.locator("h1").inner_text().startswith("Indicator: c2.ferry-phish.example")
         _sign_out(page, live)
 
         # carol (US, outside the community, not named) sees neither, not even by address.

@@ -184,16 +184,16 @@ def test_an_indicator_page_shows_sightings_only_from_k_organisations(
         sign_in(client, "alice")
         page = client.get(f"/objects/{target['id']}")
         assert page.status_code == 200
-        # One organisation's sighting alone would name it: no aggregate.
-        assert 'id="sightings"' not in page.text
+        # One organisation's sighting alone would name it: no aggregate, and a plain note.
+        assert "Sighted by" not in page.text and 'id="few-sightings"' in page.text
         _share(hub, "dag", world.collection_id, _sighting(target["id"], "2026-03-04"))
         page = client.get(f"/objects/{target['id']}")
-        assert 'id="sightings"' in page.text
+        assert 'id="few-sightings"' not in page.text
         assert (
             "Sighted by 2 other organisations in 2 countries, first in week 2026-W09 and last"
             " in week 2026-W10" in page.text
         )
         assert "at least 2 organisations other than yours" in page.text
-        # Objects other than indicators have no such section.
+        # Objects other than indicators have no community figures.
         other = client.get(f"/objects/{first['id']}")
-        assert other.status_code == 200 and 'id="sightings"' not in other.text
+        assert other.status_code == 200 and "The community" not in other.text

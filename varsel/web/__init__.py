@@ -23,6 +23,7 @@ from varsel.web import (
     language,
     match,
     objects,
+    pivot,
     share,
     static,
 )
@@ -35,6 +36,7 @@ router.include_router(auth.router)
 router.include_router(language.router)
 router.include_router(home.router)
 router.include_router(objects.router)
+router.include_router(pivot.router)
 router.include_router(share.router)
 router.include_router(exports.router)
 router.include_router(match.router)

@@ -1,9 +1,7 @@
-"""Browse the objects visible to me, with filters and keyset paging, and open one object."""
+"""Browse the objects visible to me, with filters and keyset paging (one object: pivot.py)."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -13,12 +11,9 @@ from starlette.responses import Response
 from varsel.error_map import status_of
 from varsel.errors import InvalidInput
 from varsel.http.deps import DbSession, Hub
-from varsel.matching import aggregates as aggregating
-from varsel.matching.settings import sighting_k
 from varsel.sharing import browse
 from varsel.sharing import service as sharing
 from varsel.sharing.browse import BrowseFilters
-from varsel.sharing.tlp import level_of_marking
 from varsel.sharing.validation import SCO_TYPES, SDO_TYPES, SRO_TYPES
 from varsel.web import queries
 from varsel.web.render import render
@@ -104,111 +99,4 @@ def object_list(
         first_url=first_url,
         titles=titles,
         **options,
-    )
-
-
-@dataclass(frozen=True)
-class Property:
-    """One property of an object as the page shows it."""
-
-    name: str
-    text: str | None = None
-    links: tuple[str, ...] = ()
-    block: str | None = None
-    markings: tuple[str, ...] = ()
-
-
-def _is_ref(value: object) -> bool:
-    return isinstance(value, str) and "--" in value and " " not in value
-
-
-def properties(obj: dict[str, Any]) -> list[Property]:
-    """Return the properties of ``obj`` for display; references become links."""
-    shown = []
-    for name, value in obj.items():
-        if (
-            name == "object_marking_refs"
-            and isinstance(value, list)
-            and all(isinstance(ref, str) and level_of_marking(ref) for ref in value)
-        ):
-            # TLP markings are well known and not stored: show the label, not a dead link.
-            levels = [level_of_marking(ref) for ref in value]
-            shown.append(Property(name, markings=tuple(lv.value for lv in levels if lv)))
-        elif name.endswith("_ref") and _is_ref(value):
-            shown.append(Property(name, links=(value,)))
-        elif name.endswith("_refs") and isinstance(value, list) and all(map(_is_ref, value)):
-            shown.append(Property(name, links=tuple(value)))
-        elif isinstance(value, list) and all(isinstance(item, str) for item in value):
-            shown.append(Property(name, text=", ".join(value)))
-        elif isinstance(value, dict | list):
-            shown.append(Property(name, block=json.dumps(value, indent=2, ensure_ascii=False)))
-        else:
-            shown.append(
-                Property(
-                    name, text=str(value) if not isinstance(value, bool) else str(value).lower()
-                )
-            )
-    return shown
-
-
-@dataclass(frozen=True)
-class Link:
-    """A relationship seen from this object: its type, direction and the object at the end."""
-
-    relationship_id: str
-    relationship_type: str
-    other: str
-    outgoing: bool
-
-
-def _links(rows: list[tuple[str, str]], stix_id: str) -> list[Link]:
-    out = []
-    for rel_id, raw in rows:
-        try:
-            rel = json.loads(raw)
-        except ValueError:
-            continue
-        source, target = rel.get("source_ref"), rel.get("target_ref")
-        kind = str(rel.get("relationship_type", "related-to"))
-        if source == stix_id and isinstance(target, str):
-            out.append(Link(rel_id, kind, target, True))
-        elif target == stix_id and isinstance(source, str):
-            out.append(Link(rel_id, kind, source, False))
-    return out
-
-
-@router.get("/objects/{stix_id}")
-def object_page(
-    request: Request, db: DbSession, principal: SignedIn, stix_id: str, v: int | None = None
-) -> Response:
-    """Show one object: its properties, TLP, versions and relationships."""
-    versions = browse.versions_of(session=db, principal=principal, stix_id=stix_id)
-    db.commit()  # reading TLP:RED objects is audited
-    index = len(versions) - 1 if v is None or not 0 <= v < len(versions) else v
-    shown = versions[index]
-    obj = json.loads(shown.raw)
-    titles = {
-        c.id: c.title for c, _ in sharing.visible_collections(session=db, principal=principal)
-    }
-    links = _links(queries.relationships(session=db, principal=principal, stix_id=stix_id), stix_id)
-    # Only an indicator is sighted; the aggregate is absent until k organisations sighted it.
-    sighted = (
-        aggregating.aggregates(session=db, principal=principal, indicator_ids=[stix_id])
-        if shown.type == "indicator"
-        else []
-    )
-    return render(
-        request,
-        "object.html",
-        stix_id=stix_id,
-        versions=versions,
-        index=index,
-        shown=shown,
-        obj=obj,
-        props=properties(obj),
-        links=links,
-        titles=titles,
-        raw=json.dumps(obj, indent=2, ensure_ascii=False),
-        sightings=sighted[0] if sighted else None,
-        k=sighting_k() if sighted else None,
     )

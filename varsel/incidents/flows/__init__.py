@@ -12,7 +12,12 @@ from __future__ import annotations
 
 from varsel.incidents.flows._clock import clock
 from varsel.incidents.flows._engine import Loaded, load_incident, obligations_of, report, submit
-from varsel.incidents.flows._links import link_object, visible_links
+from varsel.incidents.flows._links import (
+    link_object,
+    linkable_incidents,
+    linked_incidents,
+    visible_links,
+)
 from varsel.incidents.flows._notify import NotifyResult, notify_due
 
 __all__ = [
@@ -20,6 +25,8 @@ __all__ = [
     "NotifyResult",
     "clock",
     "link_object",
+    "linkable_incidents",
+    "linked_incidents",
     "load_incident",
     "notify_due",
     "obligations_of",

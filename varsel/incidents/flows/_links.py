@@ -16,7 +16,7 @@ from varsel.audit import service as audit
 from varsel.clock import utcnow
 from varsel.errors import InvalidInput, NotFound
 from varsel.incidents import service
-from varsel.incidents.models import ObjectLink
+from varsel.incidents.models import Incident, ObjectLink
 from varsel.policy import Action, restrict
 from varsel.policy.principal import Principal
 from varsel.sharing.models import StixObject
@@ -115,3 +115,25 @@ def visible_links(
             }
         )
     return out
+
+
+def linked_incidents(*, session: Session, principal: Principal, stix_id: str) -> list[Incident]:
+    """Return the incidents ``principal`` may read that link ``stix_id``, newest first."""
+    linked = select(ObjectLink.incident_id).where(ObjectLink.stix_id == stix_id)
+    query = select(Incident).where(Incident.id.in_(linked)).order_by(Incident.id.desc())
+    return list(session.execute(restrict(query, principal, Action.READ)).scalars())
+
+
+def linkable_incidents(*, session: Session, principal: Principal, stix_id: str) -> list[Incident]:
+    """Return the incidents ``principal`` may read and change that do not link ``stix_id`` yet.
+
+    Both READ and WRITE: a hub-admin may change incidents it may not read, and offering one
+    by title in a list would show what it may not read.
+    """
+    linked = select(ObjectLink.incident_id).where(ObjectLink.stix_id == stix_id)
+    query = select(Incident.id).where(Incident.id.not_in(linked))
+    writable = restrict(query, principal, Action.WRITE)
+    readable = restrict(
+        select(Incident).where(Incident.id.in_(writable)), principal, Action.READ
+    ).order_by(Incident.id.desc())
+    return list(session.execute(readable).scalars())
