@@ -46,7 +46,7 @@ from varsel.policy.principal import Principal
 from varsel.sharing import service as sharing
 from varsel.sharing.models import Collection
 from varsel.sharing.tlp import TLP
-from varsel.web.i18n import Translator, negotiate
+from varsel.web.i18n import Translator, request_lang
 from varsel.web.render import render
 from varsel.web.sessions import CurrentSession, SignedIn, checked_form
 
@@ -280,7 +280,7 @@ async def match_post(
     request: Request, state: Hub, principal: SignedIn, web: CurrentSession
 ) -> Response:
     """Match pasted text and an uploaded log against the indicators the reader may read."""
-    tr = Translator(negotiate(request.headers.get("accept-language")))
+    tr = Translator(request_lang(request))
     limit = state.settings.max_content_length
     if _declared_too_large(request, limit):
         # Answered from the declared length: the body is never read (the connection closes).
@@ -372,7 +372,7 @@ async def share_sightings_post(
     request: Request, state: Hub, principal: SignedIn, web: CurrentSession
 ) -> Response:
     """Share the sightings of a results page into a collection the reader may write."""
-    tr = Translator(negotiate(request.headers.get("accept-language")))
+    tr = Translator(request_lang(request))
     async with asynccontextmanager(checked_form)(request, web) as form:
         token = str(form.get("token") or "")
         values = {

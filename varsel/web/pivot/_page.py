@@ -25,7 +25,7 @@ from varsel.sharing.models import Collection, StixObject
 from varsel.sharing.tlp import TLP, level_of_marking
 from varsel.sharing.validation import SCO_TYPES
 from varsel.web import graph, names, pages, queries
-from varsel.web.i18n import Translator, negotiate
+from varsel.web.i18n import Translator, request_lang
 from varsel.web.names import Named
 from varsel.web.render import render
 from varsel.web.sessions import SignedIn
@@ -233,7 +233,7 @@ def show(
     error_at: str | None = None,
 ) -> Response:
     """Render the object page (``status_code`` and ``error`` beside form ``error_at``)."""
-    tr = Translator(negotiate(request.headers.get("accept-language")))
+    tr = Translator(request_lang(request))
     hidden = tr.gettext("an object you cannot see")
     versions = _versions(db, principal, stix_id)
     index = len(versions) - 1 if v is None or not 0 <= v < len(versions) else v
