@@ -13,7 +13,7 @@ from varsel.error_map import status_of
 from varsel.errors import InvalidInput, VarselError
 from varsel.http.deps import DbSession, Hub
 from varsel.orgs import service as orgs
-from varsel.web import sessions
+from varsel.web import pages, sessions
 from varsel.web.pages import form_page
 from varsel.web.sessions import CheckedForm, CurrentSession, SignedIn
 
@@ -39,7 +39,7 @@ def change_password(
     new = str(form.get("new") or "")
     try:
         if new != str(form.get("repeat") or ""):
-            raise InvalidInput("the new passwords differ")
+            raise InvalidInput("the new passwords differ", field="repeat")
         orgs.change_own_password(
             session=db, principal=principal, current=str(form.get("current") or ""), new=new
         )
@@ -50,7 +50,7 @@ def change_password(
             "account.html",
             notices=set(),
             status_code=status_of(exc),
-            error=exc.message,
+            **pages.refusal(exc, {"password": "new"}),
         )
     db.commit()
     response = RedirectResponse("/login", status_code=303)

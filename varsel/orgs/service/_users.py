@@ -56,7 +56,9 @@ MIN_PASSWORD = 12
 def check_password(password: str) -> None:
     """Refuse a password that is too short to stand an offline guess."""
     if len(password) < MIN_PASSWORD:
-        raise InvalidInput(f"a password must be at least {MIN_PASSWORD} characters long")
+        raise InvalidInput(
+            f"a password must be at least {MIN_PASSWORD} characters long", field="password"
+        )
 
 
 def add_user(
