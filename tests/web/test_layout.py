@@ -87,10 +87,12 @@ _OVERFLOW = """() => {
     const box = el.getBoundingClientRect();
     if (box.width === 0 || box.height === 0) continue;
     if ((box.right > width + 1 || box.left < -1) && !clipped(el)) {
-      out.push(`${el.tagName.toLowerCase()}${el.id ? "#" + el.id : ""}.${el.className} ${Math.round(box.left)}..${Math.round(box.right)}`);
+      const name = el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") + "." + el.className;
+      out.push(`${name} ${Math.round(box.left)}..${Math.round(box.right)}`);
     }
   }
-  return {scroll: document.documentElement.scrollWidth, inner: window.innerWidth, out: out.slice(0, 8)};
+  const scroll = document.documentElement.scrollWidth;
+  return {scroll: scroll, inner: window.innerWidth, out: out.slice(0, 8)};
 }"""
 
 _AXE_RUN = """async () => {
@@ -154,7 +156,8 @@ def _tab(contexts: dict[str | None, Any], user: str | None) -> Any:
 def _open(contexts: dict[str | None, Any], live: str, page: Page, ids: dict[str, str]) -> Any:
     tab = _tab(contexts, page.user)
     response = tab.goto(live + page.path.format(**ids))
-    assert response is not None and response.status == 200, (page.name, response and response.status)
+    assert response is not None, page.name
+    assert response.status == 200, (page.name, response.status)
     return tab
 
 
@@ -244,7 +247,9 @@ def test_keyboard_shortcuts_search_and_navigate(hub: Hub, live: str, chromium: A
 
 def test_menu_and_forms_work_without_script_at_390(hub: Hub, live: str, chromium: Any) -> None:
     _world(hub)
-    context = chromium.new_context(viewport={"width": 390, "height": 844}, java_script_enabled=False)
+    context = chromium.new_context(
+        viewport={"width": 390, "height": 844}, java_script_enabled=False
+    )
     tab = context.new_page()
     try:
         browser_sign_in(tab, live, "alice")

@@ -48,7 +48,9 @@ def choice(value: str, allowed: tuple[str, ...] | type[Any], what: str) -> str:
     options = tuple(v.value for v in allowed) if isinstance(allowed, type) else allowed
     value = value.strip().lower()
     if value not in options:
-        raise InvalidInput(f"unknown {what} {value!r}; expected one of {', '.join(options)}")
+        raise InvalidInput(
+            f"unknown {what} {value!r}; expected one of {', '.join(options)}", field=what
+        )
     return value
 
 
@@ -57,7 +59,7 @@ def tlp_level(value: str) -> str:
     try:
         return TLP.parse(value).value
     except ValueError as exc:
-        raise InvalidInput(str(exc)) from None
+        raise InvalidInput(str(exc), field="tlp") from None
 
 
 def emails(values: list[str]) -> str:
