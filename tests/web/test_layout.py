@@ -13,7 +13,6 @@ A page added to the interface is one more line in ``PAGES``.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -341,4 +340,18 @@ def test_readme_screenshots_light_and_dark(hub: Hub, live: str, chromium: Any) -
                     assert target.stat().st_size > 1000
             finally:
                 context.close()
-    shutil.copyfile(DOCS / "home-1280-light.png", DOCS / "home.png")
+
+
+def test_the_favicon_is_linked_and_served(hub: Hub, live: str, chromium: Any) -> None:
+    context = chromium.new_context()
+    tab = context.new_page()
+    try:
+        tab.goto(f"{live}/login")
+        href = tab.locator("link[rel=icon]").get_attribute("href")
+        assert href == "/static/favicon.svg"
+        response = tab.request.get(live + href)
+        assert response.status == 200
+        assert response.headers["content-type"].startswith("image/svg+xml")
+        assert b"<svg" in response.body()
+    finally:
+        context.close()
