@@ -13,6 +13,7 @@ from tests import factories as f
 from tests.conftest import Hub
 from tests.web.conftest import World, post_form, sign_in
 from varsel.errors import Conflict, InvalidInput
+from varsel.incidents import service as incidents
 from varsel.web.pages import refusal
 
 
@@ -120,3 +121,30 @@ def test_password_form_marks_the_field_at_fault(hub: Hub, world: World, client: 
     )
     _beside(short.text, "a-new", "12")  # type: ignore[attr-defined]
     assert "short" not in _control(short.text, "a-new")  # type: ignore[attr-defined]
+
+
+def test_workspace_forms_mark_their_own_field_only(
+    hub: Hub, world: World, client: TestClient
+) -> None:
+    with hub.session() as s:
+        incident = incidents.create(session=s, principal=f.principal(s, "alice"), title="Outage")
+        s.commit()
+        page = f"/incidents/{incident.id}"
+    sign_in(client, "alice")
+    task = post_form(client, page, f"{page}/tasks", {"title": "Call the ISP", "owner": "nobody"})
+    html = task.text  # type: ignore[attr-defined]
+    _beside(html, "k-owner", "nobody")
+    assert 'value="Call the ISP"' in _control(html, "k-title")
+    # The incident's own edit form also has a "title"; only the task form's field is marked.
+    assert html.count('aria-invalid="true"') == 1
+    entry = post_form(
+        client,
+        page,
+        f"{page}/timeline",
+        {"text": "Rebooted", "kind": "action", "at": "2999-01-01T10:00"},
+    )
+    html = entry.text  # type: ignore[attr-defined]
+    assert entry.status_code == 400  # type: ignore[attr-defined]
+    _beside(html, "t-at", "future")
+    assert ">Rebooted</textarea>" in html
+    assert '<option value="action" selected>' in html

@@ -34,15 +34,20 @@ def notice(request: Request, notices: Collection[str]) -> str | None:
     return value if value in notices else None
 
 
-def refusal(exc: VarselError, fields: Mapping[str, str] | None = None) -> dict[str, Any]:
+def refusal(
+    exc: VarselError, fields: Mapping[str, str] | None = None, *, form: str | None = None
+) -> dict[str, Any]:
     """Return the page context for a refused form: the message beside its field, or on top.
 
     ``exc.field`` names the input in the domain's words; ``fields`` maps such names to the
     form's own where they differ (``{"password": "new"}``). The result is ``error`` (a message
     for the whole form, else None) and ``errors`` ({form field: message}) for the
-    ``_macros.html`` field macros.
+    ``_macros.html`` field macros. On a page of several forms, ``form`` names the one refused
+    and the key becomes ``form.field`` (``task.title``), so another form's ``title`` stays clean.
     """
     name = (fields or {}).get(exc.field, exc.field) if exc.field else None
+    if name and form:
+        name = f"{form}.{name}"
     if name:
         return {"error": None, "errors": {name: exc.message}}
     return {"error": exc.message, "errors": {}}

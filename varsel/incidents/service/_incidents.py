@@ -45,7 +45,7 @@ def create(
         title=title,
         summary=summary,
         status=Status.OPEN.value,
-        severity=choice(severity, Severity, "severity"),
+        severity=choice(severity, Severity, "severity", "severity"),
         tlp=tlp_level(tlp),
         classification=taxonomy.check(classification) if classification else None,
         notify_emails=emails(notify_emails or []),
