@@ -148,3 +148,15 @@ def test_workspace_forms_mark_their_own_field_only(
     _beside(html, "t-at", "future")
     assert ">Rebooted</textarea>" in html
     assert '<option value="action" selected>' in html
+
+
+def test_token_form_marks_the_lifetime(hub: Hub, world: World, client: TestClient) -> None:
+    sign_in(client, "alice")
+    response = post_form(
+        client, "/admin/tokens", "/admin/tokens", {"name": "siem", "days": "9999", "scope": "read"}
+    )
+    html = response.text  # type: ignore[attr-defined]
+    assert response.status_code == 400  # type: ignore[attr-defined]
+    _beside(html, "t-days", "3650")
+    assert 'value="siem"' in _control(html, "t-name")
+    assert '<option value="read" selected>' in html

@@ -160,6 +160,8 @@ def _tokens_page(
     *,
     status_code: int = 200,
     error: str | None = None,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
     created: tuple[str, str] | None = None,
 ) -> Response:
     return form_page(
@@ -170,6 +172,8 @@ def _tokens_page(
         tokens=queries.tokens(session=db, principal=principal),
         now=utcnow(),
         error=error,
+        errors=errors or {},
+        values=values or {},
         created=created,
     )
 
@@ -187,7 +191,9 @@ def add_token(request: Request, db: DbSession, principal: SignedIn, form: Checke
     days = field(form, "days")
     try:
         if days and (not days.isdigit() or not 1 <= int(days) <= 3650):
-            raise InvalidInput("the lifetime is a whole number of days from 1 to 3650")
+            raise InvalidInput(
+                "the lifetime is a whole number of days from 1 to 3650", field="days"
+            )
         expires = utcnow() + timedelta(days=int(days)) if days else None
         _, secret = flows.create_token(
             session=db,
@@ -200,7 +206,10 @@ def add_token(request: Request, db: DbSession, principal: SignedIn, form: Checke
         )
     except VarselError as exc:
         db.rollback()
-        return _tokens_page(request, db, principal, status_code=status_of(exc), error=exc.message)
+        typed = {"name": name, "days": days, "scope": field(form, "scope")}
+        return _tokens_page(
+            request, db, principal, status_code=status_of(exc), values=typed, **refusal(exc)
+        )
     db.commit()
     return _tokens_page(
         request, db, principal, status_code=201, created=(principal.username, secret)
