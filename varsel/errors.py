@@ -25,11 +25,17 @@ from __future__ import annotations
 
 
 class VarselError(Exception):
-    """Base of every domain error; ``message`` is safe to show to the caller."""
+    """Base of every domain error; ``message`` is safe to show to the caller.
 
-    def __init__(self, message: str) -> None:
+    ``field`` optionally names the input at fault (``"value"``, ``"tlp"``, ``"new"``): a form
+    shows the message beside that field and moves the focus there; ``None`` means the request
+    as a whole.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.field = field
 
 
 class NotFound(VarselError):

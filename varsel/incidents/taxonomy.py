@@ -37,6 +37,7 @@ def check(tag: str) -> str:
     if tag not in set(rsit().machinetags()):
         raise InvalidInput(
             f'{tag!r} is not an RSIT machine tag; e.g. rsit:availability="ddos" '
-            "(see GET /api/v1/incidents/taxonomy)"
+            "(see GET /api/v1/incidents/taxonomy)",
+            field="classification",
         )
     return tag

@@ -25,7 +25,7 @@ from varsel.policy import Change, Target, authorize
 from varsel.policy.principal import Principal
 from varsel.sharing import service as sharing
 from varsel.web import queries
-from varsel.web.pages import done, field, form_page
+from varsel.web.pages import done, field, form_page, refusal
 from varsel.web.render import render
 from varsel.web.sessions import Admin, CheckedForm, HubAdmin, SignedIn
 
@@ -65,6 +65,8 @@ def _users_page(
     *,
     status_code: int = 200,
     error: str | None = None,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
 ) -> Response:
     organisations = queries.organisations(session=db, principal=principal)
     if principal.role is not Role.HUB_ADMIN:
@@ -78,6 +80,8 @@ def _users_page(
         roles=queries.grantable_roles(session=db, principal=principal),
         organisations=organisations,
         error=error,
+        errors=errors or {},
+        values=values or {},
     )
 
 
@@ -90,18 +94,21 @@ def users(request: Request, db: DbSession, principal: Admin) -> Response:
 @router.post("/users")
 def add_user(request: Request, db: DbSession, principal: Admin, form: CheckedForm) -> Response:
     """Create a user (org-admins: in their own organisation only)."""
+    values = {name: field(form, name) for name in ("username", "org", "role")}
     try:
         flows.create_user(
             session=db,
             principal=principal,
-            username=field(form, "username"),
-            org=field(form, "org"),
-            role=field(form, "role"),
+            username=values["username"],
+            org=values["org"],
+            role=values["role"],
             password=str(form.get("password") or ""),
         )
     except VarselError as exc:
         db.rollback()
-        return _users_page(request, db, principal, status_code=status_of(exc), error=exc.message)
+        return _users_page(
+            request, db, principal, status_code=status_of(exc), values=values, **refusal(exc)
+        )
     db.commit()
     return done("/admin/users", "user_created")
 
@@ -153,6 +160,8 @@ def _tokens_page(
     *,
     status_code: int = 200,
     error: str | None = None,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
     created: tuple[str, str] | None = None,
 ) -> Response:
     return form_page(
@@ -163,6 +172,8 @@ def _tokens_page(
         tokens=queries.tokens(session=db, principal=principal),
         now=utcnow(),
         error=error,
+        errors=errors or {},
+        values=values or {},
         created=created,
     )
 
@@ -180,7 +191,9 @@ def add_token(request: Request, db: DbSession, principal: SignedIn, form: Checke
     days = field(form, "days")
     try:
         if days and (not days.isdigit() or not 1 <= int(days) <= 3650):
-            raise InvalidInput("the lifetime is a whole number of days from 1 to 3650")
+            raise InvalidInput(
+                "the lifetime is a whole number of days from 1 to 3650", field="days"
+            )
         expires = utcnow() + timedelta(days=int(days)) if days else None
         _, secret = flows.create_token(
             session=db,
@@ -193,7 +206,10 @@ def add_token(request: Request, db: DbSession, principal: SignedIn, form: Checke
         )
     except VarselError as exc:
         db.rollback()
-        return _tokens_page(request, db, principal, status_code=status_of(exc), error=exc.message)
+        typed = {"name": name, "days": days, "scope": field(form, "scope")}
+        return _tokens_page(
+            request, db, principal, status_code=status_of(exc), values=typed, **refusal(exc)
+        )
     db.commit()
     return _tokens_page(
         request, db, principal, status_code=201, created=(principal.username, secret)

@@ -1,6 +1,7 @@
 """Small charts drawn on the server as inline SVG: no script, no external library.
 
-Each chart carries a ``<title>`` and ``<desc>`` for screen readers, and the pages show the same
+Each chart carries a ``<title>`` and ``<desc>`` for screen readers (a labelled ``group``, not an
+``img``: the bars are links, and an image may not hold focusable parts), and the pages show the same
 numbers as a table, so nothing is conveyed by the picture alone.
 """
 
@@ -48,7 +49,7 @@ def horizontal(bars: list[Bar], *, title: str, description: str, width: int = 52
     span = width - label_w - 60
     parts = [
         Markup(
-            '<svg class="chart" viewBox="0 0 {w} {h}" width="100%" role="img" '
+            '<svg class="chart" viewBox="0 0 {w} {h}" width="100%" role="group" '
             'aria-labelledby="{i}-t {i}-d" xmlns="http://www.w3.org/2000/svg">'
             '<title id="{i}-t">{title}</title><desc id="{i}-d">{desc}</desc>'
         ).format(w=width, h=height, i=_id(title), title=title, desc=description)
@@ -101,7 +102,7 @@ def activity(
     slot = plot_w / max(1, len(days))
     parts = [
         Markup(
-            '<svg class="chart" viewBox="0 0 {w} {h}" width="100%" role="img" '
+            '<svg class="chart" viewBox="0 0 {w} {h}" width="100%" role="group" '
             'aria-labelledby="{i}-t {i}-d" xmlns="http://www.w3.org/2000/svg">'
             '<title id="{i}-t">{title}</title><desc id="{i}-d">{desc}</desc>'
         ).format(w=width, h=height, i=_id(title), title=title, desc=description)

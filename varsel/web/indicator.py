@@ -127,7 +127,15 @@ def normalise(kind_key: str, raw: str) -> str:
     """Return the value checked and normalised for its kind, or raise InvalidInput."""
     kind = _BY_KEY.get(kind_key)
     if kind is None:
-        raise InvalidInput(f"unknown kind of value {kind_key!r}")
+        raise InvalidInput(f"unknown kind of value {kind_key!r}", field="kind")
+    try:
+        return _normalise(kind, raw)
+    except InvalidInput as exc:
+        # Every refusal below is about the value typed; the form shows it beside that field.
+        raise InvalidInput(exc.message, field="value") from None
+
+
+def _normalise(kind: Kind, raw: str) -> str:
     value = raw.strip()
     if not value:
         raise InvalidInput("enter the value to share")
@@ -155,7 +163,9 @@ def pattern_for(kind_key: str, raw: str) -> str:
     pattern = f"[{_BY_KEY[kind_key].path} = '{escape(value)}']"
     problem = validate_pattern(pattern)
     if problem is not None:
-        raise InvalidInput(f"the value does not make a valid STIX pattern: {problem}")
+        raise InvalidInput(
+            f"the value does not make a valid STIX pattern: {problem}", field="value"
+        )
     return pattern
 
 
@@ -182,7 +192,8 @@ def build(
     pattern = pattern_for(kind, value)
     if tlp is TLP.RED and not recipients:
         raise InvalidInput(
-            "TLP:RED is for named recipients only: choose at least one organisation or user"
+            "TLP:RED is for named recipients only: choose at least one organisation or user",
+            field="recipients",
         )
     moment = now or datetime.now(UTC)
     stamp = _stamp(moment)

@@ -20,7 +20,7 @@ from varsel.sharing import ingest as ingesting
 from varsel.sharing import service as sharing
 from varsel.sharing.models import Collection
 from varsel.sharing.tlp import TLP
-from varsel.web import indicator, queries
+from varsel.web import indicator, pages, queries
 from varsel.web.render import render
 from varsel.web.sessions import CheckedForm, SignedIn
 
@@ -47,6 +47,7 @@ def _page(
     *,
     status_code: int = 200,
     error: str | None = None,
+    errors: dict[str, str] | None = None,
     bundle_error: str | None = None,
     values: dict[str, Any] | None = None,
     result: Any = None,
@@ -72,6 +73,7 @@ def _page(
         organisations=queries.organisations(session=db, principal=principal),
         values={**defaults, **(values or {})},
         error=error,
+        errors=errors or {},
         bundle_error=bundle_error,
         result=result,
         shared=shared,
@@ -82,7 +84,7 @@ def _collection(db: Session, principal: Principal, ref: object) -> Collection:
     for coll in _writable(db, principal):
         if coll.id == ref:
             return coll
-    raise Forbidden("choose a collection you may share into")
+    raise Forbidden("choose a collection you may share into", field="collection")
 
 
 @router.get("/share")
@@ -106,7 +108,7 @@ def share_indicator(
         try:
             level = TLP.parse(values["tlp"])
         except ValueError as exc:
-            raise InvalidInput(str(exc)) from None
+            raise InvalidInput(str(exc), field="tlp") from None
         recipients = _recipients(form) if level is TLP.RED else []
         obj = indicator.build(
             kind=values["kind"],
@@ -124,7 +126,12 @@ def share_indicator(
     except (InvalidInput, Forbidden) as exc:
         db.rollback()
         return _page(
-            request, db, principal, status_code=status_of(exc), error=exc.message, values=values
+            request,
+            db,
+            principal,
+            status_code=status_of(exc),
+            values=values,
+            **pages.refusal(exc, {"recipients": "recipient_users"}),
         )
     db.commit()
     return _page(

@@ -21,7 +21,9 @@ from varsel.clearances.service._clearances import (
     get_clearance,
     list_clearances,
     revoke_clearance,
+    revoke_refusal,
     verify_clearance,
+    verify_refusal,
 )
 from varsel.clearances.service._decisions import check
 from varsel.clearances.service._persons import (
@@ -50,5 +52,7 @@ __all__ = [
     "person_for_user",
     "request_recognition",
     "revoke_clearance",
+    "revoke_refusal",
     "verify_clearance",
+    "verify_refusal",
 ]

@@ -18,7 +18,7 @@ from varsel.clearances.models import Clearance, ClearanceState, Person, Scope
 from varsel.clearances.service._common import actor_label, country_code, is_officer
 from varsel.clearances.service._independence import check_independent
 from varsel.clock import utcnow
-from varsel.errors import Conflict, Forbidden, InvalidInput, NotFound
+from varsel.errors import Conflict, Forbidden, InvalidInput, NotFound, VarselError
 from varsel.orgs.models import Organisation, OrgKind, Role
 from varsel.policy import Action, restrict
 from varsel.policy.principal import Principal
@@ -174,10 +174,10 @@ def _verifier_clearance(
     return clearance, person, "operator" if principal is None else "security officer"
 
 
-def verify_clearance(
-    *, session: Session, principal: Principal | None, clearance_id: int
-) -> Clearance:
-    """Record that a second person checked the clearance certificate (see the independence rule)."""
+def _verifiable(
+    session: Session, principal: Principal | None, clearance_id: int
+) -> tuple[Clearance, Person, str]:
+    """Return what ``verify_clearance`` needs, or raise why ``principal`` may not verify."""
     clearance, person, route = _verifier_clearance(session, principal, clearance_id)
     if principal is not None and person.user_id == principal.user_id:
         raise Forbidden("nobody verifies their own clearance")
@@ -194,6 +194,29 @@ def verify_clearance(
             holder_id=person.user_id,
             registrar_label=clearance.declared_by,
         )
+    return clearance, person, route
+
+
+def verify_refusal(
+    *, session: Session, principal: Principal | None, clearance_id: int
+) -> str | None:
+    """Return why ``principal`` could not verify the clearance now (None: it could).
+
+    The same checks as ``verify_clearance``, without writing, so a page offers the action only
+    where it can succeed.
+    """
+    try:
+        _verifiable(session, principal, clearance_id)
+    except VarselError as exc:
+        return exc.message
+    return None
+
+
+def verify_clearance(
+    *, session: Session, principal: Principal | None, clearance_id: int
+) -> Clearance:
+    """Record that a second person checked the clearance certificate (see the independence rule)."""
+    clearance, person, route = _verifiable(session, principal, clearance_id)
     clearance.state = ClearanceState.VERIFIED.value
     clearance.verified_by = actor_label(principal)
     clearance.verified_at = utcnow()
@@ -206,6 +229,17 @@ def verify_clearance(
         details={"person": person.id, "route": route, "registered_by": clearance.declared_by},
     )
     return clearance
+
+
+def revoke_refusal(
+    *, session: Session, principal: Principal | None, clearance_id: int
+) -> str | None:
+    """Return why ``principal`` could not revoke the clearance now (None: it could)."""
+    try:
+        clearance, _ = officer_clearance(session, principal, clearance_id)
+    except VarselError as exc:
+        return exc.message
+    return f"clearance {clearance_id} is already revoked" if clearance.revoked_at else None
 
 
 def revoke_clearance(

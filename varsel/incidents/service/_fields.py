@@ -43,12 +43,16 @@ DORA_KINDS = (
 )
 
 
-def choice(value: str, allowed: tuple[str, ...] | type[Any], what: str) -> str:
-    """Return ``value`` lower-cased if it is one of ``allowed``, or refuse it."""
+def choice(
+    value: str, allowed: tuple[str, ...] | type[Any], what: str, field: str | None = None
+) -> str:
+    """Return ``value`` lower-cased if it is one of ``allowed``, or refuse it (about ``field``)."""
     options = tuple(v.value for v in allowed) if isinstance(allowed, type) else allowed
     value = value.strip().lower()
     if value not in options:
-        raise InvalidInput(f"unknown {what} {value!r}; expected one of {', '.join(options)}")
+        raise InvalidInput(
+            f"unknown {what} {value!r}; expected one of {', '.join(options)}", field=field
+        )
     return value
 
 
@@ -57,7 +61,7 @@ def tlp_level(value: str) -> str:
     try:
         return TLP.parse(value).value
     except ValueError as exc:
-        raise InvalidInput(str(exc)) from None
+        raise InvalidInput(str(exc), field="tlp") from None
 
 
 def emails(values: list[str]) -> str:
@@ -89,7 +93,7 @@ def webhook(url: str | None) -> str | None:
 _SKEW = timedelta(minutes=5)
 
 
-def not_future(moment: datetime, what: str) -> None:
+def not_future(moment: datetime, what: str, field: str | None = None) -> None:
     """Refuse a time in the future: what was done or sent cannot have happened yet."""
     now = datetime.now(UTC)
     if moment.tzinfo is None:
@@ -97,7 +101,8 @@ def not_future(moment: datetime, what: str) -> None:
     if moment > now + _SKEW:
         raise InvalidInput(
             f"{what} ({moment.astimezone(UTC).isoformat().replace('+00:00', 'Z')}) is in the "
-            f"future; record it when it has happened"
+            f"future; record it when it has happened",
+            field=field,
         )
 
 

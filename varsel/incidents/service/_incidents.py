@@ -38,14 +38,14 @@ def create(
     """Open an incident led by the caller's organisation."""
     title = title.strip()
     if not title:
-        raise InvalidInput("an incident needs a title")
+        raise InvalidInput("an incident needs a title", field="title")
     clean_text(title, 300, "the title")
     now = utcnow()
     incident = Incident(
         title=title,
         summary=summary,
         status=Status.OPEN.value,
-        severity=choice(severity, Severity, "severity"),
+        severity=choice(severity, Severity, "severity", "severity"),
         tlp=tlp_level(tlp),
         classification=taxonomy.check(classification) if classification else None,
         notify_emails=emails(notify_emails or []),
@@ -143,7 +143,7 @@ def update(
             continue
         if key == "title":
             if not str(value).strip():
-                raise InvalidInput("an incident needs a title")
+                raise InvalidInput("an incident needs a title", field="title")
             clean[key] = clean_text(str(value).strip(), 300, "the title")
         elif key == "summary":
             clean[key] = str(value)

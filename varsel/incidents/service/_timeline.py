@@ -36,12 +36,12 @@ def add_entry(
     """Add a timeline entry (kinds: note, action, mitigation, communication, finding)."""
     get(session=session, principal=principal, incident_id=incident_id, action=Action.WRITE)
     kind = choice(
-        kind, ("note", "action", "mitigation", "communication", "finding"), "timeline kind"
+        kind, ("note", "action", "mitigation", "communication", "finding"), "timeline kind", "kind"
     )
     if not text.strip():
-        raise InvalidInput("a timeline entry needs text")
+        raise InvalidInput("a timeline entry needs text", field="text")
     if at is not None:
-        not_future(at, "the time of the entry")
+        not_future(at, "the time of the entry", field="at")
     entry = TimelineEntry(
         incident_id=incident_id,
         at=naive(at) if at else utcnow(),
@@ -85,13 +85,17 @@ def add_task(
     """Add a task with an optional owner (a username) and due time."""
     get(session=session, principal=principal, incident_id=incident_id, action=Action.WRITE)
     if not title.strip():
-        raise InvalidInput("a task needs a title")
+        raise InvalidInput("a task needs a title", field="title")
     clean_text(title.strip(), 300, "a task title")
-    owner_id = orgs.get_user(session=session, username=owner).id if owner else None
+    try:
+        owner_id = orgs.get_user(session=session, username=owner).id if owner else None
+    except NotFound as exc:
+        raise NotFound(exc.message, field="owner") from None
     if owner_id is not None and not _takes_part(session, incident_id, owner_id):
         raise InvalidInput(
             f"{owner} does not take part in incident {incident_id}; invite them (or their "
-            "organisation) first"
+            "organisation) first",
+            field="owner",
         )
     task = Task(
         incident_id=incident_id,

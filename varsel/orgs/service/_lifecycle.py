@@ -42,9 +42,9 @@ def change_own_password(*, session: Session, principal: Principal, current: str,
     try:
         hasher.verify(user.password_hash, current)
     except (VerificationError, InvalidHashError):
-        raise AuthenticationFailed("the current password is wrong") from None
+        raise AuthenticationFailed("the current password is wrong", field="current") from None
     if new == current:
-        raise InvalidInput("the new password must differ from the current one")
+        raise InvalidInput("the new password must differ from the current one", field="password")
     set_password(session=session, user=user, password=new, actor=principal.label)
 
 

@@ -56,7 +56,9 @@ MIN_PASSWORD = 12
 def check_password(password: str) -> None:
     """Refuse a password that is too short to stand an offline guess."""
     if len(password) < MIN_PASSWORD:
-        raise InvalidInput(f"a password must be at least {MIN_PASSWORD} characters long")
+        raise InvalidInput(
+            f"a password must be at least {MIN_PASSWORD} characters long", field="password"
+        )
 
 
 def add_user(
@@ -72,20 +74,25 @@ def add_user(
     if not _USERNAME.match(username):
         raise InvalidInput(
             "a username is 2-150 characters of letters, digits and . _ @ -, starting with a "
-            "letter or digit"
+            "letter or digit",
+            field="username",
         )
     try:
         role = Role(role).value
     except ValueError:
         roles = ", ".join(r.value for r in Role)
-        raise InvalidInput(f"unknown role {role!r}; expected one of {roles}") from None
+        raise InvalidInput(
+            f"unknown role {role!r}; expected one of {roles}", field="role"
+        ) from None
     if password is not None:
         check_password(password)
     organisation = get_org(session=session, name=org)
     key = username_key(username)
     clash = session.execute(select(User.username).where(User.username_key == key)).scalar()
     if clash is not None:
-        raise Conflict(f"user {username!r} already exists (usernames ignore case)")
+        raise Conflict(
+            f"user {username!r} already exists (usernames ignore case)", field="username"
+        )
     user = User(
         username=username,
         username_key=key,
@@ -98,7 +105,9 @@ def add_user(
     try:
         session.flush()
     except IntegrityError:
-        raise Conflict(f"user {username!r} already exists (usernames ignore case)") from None
+        raise Conflict(
+            f"user {username!r} already exists (usernames ignore case)", field="username"
+        ) from None
     audit.record(
         session=session,
         actor=actor,

@@ -17,7 +17,7 @@ from fastapi import APIRouter
 
 from varsel.web.clearances._expiring import expiring_page
 from varsel.web.clearances._forms import NOTICES
-from varsel.web.clearances._pages import Row
+from varsel.web.clearances._pages import Row, row_of
 from varsel.web.clearances._recognition import decide_request, request_recognition, requests_page
 from varsel.web.clearances._register import (
     add_clearance,
@@ -55,5 +55,6 @@ __all__ = [
     "requests_page",
     "revoke",
     "router",
+    "row_of",
     "verify",
 ]

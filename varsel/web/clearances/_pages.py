@@ -45,6 +45,9 @@ class Row:
     zone: str
     today: date
     open_requests: list[RecognitionRequest] = field(default_factory=list)
+    # Why the reader could not verify or revoke it (None: the action is offered).
+    verify_refused: str | None = None
+    revoke_refused: str | None = None
 
     @property
     def validity(self) -> str:
@@ -86,6 +89,17 @@ def _staff(session: Session, principal: Principal, now: datetime) -> list[tuple[
         session=session, principal=principal, status=RecognitionStatus.PENDING.value
     )
     by_id = {r.clearance.id: r for group in rows.values() for r in group}
+    for row in by_id.values():
+        # Offer only what the service would accept (its own checks, run without writing).
+        c = row.clearance
+        if c.revoked_at is None:
+            row.revoke_refused = register.revoke_refusal(
+                session=session, principal=principal, clearance_id=c.id
+            )
+            if c.state == ClearanceState.DECLARED.value:
+                row.verify_refused = register.verify_refusal(
+                    session=session, principal=principal, clearance_id=c.id
+                )
     for request in pending:
         if request.clearance_id in by_id:
             by_id[request.clearance_id].open_requests.append(request)

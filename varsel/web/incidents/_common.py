@@ -50,7 +50,7 @@ def notice(request: Request) -> str | None:
 field = pages.field
 
 
-def parse_when(text: str, what: str) -> datetime | None:
+def parse_when(text: str, what: str, field: str | None = None) -> datetime | None:
     """Return an aware time from a form field (UTC unless it carries an offset); '' is None."""
     text = text.strip()
     if not text:
@@ -58,7 +58,9 @@ def parse_when(text: str, what: str) -> datetime | None:
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T", 1))
     except ValueError:
-        raise InvalidInput(f"{what}: {text[:40]!r} is not a time like 2026-03-27T14:00Z") from None
+        raise InvalidInput(
+            f"{what}: {text[:40]!r} is not a time like 2026-03-27T14:00Z", field=field
+        ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 

@@ -17,6 +17,7 @@ from varsel.http.deps import DbSession
 from varsel.incidents import flows, service
 from varsel.incidents.models import Incident
 from varsel.policy.principal import Principal
+from varsel.web import pages
 from varsel.web.incidents._common import (
     choices,
     done,
@@ -77,6 +78,7 @@ def list_page(
     *,
     status_code: int = 200,
     error: str | None = None,
+    errors: Mapping[str, str] | None = None,
     values: Mapping[str, str] | None = None,
 ) -> Response:
     """Render the incident list page."""
@@ -86,6 +88,7 @@ def list_page(
         status_code=status_code,
         rows=_rows(db, principal),
         error=error,
+        errors=errors or {},
         values=values or {},
         notice=notice(request),
         **choices(),
@@ -116,7 +119,12 @@ def create(request: Request, db: DbSession, principal: SignedIn, form: CheckedFo
     except VarselError as exc:
         db.rollback()
         return list_page(
-            request, db, principal, status_code=status_of(exc), error=exc.message, values=values
+            request,
+            db,
+            principal,
+            status_code=status_of(exc),
+            values=values,
+            **pages.refusal(exc),
         )
     db.commit()
     return done(f"/incidents/{incident.id}", "incident_created")

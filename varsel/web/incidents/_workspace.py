@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from varsel.error_map import status_of
@@ -16,7 +17,7 @@ from varsel.http.deps import DbSession
 from varsel.incidents import flows, service
 from varsel.policy.principal import Principal
 from varsel.reporting import facts as factreg
-from varsel.web import queries
+from varsel.web import pages, queries
 from varsel.web.incidents._common import (
     TIMELINE_KINDS,
     Id,
@@ -43,6 +44,8 @@ def _workspace(
     *,
     status_code: int = 200,
     error: str | None = None,
+    errors: dict[str, str] | None = None,
+    typed: dict[str, dict[str, str]] | None = None,
 ) -> Response:
     incident = service.get(session=db, principal=principal, incident_id=incident_id)
     affected = service.entities(session=db, incident_id=incident.id)
@@ -79,6 +82,9 @@ def _workspace(
         dora_kinds=service.DORA_KINDS,
         timeline_kinds=TIMELINE_KINDS,
         error=error,
+        errors=errors or {},
+        # What was typed into the refused form, by form ("task", "entry"), to fill it again.
+        typed=typed or {},
         notice=notice(request),
         utc_text=utc_text,
         **choices(),
@@ -112,8 +118,12 @@ def _write(
     anchor: str,
     change: Any,
     entity: str = "",
+    form: tuple[str, FormData] | None = None,
 ) -> Response:
-    """Run ``change`` as one unit of work; redirect on success, show the error otherwise."""
+    """Run ``change`` as one unit of work; redirect on success, show the error otherwise.
+
+    ``form`` names the form and its data when its errors go beside its fields.
+    """
     try:
         change()
     except VarselError as exc:
@@ -122,8 +132,19 @@ def _write(
             # A hub-admin may change an incident it may not read: show the error on the list,
             # never the workspace.
             return list_page(request, db, principal, status_code=status_of(exc), error=exc.message)
+        if form is None:
+            return _workspace(
+                request, db, principal, incident_id, status_code=status_of(exc), error=exc.message
+            )
+        name, data = form
         return _workspace(
-            request, db, principal, incident_id, status_code=status_of(exc), error=exc.message
+            request,
+            db,
+            principal,
+            incident_id,
+            status_code=status_of(exc),
+            typed={name: {k: str(v) for k, v in data.items() if k != "csrf"}},
+            **pages.refusal(exc, form=name),
         )
     db.commit()
     if not service.readable(session=db, principal=principal, incident_id=incident_id):
@@ -207,10 +228,12 @@ def add_entry(
             incident_id=incident_id,
             text=str(form.get("text") or "")[:20000],
             kind=field(form, "kind") or "note",
-            at=parse_when(field(form, "at"), "time of the entry"),
+            at=parse_when(field(form, "at"), "time of the entry", "at"),
         )
 
-    return _write(request, db, principal, incident_id, "entry_added", "#timeline", add)
+    return _write(
+        request, db, principal, incident_id, "entry_added", "#timeline", add, form=("entry", form)
+    )
 
 
 @router.post("/incidents/{incident_id}/tasks")
@@ -241,10 +264,12 @@ def tasks(
             incident_id=incident_id,
             title=field(form, "title"),
             owner=field(form, "owner") or None,
-            due_at=parse_when(field(form, "due_at"), "due time"),
+            due_at=parse_when(field(form, "due_at"), "due time", "due_at"),
         )
 
-    return _write(request, db, principal, incident_id, "task_added", "#tasks", add)
+    return _write(
+        request, db, principal, incident_id, "task_added", "#tasks", add, form=("task", form)
+    )
 
 
 @router.post("/incidents/{incident_id}/links")

@@ -32,4 +32,76 @@ document.addEventListener("DOMContentLoaded", () => {
     input.addEventListener("change", () => { check(); input.reportValidity(); });
     check();
   }
+/* ---- Layout and forms (issue 15): menu button, focus on the field at fault, shortcuts ---- */
+document.addEventListener("DOMContentLoaded", () => {
+  // The folded menu: without script a checkbox and its label open it; with script a real
+  // button that says whether it is open (aria-expanded) and closes on Escape.
+  const toggle = document.getElementById("menu-toggle");
+  const label = document.querySelector("label.menu-label");
+  const menu = document.getElementById("main-nav");
+  if (toggle && label && menu) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "menu-button";
+    button.textContent = label.textContent;
+    button.setAttribute("aria-controls", "main-nav");
+    button.setAttribute("aria-expanded", "false");
+    const set = (open) => {
+      toggle.checked = open;
+      button.setAttribute("aria-expanded", String(open));
+    };
+    button.addEventListener("click", () => set(!toggle.checked));
+    menu.addEventListener("keydown", (event) => {
+      if (event.key === "Escape" && toggle.checked) { set(false); button.focus(); }
+    });
+    label.replaceWith(button);
+    toggle.hidden = true;
+    toggle.tabIndex = -1;
+  }
+
+  // A refused form: open the folded sections holding a field at fault and focus the first
+  // one (the server already sets autofocus; this covers fields inside closed <details>).
+  const invalid = document.querySelector("main [aria-invalid='true']");
+  if (invalid) {
+    for (let node = invalid.parentElement; node; node = node.parentElement) {
+      if (node.tagName === "DETAILS") node.open = true;
+    }
+    if (document.activeElement !== invalid) invalid.focus();
+  }
+  // An address ending in #<field> (the "/" shortcut from another page) focuses that field.
+  if (location.hash.length > 1) {
+    const target = document.getElementById(decodeURIComponent(location.hash.slice(1)));
+    if (target && target.matches("input, select, textarea")) target.focus();
+  }
+
+  // Keyboard shortcuts, listed in the footer ("?" opens the list). Ignored while typing.
+  const go = { h: "/", o: "/objects", s: "/share", i: "/incidents", c: "/clock", a: "/account" };
+  let pending = false;
+  let timer = 0;
+  const typing = (el) => el && (el.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName));
+  document.addEventListener("keydown", (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) return;
+    if (!document.getElementById("shortcuts")) return; // signed out: no shortcuts
+    if (pending) {
+      pending = false;
+      window.clearTimeout(timer);
+      if (go[event.key]) { event.preventDefault(); location.href = go[event.key]; }
+      return;
+    }
+    if (event.key === "g") {
+      pending = true;
+      timer = window.setTimeout(() => { pending = false; }, 1500);
+    } else if (event.key === "/") {
+      event.preventDefault();
+      const box = document.querySelector("header input[type='search'], main input[type='search']");
+      if (box) box.focus();
+      else location.href = "/objects#f-q";
+    } else if (event.key === "?") {
+      event.preventDefault();
+      const list = document.getElementById("shortcuts");
+      list.open = true;
+      list.querySelector("summary").focus();
+      list.scrollIntoView({ block: "nearest" });
+    }
+  });
 });
