@@ -67,6 +67,9 @@ PAGES = [
     Page("admin-collections", "/admin/collections"),
     Page("admin-audit", "/admin/audit"),
     Page("admin-federation", "/admin/federation"),
+    Page("match", "/match", "alice"),
+    Page("notifications", "/notifications", "alice"),
+    Page("notification-settings", "/notifications/settings", "alice"),
 ]
 
 # Elements sticking out of the window, outside any box that scrolls or clips them; hidden

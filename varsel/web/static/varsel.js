@@ -20,18 +20,6 @@ document.addEventListener("DOMContentLoaded", () => {
   if (token) { token.focus(); token.select(); }
 });
 
-// --- Match page (issue 15): refuse a log file over the hub's limit before it is sent, so
-// what was typed stays in the form; the server refuses it from its declared length anyway.
-document.addEventListener("DOMContentLoaded", () => {
-  for (const input of document.querySelectorAll("input[type=file][data-max-bytes]")) {
-    const limit = Number(input.dataset.maxBytes);
-    const check = () => {
-      const file = input.files && input.files[0];
-      input.setCustomValidity(file && file.size > limit ? input.dataset.tooLarge || "" : "");
-    };
-    input.addEventListener("change", () => { check(); input.reportValidity(); });
-    check();
-  }
 /* ---- Layout and forms (issue 15): menu button, focus on the field at fault, shortcuts ---- */
 document.addEventListener("DOMContentLoaded", () => {
   // The folded menu: without script a checkbox and its label open it; with script a real
@@ -104,4 +92,19 @@ document.addEventListener("DOMContentLoaded", () => {
       list.scrollIntoView({ block: "nearest" });
     }
   });
+});
+
+
+// --- Match page (issue 15): refuse a log file over the hub's limit before it is sent, so
+// what was typed stays in the form; the server refuses it from its declared length anyway.
+document.addEventListener("DOMContentLoaded", () => {
+  for (const input of document.querySelectorAll("input[type=file][data-max-bytes]")) {
+    const limit = Number(input.dataset.maxBytes);
+    const check = () => {
+      const file = input.files && input.files[0];
+      input.setCustomValidity(file && file.size > limit ? input.dataset.tooLarge || "" : "");
+    };
+    input.addEventListener("change", () => { check(); input.reportValidity(); });
+    check();
+  }
 });
