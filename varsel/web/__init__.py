@@ -14,6 +14,7 @@ from varsel.web import (
     account,
     admin,
     auth,
+    bulk,
     clearances,
     exports,
     federation,
@@ -21,6 +22,7 @@ from varsel.web import (
     incidents,
     objects,
     share,
+    share_import,
     static,
 )
 from varsel.web.errors import install
@@ -31,6 +33,8 @@ router.include_router(static.router)
 router.include_router(auth.router)
 router.include_router(home.router)
 router.include_router(objects.router)
+router.include_router(bulk.router)
+router.include_router(share_import.router)
 router.include_router(share.router)
 router.include_router(exports.router)
 router.include_router(incidents.router)
