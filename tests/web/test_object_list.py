@@ -236,3 +236,14 @@ def test_bulk_copy_and_reshare_go_through_the_rules(hub: Hub, world: World) -> N
     with hub.session() as s:
         copies = s.query(StixObject).filter(StixObject.collection_id == other).all()
         assert [c.stix_id for c in copies] == [mine["id"]]
+
+
+def test_the_list_speaks_the_readers_language(hub: Hub, world: World) -> None:
+    _share(hub, "alice", world.collection_id, f.indicator(value="198.51.100.61"))
+    with TestClient(hub.app) as client:
+        sign_in(client, "alice")
+        norwegian = client.get("/objects", headers={"Accept-Language": "nb"}).text
+        assert "Objekter delt med deg" in norwegian
+        assert "1 objekt<" in norwegian
+        finnish = client.get("/share/import", headers={"Accept-Language": "fi"}).text
+        assert "Tuo arvoja tekstistä" in finnish

@@ -336,7 +336,7 @@ def tally(
 # Counting a list without a slow COUNT ------------------------------------------------------
 
 COUNT_CAP = 10_000  # beyond this a list says "more than 10,000"
-COUNT_BUDGET_MS = 60  # the time a page may spend counting before it says less
+COUNT_BUDGET_MS = 80  # the time a page may spend counting before it says less
 
 
 @dataclass(frozen=True)
