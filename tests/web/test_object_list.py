@@ -247,3 +247,16 @@ def test_the_list_speaks_the_readers_language(hub: Hub, world: World) -> None:
         assert "1 objekt<" in norwegian
         finnish = client.get("/share/import", headers={"Accept-Language": "fi"}).text
         assert "Tuo arvoja tekstistä" in finnish
+
+
+def test_the_incident_list_counts_its_incidents(hub: Hub, world: World) -> None:
+    from tests.web.test_incident_pages import _open
+
+    with TestClient(hub.app) as client:
+        sign_in(client, "alice")
+        empty = client.get("/incidents").text
+        assert "0 incidents" in empty
+        assert "<title>Incidents you may read" in empty
+        _open(client, "Ferry ransomware")
+        _open(client, "Phishing wave")
+        assert "2 incidents" in client.get("/incidents").text

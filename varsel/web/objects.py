@@ -41,10 +41,10 @@ FILTER_FIELDS = (
 )
 
 
-def _options(db: Any, principal: Any) -> dict[str, Any]:
+def _options(db: Any, principal: Any, visible: list[tuple[Any, bool]]) -> dict[str, Any]:
     return {
         "types": STIX_TYPES,
-        "collections": [c for c, _ in sharing.visible_collections(session=db, principal=principal)],
+        "collections": [c for c, _ in visible],
         "producers": [o.name for o in queries.organisations(session=db, principal=principal)],
         "countries": queries.countries(session=db, principal=principal),
         "communities": sorted(queries.community_names(session=db, principal=principal).values()),
@@ -70,14 +70,15 @@ def object_list(
     """List the latest versions of the objects I may read, newest first, filtered and counted."""
     tr = Translator(negotiate(request.headers.get("accept-language")))
     values = {name: request.query_params.get(name, "").strip() for name in FILTER_FIELDS}
-    options = _options(db, principal)
+    visible = sharing.visible_collections(session=db, principal=principal)
+    options = _options(db, principal, visible)
     titles = {c.id: c.title for c in options["collections"]}
     active = {k: v for k, v in values.items() if v}
     common = {
         "values": values,
         "titles": titles,
         "filters_active": len(active),
-        "bulk": bulk_options(db, principal),
+        "bulk": bulk_options(db, principal, visible),
         "back": str(request.url.path) + ("?" + request.url.query if request.url.query else ""),
         **options,
     }
@@ -136,12 +137,10 @@ def object_list(
     )
 
 
-def bulk_options(db: Any, principal: Any) -> dict[str, Any]:
+def bulk_options(db: Any, principal: Any, visible: list[tuple[Any, bool]]) -> dict[str, Any]:
     """Return what the bulk form offers: writable collections and registered clients."""
     return {
-        "collections": [
-            c for c, w in sharing.visible_collections(session=db, principal=principal) if w
-        ],
+        "collections": [c for c, w in visible if w],
         "clients": bulk.clients(session=db, principal=principal),
     }
 
