@@ -130,14 +130,18 @@ def main() -> None:
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--objects", type=int, default=1_000_000)
     parser.add_argument("--samples", type=int, default=20)
+    parser.add_argument("--url", help="time an already seeded database (kept afterwards)")
     args = parser.parse_args()
-    if args.database == "sqlite":
+    if args.url:
+        url = args.url
+    elif args.database == "sqlite":
         url = f"sqlite:///{Path(tempfile.mkdtemp()) / 'bench.sqlite3'}"
     else:
         url = pg.create_database()
-    began = time.perf_counter()
-    _seed(url, args.objects)
-    print(f"seeded {args.objects:,} objects in {time.perf_counter() - began:.0f} s", flush=True)
+    if not args.url:
+        began = time.perf_counter()
+        _seed(url, args.objects)
+        print(f"seeded {args.objects:,} objects in {time.perf_counter() - began:.0f} s", flush=True)
     app = create_app(Settings(database_url=url, secret_key="bench" * 8))
     report: dict[str, Any] = {"database": args.database, "objects": args.objects}
     try:
@@ -148,13 +152,12 @@ def main() -> None:
                     "/objects",
                     "/objects?type=indicator",
                     "/objects?tlp=amber",
-                    "/objects?q=10.1.2",
                 ):
                     report[f"{reader} {path}"] = _time(client, path, args.samples)
                     print(reader, path, report[f"{reader} {path}"], flush=True)
     finally:
-        if args.database == "postgresql":
-            app.state.engine.dispose()
+        app.state.engine.dispose()
+        if args.database == "postgresql" and not args.url:
             pg.drop_database(url)
     print(json.dumps(report, indent=1))
 

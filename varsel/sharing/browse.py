@@ -388,6 +388,10 @@ def _within(session: Session, budget_ms: int, work: Callable[[], int]) -> int | 
         try:
             # SET LOCAL lasts to the end of the transaction, or until the savepoint rolls back.
             previous = session.execute(text("SHOW statement_timeout")).scalar_one()
+            previous_jit = session.execute(text("SHOW jit")).scalar_one()
+            # JIT compiling a query planned over a million rows took 150-250 ms on its own,
+            # and cannot be cancelled: a count that must answer within a budget goes without.
+            session.execute(text("SELECT set_config('jit', 'off', true)"))
             session.execute(
                 # 0 would mean "no limit" to PostgreSQL; the smallest budget is 1 ms.
                 text("SELECT set_config('statement_timeout', :ms, true)"),
@@ -397,6 +401,7 @@ def _within(session: Session, budget_ms: int, work: Callable[[], int]) -> int | 
             session.execute(
                 text("SELECT set_config('statement_timeout', :ms, true)"), {"ms": previous}
             )
+            session.execute(text("SELECT set_config('jit', :on, true)"), {"on": previous_jit})
         except DBAPIError as exc:
             savepoint.rollback()
             if getattr(exc.orig, "sqlstate", None) == "57014":  # query_canceled
