@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests import factories as f
 from tests.conftest import Hub
-from tests.web.conftest import World, csrf_of, sign_in
+from tests.web.conftest import World, browser_sign_in, csrf_of, shot, sign_in
 from varsel.audit.models import AuditEvent
 from varsel.sharing import browse
 from varsel.sharing import ingest as ingesting
@@ -260,3 +261,34 @@ def test_the_incident_list_counts_its_incidents(hub: Hub, world: World) -> None:
         _open(client, "Ferry ransomware")
         _open(client, "Phishing wave")
         assert "2 incidents" in client.get("/incidents").text
+
+
+@pytest.mark.browser
+def test_bulk_revoke_in_a_browser(hub: Hub, world: World, live: str, chromium: Any) -> None:
+    mine = f.indicator(value="198.51.100.71", name="Payload URL")
+    bobs = f.indicator(value="198.51.100.72", name="Payload URL")
+    _share(hub, "alice", world.collection_id, mine)
+    _share(hub, "bob", world.collection_id, bobs)
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    try:
+        browser_sign_in(page, live, "alice")
+        page.goto(f"{live}/objects")
+        assert page.locator("#result-count").inner_text() == "2 objects"
+        # Wide screens open the folded filters (script); the values lead each row.
+        assert page.locator("#object-filters").get_attribute("open") is not None
+        assert page.locator("code.obj-value").all_inner_texts() == [
+            "198.51.100.72",
+            "198.51.100.71",
+        ]
+        page.locator("#pick-all").check()
+        page.get_by_label("Action").select_option("revoke")
+        page.get_by_role("button", name="Apply to the selected objects").click()
+        page.wait_for_selector("#bulk-outcomes")
+        assert page.locator('tr[data-outcome="done"]').count() == 1
+        refused = page.locator('tr[data-outcome="refused"]')
+        assert refused.count() == 1
+        assert "only the organisation that shared an object may revoke it" in refused.inner_text()
+        shot(page, "objects-bulk-outcome-1280", hub.backend)
+    finally:
+        context.close()
