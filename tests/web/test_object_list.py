@@ -289,6 +289,8 @@ def test_bulk_revoke_in_a_browser(hub: Hub, world: World, live: str, chromium: A
         refused = page.locator('tr[data-outcome="refused"]')
         assert refused.count() == 1
         assert "only the organisation that shared an object may revoke it" in refused.inner_text()
+        # The outcome names each row by its value, not "Payload URL" twice.
+        assert "198.51.100.72" in refused.inner_text()
         shot(page, "objects-bulk-outcome-1280", hub.backend)
     finally:
         context.close()

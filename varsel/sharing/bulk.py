@@ -61,6 +61,7 @@ class Outcome:
     name: str | None
     result: Result
     reason: str | None = None
+    raw: str | None = None  # the version acted on, for the page to show its value
 
 
 HIDDEN = "an object you cannot see"
@@ -200,11 +201,11 @@ def act(
 
     def refuse(row: StixObject, reason: str) -> None:
         pk = key_of[id(row)]
-        outcomes[pk] = Outcome(pk, row.stix_id, row.name, Result.REFUSED, reason)
+        outcomes[pk] = Outcome(pk, row.stix_id, row.name, Result.REFUSED, reason, row.raw)
 
     def done(row: StixObject, result: Result = Result.DONE, reason: str | None = None) -> None:
         pk = key_of[id(row)]
-        outcomes[pk] = Outcome(pk, row.stix_id, row.name, result, reason)
+        outcomes[pk] = Outcome(pk, row.stix_id, row.name, result, reason, row.raw)
 
     producers = dict(
         session.execute(

@@ -14,6 +14,7 @@ from varsel.error_map import status_of
 from varsel.errors import Forbidden, InvalidInput
 from varsel.http.deps import DbSession
 from varsel.sharing import bulk
+from varsel.web import listing
 from varsel.web.render import render
 from varsel.web.sessions import CheckedForm, SignedIn
 
@@ -60,6 +61,7 @@ def bulk_action(
             status_code=status_of(exc),
             error=exc.message,
             outcomes=[],
+            values={},
             action=action_name,
             back=back,
         )
@@ -73,5 +75,6 @@ def bulk_action(
         action=action_name,
         done=done,
         refused=sum(1 for o in outcomes if o.result is bulk.Result.REFUSED),
+        values={o.pk: listing.value_of(o.raw) for o in outcomes},
         back=back,
     )

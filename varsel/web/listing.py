@@ -88,6 +88,19 @@ def _observable_value(obj: dict[str, Any]) -> str | None:
     return _cut(name) if isinstance(name, str) and obj.get("type") == "file" else None
 
 
+def value_of(raw: str | None) -> str | None:
+    """Return what a row shows of an object's raw JSON: its values or pattern, else None."""
+    try:
+        obj = json.loads(raw or "")
+    except ValueError:
+        return None
+    if not isinstance(obj, dict):
+        return None
+    if obj.get("type") == "indicator":
+        return _indicator_value(obj)[0]
+    return _observable_value(obj)
+
+
 def _names(session: Session, principal: Principal, ids: Iterable[str]) -> dict[str, str | None]:
     """Return the names of the objects among ``ids`` that ``principal`` may read."""
     wanted = sorted(set(ids))
