@@ -294,3 +294,33 @@ def test_bulk_revoke_in_a_browser(hub: Hub, world: World, live: str, chromium: A
         shot(page, "objects-bulk-outcome-1280", hub.backend)
     finally:
         context.close()
+
+
+def test_revoking_a_red_object_keeps_its_recipients(hub: Hub, world: World) -> None:
+    from varsel.sharing import bulk
+
+    red = f.indicator(value="198.51.100.81", tlp=TLP.RED)
+    with hub.session() as s:
+        result = ingesting.ingest(
+            session=s,
+            collection=sharing.get_collection(session=s, collection_id=world.collection_id),
+            principal=f.principal(s, "alice"),
+            body=f.envelope(red),
+            recipients=["Svea"],  # named by the envelope, not in the object
+        )
+        s.commit()
+    assert not result.failures
+    pk = _pks(hub, red["id"])[red["id"]]
+    with hub.session() as s:
+        outcomes = bulk.act(
+            session=s, principal=f.principal(s, "alice"), action=bulk.Bulk.REVOKE, pks=[pk]
+        )
+        s.commit()
+    assert [o.result for o in outcomes] == [bulk.Result.DONE]
+    with hub.session() as s:
+        bob = f.principal(s, "bob")
+        seen = browse.versions_of(session=s, principal=bob, stix_id=red["id"])
+        assert seen[-1].raw and '"revoked": true' in seen[-1].raw.replace('":true', '": true')
+        carol = f.principal(s, "carol")
+        filters = BrowseFilters.parse(tlp="red")
+        assert browse.count_capped(session=s, principal=carol, filters=filters).n == 0
