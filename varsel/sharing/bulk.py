@@ -223,13 +223,13 @@ def act(
             return None
         return (
             f"shared by {producers.get(row.producer_org_id, 'another organisation')}: only the "
-            f"organisation that shared an object may {action_verb[action]} it"
+            f"organisation that shared an object may {action_verb[action]}"
         )
 
     action_verb = {
-        Bulk.COPY: "share it elsewhere, so",
-        Bulk.REVOKE: "revoke",
-        Bulk.RESHARE: "re-share",
+        Bulk.COPY: "share it into another collection",
+        Bulk.REVOKE: "revoke it",
+        Bulk.RESHARE: "re-share it",
     }
     moment = now or datetime.now(UTC)
 
