@@ -99,5 +99,11 @@ def test_export_command(world: World, tmp_path: Path) -> None:
     target = tmp_path / "intel.txt"
     zeek = run(world.hub, "export", "--as", "carol", "--format", "zeek", "--output", str(target))
     assert zeek.returncode == 0 and target.read_text().count("\n") == 1  # header only
+    # The API's filters, as options.
+    args = ("export", "--as", "bob", "--format", "plain", "--type", "domain")
+    assert run(world.hub, *args, "--max-age", "30d").stdout == "evil.example\n"
+    assert run(world.hub, *args, "--since", "2999-01-01").stdout == ""
+    bad_age = run(world.hub, *args, "--max-age", "soon")
+    assert bad_age.returncode == 1 and "max_age" in bad_age.stderr
     wrong = run(world.hub, "export", "--as", "bob", "--format", "snort")
     assert wrong.returncode == 1 and "unknown export format" in wrong.stderr

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Final, NamedTuple, TypeVar, overload
+from typing import Any, Final, NamedTuple, TypeVar, overload
 
 import numpy as np
 import pyarrow as pa
@@ -444,14 +444,19 @@ def atom_of(table: str, value: str, direction: int) -> Atom:
     return Atom(Kind(kind), value, direction, sub == "sub")
 
 
-def readable_indicator_rows(*, session: Session, principal: Principal) -> Iterator[IndicatorRow]:
-    """Yield the latest version of each indicator ``principal`` may read, once per indicator."""
+def readable_indicator_rows(
+    *, session: Session, principal: Principal, conditions: Sequence[Any] = ()
+) -> Iterator[IndicatorRow]:
+    """Yield the latest version of each indicator ``principal`` may read, once per indicator.
+
+    ``conditions`` narrow the rows further (an export's TLP, collection and age filters).
+    """
     # An indicator in several collections appears once per collection: keep its newest version.
     duplicates = dict(
         session.execute(
             restrict(
                 select(StixObject.stix_id, func.max(StixObject.version_key))
-                .where(StixObject.type == "indicator", StixObject.is_latest.is_(True))
+                .where(StixObject.type == "indicator", StixObject.is_latest.is_(True), *conditions)
                 .group_by(StixObject.stix_id)
                 .having(func.count() > 1),
                 principal,
@@ -467,7 +472,7 @@ def readable_indicator_rows(*, session: Session, principal: Principal) -> Iterat
             StixObject.revoked,
             StixObject.raw,
             StixObject.tlp,
-        ).where(StixObject.type == "indicator", StixObject.is_latest.is_(True)),
+        ).where(StixObject.type == "indicator", StixObject.is_latest.is_(True), *conditions),
         principal,
         Action.READ,
     ).execution_options(yield_per=5000)

@@ -256,16 +256,40 @@ def export(
             "sha512); repeat or comma-separate.",
         ),
     ] = None,
+    tlp: Annotated[
+        list[str] | None,
+        typer.Option("--tlp", help="Only these TLP levels; repeat or comma-separate."),
+    ] = None,
+    collection: Annotated[
+        list[str] | None,
+        typer.Option("--collection", help="Only these collections (id, alias or title)."),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Only indicators added since (a date).")
+    ] = None,
+    max_age: Annotated[
+        str | None, typer.Option("--max-age", help="Only indicators added within 12h, 30d, 2w.")
+    ] = None,
     output: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
     database_url: DatabaseOpt = None,
 ) -> None:
-    """Export the indicators USER may read for a sensor."""
+    """Export the indicators USER may read for a sensor (the API's filters as options)."""
     from varsel.console import unit_of_work
     from varsel.matching import exports, flows
 
     with unit_of_work(database_url) as session:
         principal = _principal(session, as_user)
-        result = exports.export(session=session, principal=principal, fmt=format, types=type)
+        filters = exports.parse_filters(
+            session=session,
+            principal=principal,
+            tlp=tlp,
+            collection=collection,
+            since=since,
+            max_age=max_age,
+        )
+        result = exports.export(
+            session=session, principal=principal, fmt=format, types=type, filters=filters
+        )
         flows.record_export_delivery(session=session, principal=principal, result=result)
     if output:
         output.write_text(result.body, encoding="utf-8")

@@ -14,6 +14,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 import threading
 import uuid
 import zlib
@@ -22,10 +23,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
-from varsel.errors import InvalidInput
+from varsel.clock import datetime_to_us, now_us
+from varsel.errors import InvalidInput, NotFound
 from varsel.matching._compile import (
     Compiled,
     IndicatorRow,
@@ -37,7 +39,10 @@ from varsel.observables.normalize import Kind, hash_algorithm
 from varsel.observables.patterns import DST, SRC, Atom
 from varsel.policy import Action, restrict
 from varsel.policy.principal import Principal
+from varsel.sharing import service as sharing
 from varsel.sharing.models import StixObject
+from varsel.sharing.tlp import TLP
+from varsel.sharing.validation import InvalidStixObject, parse_timestamp
 
 FORMATS: Final = ("suricata", "suricata-dataset", "zeek", "plain", "csv", "stix")
 TYPES: Final = ("ip", "cidr", "domain", "url", "email", "md5", "sha1", "sha256", "sha512")
@@ -100,6 +105,111 @@ def parse_types(types: list[str] | None) -> tuple[str, ...]:
                 raise InvalidInput(f"unknown export type {name!r}; expected {', '.join(TYPES)}")
             out.append(name)
     return tuple(dict.fromkeys(out))
+
+
+_AGE = re.compile(r"^(\d{1,6})\s*([hdw])$")
+_AGE_US: Final = {"h": 3_600_000_000, "d": 86_400_000_000, "w": 7 * 86_400_000_000}
+
+
+@dataclass(frozen=True)
+class ExportFilters:
+    """Which readable indicators an export holds: TLP levels, collections and age.
+
+    Empty means "any". ``max_age`` ("30d", "12h", "2w") is kept as typed, so that the cache key
+    stays the same from one poll to the next; :meth:`since_us` turns it into a moment.
+    """
+
+    tlp: tuple[str, ...] = ()
+    collections: tuple[str, ...] = ()
+    since: str | None = None
+    max_age: str | None = None
+
+    @property
+    def active(self) -> bool:
+        """Return whether any filter narrows the export."""
+        return bool(self.tlp or self.collections or self.since or self.max_age)
+
+    def since_us(self, now: int | None = None) -> int | None:
+        """Return the moment (µs) after which an indicator must have been added, if any."""
+        bounds = []
+        if self.since:
+            bounds.append(_since_us(self.since))
+        if self.max_age:
+            match = _AGE.match(self.max_age)
+            assert match is not None  # checked by parse_filters
+            age = int(match.group(1)) * _AGE_US[match.group(2)]
+            bounds.append((now if now is not None else now_us()) - age)
+        return max(bounds) if bounds else None
+
+    def conditions(self, *, now: int | None = None) -> list[ColumnElement[bool]]:
+        """Return the SQL conditions these filters put on indicator rows."""
+        out: list[ColumnElement[bool]] = []
+        if self.tlp:
+            out.append(StixObject.tlp.in_(self.tlp))
+        if self.collections:
+            out.append(StixObject.collection_id.in_(self.collections))
+        after = self.since_us(now)
+        if after is not None:
+            out.append(StixObject.date_added_us >= after)
+        return out
+
+
+def _split(values: list[str] | None) -> list[str]:
+    return [part.strip() for item in values or [] for part in item.split(",") if part.strip()]
+
+
+def _since_us(value: str) -> int:
+    text = value.strip()
+    if len(text) == 10:
+        text += "T00:00:00Z"
+    try:
+        return datetime_to_us(parse_timestamp(text))
+    except InvalidStixObject:
+        raise InvalidInput(
+            f"'since' must be a date (YYYY-MM-DD) or an RFC 3339 time, got {value!r}"
+        ) from None
+
+
+def parse_filters(
+    *,
+    session: Session,
+    principal: Principal,
+    tlp: list[str] | None = None,
+    collection: list[str] | None = None,
+    since: str | None = None,
+    max_age: str | None = None,
+) -> ExportFilters:
+    """Return export filters from query parameters, checked, or raise InvalidInput/NotFound.
+
+    A collection is named by id, alias or title, and only as ``principal`` may see it: one it
+    may not see is answered like one that does not exist.
+    """
+    levels = []
+    for name in _split(tlp):
+        try:
+            levels.append(TLP.parse(name).value)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
+    ids = []
+    for ref in _split(collection):
+        try:
+            ids.append(sharing.find_collection(session=session, principal=principal, ref=ref).id)
+        except NotFound:
+            raise NotFound(f"no collection {ref!r} that you may read") from None
+    since = (since or "").strip() or None
+    if since:
+        _since_us(since)
+    max_age = (max_age or "").strip().lower() or None
+    if max_age and not _AGE.match(max_age):
+        raise InvalidInput(
+            f"'max_age' is a number of hours, days or weeks such as 12h, 30d or 2w; got {max_age!r}"
+        )
+    return ExportFilters(
+        tlp=tuple(sorted(set(levels))),
+        collections=tuple(sorted(set(ids))),
+        since=since,
+        max_age=max_age,
+    )
 
 
 def _selected(compiled: Compiled, types: tuple[str, ...]) -> list[tuple[int, Atom]]:
@@ -302,7 +412,12 @@ def _suricata(compiled: Compiled, entries: list[tuple[int, Atom]]) -> tuple[str,
 # ETags and the body cache --------------------------------------------------------------
 
 
-def fingerprint(*, session: Session, principal: Principal) -> tuple[int, str]:
+def fingerprint(
+    *,
+    session: Session,
+    principal: Principal,
+    conditions: list[ColumnElement[bool]] | None = None,
+) -> tuple[int, str]:
     """Return (count, digest of the sorted row ids) of the indicator rows the caller may read.
 
     Exact, not a checksum of sums: rows are never changed in place (a new version, revocation
@@ -314,7 +429,9 @@ def fingerprint(*, session: Session, principal: Principal) -> tuple[int, str]:
         session.execute(
             restrict(
                 select(StixObject.id).where(
-                    StixObject.type == "indicator", StixObject.is_latest.is_(True)
+                    StixObject.type == "indicator",
+                    StixObject.is_latest.is_(True),
+                    *(conditions or []),
                 ),
                 principal,
                 Action.READ,
@@ -345,26 +462,37 @@ def export(
     fmt: str,
     types: list[str] | None = None,
     at: datetime | None = None,
+    filters: ExportFilters | None = None,
 ) -> Export:
-    """Return the export of what ``principal`` may read in ``fmt``, from cache when unchanged."""
+    """Return the export of what ``principal`` may read in ``fmt``, from cache when unchanged.
+
+    ``filters`` narrow it to TLP levels, collections and an age; the ETag stays the digest of
+    the body, and the cache key holds the filters as given and the fingerprint of the rows
+    they select now, so a relative age that lets an indicator out is a new body and ETag.
+    """
     if fmt not in FORMATS:
         raise InvalidInput(f"unknown export format {fmt!r}; expected {', '.join(FORMATS)}")
     chosen = parse_types(types)
     moment = at or datetime.now(UTC)
+    narrowed = filters or ExportFilters()
+    conditions = narrowed.conditions(now=datetime_to_us(moment))
     key = (
         principal.user_id,
         principal.org_id,
         principal.role.value,
         fmt,
         chosen,
-        fingerprint(session=session, principal=principal),
+        narrowed,
+        fingerprint(session=session, principal=principal, conditions=conditions),
     )
     with _CACHE_LOCK:
         cached = _CACHE.get(key)
         if cached is not None and (cached[1] is None or time_key(moment) < cached[1]):
             _CACHE.move_to_end(key)
             return cached[0]
-    rows = list(readable_indicator_rows(session=session, principal=principal))
+    rows = list(
+        readable_indicator_rows(session=session, principal=principal, conditions=conditions)
+    )
     compiled = compile_rows(rows, at=moment, warn=False, keep_entries=True)
     body, count = render(compiled, rows, fmt, chosen)
     digest = hashlib.sha256(f"{fmt}\n{body}".encode()).hexdigest()[:40]

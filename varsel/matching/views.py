@@ -73,15 +73,37 @@ def _etag_matches(header: str | None, etag: str) -> bool:
 
 @router.get("/exports/{fmt}")
 async def export(
-    fmt: str, request: Request, state: Hub, principal: CurrentPrincipal, type: Repeated = None
+    fmt: str,
+    request: Request,
+    state: Hub,
+    principal: CurrentPrincipal,
+    type: Repeated = None,
+    tlp: Repeated = None,
+    collection: Repeated = None,
+    since: str | None = None,
+    max_age: str | None = None,
 ) -> Response:
-    """Return an export of what the caller may read; 304 when If-None-Match still holds."""
+    """Return an export of what the caller may read; 304 when If-None-Match still holds.
+
+    ``type``, ``tlp`` and ``collection`` (repeated or comma-separated), ``since`` (a date or
+    RFC 3339 time) and ``max_age`` (``12h``, ``30d``, ``2w``) narrow it (docs/matching.md).
+    """
 
     if_none_match = request.headers.get("if-none-match")
 
     def work() -> tuple[exporting.Export, bool]:
         with state.sessions() as session:
-            result = exporting.export(session=session, principal=principal, fmt=fmt, types=type)
+            filters = exporting.parse_filters(
+                session=session,
+                principal=principal,
+                tlp=tlp,
+                collection=collection,
+                since=since,
+                max_age=max_age,
+            )
+            result = exporting.export(
+                session=session, principal=principal, fmt=fmt, types=type, filters=filters
+            )
             unchanged = _etag_matches(if_none_match, result.etag)
             if not unchanged:
                 flows.record_export_delivery(session=session, principal=principal, result=result)

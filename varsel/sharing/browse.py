@@ -6,9 +6,12 @@ every read they are built as a query and narrowed by :func:`varsel.policy.restri
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from varsel.audit import service as audit
@@ -328,3 +331,100 @@ def tally(
     key = keys[by].label("key")
     rows = session.execute(select(key, func.count()).select_from(sub).group_by(key).order_by(key))
     return [(k, int(n)) for k, n in rows]
+
+
+# Counting a list without a slow COUNT ------------------------------------------------------
+
+COUNT_CAP = 10_000  # beyond this a list says "more than 10,000"
+COUNT_BUDGET_MS = 50  # the time a page may spend counting before it says less
+
+
+@dataclass(frozen=True)
+class Count:
+    """How many objects a list holds, as far as it was cheap to find out.
+
+    ``exact``: ``n`` is the number. Otherwise there are *more than* ``n``: either the count
+    stopped at the cap, or it ran out of time and ``n`` is what the caller already knew
+    (``at_least``, e.g. one page and a next one); ``capped`` says which.
+    """
+
+    n: int
+    exact: bool
+    capped: bool = False
+
+
+def count_capped(
+    *,
+    session: Session,
+    principal: Principal,
+    filters: BrowseFilters,
+    at_least: int = 0,
+    cap: int = COUNT_CAP,
+    budget_ms: int = COUNT_BUDGET_MS,
+) -> Count:
+    """Return how many latest versions match, counting at most ``cap + 1`` within a time budget.
+
+    The rows are those :func:`search` pages through, narrowed by the same policy. Counting
+    stops at ``cap + 1`` rows, so a reader who may see most of a million objects costs a bounded
+    scan; a reader who sees few may still make the database look at every row, so the count is
+    given ``budget_ms`` and, past it, the answer is "more than ``at_least``" — never a guess
+    dressed as a number.
+    """
+    limited = _query(principal, filters).with_only_columns(StixObject.id).limit(cap + 1).subquery()
+    statement = select(func.count()).select_from(limited)
+    counted = _within(session, budget_ms, lambda: int(session.execute(statement).scalar_one()))
+    if counted is None:
+        return Count(at_least, exact=False)
+    if counted > cap:
+        return Count(cap, exact=False, capped=True)
+    return Count(counted, exact=True)
+
+
+def _within(session: Session, budget_ms: int, work: Callable[[], int]) -> int | None:
+    """Return ``work()``, or None if the database could not finish it within ``budget_ms``."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        savepoint = session.begin_nested()
+        try:
+            # SET LOCAL lasts to the end of the transaction, or until the savepoint rolls back.
+            previous = session.execute(text("SHOW statement_timeout")).scalar_one()
+            previous_jit = session.execute(text("SHOW jit")).scalar_one()
+            # JIT compiling a query planned over a million rows took 150-250 ms on its own,
+            # and cannot be cancelled: a count that must answer within a budget goes without.
+            session.execute(text("SELECT set_config('jit', 'off', true)"))
+            session.execute(
+                # 0 would mean "no limit" to PostgreSQL; the smallest budget is 1 ms.
+                text("SELECT set_config('statement_timeout', :ms, true)"),
+                {"ms": str(max(1, budget_ms))},
+            )
+            result = work()
+            session.execute(
+                text("SELECT set_config('statement_timeout', :ms, true)"), {"ms": previous}
+            )
+            session.execute(text("SELECT set_config('jit', :on, true)"), {"on": previous_jit})
+        except DBAPIError as exc:
+            savepoint.rollback()
+            if getattr(exc.orig, "sqlstate", None) == "57014":  # query_canceled
+                return None
+            raise
+        savepoint.commit()
+        return result
+    raw = connection.connection.dbapi_connection
+    deadline = time.monotonic() + budget_ms / 1000
+    expired = False
+
+    def stop() -> int:
+        nonlocal expired
+        expired = time.monotonic() > deadline
+        return 1 if expired else 0
+
+    raw.set_progress_handler(stop, 5_000)  # type: ignore[union-attr]
+    try:
+        return work()
+    except OperationalError:
+        # An interrupted SELECT leaves SQLite's transaction as it was (sqlite3_interrupt).
+        if expired:
+            return None
+        raise
+    finally:
+        raw.set_progress_handler(None, 0)  # type: ignore[union-attr]

@@ -56,6 +56,8 @@ class StixObject(Base):
         Index("ix_stix_objects_coll_added", "collection_id", "date_added_us"),
         Index("ix_stix_objects_coll_latest_added", "collection_id", "is_latest", "date_added_us"),
         Index("ix_stix_objects_coll_type", "collection_id", "type", "date_added_us"),
+        # The object list across collections, newest first (migration 0015).
+        Index("ix_stix_objects_latest_added", "is_latest", "date_added_us", "id"),
     )
 
     # The three foreign keys below are the schema's meaning on both databases. SQLite enforces

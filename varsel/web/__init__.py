@@ -15,6 +15,7 @@ from varsel.web import (
     admin,
     alerts,
     auth,
+    bulk,
     clearances,
     exports,
     federation,
@@ -25,6 +26,7 @@ from varsel.web import (
     objects,
     pivot,
     share,
+    share_import,
     static,
 )
 from varsel.web.errors import install
@@ -37,6 +39,8 @@ router.include_router(language.router)
 router.include_router(home.router)
 router.include_router(objects.router)
 router.include_router(pivot.router)
+router.include_router(bulk.router)
+router.include_router(share_import.router)
 router.include_router(share.router)
 router.include_router(exports.router)
 router.include_router(match.router)

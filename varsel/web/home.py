@@ -13,7 +13,7 @@ from varsel.sharing import browse
 from varsel.sharing import service as sharing
 from varsel.sharing.browse import BrowseFilters
 from varsel.sharing.tlp import TLP, colours
-from varsel.web import charts
+from varsel.web import charts, listing
 from varsel.web.i18n import Translator, request_lang
 from varsel.web.render import render
 from varsel.web.sessions import SignedIn
@@ -43,7 +43,6 @@ def home(request: Request, state: Hub, db: DbSession, principal: SignedIn) -> Re
     by_day = dict(browse.tally(session=db, principal=principal, filters=recent, by="day"))
     days = [(start + i * DAY_US, int(by_day.get(start + i * DAY_US, 0))) for i in range(DAYS)]
     total_recent = sum(n for _, n in days)
-    total = browse.count(session=db, principal=principal, filters=BrowseFilters())
     latest = browse.search(
         session=db,
         principal=principal,
@@ -51,6 +50,14 @@ def home(request: Request, state: Hub, db: DbSession, principal: SignedIn) -> Re
         limit=RECENT,
         next_cursor=None,
         secret_key=state.settings.secret_key,
+    )
+    # Capped and time-bounded: a COUNT of a million readable objects took seconds.
+    total = (
+        browse.count_capped(
+            session=db, principal=principal, filters=BrowseFilters(), at_least=len(latest.rows)
+        )
+        if latest.more
+        else browse.Count(len(latest.rows), exact=True)
     )
     db.commit()  # reading TLP:RED objects is audited
 
@@ -68,13 +75,14 @@ def home(request: Request, state: Hub, db: DbSession, principal: SignedIn) -> Re
     return render(
         request,
         "home.html",
-        total=total,
+        total=total.n,
+        total_exact=total.exact,
         total_recent=total_recent,
         since=since,
         days=days,
         tlp_rows=tlp_rows,
         country_rows=by_country,
-        latest=latest.rows,
+        latest=listing.rows(session=db, principal=principal, hits=latest.rows),
         link=link,
         titles={
             c.id: c.title for c, _ in sharing.visible_collections(session=db, principal=principal)

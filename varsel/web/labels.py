@@ -200,4 +200,23 @@ LABELS: dict[str, dict[str, str]] = {
         "email": N_("E-mail address"),
         "hash": N_("Hash"),
     },
+    # Readable lists and bulk actions (issue 15) -----------------------------------------
+    "exports.age": {
+        "": N_("Any time"),
+        "24h": N_("The last 24 hours"),
+        "7d": N_("The last 7 days"),
+        "30d": N_("The last 30 days"),
+        "90d": N_("The last 90 days"),
+        "365d": N_("The last year"),
+    },
+    "bulk.action": {
+        "copy": N_("Share into another collection"),
+        "reshare": N_("Re-share TLP:AMBER to a client"),
+        "revoke": N_("Revoke"),
+    },
+    "bulk.outcome": {
+        "done": N_("done"),
+        "refused": N_("refused"),
+        "unchanged": N_("already so"),
+    },
 }

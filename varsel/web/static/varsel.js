@@ -108,3 +108,24 @@ document.addEventListener("DOMContentLoaded", () => {
     check();
   }
 });
+
+
+// Readable lists and bulk actions (issue 15, h-bulk) ----------------------------------------
+document.addEventListener("DOMContentLoaded", () => {
+  // Folded filters: open on wide screens, where they fit beside nothing else.
+  if (window.matchMedia("(min-width: 60em)").matches) {
+    for (const fold of document.querySelectorAll("details.filters-fold")) fold.open = true;
+  }
+  // A "select all" box for the rows of a bulk form.
+  for (const form of document.querySelectorAll("form.bulk-form")) {
+    const head = form.querySelector("th.pick");
+    const boxes = form.querySelectorAll('input[name="pick"]');
+    if (!head || boxes.length === 0) continue;
+    const all = document.createElement("input");
+    all.type = "checkbox";
+    all.id = "pick-all";
+    all.setAttribute("aria-label", head.textContent.trim() || "Select all");
+    all.addEventListener("change", () => { for (const box of boxes) box.checked = all.checked; });
+    head.replaceChildren(all);
+  }
+});
