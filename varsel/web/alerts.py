@@ -165,7 +165,7 @@ def _refused(
     values: dict[str, str],
 ) -> Response:
     db.rollback()
-    where = exc.field if isinstance(exc, alerts.FieldError) else form_field
+    where = (exc.field or form_field) if isinstance(exc, alerts.FieldError) else form_field
     return _settings_page(
         request,
         db,

@@ -348,7 +348,7 @@ async def match_post(
                     principal,
                     status_code=400,
                     values=values,
-                    errors={exc.field: f"{lead} {exc.message}"},
+                    errors={exc.field or "text": f"{lead} {exc.message}"},
                 )
             db.commit()
             return _page(request, db, principal, values=values, outcome=outcome)
