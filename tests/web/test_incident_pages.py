@@ -106,9 +106,16 @@ def test_workspace_forms_are_the_leads_and_reads_follow_the_policy(hub: Hub, wor
         _ok(post_form(alice, page, f"{page}/timeline", entry), "#timeline")
         task = {"title": "Restore from backups", "owner": "alice", "due_at": "2026-03-28T12:00"}
         _ok(post_form(alice, page, f"{page}/tasks", task), "#tasks")
-        for obj in (amber, red):
-            link = {"stix_id": obj["id"], "collection": world.collection_id, "note": "C2"}
-            _ok(post_form(alice, page, f"{page}/links", link), "#objects")
+        # The collection may be named; without it the object's own (newest readable) is taken.
+        link = {"stix_id": amber["id"], "collection": world.collection_id, "note": "C2"}
+        _ok(post_form(alice, page, f"{page}/links", link), "#objects")
+        _ok(
+            post_form(alice, page, f"{page}/links", {"stix_id": red["id"], "note": "C2"}),
+            "#objects",
+        )
+        unknown = {"stix_id": "indicator--00000000-0000-4000-8000-000000000000"}
+        missing = post_form(alice, page, f"{page}/links", unknown)
+        assert missing.status_code == 404 and "that you may read" in missing.text  # type: ignore[attr-defined]
         # A mistake is shown on the page with the right status, and nothing is written.
         bad = post_form(
             alice, page, f"{page}/participants", {"op": "add", "org": "Svea", "role": "responder"}

@@ -28,22 +28,27 @@ def link_object(
     principal: Principal,
     incident_id: int,
     stix_id: str,
-    collection_id: str,
+    collection_id: str | None,
     note: str = "",
 ) -> ObjectLink:
-    """Link a STIX object the caller may read to an incident the caller may change."""
+    """Link a STIX object the caller may read to an incident the caller may change.
+
+    Without ``collection_id`` the link names the collection of the newest version of the object
+    the caller may read, so nobody has to know collection ids to link what they see.
+    """
     service.get(session=session, principal=principal, incident_id=incident_id, action=Action.WRITE)
+    found = select(StixObject.collection_id).where(StixObject.stix_id == stix_id)
+    if collection_id:
+        found = found.where(StixObject.collection_id == collection_id)
     readable = session.execute(
-        restrict(
-            select(StixObject.id).where(
-                StixObject.stix_id == stix_id, StixObject.collection_id == collection_id
-            ),
-            principal,
-            Action.READ,
-        )
+        restrict(found, principal, Action.READ)
+        .order_by(StixObject.date_added_us.desc(), StixObject.id.desc())
+        .limit(1)
     ).first()
     if readable is None:
-        raise NotFound(f"no object {stix_id} in collection {collection_id}")
+        where = f" in collection {collection_id}" if collection_id else ""
+        raise NotFound(f"no object {stix_id}{where} that you may read")
+    collection_id = str(readable[0])
     if session.execute(
         select(ObjectLink.id).where(
             ObjectLink.incident_id == incident_id,

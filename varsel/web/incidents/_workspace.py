@@ -276,7 +276,7 @@ def tasks(
 def link(
     request: Request, db: DbSession, principal: SignedIn, form: CheckedForm, incident_id: Id
 ) -> Response:
-    """Link a STIX object I may read (by id and collection) to the incident."""
+    """Link a STIX object I may read (by id; the collection is optional) to the incident."""
     return _write(
         request,
         db,
@@ -289,7 +289,7 @@ def link(
             principal=principal,
             incident_id=incident_id,
             stix_id=field(form, "stix_id")[:300],
-            collection_id=field(form, "collection")[:36],
+            collection_id=field(form, "collection")[:36] or None,
             note=field(form, "note")[:1000],
         ),
     )
