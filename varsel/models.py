@@ -27,6 +27,7 @@ from varsel.orgs.models import (
 from varsel.sharing.models import (
     Collection,
     IngestStatus,
+    ObjectTerm,
     Recipient,
     Reshare,
     Seal,
@@ -64,6 +65,7 @@ __all__ = [
     "MembershipRequest",
     "NotificationLog",
     "ObjectLink",
+    "ObjectTerm",
     "Participant",
     "ReportSubmission",
     "Task",

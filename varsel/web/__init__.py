@@ -20,6 +20,7 @@ from varsel.web import (
     home,
     incidents,
     objects,
+    search,
     share,
     static,
 )
@@ -31,6 +32,7 @@ router.include_router(static.router)
 router.include_router(auth.router)
 router.include_router(home.router)
 router.include_router(objects.router)
+router.include_router(search.router)
 router.include_router(share.router)
 router.include_router(exports.router)
 router.include_router(incidents.router)
