@@ -245,7 +245,8 @@ class ObjectTerm(Base):
 
     __tablename__ = "object_terms"
     __table_args__ = (
-        Index("ix_object_terms_kind_value", "kind", "value"),
+        # object_pk last: a word's or value's objects come out newest first from the index.
+        Index("ix_object_terms_kind_value", "kind", "value", "object_pk"),
         Index("ix_object_terms_kind_lo", "kind", "lo"),
     )
 

@@ -9,12 +9,13 @@ found. Docs: docs/web.md, "Search" and "Observable look-up".
 from __future__ import annotations
 
 import ipaddress
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, exists, select
+from sqlalchemy.orm import Session, aliased
 
 from varsel.audit import service as audit
 from varsel.observables.extract import Found
@@ -82,12 +83,10 @@ def _readable(principal: Principal):  # type: ignore[no-untyped-def]
     return restrict(query, principal, Action.READ)
 
 
-def _word_terms(word: str, prefix: bool) -> Any:
+def _word_terms(terms: type[ObjectTerm] | Any, word: str, prefix: bool) -> Any:
     if prefix:
-        return and_(
-            ObjectTerm.kind == WORD, ObjectTerm.value >= word, ObjectTerm.value < word + _TOP
-        )
-    return and_(ObjectTerm.kind == WORD, ObjectTerm.value == word)
+        return and_(terms.kind == WORD, terms.value >= word, terms.value < word + _TOP)
+    return and_(terms.kind == WORD, terms.value == word)
 
 
 def _audit(session: Session, principal: Principal, hits: Sequence[ObjectHit]) -> None:
@@ -103,6 +102,23 @@ def _audit(session: Session, principal: Principal, hits: Sequence[ObjectHit]) ->
         )
 
 
+def _matching_ids(principal: Principal, driver: Any, others: Sequence[Any]) -> Any:
+    """Return the query of readable latest object ids whose terms meet ``driver`` (a condition
+    on ``object_terms``) and each of ``others``, newest (highest id) first.
+
+    Driven by the term index (kind, value, object_pk): the newest matches come first, so a
+    word every object holds stops at the first readable ones instead of sorting them all.
+    """
+    query = restrict(
+        select(StixObject.id)
+        .join(ObjectTerm, ObjectTerm.object_pk == StixObject.id)
+        .where(StixObject.is_latest.is_(True), driver, *others),
+        principal,
+        Action.READ,
+    )
+    return query.order_by(ObjectTerm.object_pk.desc())
+
+
 def search_objects(
     *,
     session: Session,
@@ -112,40 +128,47 @@ def search_objects(
     limit: int = 20,
 ) -> ObjectResults:
     """Return the readable objects whose name or description holds every word of ``query``
-    (the last word as a prefix), that name one of the ``found`` values, or whose id it is."""
+    (the last word as a prefix), that name one of the ``found`` values, or whose id it is;
+    newest first, with how many there are (up to :data:`COUNT_CAP`)."""
     terms = words(query)[:MAX_WORDS]
-    conditions = []
+    queries = []
     if terms:
-        pk_sets = [
-            select(ObjectTerm.object_pk).where(_word_terms(w, i == len(terms) - 1 and len(w) >= 3))
-            for i, w in enumerate(terms)
-        ]
-        conditions.append(and_(*(StixObject.id.in_(s) for s in pk_sets)))
-    for kind, values in _by_kind(found).items():
-        conditions.append(
-            StixObject.id.in_(
-                select(ObjectTerm.object_pk).where(
-                    ObjectTerm.kind == kind, ObjectTerm.value.in_(values)
+        conditions = [(w, i == len(terms) - 1 and len(w) >= 3) for i, w in enumerate(terms)]
+        # Drive by an exact word (a prefix ranges over many words and needs a sort).
+        conditions.sort(key=lambda c: c[1])
+        driver = _word_terms(ObjectTerm, *conditions[0])
+        others = []
+        for word, prefix in conditions[1:]:
+            other = aliased(ObjectTerm)
+            others.append(
+                exists(
+                    select(other.id).where(
+                        other.object_pk == StixObject.id, _word_terms(other, word, prefix)
+                    )
                 )
             )
-        )
+        queries.append(_matching_ids(principal, driver, others))
+    for kind, values in _by_kind(found).items():
+        driver = and_(ObjectTerm.kind == kind, ObjectTerm.value.in_(values))
+        queries.append(_matching_ids(principal, driver, []))
+    ids: set[int] = set()
+    for ids_query in queries:
+        ids.update(session.execute(ids_query.limit(COUNT_CAP + 1)).scalars())
     text = query.strip()
     if "--" in text and " " not in text:
-        conditions.append(StixObject.stix_id == text)
-    if not conditions:
+        by_id = restrict(
+            select(StixObject.id).where(StixObject.is_latest.is_(True), StixObject.stix_id == text),
+            principal,
+            Action.READ,
+        )
+        ids.update(session.execute(by_id).scalars())
+    if not ids:
         return ObjectResults()
-    matching = _readable(principal).where(or_(*conditions))
-    rows = session.execute(
-        matching.order_by(StixObject.date_added_us.desc(), StixObject.id.desc()).limit(limit)
-    ).all()
-    hits = [ObjectHit(*r) for r in rows]
-    if len(hits) < limit:
-        count = len(hits)
-    else:
-        capped = matching.with_only_columns(StixObject.id).limit(COUNT_CAP + 1).subquery()
-        count = int(session.execute(select(func.count()).select_from(capped)).scalar_one())
+    newest = sorted(ids, reverse=True)[:limit]
+    rows = session.execute(_readable(principal).where(StixObject.id.in_(newest))).all()
+    hits = sorted((ObjectHit(*r) for r in rows), key=lambda h: -h.pk)
     _audit(session, principal, hits)
-    return ObjectResults(hits, min(count, COUNT_CAP), count > COUNT_CAP)
+    return ObjectResults(hits, min(len(ids), COUNT_CAP), len(ids) > COUNT_CAP)
 
 
 def _by_kind(found: Sequence[Found]) -> dict[str, list[str]]:
@@ -229,44 +252,36 @@ def lookup(*, session: Session, principal: Principal, found: Sequence[Found]) ->
     return results
 
 
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-def _addresses(found: Sequence[Found]) -> list[tuple[int, Address]]:
-    out = []
-    for idx, item in enumerate(found):
-        if item.kind in ("ipv4", "ipv6") and "/" not in item.value:
-            out.append((idx, ipaddress.ip_address(item.value)))
-    return out
-
-
 def _blocks_holding(
     session: Session, found: Sequence[Found], links: dict[int, list[tuple[int, str | None]]]
 ) -> None:
     """Link each looked-up address to the stored blocks that hold it."""
-    addresses = _addresses(found)
-    for version in (4, 6):
-        family = [(idx, a) for idx, a in addresses if a.version == version]
+    # (address key, result index), sorted: a block's addresses are one bisected slice.
+    keyed = sorted(
+        (observable_term(item.kind, item.value)[2] or "", idx)
+        for idx, item in enumerate(found)
+        if item.kind in ("ipv4", "ipv6") and "/" not in item.value
+    )
+    for version in ("4", "6"):
+        family = [(key, idx) for key, idx in keyed if key.startswith(version)]
         if not family:
             continue
-        keys = [address_key(a) for _, a in family]
         # Blocks whose start is at or below the highest address and whose end reaches the
         # lowest: an index range on (kind, lo), then exact containment here.
         rows = session.execute(
-            select(ObjectTerm.object_pk, ObjectTerm.value)
+            select(ObjectTerm.object_pk, ObjectTerm.value, ObjectTerm.lo, ObjectTerm.hi)
             .where(
                 ObjectTerm.kind == Kind.CIDR.value,
-                ObjectTerm.lo >= f"{version}",
-                ObjectTerm.lo <= max(keys),
-                ObjectTerm.hi >= min(keys),
+                ObjectTerm.lo >= version,
+                ObjectTerm.lo <= family[-1][0],
+                ObjectTerm.hi >= family[0][0],
             )
             .limit(MAX_ROWS)
         )
-        for pk, block in rows:
-            network = ipaddress.ip_network(block)
-            for idx, address in family:
-                if address in network:
-                    links.setdefault(pk, []).append((idx, block))
+        keys = [key for key, _ in family]
+        for pk, block, lo, hi in rows:
+            for _, idx in family[bisect_left(keys, lo or "") : bisect_right(keys, hi or "")]:
+                links.setdefault(pk, []).append((idx, block))
 
 
 def _addresses_inside(

@@ -69,6 +69,11 @@ def address_key(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
 
 def ip_term(kind: str, value: str) -> Term:
     """Return the term of a canonical address or block, with its range."""
+    if kind == Kind.IP.value and ":" not in value:
+        # A canonical IPv4 address: four decimal octets (normalize); no ipaddress object.
+        a, b, c, d = (int(part) for part in value.split("."))
+        key = f"4{(a << 24) | (b << 16) | (c << 8) | d:08x}"
+        return kind, value, key, key
     if kind == Kind.CIDR.value:
         network = ipaddress.ip_network(value)
         return kind, value, address_key(network[0]), address_key(network[-1])

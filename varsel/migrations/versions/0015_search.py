@@ -44,7 +44,7 @@ def upgrade() -> None:
     _backfill()
     # Indexes after the bulk write: building them once is cheaper than keeping them up.
     op.create_index("ix_object_terms_object_pk", "object_terms", ["object_pk"])
-    op.create_index("ix_object_terms_kind_value", "object_terms", ["kind", "value"])
+    op.create_index("ix_object_terms_kind_value", "object_terms", ["kind", "value", "object_pk"])
     op.create_index("ix_object_terms_kind_lo", "object_terms", ["kind", "lo"])
 
 
