@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -247,7 +248,14 @@ class ObjectTerm(Base):
     __table_args__ = (
         # object_pk last: a word's or value's objects come out newest first from the index.
         Index("ix_object_terms_kind_value", "kind", "value", "object_pk"),
-        Index("ix_object_terms_kind_lo", "kind", "lo"),
+        # Addresses and blocks only: the words (most rows) have no range and skip this index.
+        Index(
+            "ix_object_terms_kind_lo",
+            "kind",
+            "lo",
+            sqlite_where=text("lo IS NOT NULL"),
+            postgresql_where=text("lo IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

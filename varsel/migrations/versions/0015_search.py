@@ -45,7 +45,13 @@ def upgrade() -> None:
     # Indexes after the bulk write: building them once is cheaper than keeping them up.
     op.create_index("ix_object_terms_object_pk", "object_terms", ["object_pk"])
     op.create_index("ix_object_terms_kind_value", "object_terms", ["kind", "value", "object_pk"])
-    op.create_index("ix_object_terms_kind_lo", "object_terms", ["kind", "lo"])
+    op.create_index(
+        "ix_object_terms_kind_lo",
+        "object_terms",
+        ["kind", "lo"],
+        sqlite_where=sa.text("lo IS NOT NULL"),
+        postgresql_where=sa.text("lo IS NOT NULL"),
+    )
 
 
 def _backfill() -> None:
