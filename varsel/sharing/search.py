@@ -34,6 +34,7 @@ _CHUNK: Final = 500
 _TOP: Final = "\U0010ffff"  # sorts after every character, bytewise too (UTF-8 F4 8F BF BF)
 MAX_QUERY: Final = 500
 MAX_WORDS: Final = 8
+MAX_CANDIDATES: Final = 20_000
 # The most objects a look-up reports per value, and the most rows it reads in all.
 PER_VALUE: Final = 20
 MAX_ROWS: Final = 20_000
@@ -102,21 +103,46 @@ def _audit(session: Session, principal: Principal, hits: Sequence[ObjectHit]) ->
         )
 
 
-def _matching_ids(principal: Principal, driver: Any, others: Sequence[Any]) -> Any:
-    """Return the query of readable latest object ids whose terms meet ``driver`` (a condition
-    on ``object_terms``) and each of ``others``, newest (highest id) first.
+def _readable_matches(
+    session: Session, principal: Principal, driver: Any, others: Sequence[Any], want: int
+) -> tuple[set[int], bool]:
+    """Return up to ``want`` readable latest object ids whose terms meet ``driver`` (and each of
+    ``others``), newest first, and whether more candidates were left unexamined.
 
-    Driven by the term index (kind, value, object_pk): the newest matches come first, so a
-    word every object holds stops at the first readable ones instead of sorting them all.
+    Two steps, the same on both databases: candidates from the term index alone, newest first
+    (``(kind, value, object_pk)`` hands them out in order), then the policy over each batch of
+    candidates by primary key. A planner given both in one query may instead walk every object
+    backwards and probe the terms (PostgreSQL did, for a rare word). At most
+    :data:`MAX_CANDIDATES` candidates are examined: a common word and a reader who may read
+    almost nothing stops there (the count then says "more than").
     """
-    query = restrict(
-        select(StixObject.id)
-        .join(ObjectTerm, ObjectTerm.object_pk == StixObject.id)
-        .where(StixObject.is_latest.is_(True), driver, *others),
-        principal,
-        Action.READ,
-    )
-    return query.order_by(ObjectTerm.object_pk.desc())
+    found: set[int] = set()
+    below: int | None = None
+    examined = 0
+    batch = 200
+    while len(found) < want and examined < MAX_CANDIDATES:
+        candidates = select(ObjectTerm.object_pk).where(driver, *others)
+        if below is not None:
+            candidates = candidates.where(ObjectTerm.object_pk < below)
+        pks = list(
+            dict.fromkeys(
+                session.execute(
+                    candidates.order_by(ObjectTerm.object_pk.desc()).limit(batch)
+                ).scalars()
+            )
+        )
+        if not pks:
+            return found, False
+        examined += len(pks)
+        below = pks[-1]
+        readable = restrict(
+            select(StixObject.id).where(StixObject.is_latest.is_(True), StixObject.id.in_(pks)),
+            principal,
+            Action.READ,
+        )
+        found.update(sorted(session.execute(readable).scalars(), reverse=True)[: want - len(found)])
+        batch = min(batch * 4, _CHUNK * 2)
+    return found, True
 
 
 def search_objects(
@@ -143,17 +169,19 @@ def search_objects(
             others.append(
                 exists(
                     select(other.id).where(
-                        other.object_pk == StixObject.id, _word_terms(other, word, prefix)
+                        other.object_pk == ObjectTerm.object_pk, _word_terms(other, word, prefix)
                     )
                 )
             )
-        queries.append(_matching_ids(principal, driver, others))
+        queries.append((driver, others))
     for kind, values in _by_kind(found).items():
-        driver = and_(ObjectTerm.kind == kind, ObjectTerm.value.in_(values))
-        queries.append(_matching_ids(principal, driver, []))
+        queries.append((and_(ObjectTerm.kind == kind, ObjectTerm.value.in_(values)), []))
     ids: set[int] = set()
-    for ids_query in queries:
-        ids.update(session.execute(ids_query.limit(COUNT_CAP + 1)).scalars())
+    more = False
+    for driver, others in queries:
+        matched, left = _readable_matches(session, principal, driver, others, COUNT_CAP + 1)
+        ids.update(matched)
+        more = more or left
     text = query.strip()
     if "--" in text and " " not in text:
         by_id = restrict(
@@ -168,7 +196,7 @@ def search_objects(
     rows = session.execute(_readable(principal).where(StixObject.id.in_(newest))).all()
     hits = sorted((ObjectHit(*r) for r in rows), key=lambda h: -h.pk)
     _audit(session, principal, hits)
-    return ObjectResults(hits, min(len(ids), COUNT_CAP), len(ids) > COUNT_CAP)
+    return ObjectResults(hits, min(len(ids), COUNT_CAP), more or len(ids) > COUNT_CAP)
 
 
 def _by_kind(found: Sequence[Found]) -> dict[str, list[str]]:
