@@ -29,7 +29,7 @@ from varsel.sharing.tlp import TLP
 
 # Beyond this many readable matches a count says "more than": counting every readable match of
 # a common word would walk the policy over all of them.
-COUNT_CAP: Final = 200
+COUNT_CAP: Final = 100
 _CHUNK: Final = 500
 _TOP: Final = "\U0010ffff"  # sorts after every character, bytewise too (UTF-8 F4 8F BF BF)
 MAX_QUERY: Final = 500
