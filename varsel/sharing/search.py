@@ -114,7 +114,7 @@ def _readable_matches(
     candidates by primary key. A planner given both in one query may instead walk every object
     backwards and probe the terms (PostgreSQL did, for a rare word). At most
     :data:`MAX_CANDIDATES` candidates are examined: a common word and a reader who may read
-    almost nothing stops there (the count then says "more than").
+    almost nothing stops there (the count is then of the readable ones found so far).
     """
     found: set[int] = set()
     below: int | None = None
@@ -177,11 +177,11 @@ def search_objects(
     for kind, values in _by_kind(found).items():
         queries.append((and_(ObjectTerm.kind == kind, ObjectTerm.value.in_(values)), []))
     ids: set[int] = set()
-    more = False
     for driver, others in queries:
-        matched, left = _readable_matches(session, principal, driver, others, COUNT_CAP + 1)
+        # Whether the walk was cut short is not shown: it would tell that many objects the
+        # reader may not read hold the word. The count is then of what was found.
+        matched, _ = _readable_matches(session, principal, driver, others, COUNT_CAP + 1)
         ids.update(matched)
-        more = more or left
     text = query.strip()
     if "--" in text and " " not in text:
         by_id = restrict(
@@ -196,7 +196,7 @@ def search_objects(
     rows = session.execute(_readable(principal).where(StixObject.id.in_(newest))).all()
     hits = sorted((ObjectHit(*r) for r in rows), key=lambda h: -h.pk)
     _audit(session, principal, hits)
-    return ObjectResults(hits, min(len(ids), COUNT_CAP), more or len(ids) > COUNT_CAP)
+    return ObjectResults(hits, min(len(ids), COUNT_CAP), len(ids) > COUNT_CAP)
 
 
 def _by_kind(found: Sequence[Found]) -> dict[str, list[str]]:
