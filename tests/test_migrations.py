@@ -218,3 +218,85 @@ def test_0013_makes_existing_communities_unlisted(engine: Engine) -> None:
         rows = c.execute(text("SELECT name, visibility FROM communities")).all()
     # Nobody chose to publish it: it is seen by its members and hub-admins only.
     assert [tuple(r) for r in rows] == [("Defence", "unlisted")]
+
+
+def test_0017_writes_the_search_terms_of_stored_versions(engine: Engine) -> None:
+    migrate.upgrade(engine, "0014")
+    _seed_old_hub_0014(engine)
+    migrate.upgrade(engine)
+    with engine.connect() as c:
+        rows = c.execute(
+            text("SELECT object_pk, kind, value, lo, hi FROM object_terms ORDER BY id")
+        ).all()
+    by_pk: dict[int, set[tuple[str, str]]] = {}
+    for pk, kind, value, _, _ in rows:
+        by_pk.setdefault(pk, set()).add((kind, value))
+    assert by_pk[1] == {
+        ("ip", "198.51.100.1"),
+        ("word", "bad"),
+        ("word", "address"),
+        ("word", "198"),
+        ("word", "51"),
+        ("word", "100"),
+    }
+    assert ("cidr", "203.0.113.0/24") in by_pk[2]
+    assert ("domain", "bad.example") in by_pk[3]  # from a pattern the matcher cannot evaluate
+    ranges = {value: (lo, hi) for _, kind, value, lo, hi in rows if kind == "cidr"}
+    assert ranges["203.0.113.0/24"] == ("4cb007100", "4cb0071ff")
+    migrate.downgrade(engine, "0014")
+    assert "object_terms" not in inspect(engine).get_table_names()
+
+
+def _seed_old_hub_0014(engine: Engine) -> None:
+    """Write three versions in the schema of revision 0014 (plain SQL, as above)."""
+    now = datetime(2026, 1, 1)
+    objects = [
+        f.indicator(value="198.51.100.1"),
+        f.indicator(value="203.0.113.0/24", name="Range"),
+        {
+            **f.indicator(name="Two"),
+            "pattern": "[domain-name:value = 'bad.example'] AND [url:value = 'http://x.example/']",
+        },
+    ]
+    with engine.begin() as c:
+        c.execute(
+            text(
+                "INSERT INTO organisations (id, name, name_key, country, kind, created_at) "
+                "VALUES (1, 'Fjordnett', 'fjordnett', 'NO', 'company', :t)"
+            ),
+            {"t": now},
+        )
+        c.execute(
+            text(
+                "INSERT INTO communities (id, name, description, visibility, created_at) "
+                "VALUES (1, 'Nordic', '', 'unlisted', :t)"
+            ),
+            {"t": now},
+        )
+        coll = str(uuid.uuid4())
+        c.execute(
+            text(
+                "INSERT INTO collections (id, title, description, community_id, default_tlp, "
+                "read_roles, write_roles, last_added_us, created_at) "
+                "VALUES (:i, 'c', '', 1, 'amber', 'analyst', 'analyst', 0, :t)"
+            ),
+            {"i": coll, "t": now},
+        )
+        for pk, obj in enumerate(objects, start=1):
+            c.execute(
+                text(
+                    "INSERT INTO stix_objects (id, collection_id, stix_id, type, spec_version, "
+                    "version, version_key, date_added_us, is_latest, is_first, tlp, "
+                    "producer_org_id, name, revoked, raw) VALUES (:pk, :coll, :sid, "
+                    "'indicator', '2.1', :v, :v, :pk, :t, :t, 'amber', 1, 'x', :f, :raw)"
+                ),
+                {
+                    "pk": pk,
+                    "coll": coll,
+                    "sid": obj["id"],
+                    "v": obj["modified"],
+                    "t": True,
+                    "f": False,
+                    "raw": json.dumps(obj),
+                },
+            )

@@ -28,6 +28,7 @@ from varsel.orgs.models import (
 from varsel.sharing.models import (
     Collection,
     IngestStatus,
+    ObjectTerm,
     Recipient,
     Reshare,
     Seal,
@@ -70,6 +71,7 @@ __all__ = [
     "MembershipRequest",
     "NotificationLog",
     "ObjectLink",
+    "ObjectTerm",
     "Participant",
     "ReportSubmission",
     "Task",

@@ -12,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from varsel import config, web
 from varsel.alerts.worker import start_background as start_alerts
-from varsel.api import errors, federation, limits, metrics, rest, stream, taxii
+from varsel.api import errors, federation, limits, metrics, rest, search, stream, taxii
 from varsel.clearances import rules as clearance_rules
 from varsel.clearances import views as clearance_views
 from varsel.config import Settings
@@ -103,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Every router is listed here explicitly (no registration by import side effects).
     app.include_router(taxii.router)
     app.include_router(rest.router)
+    app.include_router(search.router)
     app.include_router(stream.router)
     app.include_router(federation.router)
     app.include_router(matching_views.router)

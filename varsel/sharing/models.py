@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -227,3 +228,43 @@ class IngestStatus(Base):
     failure_count: Mapped[int] = mapped_column(Integer)
     # JSON text: {"successes": [...], "failures": [...]} as TAXII status details.
     details: Mapped[str] = mapped_column(Text)
+
+
+# Bytewise comparison on both databases (SQLite's default BINARY; "C" on PostgreSQL), so that a
+# prefix or address range selects the same terms everywhere, whatever the server's locale.
+TermText = String(200).with_variant(String(200, collation="C"), "postgresql")
+
+
+class ObjectTerm(Base):
+    """One search term of one object version: an observable value it names, or a word.
+
+    ``kind`` is an observable kind of :mod:`varsel.observables.normalize` (``ip``, ``cidr``,
+    ``domain``, ``url``, ``email``, ``hash``) with its canonical value, or ``word``: a lower-cased
+    word of the name or description. Addresses and blocks also carry ``lo``/``hi``, their first
+    and last address as fixed-width hex (``4`` + 8 digits, ``6`` + 32), so that containment is
+    a range comparison. Written at ingest (:mod:`varsel.sharing.terms`); readers reach the
+    objects through :func:`varsel.policy.restrict` only. Docs: docs/web.md, "Search".
+    """
+
+    __tablename__ = "object_terms"
+    __table_args__ = (
+        # object_pk last: a word's or value's objects come out newest first from the index.
+        Index("ix_object_terms_kind_value", "kind", "value", "object_pk"),
+        # Addresses and blocks only: the words (most rows) have no range and skip this index.
+        Index(
+            "ix_object_terms_kind_lo",
+            "kind",
+            "lo",
+            sqlite_where=text("lo IS NOT NULL"),
+            postgresql_where=text("lo IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    object_pk: Mapped[int] = mapped_column(
+        BigId, ForeignKey("stix_objects.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(8))
+    value: Mapped[str] = mapped_column(TermText)
+    lo: Mapped[str | None] = mapped_column(String(33))
+    hi: Mapped[str | None] = mapped_column(String(33))

@@ -25,6 +25,7 @@ from varsel.web import (
     match,
     objects,
     pivot,
+    search,
     share,
     share_import,
     static,
@@ -41,6 +42,7 @@ router.include_router(objects.router)
 router.include_router(pivot.router)
 router.include_router(bulk.router)
 router.include_router(share_import.router)
+router.include_router(search.router)
 router.include_router(share.router)
 router.include_router(exports.router)
 router.include_router(match.router)

@@ -23,7 +23,7 @@ from varsel.clock import now_us, us_to_rfc3339, utcnow
 from varsel.orgs.models import Organisation, User
 from varsel.policy.principal import Principal
 from varsel.provenance import keys, seal
-from varsel.sharing import tombstones
+from varsel.sharing import terms, tombstones
 from varsel.sharing.feed import announce
 from varsel.sharing.ingest._producers import producer_refusals
 from varsel.sharing.ingest._results import Addressee, Candidate, IngestResult, StatusDetail
@@ -52,6 +52,7 @@ _SEAL_ID = _COPY_COLUMNS.index("seal_id")
 _PROVENANCE = _COPY_COLUMNS.index("provenance")
 _RAW = _COPY_COLUMNS.index("raw")
 _TLP = _COPY_COLUMNS.index("tlp")
+_ADDED = _COPY_COLUMNS.index("date_added_us")
 _CLASS = _COPY_COLUMNS.index("class_country")  # then class_grade, class_level
 
 
@@ -172,6 +173,36 @@ def _insert_rows(session: Session, rows: list[list[Any]]) -> None:
         raise DBAPIError.instance(statement, None, exc, dbapi_error) from exc
 
 
+def _write_terms(
+    session: Session,
+    collection_id: str,
+    rows: list[list[Any]],
+    objects: list[dict[str, Any]],
+    pks: dict[int, int],
+) -> None:
+    """Write the search terms of the versions just stored (varsel.sharing.terms).
+
+    The plain rows went in without RETURNING; their ids are read back by ``date_added_us``,
+    which is unique in the collection and above everything stored before (see ``store``): one
+    range scan of the collection's date_added index.
+    """
+    missing = [row[_ADDED] for row in rows if row[_ADDED] not in pks]
+    if missing:
+        pks.update(
+            session.execute(
+                select(StixObject.date_added_us, StixObject.id).where(
+                    StixObject.collection_id == collection_id,
+                    StixObject.date_added_us >= min(missing),
+                    StixObject.date_added_us <= max(missing),
+                )
+            ).all()
+        )
+    terms.write(
+        session.connection(),
+        ((pks[row[_ADDED]], obj) for row, obj in zip(rows, objects, strict=True)),
+    )
+
+
 def store(
     *,
     session: Session,
@@ -241,6 +272,7 @@ def store(
             existing.setdefault(stix_id, {})[vkey] = (pk, is_latest, is_first)
 
     new_rows: list[list[Any]] = []
+    new_objects: list[dict[str, Any]] = []  # parallel to new_rows, for the search terms
     collection_id, producer_org_id, shared_by_user_id = (
         collection.id,
         principal.org_id,
@@ -306,6 +338,7 @@ def store(
                 cand.provenance,
             ]
         )
+        new_objects.append(cand.obj)
         named.append((len(new_rows) - 1, cand.recipients))
         result.successes.append(StatusDetail(facts.stix_id, version, _warned(cand.warnings)))
 
@@ -342,18 +375,21 @@ def store(
         if plain:
             _insert_rows(session, plain)
         recipient_rows: list[dict[str, int | str | None]] = []
+        added_pks: dict[int, int] = {}  # date_added_us -> row id, for the search terms
         for idx, targets in keyed.items():
             pk = session.execute(
                 insert(StixObject)
                 .values(dict(zip(_COPY_COLUMNS, new_rows[idx], strict=True)))
                 .returning(StixObject.id)
             ).scalar_one()
+            added_pks[new_rows[idx][_ADDED]] = pk
             recipient_rows.extend(
                 {"object_pk": pk, "org_id": t.org_id, "user_id": t.user_id, "remote": t.remote}
                 for t in targets
             )
         if recipient_rows:
             session.execute(insert(Recipient), recipient_rows)
+        _write_terms(session, collection.id, new_rows, new_objects, added_pks)
         session.execute(
             update(Collection).where(Collection.id == collection.id).values(last_added_us=last)
         )
