@@ -120,7 +120,7 @@ def test_search_groups_by_kind_and_respects_the_policy(hub: Hub, world: World) -
             "Fjordphish club note",
             ids["club"],
             ids["amber"],
-            "Sven",
+            "Sven Fjordphish",  # (the footer offers "Svenska")
             "Fjordphish operator",
             "Secret club",
         ):
