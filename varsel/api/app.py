@@ -21,6 +21,7 @@ from varsel.federation.worker import start_background as start_federation
 from varsel.http.deps import HubState
 from varsel.incidents import views as incident_views
 from varsel.matching import views as matching_views
+from varsel.misp import views as misp_views
 from varsel.orgs import service as orgs
 from varsel.sharing import ingest as ingesting
 from varsel.sharing.ingest.helper import WarningListHelper, helper_enabled
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(clearance_views.router)
     app.include_router(incident_views.router)
     app.include_router(metrics.router)
+    app.include_router(misp_views.router)
     app.include_router(web.router)
     web.install(app)  # HTML error pages and sign-in redirects on page routes only
     logging.getLogger("varsel").setLevel(logging.INFO)

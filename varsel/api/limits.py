@@ -43,7 +43,7 @@ from varsel.http.deps import AUTHENTICATED, HubState, authenticate
 FORM_LIMIT: Final = 1024 * 1024
 # A multipart upload carries its boundaries and part headers beside the file.
 _MULTIPART_SLACK: Final = 64 * 1024
-_API_PREFIXES: Final = ("/api/", "/taxii2/")
+_API_PREFIXES: Final = ("/api/", "/taxii2/", "/misp/")
 _SMALL_BODY: Final = 64 * 1024
 
 

@@ -14,6 +14,7 @@ from varsel.cli.main import app
 from varsel.cli.main import main as _run
 from varsel.incidents import cli as incident_cli
 from varsel.matching import cli as matching_cli
+from varsel.misp import cli as misp_cli
 
 __all__ = ["app", "main"]
 
@@ -24,6 +25,7 @@ incident_cli.register(app)
 backup.register(app)
 peer.register(app)
 alerts_cli.register(app)
+misp_cli.register(app)
 
 
 def main() -> None:

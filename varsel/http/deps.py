@@ -102,6 +102,9 @@ def _password_principal(value: str, state: HubState, address: str) -> Principal:
     return principal
 
 
+# MISP's REST API and feeds (varsel.misp.views): the one place a bare Authorization header counts.
+MISP_PREFIX = "/misp/"
+
 # The request-state key under which the body-limit middleware leaves the principal it checked.
 AUTHENTICATED = "varsel_principal"
 
@@ -131,7 +134,11 @@ def authenticate(request: Request, state: HubState, session: Session) -> Princip
     header = request.headers.get("authorization")
     if header is None:
         return None
-    scheme, _, value = header.partition(" ")
+    scheme, _, value = header.strip().partition(" ")
+    if not value and request.url.path.startswith(MISP_PREFIX):
+        # MISP's clients (PyMISP, a MISP server's sync and feed fetcher) send their key as the
+        # bare header value; under /misp/ a bare value is an API token, never a password.
+        scheme, value = "bearer", scheme
     if scheme.lower() == "bearer":
         check = orgs.authenticate_token(session=session, token=value.strip())
         # End the check's transaction even when it wrote nothing: on SQLite it holds the write

@@ -23,6 +23,9 @@ from varsel.web import (
     incidents,
     language,
     match,
+    misp_admin,
+    misp_connect,
+    misp_import,
     objects,
     pivot,
     search,
@@ -52,5 +55,8 @@ router.include_router(federation.router)
 router.include_router(account.router)
 router.include_router(alerts.router)
 router.include_router(clearances.router)
+router.include_router(misp_import.router)
+router.include_router(misp_connect.router)
+router.include_router(misp_admin.router)
 
 __all__ = ["install", "router"]
