@@ -52,7 +52,7 @@ def import_(
     paths: Annotated[
         list[Path],
         typer.Argument(
-            help="MISP event JSON files ({\"Event\": …}, a list of them or {\"response\": […]}), "
+            help='MISP event JSON files ({"Event": …}, a list of them or {"response": […]}), '
             "feed directories (manifest.json, hashes.csv, <uuid>.json), or .gz, .tar.gz or "
             ".zip archives of either.",
             show_default=False,
@@ -74,7 +74,9 @@ def import_(
     ] = None,
     max_file_size: Annotated[
         int,
-        typer.Option(help="Largest event file or archive member read, in bytes (decompressed).", min=1),
+        typer.Option(
+            help="Largest event file or archive member read, in bytes (decompressed).", min=1
+        ),
     ] = 256 * 1024 * 1024,
     database_url: Annotated[
         str | None,
@@ -170,7 +172,7 @@ def _report(outcomes: "list[tuple[Item, EventOutcome]]", elapsed: float) -> bool
 
     from varsel.misp.flows.writing import NoteKind, Status
 
-    counts = {status: 0 for status in Status}
+    counts = dict.fromkeys(Status, 0)
     attributes = 0
     for _, outcome in outcomes:
         counts[outcome.status] += 1

@@ -30,7 +30,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import Any, Protocol
 
 import httpx
 from sqlalchemy.orm import Session
@@ -61,7 +61,11 @@ class _TooLarge(Exception):
     pass
 
 
-def _read_bounded(stream: IO[bytes], limit: int) -> bytes:
+class _Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+def _read_bounded(stream: _Readable, limit: int) -> bytes:
     """Return everything ``stream`` holds, or raise ``_TooLarge`` past ``limit`` bytes."""
     chunks: list[bytes] = []
     size = 0
@@ -90,7 +94,9 @@ def events_in(source: str, data: bytes) -> Iterator[Item]:
         yield Item(source, error="not UTF-8 encoded JSON")
         return
     except json.JSONDecodeError as exc:
-        yield Item(source, error=f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+        yield Item(
+            source, error=f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        )
         return
     if isinstance(doc, dict) and isinstance(doc.get("response"), list):
         doc = doc["response"]

@@ -27,7 +27,7 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -97,9 +97,7 @@ class EventOutcome:
     @property
     def refused(self) -> bool:
         """Return whether the event, or any item of it, was refused."""
-        return self.status is Status.REFUSED or any(
-            n.kind is NoteKind.REFUSED for n in self.notes
-        )
+        return self.status is Status.REFUSED or any(n.kind is NoteKind.REFUSED for n in self.notes)
 
     def as_json(self) -> dict[str, Any]:
         """Return the outcome as plain JSON (the import report, the MISP API's ``errors``)."""

@@ -47,7 +47,12 @@ class _MispError(Exception):
 def _answer(request: Request, exc: _MispError) -> JSONResponse:
     path = request.url.path.removeprefix("/misp")
     return JSONResponse(
-        {"name": exc.name, "message": exc.message, "url": path, "errors": exc.errors or exc.message},
+        {
+            "name": exc.name,
+            "message": exc.message,
+            "url": path,
+            "errors": exc.errors or exc.message,
+        },
         status_code=exc.status,
     )
 
@@ -205,9 +210,7 @@ async def edit_event(
                 raise _MispError(
                     404, name, f"Invalid event: your organisation shared no event {target}"
                 )
-            return _share(
-                session, state.warnings_helper, principal, home, {"Event": body}, name
-            )
+            return _share(session, state.warnings_helper, principal, home, {"Event": body}, name)
 
         return await run_in_threadpool(work)
     except _MispError as exc:
