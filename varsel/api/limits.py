@@ -72,6 +72,13 @@ LARGE_BODIES: Final = (
     LargeBody("POST", re.compile(r"/api/v1/match")),
     LargeBody("POST", re.compile(r"/share/bundle"), _MULTIPART_SLACK, True),
     LargeBody("POST", re.compile(r"/match"), _MULTIPART_SLACK, True, route_refuses=True),
+    # MISP events (PyMISP, MISP's push, varsel misp import --url): read by the handler after
+    # it authenticated (varsel.misp.views.write).
+    LargeBody("POST", re.compile(r"/misp/events/add(/metadata:1)?"), 0, True),
+    LargeBody("POST", re.compile(r"/misp/events/edit/[^/]+(/metadata:1)?"), 0, True),
+    # The MISP import page: an upload of event JSON or an archive; too large a declared length
+    # is answered by the page itself, beside the file field (varsel.web.misp_import).
+    LargeBody("POST", re.compile(r"/share/misp"), _MULTIPART_SLACK, True, route_refuses=True),
 )
 
 

@@ -1,0 +1,502 @@
+"""Share one MISP event into a collection as a principal: convert, decide the version, ingest.
+
+What is atomic: **the event**. Its grouping and every object it refers to are written in one
+savepoint of the caller's transaction, through :func:`varsel.sharing.ingest.ingest` (the same
+warning lists, producer rule, markings and audit as every share). An attribute the ingest
+refuses (a warning-list hit in refuse mode, a recipient that does not exist …) is named in the
+outcome and left out of the grouping's ``object_refs``, so the stored event names only what was
+stored; when that happens the first attempt is rolled back to the savepoint and the event is
+shared again without what was refused, so no refused object is ever half-referenced. When the
+grouping itself is refused, or nothing of the event could be stored, the savepoint is rolled
+back and the event is refused whole: nothing of it is written.
+
+Versions follow MISP's ``timestamp`` (the grouping's ``modified``): a known event with a newer
+timestamp becomes a new version; an equal one stores nothing (``unchanged``); an older one is
+refused with the reason. Only the sharer's own series counts: an event another organisation
+shared is refused by the ingest's producer rule, whatever its timestamp.
+
+Nothing of the MISP event decides who the producer is: the caller's organisation shares it, and
+a ``created_by_ref`` naming an identity not registered to that organisation (MISP's ``Orgc``)
+is left out, with a note, rather than letting one organisation speak as another.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from varsel.clock import us_to_rfc3339
+from varsel.errors import Forbidden, InvalidInput, NotFound
+from varsel.matching import flows as matching
+from varsel.misp import convert, service, sharing
+from varsel.policy import Action, restrict
+from varsel.policy.principal import Principal
+from varsel.sharing import ingest as ingesting
+from varsel.sharing.envelope import Envelope
+from varsel.sharing.ingest.helper import WarningListHelper
+from varsel.sharing.models import Collection, OrgIdentity, StixObject
+from varsel.sharing.tlp import TLP
+
+# Sharing an event again without what the ingest refused can, in principle, meet a new refusal
+# (a recipient removed meanwhile); after this many attempts the event is refused whole.
+_ATTEMPTS = 3
+_CHUNK = 500
+
+
+class Status(enum.Enum):
+    """What became of one event."""
+
+    NEW = "new"
+    VERSION = "version"
+    UNCHANGED = "unchanged"
+    REFUSED = "refused"
+
+
+class NoteKind(enum.Enum):
+    """Why an item of an event is named in the report."""
+
+    LOSS = "not converted"
+    REFUSED = "refused"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """One item of an event not converted, refused, or stored with a warning, and why."""
+
+    kind: NoteKind
+    item: str | None
+    """The attribute's, object's, report's or sighting's uuid; None for the event itself."""
+    what: str
+    reason: str
+
+
+@dataclass
+class EventOutcome:
+    """What became of one MISP event, with a note for every item not stored as sent."""
+
+    uuid: str
+    info: str
+    status: Status
+    reason: str | None = None
+    """Why the event was refused (or left unchanged); None when it was stored."""
+    attributes: int = 0
+    """How many attributes the event held (object attributes included)."""
+    stored: int = 0
+    """How many objects were newly stored (the grouping included)."""
+    notes: list[Note] = field(default_factory=list)
+
+    @property
+    def refused(self) -> bool:
+        """Return whether the event, or any item of it, was refused."""
+        return self.status is Status.REFUSED or any(n.kind is NoteKind.REFUSED for n in self.notes)
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the outcome as plain JSON (the import report, the MISP API's ``errors``)."""
+        return {
+            "uuid": self.uuid,
+            "info": self.info,
+            "status": self.status.value,
+            "reason": self.reason,
+            "attributes": self.attributes,
+            "stored": self.stored,
+            "notes": [
+                {"kind": n.kind.value, "item": n.item, "what": n.what, "reason": n.reason}
+                for n in self.notes
+            ],
+        }
+
+
+def event_body(event: Any) -> Mapping[str, Any] | None:
+    """Return the event object of ``{"Event": {…}}`` or of a bare event; None if neither."""
+    if isinstance(event, Mapping) and isinstance(event.get("Event"), Mapping):
+        inner: Mapping[str, Any] = event["Event"]
+        return inner
+    return event if isinstance(event, Mapping) else None
+
+
+def describe(event: Any) -> tuple[str, str]:
+    """Return an event's uuid and info as far as they can be read ("?" where not)."""
+    body = event_body(event)
+    if body is None:
+        return "?", ""
+    uid, info = body.get("uuid"), body.get("info")
+    return (uid if isinstance(uid, str) and uid else "?"), (info if isinstance(info, str) else "")
+
+
+def placer_for(
+    *, collection: Collection, principal: Principal, mapping: sharing.Mapping
+) -> convert.Placer:
+    """Return the placer of items shared by ``principal`` into ``collection``."""
+    default = TLP(collection.default_tlp)
+
+    def place(scope: sharing.Scope) -> sharing.Placement:
+        # The producer is whoever shares, never what the event says of itself.
+        return sharing.place(replace(scope, producer=principal.org_name), mapping, default=default)
+
+    return place
+
+
+def share_event(
+    *,
+    session: Session,
+    principal: Principal,
+    collection: Collection,
+    event: Any,
+    mapping: sharing.Mapping | None = None,
+    warnings_helper: WarningListHelper | None = None,
+) -> EventOutcome:
+    """Share one MISP event into ``collection`` as ``principal``; report every item not stored.
+
+    ``mapping`` is the hub's MISP sharing mapping (read once per import and passed in; read
+    here when None). Writes in a savepoint of the caller's transaction; the caller commits.
+    Raises :class:`varsel.errors.Forbidden` when ``principal`` may not write ``collection``.
+    """
+    uid, info = describe(event)
+    body = event_body(event)
+    if body is None:
+        return EventOutcome(uid, info, Status.REFUSED, "not a MISP event: expected a JSON object")
+    known = (
+        _latest_version(session, collection, principal, f"grouping--{uid}") if uid != "?" else None
+    )
+    _stamp_missing(body, known)
+    placer = placer_for(
+        collection=collection,
+        principal=principal,
+        mapping=mapping if mapping is not None else service.mapping_of(session),
+    )
+    try:
+        converted = convert.event_to_stix(event, place=placer)
+    except InvalidInput as exc:
+        return EventOutcome(uid, info, Status.REFUSED, exc.message)
+    outcome = EventOutcome(converted.uuid, info, Status.NEW, attributes=converted.attributes)
+    outcome.notes.extend(
+        Note(NoteKind.LOSS, loss.item, loss.what, loss.reason) for loss in converted.losses
+    )
+    grouping_id = f"grouping--{converted.uuid}"
+    grouping = next((o for o in converted.objects if o.get("id") == grouping_id), None)
+    if grouping is None:
+        outcome.status, outcome.reason = Status.REFUSED, "the converter made no grouping of it"
+        return outcome
+
+    if converted.uuid != uid:
+        known = _latest_version(session, collection, principal, grouping_id)
+    if known is not None:
+        if converted.timestamp == known:
+            outcome.status = Status.UNCHANGED
+            outcome.reason = f"this version of the event, timestamp {known}, is already here"
+            return outcome
+        if converted.timestamp < known:
+            outcome.status = Status.REFUSED
+            outcome.reason = (
+                f"a newer version of this event, timestamp {known}, is already here "
+                f"(this one has timestamp {converted.timestamp})"
+            )
+            return outcome
+        outcome.status = Status.VERSION
+
+    members = _speaking_for_itself(session, principal, converted.objects, grouping_id, outcome)
+    _share(session, principal, collection, grouping, members, outcome, warnings_helper)
+    return outcome
+
+
+def _stamp_missing(body: Mapping[str, Any], known: int | None) -> bool:
+    """Give an event, and its attributes and objects, the timestamps MISP would; say if any.
+
+    A MISP server sets ``timestamp`` itself when a client leaves it out (PyMISP does, for what
+    it edited): the event gets the current time, past its latest version here, and each item
+    without one gets the event's.
+    """
+    if not isinstance(body, dict):
+        return False
+    changed = False
+    if not _has_timestamp(body):
+        now = int(time.time())
+        body["timestamp"] = str(max(now, known + 1) if known is not None else now)
+        changed = True
+    stamp = body["timestamp"]
+    items: list[Any] = list(body.get("Attribute") or [])
+    for obj in body.get("Object") or []:
+        if isinstance(obj, dict):
+            items.append(obj)
+            items.extend(obj.get("Attribute") or [])
+    for item in items:
+        if isinstance(item, dict) and not _has_timestamp(item):
+            item["timestamp"] = stamp
+            changed = True
+    return changed
+
+
+def _has_timestamp(item: Mapping[str, Any]) -> bool:
+    value = item.get("timestamp")
+    return isinstance(value, int | str) and str(value).isdigit() and int(value) > 0
+
+
+def _latest_version(
+    session: Session, collection: Collection, principal: Principal, grouping_id: str
+) -> int | None:
+    """Return the timestamp of the sharer's latest version of the event here, or None."""
+    version = session.execute(
+        select(StixObject.version).where(
+            StixObject.collection_id == collection.id,
+            StixObject.stix_id == grouping_id,
+            StixObject.producer_org_id == principal.org_id,
+            StixObject.is_latest.is_(True),
+        )
+    ).scalar()
+    if version is None:
+        return None
+    return int(datetime.fromisoformat(version.replace("Z", "+00:00")).timestamp())
+
+
+def _speaking_for_itself(
+    session: Session,
+    principal: Principal,
+    objects: list[dict[str, Any]],
+    grouping_id: str,
+    outcome: EventOutcome,
+) -> list[dict[str, Any]]:
+    """Return the event's objects but the grouping, without creators the sharer is not.
+
+    MISP names the event's creator organisation (``Orgc``); the hub lets an object name as its
+    creator only an identity registered to the sharer's organisation (the ingest refuses any
+    other). Rather than refuse every attribute, the foreign creator is left out and said so.
+    """
+    mine = set(
+        session.execute(
+            select(OrgIdentity.identity_id).where(OrgIdentity.org_id == principal.org_id)
+        ).scalars()
+    )
+    foreign = {
+        o["created_by_ref"]
+        for o in objects
+        if isinstance(o.get("created_by_ref"), str) and o["created_by_ref"] not in mine
+    }
+    members = []
+    for obj in objects:
+        if obj.get("id") in foreign:
+            continue
+        if obj.get("created_by_ref") in foreign:
+            obj = {k: v for k, v in obj.items() if k != "created_by_ref"}
+        members.append(obj)
+    names = sorted(
+        str(o.get("name") or o["id"]) for o in objects if o.get("id") in foreign
+    ) or sorted(foreign)
+    if foreign:
+        outcome.notes.append(
+            Note(
+                NoteKind.LOSS,
+                None,
+                "creator " + ", ".join(names),
+                f"not an identity registered to {principal.org_name}; "
+                "shared as your organisation's, without created_by_ref",
+            )
+        )
+    return [m for m in members if m.get("id") != grouping_id]
+
+
+def _share(
+    session: Session,
+    principal: Principal,
+    collection: Collection,
+    grouping: dict[str, Any],
+    members: list[dict[str, Any]],
+    outcome: EventOutcome,
+    warnings_helper: WarningListHelper | None,
+) -> None:
+    """Ingest the grouping and its members in one savepoint; leave out what is refused."""
+    grouping = {k: v for k, v in grouping.items() if k != "created_by_ref"}
+    by_id = {str(m.get("id")): m for m in members}
+    refused: dict[str, str] = {}
+    for _attempt in range(_ATTEMPTS):
+        kept = [m for m in members if str(m.get("id")) not in refused]
+        refs = [r for r in grouping.get("object_refs", []) if r not in refused]
+        if not refs:
+            outcome.status = Status.REFUSED
+            outcome.reason = "nothing of the event could be stored"
+            break
+        objects = [{**grouping, "object_refs": refs}, *kept]
+        savepoint = session.begin_nested()
+        result = ingesting.ingest(
+            session=session,
+            collection=collection,
+            principal=principal,
+            body=Envelope(
+                objects=[(json.dumps(o, separators=(",", ":")), o) for o in objects],
+                properties={},
+            ),
+            warnings_helper=warnings_helper,
+        )
+        failed = {f.id or "": f.message or "refused" for f in result.failures}
+        if grouping["id"] in failed:
+            savepoint.rollback()
+            outcome.status = Status.REFUSED
+            outcome.reason = failed[grouping["id"]]
+            break
+        if failed:
+            # Rolled back and shared again without them: the grouping must not name them.
+            savepoint.rollback()
+            refused.update(failed)
+            continue
+        savepoint.commit()
+        outcome.stored = sum(1 for s in result.successes if s.message != "already present")
+        outcome.notes.extend(
+            Note(NoteKind.WARNING, _item(s.id), _what(by_id.get(s.id or "")), s.message)
+            for s in result.successes
+            if s.message and s.message.startswith("warning:")
+        )
+        break
+    else:
+        outcome.status = Status.REFUSED
+        outcome.reason = "the hub kept refusing parts of the event; nothing of it was stored"
+    outcome.notes.extend(
+        Note(NoteKind.REFUSED, _item(oid), _what(by_id.get(oid)), reason)
+        for oid, reason in refused.items()
+    )
+
+
+def _item(stix_id: str | None) -> str | None:
+    """Return the MISP uuid behind a STIX id the converter made (``type--uuid``)."""
+    return stix_id.partition("--")[2] or stix_id if stix_id else None
+
+
+def _what(obj: Mapping[str, Any] | None) -> str:
+    """Return a short description of a converted object for the report."""
+    if obj is None:
+        return "object"
+    kind = str(obj.get("type", "object"))
+    label = obj.get("name") or obj.get("pattern") or obj.get("value") or ""
+    return f"{kind} {label}".strip()[:300]
+
+
+def event_home(*, session: Session, principal: Principal, event_uuid: str) -> Collection | None:
+    """Return the collection holding the sharer's organisation's latest version of an event."""
+    return session.execute(
+        select(Collection)
+        .join(StixObject, StixObject.collection_id == Collection.id)
+        .where(
+            StixObject.stix_id == f"grouping--{event_uuid}",
+            StixObject.producer_org_id == principal.org_id,
+            StixObject.is_latest.is_(True),
+        )
+        .order_by(StixObject.date_added_us.desc())
+        .limit(1)
+    ).scalar()
+
+
+def readable_event(
+    *, session: Session, principal: Principal, collection: Collection, event_uuid: str
+) -> dict[str, Any] | None:
+    """Return the event as ``principal`` may read it in ``collection`` (``{"Event": …}``).
+
+    The grouping and its members are read through :func:`varsel.policy.restrict`; None when
+    the reader may not read the grouping.
+    """
+    rows = session.execute(
+        restrict(select(StixObject.raw), principal, Action.READ).where(
+            StixObject.collection_id == collection.id,
+            StixObject.stix_id == f"grouping--{event_uuid}",
+            StixObject.is_latest.is_(True),
+        )
+    ).scalars()
+    grouping = next((json.loads(r) for r in rows), None)
+    if grouping is None:
+        return None
+    refs = [r for r in grouping.get("object_refs", []) if isinstance(r, str)]
+    members: list[dict[str, Any]] = []
+    for start in range(0, len(refs), _CHUNK):
+        members.extend(
+            json.loads(raw)
+            for raw in session.execute(
+                restrict(select(StixObject.raw), principal, Action.READ).where(
+                    StixObject.collection_id == collection.id,
+                    StixObject.stix_id.in_(refs[start : start + _CHUNK]),
+                    StixObject.is_latest.is_(True),
+                )
+            ).scalars()
+        )
+    return convert.stix_to_event(grouping, members)
+
+
+@dataclass(frozen=True, slots=True)
+class SightingOutcome:
+    """A MISP sighting stored as a hub sighting: its id, the indicator's and when."""
+
+    sighting_id: str
+    indicator_id: str
+    attribute_uuid: str
+    at: str
+    stored: bool
+    """False when the same sighting was shared before (nothing new stored)."""
+
+
+def share_sighting(
+    *,
+    session: Session,
+    principal: Principal,
+    collection: Collection | None,
+    attribute_uuid: str,
+    key: str,
+    seen_at: int | None,
+) -> SightingOutcome:
+    """Share a MISP sighting of an attribute as the hub sighting of its indicator.
+
+    The indicator (``indicator--<attribute uuid>``, as the converter names an attribute with
+    ``to_ids``, or its object's) must be one ``principal`` may read; the sighting goes into
+    ``collection`` (the organisation's MISP collection), or else into the indicator's own
+    collection when the principal may write there, through the matching domain's share of
+    sightings (never less restrictive than the indicator; ``objects.share`` audited).
+    ``key`` (the MISP sighting's uuid) makes sending the same sighting twice store it once.
+    Raises NotFound, Forbidden or InvalidInput with the reason.
+    """
+    indicator_id = f"indicator--{attribute_uuid}"
+    readable = matching.readable_indicators(
+        session=session, principal=principal, ids=[indicator_id]
+    )
+    if indicator_id not in readable:
+        raise NotFound(
+            f"no attribute {attribute_uuid} with to_ids that you may read: a sighting is "
+            "shared of an indicator"
+        )
+    if collection is None:
+        collection = session.execute(
+            restrict(select(Collection), principal, Action.WRITE)
+            .join(StixObject, StixObject.collection_id == Collection.id)
+            .where(StixObject.stix_id == indicator_id, StixObject.is_latest.is_(True))
+            .limit(1)
+        ).scalar()
+        if collection is None:
+            raise Forbidden(
+                "no collection is set for your organisation's MISP events (a hub administrator "
+                "sets one with 'varsel misp set-collection ORG COLLECTION'), and you may not "
+                "write where the indicator is"
+            )
+    level = TLP(collection.default_tlp)
+    if level is TLP.RED:
+        # A sighting of a RED indicator is RED anyway (share_sighted); of any other, the
+        # strictest level a sighting may take unaddressed.
+        level = TLP.AMBER_STRICT
+    at = us_to_rfc3339((seen_at if seen_at is not None else int(time.time())) * 1_000_000)
+    shared = matching.share_sighted(
+        session=session,
+        principal=principal,
+        sighted=[matching.Sighted(indicator_id, 1, at, at)],
+        collection=collection,
+        tlp=level,
+        key=f"misp:{key}",
+        at=at,
+    )
+    if shared.failures:
+        raise Forbidden(shared.failures[0].message or "the hub refused the sighting")
+    ids = shared.shared or shared.present
+    if not ids:
+        raise NotFound(f"no attribute {attribute_uuid} with to_ids that you may read")
+    return SightingOutcome(ids[0], indicator_id, attribute_uuid, at, bool(shared.shared))
