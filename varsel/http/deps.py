@@ -109,7 +109,18 @@ MISP_PREFIX = "/misp/"
 AUTHENTICATED = "varsel_principal"
 
 # POST routes that only read (a body too large for a query string); a read-only token may use them.
-_READING_POSTS = frozenset({"/api/v1/match"})
+_READING_POSTS = frozenset(
+    {
+        "/api/v1/match",
+        # MISP's searches and event index (varsel.misp.views.read): PyMISP and MISP's pull POST.
+        "/misp/events/index",
+        "/misp/events/index.json",
+        "/misp/events/restSearch",
+        "/misp/events/restSearch.json",
+        "/misp/attributes/restSearch",
+        "/misp/attributes/restSearch.json",
+    }
+)
 
 
 def _reads_only(request: Request) -> bool:

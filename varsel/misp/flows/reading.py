@@ -1,0 +1,883 @@
+"""The events a principal may read, as MISP events (docs/misp.md, "Reading, feeds and sync").
+
+An *event* is one of:
+
+- a STIX ``grouping`` (a MISP event shared into the hub is ``grouping--<event uuid>``) or a
+  hub-native ``report``, with the members of its ``object_refs`` in its collection that the
+  reader may read; the event's uuid is the container's;
+- the *day event* of the objects of a collection that no container the reader may read names:
+  one per (collection, producing organisation, UTC day of ``date_added``), its uuid
+  ``uuid5(DAY_NAMESPACE, "<collection id>/<organisation id>/<YYYY-MM-DD>")``, so that
+  everything in a collection is reachable as MISP events. Day events are made in the
+  collections the reader may see (an unlisted community's collection is need-to-know).
+
+Every row comes from a query through :func:`varsel.policy.restrict`: a reader sees the members
+it may read and no event whose container it may not read; an event it may not read is answered
+exactly like one that does not exist (:class:`varsel.errors.NotFound`).
+
+An event's ``timestamp`` is the latest ``modified`` of its container and readable members (a
+new version of any of them is a newer event, which is what MISP's pull compares); a day event's
+is its latest ``date_added``, since objects join it as they arrive.
+
+Conversion to MISP JSON is :func:`varsel.misp.convert.stix_to_event`; converted events are
+cached per (event, readable member versions), so a feed polled again costs the queries alone.
+"""
+
+from __future__ import annotations
+
+import calendar
+import csv
+import dataclasses
+import hashlib
+import io
+import json
+import re
+import threading
+import time
+import uuid
+from collections import OrderedDict, defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from varsel.audit import service as audit
+from varsel.clock import now_us
+from varsel.errors import InvalidInput, NotFound
+from varsel.misp.convert import stix_to_event
+from varsel.misp.sharing import misp_scope
+from varsel.orgs.models import Organisation
+from varsel.policy import Action, restrict
+from varsel.policy.principal import Principal
+from varsel.sharing.models import Collection, StixObject
+from varsel.sharing.tlp import TLP
+
+DAY_NAMESPACE: Final = uuid.UUID("5d0b3f7e-8c1a-5a64-9e0f-76617273656c")
+"""The namespace of day events' uuids (fixed: a day event keeps its uuid across requests)."""
+ORG_NAMESPACE: Final = uuid.UUID("0f4b8a52-3d6e-5c71-8a9b-76617273656f")
+"""The namespace of the uuids MISP sees for hub organisations."""
+CONTAINERS: Final = ("grouping", "report")
+# Shared by value or describing the producer: never an event's content of their own.
+_NOT_CONTENT: Final = frozenset({"marking-definition", "identity", "extension-definition"})
+# MISP's ``analysis`` (2: completed) and ``threat_level_id`` (4: undefined) for hub events.
+_ANALYSIS: Final = "2"
+_THREAT_LEVEL: Final = "4"
+# The MISP page size when a client asks for a page without a limit.
+DEFAULT_LIMIT: Final = 60
+MAX_LIMIT: Final = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    pk: int
+    stix_id: str
+    type: str
+    collection_id: str
+    producer_org_id: int
+    date_added_us: int
+    version_key: str
+    tlp: str
+
+
+@dataclass(slots=True)
+class EventMeta:
+    """One event a reader may read: what the index and a feed's manifest say of it."""
+
+    uuid: str
+    collection_id: str
+    producer_org_id: int
+    producer: str
+    info: str
+    date: str
+    timestamp: int
+    level: TLP
+    container: _Row | None
+    members: list[_Row] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        """Return the event's MISP id: a stable number made from its uuid."""
+        return misp_id(self.uuid)
+
+    def fingerprint(self) -> str:
+        """Return a digest of the versions this reader reads in the event (the cache key)."""
+        rows = ([self.container] if self.container else []) + self.members
+        text = ",".join(str(r.pk) for r in sorted(rows, key=lambda r: r.pk))
+        return hashlib.blake2b(f"{self.uuid}|{self.timestamp}|{text}".encode()).hexdigest()
+
+
+def misp_id(value: str) -> str:
+    """Return the numeric MISP id of a uuid: its first 52 bits (JSON-safe, stable)."""
+    return str(uuid.UUID(value).int >> 76)
+
+
+def org_uuid(org_id: int) -> str:
+    """Return the uuid MISP sees for hub organisation ``org_id``."""
+    return str(uuid.uuid5(ORG_NAMESPACE, f"organisation/{org_id}"))
+
+
+def day_uuid(collection_id: str, org_id: int, day: str) -> str:
+    """Return the uuid of the day event of (collection, organisation, UTC day)."""
+    return str(uuid.uuid5(DAY_NAMESPACE, f"{collection_id}/{org_id}/{day}"))
+
+
+def _seconds(key: str, fallback_us: int) -> int:
+    """Return a version key (``YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ``) as epoch seconds."""
+    if len(key) >= 19:
+        return calendar.timegm(time.strptime(key[:19], "%Y-%m-%dT%H:%M:%S"))
+    return fallback_us // 1_000_000
+
+
+def _day(us: int) -> str:
+    return datetime.fromtimestamp(us / 1_000_000, UTC).strftime("%Y-%m-%d")
+
+
+def _broadest(levels: Iterable[str]) -> TLP:
+    """Return the least restrictive of ``levels`` (each member keeps its own marking)."""
+    parsed = [TLP(level) for level in levels]
+    return min(parsed, key=lambda level: level.rank) if parsed else TLP.RED
+
+
+def readable_collections(*, session: Session, principal: Principal) -> list[Collection]:
+    """Return the collections ``principal`` may see, by title."""
+    return list(
+        session.execute(
+            restrict(select(Collection), principal, Action.READ).order_by(Collection.title)
+        ).scalars()
+    )
+
+
+def collection_for_feed(
+    *, session: Session, principal: Principal, collection_id: str
+) -> Collection:
+    """Return the collection of a feed, or NotFound when the reader may not see it."""
+    found = session.execute(
+        restrict(select(Collection), principal, Action.READ).where(Collection.id == collection_id)
+    ).scalar_one_or_none()
+    if found is None:
+        raise NotFound(f"no feed {collection_id!r}")
+    return found
+
+
+def _rows(session: Session, principal: Principal, collection_ids: Sequence[str]) -> list[_Row]:
+    """Return the latest versions the reader may read in these collections, oldest first."""
+    if not collection_ids:
+        return []
+    query = restrict(
+        select(
+            StixObject.id,
+            StixObject.stix_id,
+            StixObject.type,
+            StixObject.collection_id,
+            StixObject.producer_org_id,
+            StixObject.date_added_us,
+            StixObject.version_key,
+            StixObject.tlp,
+        ).where(StixObject.collection_id.in_(list(collection_ids)), StixObject.is_latest.is_(True)),
+        principal,
+        Action.READ,
+    ).order_by(StixObject.date_added_us, StixObject.id)
+    return [_Row(*r) for r in session.execute(query)]
+
+
+def _raw(session: Session, principal: Principal, pks: Sequence[int]) -> dict[int, str]:
+    """Return the stored JSON of these rows (readable ones only, in chunks)."""
+    out: dict[int, str] = {}
+    ordered = sorted(set(pks))
+    for start in range(0, len(ordered), 5_000):
+        chunk = ordered[start : start + 5_000]
+        query = restrict(
+            select(StixObject.id, StixObject.raw).where(StixObject.id.in_(chunk)),
+            principal,
+            Action.READ,
+        )
+        out.update({int(pk): str(raw) for pk, raw in session.execute(query).tuples()})
+    return out
+
+
+def _org_names(session: Session, principal: Principal, ids: Iterable[int]) -> dict[int, str]:
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    query = restrict(
+        select(Organisation.id, Organisation.name).where(Organisation.id.in_(wanted)),
+        principal,
+        Action.READ,
+    )
+    return {int(i): str(n) for i, n in session.execute(query).tuples()}
+
+
+def catalog(
+    *, session: Session, principal: Principal, collections: Sequence[Collection]
+) -> list[EventMeta]:
+    """Return every event ``principal`` may read in ``collections``, oldest first.
+
+    Two queries of metadata through ``restrict()`` and one of the containers' JSON, whatever
+    the number of events: no query per event.
+    """
+    rows = _rows(session, principal, [c.id for c in collections])
+    titles = {c.id: c.title for c in collections}
+    containers = [r for r in rows if r.type in CONTAINERS]
+    raws = _raw(session, principal, [r.pk for r in containers])
+    by_id: dict[tuple[str, str], list[_Row]] = defaultdict(list)
+    for row in rows:
+        by_id[(row.collection_id, row.stix_id)].append(row)
+    named: set[tuple[str, str]] = set()
+    events: list[EventMeta] = []
+    for box in containers:
+        raw = raws.get(box.pk)
+        if raw is None:
+            continue
+        try:
+            refs = json.loads(raw).get("object_refs") or []
+        except ValueError:
+            refs = []
+        members: list[_Row] = []
+        for ref in dict.fromkeys(r for r in refs if isinstance(r, str)):
+            key = (box.collection_id, ref)
+            named.add(key)
+            found = by_id.get(key)
+            if found:
+                # An object shared by value is kept once per producer: the container's own first.
+                same = [r for r in found if r.producer_org_id == box.producer_org_id]
+                members.append((same or found)[0])
+        timestamp = max(
+            [_seconds(box.version_key, box.date_added_us)]
+            + [_seconds(m.version_key, m.date_added_us) for m in members]
+        )
+        events.append(
+            EventMeta(
+                uuid=box.stix_id.split("--", 1)[1],
+                collection_id=box.collection_id,
+                producer_org_id=box.producer_org_id,
+                producer="",
+                info="",
+                date=_day(box.date_added_us),
+                timestamp=timestamp,
+                level=TLP(box.tlp),
+                container=box,
+                members=members,
+            )
+        )
+    days: dict[tuple[str, int, str], list[_Row]] = defaultdict(list)
+    for row in rows:
+        if row.type in CONTAINERS or row.type in _NOT_CONTENT:
+            continue
+        if (row.collection_id, row.stix_id) in named:
+            continue
+        days[(row.collection_id, row.producer_org_id, _day(row.date_added_us))].append(row)
+    names = _org_names(session, principal, {r.producer_org_id for r in rows})
+    for (collection_id, org_id, day), members in days.items():
+        events.append(
+            EventMeta(
+                uuid=day_uuid(collection_id, org_id, day),
+                collection_id=collection_id,
+                producer_org_id=org_id,
+                producer=names.get(org_id, ""),
+                info=f"{titles.get(collection_id, collection_id)}: {names.get(org_id, '?')}, {day}",
+                date=day,
+                timestamp=max(m.date_added_us for m in members) // 1_000_000,
+                level=_broadest(m.tlp for m in members),
+                container=None,
+                members=members,
+            )
+        )
+    for event in events:
+        if event.container is not None:
+            event.producer = names.get(event.producer_org_id, "")
+    events.sort(key=lambda e: (e.timestamp, e.uuid))
+    return events
+
+
+# Conversion, with a cache ---------------------------------------------------------------
+
+_CACHE: OrderedDict[str, dict[str, Any]] = OrderedDict()
+_CACHE_LOCK: Final = threading.Lock()
+_CACHE_SIZE: Final = 2_000
+
+
+def cache_clear() -> None:
+    """Forget every converted event (tests use this)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+def _with_level(obj: dict[str, Any], level: str) -> dict[str, Any]:
+    """Return ``obj`` marked with the TLP the hub stored for it (the default's, if unmarked).
+
+    The converter reads a member's distribution from its markings: an object shared without
+    one took its collection's default, which must travel with it, never read as "no marking".
+    """
+    tlp_ids = {t.stix_id for t in TLP}
+    refs = [r for r in obj.get("object_marking_refs") or [] if r not in tlp_ids]
+    return {**obj, "object_marking_refs": [*refs, TLP(level).stix_id]}
+
+
+def _org(event: EventMeta) -> dict[str, Any]:
+    return {
+        "id": str(event.producer_org_id),
+        "name": event.producer,
+        "uuid": org_uuid(event.producer_org_id),
+        "local": True,
+    }
+
+
+def _day_grouping(event: EventMeta) -> dict[str, Any]:
+    """Return the grouping that stands for a day event (it is not stored)."""
+    stamp = datetime.fromtimestamp(event.timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    return {
+        "type": "grouping",
+        "spec_version": "2.1",
+        "id": f"grouping--{event.uuid}",
+        "created": f"{event.date}T00:00:00.000Z",
+        "modified": max(stamp, f"{event.date}T00:00:00.000Z"),
+        "name": event.info,
+        "context": "unspecified",
+        "object_refs": [m.stix_id for m in event.members],
+        "object_marking_refs": [event.level.stix_id],
+    }
+
+
+def _convert(event: EventMeta, raws: Mapping[int, str]) -> dict[str, Any]:
+    """Return the MISP event (``{"Event": …}``) of ``event`` from the members' stored JSON."""
+    members = [_with_level(json.loads(raws[m.pk]), m.tlp) for m in event.members if m.pk in raws]
+    if event.container is not None:
+        grouping = _with_level(json.loads(raws[event.container.pk]), event.container.tlp)
+    else:
+        grouping = _day_grouping(event)
+    converted = stix_to_event(grouping, members)
+    body = converted.get("Event", converted)
+    distribution, tags = misp_scope(event.level, ())
+    body["uuid"] = event.uuid
+    body["id"] = event.id
+    body["timestamp"] = str(event.timestamp)
+    body["publish_timestamp"] = str(event.timestamp)
+    body["published"] = True
+    body.setdefault("date", event.date)
+    body.setdefault("info", event.info)
+    body.setdefault("analysis", _ANALYSIS)
+    body.setdefault("threat_level_id", _THREAT_LEVEL)
+    body.setdefault("distribution", str(distribution))
+    if not body.get("Tag"):
+        body["Tag"] = [{"name": t} for t in tags]
+    body["Orgc"] = _org(event)
+    body["Org"] = _org(event)
+    body["orgc_id"] = body["org_id"] = str(event.producer_org_id)
+    if not event.info:
+        event.info = str(body.get("info", ""))
+    return {"Event": body}
+
+
+def events(
+    *, session: Session, principal: Principal, metas: Sequence[EventMeta]
+) -> Iterator[dict[str, Any]]:
+    """Yield the MISP events of ``metas`` (cached conversions; one query per 5,000 rows)."""
+    pending: list[EventMeta] = []
+    done: dict[str, dict[str, Any]] = {}
+    with _CACHE_LOCK:
+        for meta in metas:
+            hit = _CACHE.get(meta.fingerprint())
+            if hit is None:
+                pending.append(meta)
+            else:
+                _CACHE.move_to_end(meta.fingerprint())
+                done[meta.uuid] = hit
+    if pending:
+        pks = [m.pk for meta in pending for m in meta.members]
+        pks += [meta.container.pk for meta in pending if meta.container is not None]
+        raws = _raw(session, principal, pks)
+        for meta in pending:
+            converted = _convert(meta, raws)
+            done[meta.uuid] = converted
+            with _CACHE_LOCK:
+                _CACHE[meta.fingerprint()] = converted
+                while len(_CACHE) > _CACHE_SIZE:
+                    _CACHE.popitem(last=False)
+    for meta in metas:
+        yield done[meta.uuid]
+
+
+def one_event(
+    *, session: Session, principal: Principal, ref: str, collection_id: str | None = None
+) -> tuple[EventMeta, dict[str, Any]]:
+    """Return the MISP event with uuid (or MISP id) ``ref``; NotFound for unknown and unreadable.
+
+    The two answers are the same on purpose: a reader learns nothing of events it may not read.
+    """
+    wanted = ref.strip().lower()
+    collections = readable_collections(session=session, principal=principal)
+    if collection_id is not None:
+        collections = [c for c in collections if c.id == collection_id]
+    for meta in catalog(session=session, principal=principal, collections=collections):
+        if wanted in (meta.uuid, meta.id):
+            return meta, next(events(session=session, principal=principal, metas=[meta]))
+    raise NotFound("Invalid event")
+
+
+# Filters -----------------------------------------------------------------------------------
+
+_TRUE: Final = {"1", "true", "yes", "on"}
+_DURATION: Final = re.compile(r"^\s*(\d{1,9})\s*([smhdw]?)\s*$")
+_UNITS: Final = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def _flag(value: Any) -> bool | None:
+    """Return a MISP boolean filter (1/0, true/false); None when absent or "any"."""
+    if value is None or value == "" or (isinstance(value, list) and not value):
+        return None
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise InvalidInput(f"expected 0 or 1, got {value!r}")
+
+
+def _stamp(value: Any, name: str) -> int:
+    """Return a MISP time filter as epoch seconds: a timestamp, a date or ``7d``/``12h``."""
+    text = str(value).strip()
+    if text.isdigit():
+        return int(text)
+    match = _DURATION.match(text)
+    if match and match[2]:
+        return now_us() // 1_000_000 - int(match[1]) * _UNITS[match[2]]
+    try:
+        return calendar.timegm(time.strptime(text[:10], "%Y-%m-%d"))
+    except ValueError:
+        raise InvalidInput(
+            f"{name!r} must be a UNIX timestamp, a date (YYYY-MM-DD) or an age such as 7d"
+        ) from None
+
+
+def _range(value: Any, name: str) -> tuple[int | None, int | None]:
+    """Return a MISP time filter (one value: "since"; two: a range) as (low, high) seconds."""
+    if value is None or value == "":
+        return None, None
+    if isinstance(value, list | tuple):
+        if len(value) != 2:
+            raise InvalidInput(f"{name!r} takes one value or a pair [from, to]")
+        return _stamp(value[0], name), _stamp(value[1], name)
+    return _stamp(value, name), None
+
+
+def _many(value: Any) -> list[str]:
+    """Return a MISP list filter (a list, or values joined by ``|`` or ``,``) as strings."""
+    if value is None or value == "":
+        return []
+    items = value if isinstance(value, list) else re.split(r"[|]", str(value))
+    if isinstance(value, dict):
+        raise InvalidInput("OR/AND/NOT filters are not supported; give a list of values")
+    return [str(v).strip() for v in items if str(v).strip()]
+
+
+def _page(value: Any, name: str, default: int | None) -> int | None:
+    if value is None or value == "":
+        return default
+    try:
+        number = int(str(value))
+    except ValueError:
+        raise InvalidInput(f"{name!r} must be a whole number, got {value!r}") from None
+    if number < 1 or number > MAX_LIMIT:
+        raise InvalidInput(f"{name!r} must be between 1 and {MAX_LIMIT}")
+    return number
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """MISP's search filters, checked (events/index, events/restSearch, attributes/restSearch)."""
+
+    values: tuple[str, ...] = ()
+    types: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    not_tags: tuple[str, ...] = ()
+    events: tuple[str, ...] = ()
+    since: int | None = None
+    until: int | None = None
+    published: bool | None = None
+    to_ids: bool | None = None
+    limit: int | None = None
+    page: int | None = None
+    minimal: bool = False
+
+    @property
+    def filters_attributes(self) -> bool:
+        """Return whether the query picks attributes (so events keep the matching ones)."""
+        return bool(self.values or self.types or self.to_ids is not None)
+
+
+def parse_query(body: Mapping[str, Any]) -> Query:
+    """Return the checked filters of a MISP search body or named parameters; InvalidInput."""
+    data = body.get("request", body) if isinstance(body.get("request"), dict) else body
+    since, until = _range(data.get("timestamp"), "timestamp")
+    if data.get("last") not in (None, ""):
+        last = _stamp(data["last"], "last")
+        since = max(since or 0, last)
+    for name in ("publish_timestamp", "from", "datefrom"):
+        low, high = _range(data.get(name), name)
+        if low is not None:
+            since = max(since or 0, low)
+        if high is not None:
+            until = high if until is None else min(until, high)
+    for name in ("to", "dateuntil"):
+        if data.get(name) not in (None, ""):
+            high = _stamp(data[name], name)
+            until = high if until is None else min(until, high)
+    tags: list[str] = []
+    not_tags: list[str] = []
+    for tag in _many(data.get("tags")) + _many(data.get("event_tags")):
+        (not_tags if tag.startswith("!") else tags).append(tag.lstrip("!").lower())
+    events: list[str] = []
+    for name in ("eventid", "uuid", "event_uuid", "eventuuid"):
+        events += [e.lower() for e in _many(data.get(name))]
+    return Query(
+        values=tuple(_many(data.get("value"))),
+        types=tuple(t.lower() for t in _many(data.get("type"))),
+        tags=tuple(tags),
+        not_tags=tuple(not_tags),
+        events=tuple(events),
+        since=since,
+        until=until,
+        published=_flag(data.get("published")),
+        to_ids=_flag(data.get("to_ids")),
+        limit=_page(data.get("limit"), "limit", None),
+        page=_page(data.get("page"), "page", None),
+        minimal=bool(_flag(data.get("minimal"))),
+    )
+
+
+def _value_matches(value: str, wanted: Sequence[str]) -> bool:
+    """Return whether an attribute value matches one of MISP's value filters (``%`` wildcards)."""
+    low = value.lower()
+    for item in wanted:
+        pattern = item.lower()
+        if "%" in pattern:
+            regex = ".*".join(re.escape(part) for part in pattern.split("%"))
+            if re.fullmatch(regex, low, re.DOTALL):
+                return True
+        elif low == pattern or pattern in low.split("|"):
+            return True
+    return False
+
+
+def _tag_names(item: Mapping[str, Any]) -> set[str]:
+    return {str(t.get("name", "")).lower() for t in item.get("Tag") or [] if isinstance(t, dict)}
+
+
+def _attribute_matches(attribute: Mapping[str, Any], q: Query, event_tags: set[str]) -> bool:
+    if q.types and str(attribute.get("type", "")).lower() not in q.types:
+        return False
+    if q.values and not _value_matches(str(attribute.get("value", "")), q.values):
+        return False
+    if q.to_ids is not None and bool(attribute.get("to_ids")) != q.to_ids:
+        return False
+    tags = _tag_names(attribute) | event_tags
+    if q.tags and not tags & set(q.tags):
+        return False
+    return not (q.not_tags and tags & set(q.not_tags))
+
+
+def _meta_matches(meta: EventMeta, q: Query) -> bool:
+    if q.events and meta.uuid not in q.events and meta.id not in q.events:
+        return False
+    if q.published is False:
+        return False  # everything shared into the hub is published
+    if q.since is not None and meta.timestamp < q.since:
+        return False
+    return not (q.until is not None and meta.timestamp > q.until)
+
+
+def _narrow(event: dict[str, Any], q: Query) -> dict[str, Any] | None:
+    """Return ``event`` with the attributes that match ``q``; None when none (or tags) match."""
+    body = event["Event"]
+    event_tags = _tag_names(body)
+    needs_attributes = q.filters_attributes or (q.tags and not event_tags & set(q.tags))
+    if not needs_attributes:
+        if q.not_tags and event_tags & set(q.not_tags):
+            return None
+        return event
+    attributes = [a for a in body.get("Attribute") or [] if _attribute_matches(a, q, event_tags)]
+    objects = []
+    for obj in body.get("Object") or []:
+        kept = [a for a in obj.get("Attribute") or [] if _attribute_matches(a, q, event_tags)]
+        if kept:
+            objects.append({**obj, "Attribute": kept})
+    if not attributes and not objects:
+        return None
+    return {"Event": {**body, "Attribute": attributes, "Object": objects}}
+
+
+def _paged(items: list[Any], q: Query) -> list[Any]:
+    if q.limit is None:
+        return items
+    start = ((q.page or 1) - 1) * q.limit
+    return items[start : start + q.limit]
+
+
+def _scope(session: Session, principal: Principal) -> list[EventMeta]:
+    collections = readable_collections(session=session, principal=principal)
+    return catalog(session=session, principal=principal, collections=collections)
+
+
+def index(*, session: Session, principal: Principal, q: Query) -> list[dict[str, Any]]:
+    """Return MISP's event index (``events/index``): newest first, filtered and paged."""
+    metas = [m for m in _scope(session, principal) if _meta_matches(m, q)]
+    metas.reverse()
+    if q.values or q.types or q.tags or q.not_tags:
+        full = list(events(session=session, principal=principal, metas=metas))
+        metas = [m for m, e in zip(metas, full, strict=True) if _narrow(e, q) is not None]
+    metas = _paged(metas, q)
+    if q.minimal:
+        return [
+            {
+                "id": m.id,
+                "timestamp": str(m.timestamp),
+                "sighting_timestamp": "0",
+                "published": True,
+                "uuid": m.uuid,
+                "orgc_uuid": org_uuid(m.producer_org_id),
+            }
+            for m in metas
+        ]
+    out = []
+    for meta, event in zip(
+        metas, events(session=session, principal=principal, metas=metas), strict=True
+    ):
+        body = event["Event"]
+        attributes = len(body.get("Attribute") or []) + sum(
+            len(o.get("Attribute") or []) for o in body.get("Object") or []
+        )
+        out.append(
+            {
+                "id": meta.id,
+                "org_id": str(meta.producer_org_id),
+                "orgc_id": str(meta.producer_org_id),
+                "date": body.get("date", meta.date),
+                "info": body.get("info", meta.info),
+                "uuid": meta.uuid,
+                "published": True,
+                "analysis": str(body.get("analysis", _ANALYSIS)),
+                "attribute_count": str(attributes),
+                "timestamp": str(meta.timestamp),
+                "publish_timestamp": str(meta.timestamp),
+                "sighting_timestamp": "0",
+                "distribution": str(body.get("distribution", "0")),
+                "sharing_group_id": "0",
+                "threat_level_id": str(body.get("threat_level_id", _THREAT_LEVEL)),
+                "locked": True,
+                "disable_correlation": False,
+                "extends_uuid": "",
+                "protected": None,
+                "Org": body["Org"],
+                "Orgc": body["Orgc"],
+                "EventTag": [{"Tag": t} for t in body.get("Tag") or []],
+            }
+        )
+    return out
+
+
+def search_events(
+    *, session: Session, principal: Principal, q: Query
+) -> list[tuple[EventMeta, dict[str, Any]]]:
+    """Return the MISP events that match ``q`` (``events/restSearch``), newest first."""
+    metas = [m for m in _scope(session, principal) if _meta_matches(m, q)]
+    metas.reverse()
+    found = []
+    for meta, event in zip(
+        metas, events(session=session, principal=principal, metas=metas), strict=True
+    ):
+        narrowed = _narrow(event, q)
+        if narrowed is not None:
+            found.append((meta, narrowed))
+    return _paged(found, q)
+
+
+def _flat(event: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    body = event["Event"]
+    context = {
+        "id": body.get("id"),
+        "org_id": body.get("org_id"),
+        "orgc_id": body.get("orgc_id"),
+        "distribution": body.get("distribution"),
+        "info": body.get("info"),
+        "uuid": body.get("uuid"),
+    }
+    for attribute in body.get("Attribute") or []:
+        yield {**attribute, "event_id": body.get("id"), "Event": context}
+    for obj in body.get("Object") or []:
+        for attribute in obj.get("Attribute") or []:
+            yield {
+                **attribute,
+                "event_id": body.get("id"),
+                "object_id": obj.get("id", "0"),
+                "object_uuid": obj.get("uuid"),
+                "object_name": obj.get("name"),
+                "object_meta-category": obj.get("meta-category"),
+                "Event": context,
+            }
+
+
+def search_attributes(
+    *, session: Session, principal: Principal, q: Query
+) -> tuple[list[EventMeta], list[dict[str, Any]]]:
+    """Return the attributes that match ``q`` (``attributes/restSearch``), newest event first,
+    and the events they come from."""
+    unpaged = dataclasses.replace(q, limit=None, page=None)
+    metas: list[EventMeta] = []
+    found: list[dict[str, Any]] = []
+    for meta, event in search_events(session=session, principal=principal, q=unpaged):
+        metas.append(meta)
+        found.extend(_flat(event))
+    return metas, _paged(found, q)
+
+
+_CSV_FIELDS: Final = (
+    "uuid",
+    "event_id",
+    "category",
+    "type",
+    "value",
+    "comment",
+    "to_ids",
+    "date",
+    "object_relation",
+    "attribute_tag",
+    "object_uuid",
+    "object_name",
+    "object_meta-category",
+)
+
+
+def attributes_csv(attributes: Iterable[Mapping[str, Any]]) -> str:
+    """Return attributes in MISP's CSV export (its header and columns)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(_CSV_FIELDS)
+    for a in attributes:
+        stamp = str(a.get("timestamp") or "")
+        date = (
+            datetime.fromtimestamp(int(stamp), UTC).strftime("%Y%m%d") if stamp.isdigit() else ""
+        )
+        writer.writerow(
+            [
+                a.get("uuid", ""),
+                a.get("event_id", ""),
+                a.get("category", ""),
+                a.get("type", ""),
+                a.get("value", ""),
+                a.get("comment", ""),
+                "1" if a.get("to_ids") else "0",
+                date,
+                a.get("object_relation") or "",
+                ",".join(sorted(_tag_names(a))),
+                a.get("object_uuid") or "",
+                a.get("object_name") or "",
+                a.get("object_meta-category") or "",
+            ]
+        )
+    return out.getvalue()
+
+
+def attributes_text(attributes: Iterable[Mapping[str, Any]]) -> str:
+    """Return attribute values one a line, each once (MISP's text export)."""
+    values = dict.fromkeys(str(a.get("value", "")) for a in attributes)
+    return "".join(v + "\n" for v in values if v)
+
+
+# Feeds -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FeedFile:
+    """One file of a collection's MISP feed, with its strong ETag."""
+
+    body: str
+    media_type: str
+    etag: str
+
+
+def _file(body: str, media_type: str) -> FeedFile:
+    digest = hashlib.sha256(body.encode()).hexdigest()[:40]
+    return FeedFile(body=body, media_type=media_type, etag=f'"{digest}"')
+
+
+def feed_manifest(*, session: Session, principal: Principal, collection_id: str) -> FeedFile:
+    """Return ``manifest.json`` of a collection's feed: what the reader may read in it."""
+    collection = collection_for_feed(
+        session=session, principal=principal, collection_id=collection_id
+    )
+    metas = catalog(session=session, principal=principal, collections=[collection])
+    manifest: dict[str, Any] = {}
+    for meta, event in zip(
+        metas, events(session=session, principal=principal, metas=metas), strict=True
+    ):
+        body = event["Event"]
+        manifest[meta.uuid] = {
+            "Orgc": {"name": body["Orgc"]["name"], "uuid": body["Orgc"]["uuid"]},
+            "Tag": [
+                {k: t[k] for k in ("name", "colour") if k in t}
+                for t in body.get("Tag") or []
+                if isinstance(t, dict)
+            ],
+            "info": body.get("info", meta.info),
+            "date": body.get("date", meta.date),
+            "analysis": int(body.get("analysis", _ANALYSIS)),
+            "threat_level_id": int(body.get("threat_level_id", _THREAT_LEVEL)),
+            "timestamp": meta.timestamp,
+        }
+    return _file(json.dumps(manifest, sort_keys=True), "application/json")
+
+
+def feed_hashes(*, session: Session, principal: Principal, collection_id: str) -> FeedFile:
+    """Return ``hashes.csv``: ``md5(value),event uuid`` per attribute value (each part of a
+    composite ``a|b`` value on a line of its own), as MISP's feed generator writes it."""
+    collection = collection_for_feed(
+        session=session, principal=principal, collection_id=collection_id
+    )
+    metas = catalog(session=session, principal=principal, collections=[collection])
+    lines: list[str] = []
+    for event in events(session=session, principal=principal, metas=metas):
+        event_uuid = event["Event"]["uuid"]
+        for attribute in _flat(event):
+            value = str(attribute.get("value", ""))
+            parts = value.split("|") if "|" in str(attribute.get("type", "")) else [value]
+            for part in parts:
+                lines.append(f"{hashlib.md5(part.encode()).hexdigest()},{event_uuid}\n")
+    return _file("".join(lines), "text/csv")
+
+
+def feed_event(
+    *, session: Session, principal: Principal, collection_id: str, event_uuid: str
+) -> tuple[EventMeta, FeedFile]:
+    """Return ``<uuid>.json`` of a collection's feed; NotFound as for an unknown event."""
+    collection_for_feed(session=session, principal=principal, collection_id=collection_id)
+    meta, event = one_event(
+        session=session, principal=principal, ref=event_uuid, collection_id=collection_id
+    )
+    return meta, _file(json.dumps(event, sort_keys=True), "application/json")
+
+
+def audit_red(
+    *, session: Session, principal: Principal, metas: Sequence[EventMeta], target: str
+) -> None:
+    """Audit the TLP:RED versions served in these events (in the caller's transaction)."""
+    red = sorted(
+        {
+            r.stix_id
+            for meta in metas
+            for r in ([meta.container] if meta.container else []) + meta.members
+            if r.tlp == TLP.RED.value
+        }
+    )
+    if red:
+        audit.record(
+            session=session,
+            actor=principal.label,
+            action="objects.read.red",
+            target=target,
+            details={"objects": red},
+        )
