@@ -51,7 +51,9 @@ def event(
     }
 
 
-def addresses(count: int, *, start: int = 0, timestamp: int = 1_700_000_000) -> list[dict[str, Any]]:
+def addresses(
+    count: int, *, start: int = 0, timestamp: int = 1_700_000_000
+) -> list[dict[str, Any]]:
     """Return ``count`` ip-dst attributes of distinct documentation-range addresses."""
     return [
         attribute(f"198.51.{(start + i) // 250 % 250}.{(start + i) % 250 + 1}", timestamp=timestamp)

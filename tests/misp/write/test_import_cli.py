@@ -87,7 +87,9 @@ def test_bad_input_is_reported_item_by_item(setup: Setup, tmp_path: Path) -> Non
     older["Event"]["timestamp"] = "1700000100"
     first = tmp_path / "newer.json"
     first.write_text(json.dumps(newer))
-    assert _run(setup, tmp_path, str(first), "--collection", "misp", "--as", "alice").returncode == 0
+    assert (
+        _run(setup, tmp_path, str(first), "--collection", "misp", "--as", "alice").returncode == 0
+    )
     before = rows(setup.hub)
     broken = tmp_path / "broken.json"
     broken.write_text('{"Event": {"uuid": "x", ')

@@ -392,40 +392,6 @@ def event_home(*, session: Session, principal: Principal, event_uuid: str) -> Co
     ).scalar()
 
 
-def readable_event(
-    *, session: Session, principal: Principal, collection: Collection, event_uuid: str
-) -> dict[str, Any] | None:
-    """Return the event as ``principal`` may read it in ``collection`` (``{"Event": …}``).
-
-    The grouping and its members are read through :func:`varsel.policy.restrict`; None when
-    the reader may not read the grouping.
-    """
-    rows = session.execute(
-        restrict(select(StixObject.raw), principal, Action.READ).where(
-            StixObject.collection_id == collection.id,
-            StixObject.stix_id == f"grouping--{event_uuid}",
-            StixObject.is_latest.is_(True),
-        )
-    ).scalars()
-    grouping = next((json.loads(r) for r in rows), None)
-    if grouping is None:
-        return None
-    refs = [r for r in grouping.get("object_refs", []) if isinstance(r, str)]
-    members: list[dict[str, Any]] = []
-    for start in range(0, len(refs), _CHUNK):
-        members.extend(
-            json.loads(raw)
-            for raw in session.execute(
-                restrict(select(StixObject.raw), principal, Action.READ).where(
-                    StixObject.collection_id == collection.id,
-                    StixObject.stix_id.in_(refs[start : start + _CHUNK]),
-                    StixObject.is_latest.is_(True),
-                )
-            ).scalars()
-        )
-    return convert.stix_to_event(grouping, members)
-
-
 @dataclass(frozen=True, slots=True)
 class SightingOutcome:
     """A MISP sighting stored as a hub sighting: its id, the indicator's and when."""
