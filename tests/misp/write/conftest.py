@@ -30,7 +30,7 @@ def setup(hub: Hub) -> Setup:
     with hub.session() as s:
         f.org(s, "acme")
         f.org(s, "beta", country="SE")
-        f.user(s, "alice", "acme", password=None)
+        f.user(s, "alice", "acme")  # a password: she signs in to the web pages too
         f.user(s, "bob", "beta", password=None)
         f.community(s, "nordic", ["acme", "beta"])
         coll = f.collection(s, "misp", "nordic", default_tlp="amber")
