@@ -21,7 +21,7 @@ from varsel.errors import Forbidden, InvalidInput, NotFound
 from varsel.misp import sharing
 from varsel.misp.models import MispCeiling, MispOrgCollection, MispSharingGroup, MispSharingGroupOrg
 from varsel.orgs import service as orgs
-from varsel.orgs.models import Organisation, Role
+from varsel.orgs.models import Organisation, Role, User
 from varsel.policy import Action, Change, Target, authorize, restrict
 from varsel.policy.principal import Principal
 from varsel.sharing import service as collections
@@ -96,9 +96,11 @@ def org_collections(*, session: Session, principal: Principal) -> list[OrgCollec
     return [OrgCollection(*row) for row in session.execute(query).all()]
 
 
-def _org_principals(org: Organisation) -> list[Principal]:
-    # A principal of the organisation in each role: the organisation "may write" a collection
-    # when the policy lets some user of it write there (its members' write roles).
+def _org_principals(session: Session, org: Organisation) -> list[Principal]:
+    # A principal of the organisation in each role its users hold (every role while it has no
+    # users yet): the organisation "may write" a collection when the policy lets one of them.
+    held = set(session.execute(select(User.role).where(User.org_id == org.id).distinct()).scalars())
+    roles = [role for role in Role if role.value in held] or list(Role)
     return [
         Principal(
             user_id=0,
@@ -109,17 +111,21 @@ def _org_principals(org: Organisation) -> list[Principal]:
             role=role,
             hub=org.kind == "hub",
         )
-        for role in Role
+        for role in roles
     ]
 
 
 def may_write(*, session: Session, org: Organisation, collection_id: str) -> bool:
-    """Return whether some user of ``org`` may write to the collection, by the policy's rule."""
-    for candidate in _org_principals(org):
-        query = select(Collection.id).where(Collection.id == collection_id)
-        if session.execute(restrict(query, candidate, Action.WRITE)).first() is not None:
-            return True
-    return False
+    """Return whether the policy lets a user of ``org`` write to the collection.
+
+    That is: ``org`` is a member of the collection's community and the collection's write
+    rights admit a role one of its users holds (any role while it has no users yet).
+    """
+    query = select(Collection.id).where(Collection.id == collection_id)
+    return any(
+        session.execute(restrict(query, candidate, Action.WRITE)).first() is not None
+        for candidate in _org_principals(session, org)
+    )
 
 
 def writable_collections(*, session: Session, principal: Principal, org: str) -> list[Collection]:
@@ -131,7 +137,7 @@ def writable_collections(*, session: Session, principal: Principal, org: str) ->
 
 def set_collection(
     *, session: Session, principal: Principal, org: str, collection: str
-) -> MispOrgCollection:
+) -> Collection:
     """Make ``collection`` (id, alias or title) where ``org``'s MISP events land.
 
     A hub-admin, the organisation's own org-admin or the local operator may, and only to a
@@ -176,7 +182,7 @@ def set_collection(
         target=target.name,
         details={"collection": chosen.id, "title": chosen.title, "before": before},
     )
-    return row
+    return chosen
 
 
 # --- sharing groups --------------------------------------------------------------------------
