@@ -51,6 +51,7 @@ PAGES = [
     Page("objects", "/objects"),
     Page("object", "/objects/{object}"),
     Page("share", "/share", "alice"),
+    Page("share-misp", "/share/misp", "alice"),
     Page("exports", "/exports", "alice"),
     Page("incidents", "/incidents", "alice"),
     Page("incident", "/incidents/{incident}", "alice"),

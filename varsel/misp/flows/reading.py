@@ -759,9 +759,7 @@ def attributes_csv(attributes: Iterable[Mapping[str, Any]]) -> str:
     writer.writerow(_CSV_FIELDS)
     for a in attributes:
         stamp = str(a.get("timestamp") or "")
-        date = (
-            datetime.fromtimestamp(int(stamp), UTC).strftime("%Y%m%d") if stamp.isdigit() else ""
-        )
+        date = datetime.fromtimestamp(int(stamp), UTC).strftime("%Y%m%d") if stamp.isdigit() else ""
         writer.writerow(
             [
                 a.get("uuid", ""),

@@ -312,29 +312,39 @@ def _share(
     outcome: EventOutcome,
     warnings_helper: WarningListHelper | None,
 ) -> None:
-    """Ingest the grouping and its members in one savepoint; leave out what is refused."""
+    """Ingest the grouping and its members in one savepoint; leave out what is refused.
+
+    The unit left out is the MISP item: when the ingest refuses one object made of an attribute
+    (its indicator, say), every object made of that attribute (same uuid) goes too, with the
+    relationships and sightings that name them and the observables only they referred to.
+    """
     grouping = {k: v for k, v in grouping.items() if k != "created_by_ref"}
     by_id = {str(m.get("id")): m for m in members}
-    refused: dict[str, str] = {}
+    refused: dict[str, str] = {}  # object id -> the ingest's reason
+    dropped: set[str] = set()
     for _attempt in range(_ATTEMPTS):
-        kept = [m for m in members if str(m.get("id")) not in refused]
-        refs = [r for r in grouping.get("object_refs", []) if r not in refused]
+        kept = [m for m in members if str(m.get("id")) not in dropped]
+        refs = [r for r in grouping.get("object_refs", []) if r not in dropped]
         if not refs:
             outcome.status = Status.REFUSED
             outcome.reason = "nothing of the event could be stored"
             break
         objects = [{**grouping, "object_refs": refs}, *kept]
         savepoint = session.begin_nested()
-        result = ingesting.ingest(
-            session=session,
-            collection=collection,
-            principal=principal,
-            body=Envelope(
-                objects=[(json.dumps(o, separators=(",", ":")), o) for o in objects],
-                properties={},
-            ),
-            warnings_helper=warnings_helper,
-        )
+        try:
+            result = ingesting.ingest(
+                session=session,
+                collection=collection,
+                principal=principal,
+                body=Envelope(
+                    objects=[(json.dumps(o, separators=(",", ":")), o) for o in objects],
+                    properties={},
+                ),
+                warnings_helper=warnings_helper,
+            )
+        except BaseException:
+            savepoint.rollback()
+            raise
         failed = {f.id or "": f.message or "refused" for f in result.failures}
         if grouping["id"] in failed:
             savepoint.rollback()
@@ -345,6 +355,7 @@ def _share(
             # Rolled back and shared again without them: the grouping must not name them.
             savepoint.rollback()
             refused.update(failed)
+            dropped = _with_dependants(members, set(refused))
             continue
         savepoint.commit()
         outcome.stored = sum(1 for s in result.successes if s.message != "already present")
@@ -357,10 +368,65 @@ def _share(
     else:
         outcome.status = Status.REFUSED
         outcome.reason = "the hub kept refusing parts of the event; nothing of it was stored"
-    outcome.notes.extend(
-        Note(NoteKind.REFUSED, _item(oid), _what(by_id.get(oid)), reason)
-        for oid, reason in refused.items()
-    )
+    # One line per MISP item refused (its indicator, observation, … share its uuid) …
+    items: dict[str, str] = {}
+    for oid, reason in refused.items():
+        if _item(oid) not in items:
+            items[_item(oid) or oid] = reason
+            outcome.notes.append(Note(NoteKind.REFUSED, _item(oid), _what(by_id.get(oid)), reason))
+    # … and one per object left out because it needed one of them.
+    if outcome.status is not Status.REFUSED:
+        outcome.notes.extend(
+            Note(
+                NoteKind.REFUSED,
+                _item(oid),
+                _what(by_id.get(oid)),
+                "left out with " + _why(oid, by_id, refused),
+            )
+            for oid in sorted(dropped)
+            if _item(oid) not in items and oid != grouping["id"]
+        )
+
+
+_REFS = ("source_ref", "target_ref", "sighting_of_ref")
+
+
+def _with_dependants(members: list[dict[str, Any]], refused: set[str]) -> set[str]:
+    """Return ``refused`` with every object made of the same MISP items, and what needs them."""
+    items = {oid.partition("--")[2] for oid in refused}
+    out = {str(m.get("id")) for m in members if str(m.get("id")).partition("--")[2] in items}
+    out |= refused
+    out |= {
+        str(m.get("id"))
+        for m in members
+        if any(m.get(key) in out for key in _REFS)
+        or any(ref in out for ref in m.get("where_sighted_refs", ()) or ())
+    }
+    # Observables that only left-out objects referred to.
+    wanted_by_kept = {
+        ref
+        for m in members
+        if str(m.get("id")) not in out
+        for ref in m.get("object_refs", ()) or ()
+    }
+    out |= {
+        ref
+        for m in members
+        if str(m.get("id")) in out
+        for ref in m.get("object_refs", ()) or ()
+        if ref not in wanted_by_kept
+    }
+    return out
+
+
+def _why(oid: str, by_id: Mapping[str, Mapping[str, Any]], refused: Mapping[str, str]) -> str:
+    """Return which refused object an object was left out with."""
+    obj = by_id.get(oid, {})
+    for key in _REFS:
+        if obj.get(key) in refused:
+            return str(obj[key])
+    same = next((r for r in refused if r.partition("--")[2] == oid.partition("--")[2]), None)
+    return same or next(iter(refused), "a refused object")
 
 
 def _item(stix_id: str | None) -> str | None:
@@ -390,40 +456,6 @@ def event_home(*, session: Session, principal: Principal, event_uuid: str) -> Co
         .order_by(StixObject.date_added_us.desc())
         .limit(1)
     ).scalar()
-
-
-def readable_event(
-    *, session: Session, principal: Principal, collection: Collection, event_uuid: str
-) -> dict[str, Any] | None:
-    """Return the event as ``principal`` may read it in ``collection`` (``{"Event": …}``).
-
-    The grouping and its members are read through :func:`varsel.policy.restrict`; None when
-    the reader may not read the grouping.
-    """
-    rows = session.execute(
-        restrict(select(StixObject.raw), principal, Action.READ).where(
-            StixObject.collection_id == collection.id,
-            StixObject.stix_id == f"grouping--{event_uuid}",
-            StixObject.is_latest.is_(True),
-        )
-    ).scalars()
-    grouping = next((json.loads(r) for r in rows), None)
-    if grouping is None:
-        return None
-    refs = [r for r in grouping.get("object_refs", []) if isinstance(r, str)]
-    members: list[dict[str, Any]] = []
-    for start in range(0, len(refs), _CHUNK):
-        members.extend(
-            json.loads(raw)
-            for raw in session.execute(
-                restrict(select(StixObject.raw), principal, Action.READ).where(
-                    StixObject.collection_id == collection.id,
-                    StixObject.stix_id.in_(refs[start : start + _CHUNK]),
-                    StixObject.is_latest.is_(True),
-                )
-            ).scalars()
-        )
-    return convert.stix_to_event(grouping, members)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,15 +23,18 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from varsel.error_map import http_error
-from varsel.errors import Forbidden, InvalidInput, TooLarge, VarselError
-from varsel.http.deps import DbSession, Hub, authenticate
+from varsel.errors import Forbidden, InvalidInput, NotFound, TooLarge, VarselError
+from varsel.http.deps import CurrentPrincipal, DbSession, Hub
 from varsel.misp import service
-from varsel.misp.flows import writing
+from varsel.misp.flows import reading, writing
+from varsel.misp.views.errors import PREFIX, MispRoute
 from varsel.policy.principal import Principal
 from varsel.sharing import service as sharing
 from varsel.sharing.models import Collection
 
-router = APIRouter()
+# MispRoute: what the principal dependency refuses (no token, a read-only one) is answered as
+# MISP answers too.
+router = APIRouter(route_class=MispRoute, tags=["misp"])
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
@@ -45,7 +48,7 @@ class _MispError(Exception):
 
 
 def _answer(request: Request, exc: _MispError) -> JSONResponse:
-    path = request.url.path.removeprefix("/misp")
+    path = request.url.path.removeprefix(PREFIX)
     return JSONResponse(
         {
             "name": exc.name,
@@ -61,18 +64,6 @@ def _from_domain(name: str, exc: VarselError) -> _MispError:
     status = http_error(exc).status
     # Only the caller's faults are answered here; a 5xx stays the hub's (Busy: 503).
     return _MispError(status if status < 500 else 503, name, exc.message)
-
-
-async def _principal(request: Request, state: Hub, session: Session) -> Principal:
-    try:
-        principal = await run_in_threadpool(authenticate, request, state, session)
-    except VarselError as exc:
-        raise _from_domain("Authentication failed.", exc) from None
-    if principal is None:
-        raise _MispError(
-            401, "Authentication failed.", "send a hub API token in the Authorization header"
-        )
-    return principal
 
 
 async def _json_body(request: Request, limit: int, name: str) -> Any:
@@ -110,13 +101,18 @@ def _event_answer(
         status = 403 if "version" in (outcome.reason or "") else 400
         raise _MispError(status, name, outcome.reason or "the event was refused", report)
     session.commit()
-    event = writing.readable_event(
-        session=session, principal=principal, collection=collection, event_uuid=outcome.uuid
-    )
-    session.commit()
-    if event is None:
-        # Stored, but nothing of it is readable by the sharer (its recipients exclude them).
+    try:
+        # What the caller may read of it, as every read: through restrict().
+        meta, event = reading.one_event(
+            session=session, principal=principal, ref=outcome.uuid, collection_id=collection.id
+        )
+        reading.audit_red(
+            session=session, principal=principal, metas=[meta], target=f"misp:{meta.uuid}"
+        )
+    except NotFound:
+        # Stored, but nothing of it is readable by the sharer (recipients that exclude them).
         event = {"Event": {"uuid": outcome.uuid, "info": outcome.info}}
+    session.commit()
     return JSONResponse({**event, "varsel_report": report})
 
 
@@ -160,11 +156,12 @@ def _target(session: Session, principal: Principal, collection_ref: str | None) 
 
 @router.post("/events/add")
 @router.post("/events/add/metadata:1")
-async def add_event(request: Request, state: Hub, session: DbSession) -> JSONResponse:
+async def add_event(
+    request: Request, state: Hub, session: DbSession, principal: CurrentPrincipal
+) -> JSONResponse:
     """Share a MISP event into the caller's organisation's MISP collection (MISP events/add)."""
     name = "Could not add Event"
     try:
-        principal = await _principal(request, state, session)
         event = await _json_body(request, state.settings.max_content_length, name)
 
         def work() -> JSONResponse:
@@ -182,12 +179,11 @@ async def add_event(request: Request, state: Hub, session: DbSession) -> JSONRes
 @router.post("/events/edit/{event_id}")
 @router.post("/events/edit/{event_id}/metadata:1")
 async def edit_event(
-    event_id: str, request: Request, state: Hub, session: DbSession
+    event_id: str, request: Request, state: Hub, session: DbSession, principal: CurrentPrincipal
 ) -> JSONResponse:
     """Share a new version of one of the caller's organisation's events (MISP events/edit)."""
     name = "Could not edit Event"
     try:
-        principal = await _principal(request, state, session)
         event = await _json_body(request, state.settings.max_content_length, name)
 
         def work() -> JSONResponse:
@@ -243,12 +239,15 @@ def _sighting_fields(payload: Any, attribute: str | None) -> tuple[str, str | No
 @router.post("/sightings/add")
 @router.post("/sightings/add/{attribute_id}")
 async def add_sighting(
-    request: Request, state: Hub, session: DbSession, attribute_id: str | None = None
+    request: Request,
+    state: Hub,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    attribute_id: str | None = None,
 ) -> JSONResponse:
     """Share a sighting of an attribute the caller may read, as a hub sighting (MISP)."""
     name = "Could not add Sighting"
     try:
-        principal = await _principal(request, state, session)
         payload = await _json_body(request, state.settings.max_content_length, name)
 
         def work() -> JSONResponse:
