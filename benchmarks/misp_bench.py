@@ -73,6 +73,16 @@ COLLECTIONS = {
     "big": "MISP big event",
     "add": "MISP events/add",
 }
+PHASES = (
+    "import_cold",
+    "feed_consumer",
+    "feed_producer",
+    "import_warm",
+    "import_unchanged",
+    "big_cold",
+    "big_warm",
+    "events_add",
+)
 EPOCH = 1_767_225_600  # 2026-01-01T00:00:00Z: every generated timestamp counts from here
 
 
@@ -94,12 +104,12 @@ KINDS = (
     ("filename", "Payload delivery", False),
     ("hostname", "Network activity", True),
 )
-# Event TLP tags, in tenths: 1 CLEAR, 5 GREEN, 3 AMBER and 1 AMBER+STRICT or RED in turn.
+# Event TLP tags, in tenths: 1 CLEAR, 5 GREEN, 3 AMBER and 1 RED or AMBER+STRICT in turn.
 EVENT_TLP = (
     "tlp:clear",
     "tlp:green",
     "tlp:green",
-    None,  # AMBER+STRICT or RED, alternating (see make_event)
+    None,  # RED or AMBER+STRICT, alternating (see make_event)
     "tlp:green",
     "tlp:amber",
     "tlp:green",
@@ -232,17 +242,21 @@ def _objects(seed: int, event: int, first: int, count: int, stamp: int) -> list[
     return objects
 
 
-def make_event(seed: int, number: int, attributes: int) -> dict[str, Any]:
+def make_event(
+    seed: int, number: int, attributes: int, *, published: bool = True
+) -> dict[str, Any]:
     """Return MISP event ``number`` of the seed's corpus, with ``attributes`` attributes in all.
 
     About a tenth of the attributes are in objects (``file``: filename, md5, sha256;
     ``domain-ip``: domain, ip); the rest cycle through the eight types of :data:`KINDS`. The
     same seed, number and size always give the same event, byte for byte once serialised.
+    Events in feeds are published (misp-stix makes a STIX ``report`` of those); an event a
+    PyMISP script creates is not until it is published (misp-stix makes a ``grouping``).
     """
     stamp = EPOCH + seed * 100_003 + number * 3_600
     in_objects = attributes // 10 if attributes >= 20 else 0
     plain = attributes - in_objects
-    tlp = EVENT_TLP[number % 10] or ("tlp:amber+strict" if number % 20 < 10 else "tlp:red")
+    tlp = EVENT_TLP[number % 10] or ("tlp:red" if number % 20 < 10 else "tlp:amber+strict")
     tags = [_tag(tlp), _tag(OTHER_TAGS[number % len(OTHER_TAGS)])]
     day = time.strftime("%Y-%m-%d", time.gmtime(stamp))
     return {
@@ -252,7 +266,7 @@ def make_event(seed: int, number: int, attributes: int) -> dict[str, Any]:
             "date": day,
             "timestamp": str(stamp),
             "publish_timestamp": str(stamp),
-            "published": True,
+            "published": published,
             "analysis": "2",
             "threat_level_id": str(1 + number % 4),
             "distribution": "1" if number % 3 else "3",
@@ -269,10 +283,13 @@ def make_event(seed: int, number: int, attributes: int) -> dict[str, Any]:
     }
 
 
-def corpus(seed: int, attributes: int, per_event: int) -> Iterator[dict[str, Any]]:
+def corpus(
+    seed: int, attributes: int, per_event: int, *, published: bool = True
+) -> Iterator[dict[str, Any]]:
     """Yield events of ``per_event`` attributes (the last one smaller) totalling ``attributes``."""
     for number, first in enumerate(range(0, attributes, per_event)):
-        yield make_event(seed, number, min(per_event, attributes - first))
+        size = min(per_event, attributes - first)
+        yield make_event(seed, number, size, published=published)
 
 
 def count_attributes(event: dict[str, Any]) -> int:
@@ -310,7 +327,9 @@ class Corpus:
     mib: float = 0.0
 
 
-def write_corpus(directory: Path, seed: int, attributes: int, per_event: int) -> Corpus:
+def write_corpus(
+    directory: Path, seed: int, attributes: int, per_event: int, *, published: bool = True
+) -> Corpus:
     """Write the corpus twice: ``files/<uuid>.json`` and ``feed/`` (manifest, hashes, events)."""
     files, feed = directory / "files", directory / "feed"
     files.mkdir(parents=True)
@@ -319,7 +338,7 @@ def write_corpus(directory: Path, seed: int, attributes: int, per_event: int) ->
     result = Corpus(files=files, feed=feed, events=0, attributes=0, to_ids=0)
     size = 0
     with (feed / "hashes.csv").open("w", encoding="ascii") as hashes:
-        for event in corpus(seed, attributes, per_event):
+        for event in corpus(seed, attributes, per_event, published=published):
             body = event["Event"]
             text = json.dumps(event, separators=(",", ":"))
             size += len(text)
@@ -840,11 +859,17 @@ class Data:
 def generate(args: argparse.Namespace, directory: Path) -> Data:
     """Write the run's corpora: main and warm imports, two big events, the events/add set."""
     began = time.perf_counter()
-    main = write_corpus(directory / "main", args.seed, args.attributes, args.event_size)
-    warm = write_corpus(directory / "warm", args.seed + 1, args.attributes, args.event_size)
-    big_cold = write_corpus(directory / "big-cold", args.seed + 2, args.big, args.big)
-    big_warm = write_corpus(directory / "big-warm", args.seed + 3, args.big, args.big)
-    add_events = list(corpus(args.seed + 4, args.add_events * args.add_size, args.add_size))
+    published = not args.unpublished
+    size, big = args.event_size, args.big
+    main = write_corpus(directory / "main", args.seed, args.attributes, size, published=published)
+    warm = write_corpus(
+        directory / "warm", args.seed + 1, args.attributes, size, published=published
+    )
+    big_cold = write_corpus(directory / "big-cold", args.seed + 2, big, big, published=published)
+    big_warm = write_corpus(directory / "big-warm", args.seed + 3, big, big, published=published)
+    # What a PyMISP script adds is not published yet (MISPEvent's default).
+    add = args.add_events * args.add_size
+    add_events = list(corpus(args.seed + 4, add, args.add_size, published=False))
     return Data(main, warm, big_cold, big_warm, add_events, time.perf_counter() - began)
 
 
@@ -908,6 +933,8 @@ def run_hub(backend: str, args: argparse.Namespace, data: Data) -> dict[str, Any
     }
     try:
         for name, phase in phases.items():
+            if name in args.skip:
+                continue
             _say(f"varsel ({backend}): {name}")
             try:
                 entry[name] = phase()
@@ -943,7 +970,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "add_events": args.add_events,
             "add_size": args.add_size,
             "seed": args.seed,
+            "published": not args.unpublished,
             "backends": args.backends,
+            "skipped": args.skip,
             "quick": args.quick,
             "full_size": args.attributes >= 100_000 and args.big >= 100_000,
         },
@@ -1116,7 +1145,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "400, 3 events/add of 20",
     )
     parser.add_argument(
+        "--unpublished",
+        action="store_true",
+        help="import unpublished events (misp-stix makes groupings of them, not reports)",
+    )
+    parser.add_argument(
         "--no-hub", action="store_true", help="only generate the data and run misp-stix alone"
+    )
+    parser.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        choices=PHASES,
+        help="leave out a measurement of the hub (repeatable)",
     )
     parser.add_argument("--seed", type=int, default=16, help="seed of the generated events")
     parser.add_argument("--output", default=str(DEFAULT_OUTPUT), help="JSON results file")
