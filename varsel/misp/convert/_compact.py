@@ -17,7 +17,6 @@ INDICATOR_ALONE: Final[frozenset[str]] = frozenset(
     {
         "attachment",
         "authentihash",
-        "btc",
         "domain",
         "domain|ip",
         "email",
@@ -51,7 +50,6 @@ INDICATOR_ALONE: Final[frozenset[str]] = frozenset(
         "filename|vhash",
         "hostname",
         "hostname|port",
-        "iban",
         "imphash",
         "ip-dst",
         "ip-dst|port",
@@ -60,7 +58,6 @@ INDICATOR_ALONE: Final[frozenset[str]] = frozenset(
         "link",
         "md5",
         "mutex",
-        "pattern-in-file",
         "pehash",
         "regkey",
         "regkey|value",

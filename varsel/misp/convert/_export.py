@@ -17,7 +17,7 @@ from typing import Any
 
 from misp_stix_converter import MISPtoSTIX21Parser
 
-from varsel.misp.convert import _compact
+from varsel.misp.convert import _compact, _fast
 from varsel.misp.convert._placing import (
     Unplaceable,
     is_tlp_definition,
@@ -109,12 +109,64 @@ class _Export:
 
     # -- conversion -------------------------------------------------------------------------
 
-    def convert(self) -> None:
+    def convert(self, *, fast: bool = True) -> None:
+        built = self._fast_indicators() if fast else {}
+        whole = self.event
+        if built:
+            self.event = dict(
+                whole, Attribute=[a for a in whole.get("Attribute", ()) if a["uuid"] not in built]
+            )
         try:
             self.objects, self.messages = run_misp_stix(self.event)
         except Exception as exc:  # noqa: BLE001 - misp-stix raises anything; it becomes a reason
             self._convert_item_by_item(exc)
+        self.event = whole
+        if built:
+            self._merge_fast(built)
         self._keep_what_misp_stix_drops()
+
+    def _fast_indicators(self) -> dict[str, dict[str, Any]]:
+        if self.event.get("EventReport"):
+            return {}  # misp-stix's notes refer to the objects of the attributes they name
+        orgc = self.event.get("Orgc")
+        creator = None
+        if isinstance(orgc, Mapping) and orgc.get("name") is not None and orgc.get("uuid"):
+            creator = f"identity--{orgc['uuid']}"
+        built = {}
+        for attribute in self.event.get("Attribute", ()):
+            if _compact.compactable(attribute):
+                made = _fast.indicator(attribute, creator)
+                if made is not None:
+                    built[attribute["uuid"]] = made
+        return built
+
+    def _merge_fast(self, built: dict[str, dict[str, Any]]) -> None:
+        """Put the indicators built directly where misp-stix would have put them."""
+        empty_note = f"note--{self.uuid}"
+        if not self.event.get("Attribute") or len(built) < len(self.event["Attribute"]):
+            empty_note = ""  # misp-stix saw attributes, so it wrote no "empty event" note
+        objects = [o for o in self.objects if o["id"] != empty_note]
+        grouping = next(o for o in objects if o["type"] == "grouping")
+        attribute_uuids = {a["uuid"] for a in self.event.get("Attribute", ())}
+        by_item: dict[str, list[str]] = {}
+        rest: list[str] = []
+        for ref in grouping["object_refs"]:
+            if ref == empty_note:
+                continue
+            item = uuid_of(ref)
+            if item in attribute_uuids:
+                by_item.setdefault(item, []).append(ref)
+            else:
+                rest.append(ref)
+        refs: list[str] = []
+        for attribute in self.event.get("Attribute", ()):
+            if attribute["uuid"] in built:
+                refs.append(built[attribute["uuid"]]["id"])
+            else:
+                refs.extend(by_item.get(attribute["uuid"], ()))
+        grouping["object_refs"] = refs + rest
+        at = objects.index(grouping) + 1
+        self.objects = objects[:at] + list(built.values()) + objects[at:]
 
     def _keep_what_misp_stix_drops(self) -> None:
         grouping = next(obj for obj in self.objects if obj["type"] == "grouping")
@@ -379,11 +431,14 @@ def _reason(exc: BaseException) -> str:
     return text if len(text) <= 300 else text[:297] + "…"
 
 
-def event_to_stix(event: Mapping[str, Any], *, place: Placer) -> Converted:
-    """Return ``event`` as STIX 2.1 objects, each placed by ``place``; name every loss."""
+def event_to_stix(event: Mapping[str, Any], *, place: Placer, fast: bool = True) -> Converted:
+    """Return ``event`` as STIX 2.1 objects, each placed by ``place``; name every loss.
+
+    ``fast=False`` sends every attribute through ``misp-stix`` (the fast path's reference).
+    """
     clean, losses, attributes = read_event(event)
     export = _Export(clean, losses)
-    export.convert()
+    export.convert(fast=fast)
     export.check_coverage()
     export.objects = _compact.compact(export.objects, clean)
     export.place(place)

@@ -246,15 +246,17 @@ def _finish(
 
 
 def _report_as_event_report(event: dict[str, Any], report: Mapping[str, Any]) -> None:
-    reports = event.setdefault("EventReport", [])
+    description = str(report.get("description", ""))
+    # misp-stix's external parser makes an event report of the description under a name of
+    # its own: the hub's report is that event report, under the report's own name and uuid.
+    reports = [r for r in event.get("EventReport", ()) if r.get("content") != description]
+    event["EventReport"] = reports
     report_uuid = _uuid(str(report["id"]))
-    if any(r.get("uuid") == report_uuid for r in reports):
-        return
     reports.append(
         {
             "uuid": report_uuid,
             "name": str(report.get("name", "")),
-            "content": str(report.get("description", "")),
+            "content": description,
             "distribution": "5",
             "timestamp": event.get("timestamp"),
         }
