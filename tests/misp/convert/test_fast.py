@@ -11,8 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.misp.convert.conftest import CORPUS, EVENT_TIME, attribute, event, tag_placer
-from tests.misp.convert.roundtrip import Tally, attributes, differences, round_trip
+from tests.misp.convert.roundtrip import Tally, round_trip
 from varsel.misp.convert import _compact, _fast, event_to_stix
+from varsel.misp.convert._fidelity import attributes, differences
 
 _LABEL = st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=12)
 _HOSTS = st.lists(_LABEL, min_size=1, max_size=3).map(lambda parts: ".".join(parts) + ".org")

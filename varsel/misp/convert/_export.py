@@ -18,6 +18,8 @@ from typing import Any
 from misp_stix_converter import MISPtoSTIX21Parser
 
 from varsel.misp.convert import _compact, _fast
+from varsel.misp.convert._fidelity import attributes, differences
+from varsel.misp.convert._import import stix_to_event
 from varsel.misp.convert._placing import (
     Unplaceable,
     is_tlp_definition,
@@ -29,6 +31,7 @@ from varsel.misp.convert._placing import (
 from varsel.misp.convert._reading import describe, read_event
 from varsel.misp.convert._types import Converted, Loss, Placer
 from varsel.misp.sharing import Placement, Scope
+from varsel.sharing.tlp import TLP
 
 _CONTAINER_KEYS = ("Attribute", "Object", "EventReport")
 
@@ -60,8 +63,10 @@ _SCOPE_KEYS = ("distribution", "sharing_group_id", "SharingGroup", "published")
 PUBLISHED_PROPERTY = "x_varsel_published"
 """The grouping of a published event carries the time it was published."""
 OBJECT_ATTRIBUTES_PROPERTY = "x_varsel_misp_attributes"
-"""Each MISP object's STIX object carries its attributes' ``[relation, value, uuid, timestamp]``,
-which misp-stix does not keep (it derives new uuids on the way back)."""
+"""Each MISP object's STIX object carries its attributes' ``[relation, value, uuid, timestamp,
+comment]``, which misp-stix does not keep (it derives new uuids on the way back)."""
+COMMENT_PROPERTY = "x_varsel_misp_comment"
+"""The comment of an attribute misp-stix writes as observables, which have no description."""
 
 
 def _unscoped(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -103,6 +108,7 @@ class _Export:
         self.losses = losses
         self.messages: list[str] = []
         self.objects: list[dict[str, Any]] = []
+        self.fast: set[str] = set()
 
     def lose(self, item: str | None, what: str, reason: str) -> None:
         self.losses.append(Loss(self.uuid, item, what, reason))
@@ -111,6 +117,7 @@ class _Export:
 
     def convert(self, *, fast: bool = True) -> None:
         built = self._fast_indicators() if fast else {}
+        self.fast = set(built)
         whole = self.event
         if built:
             self.event = dict(
@@ -174,19 +181,27 @@ class _Export:
         if published is True or str(published).lower() in ("1", "true"):
             stamp = _int(self.event.get("publish_timestamp")) or self.timestamp
             grouping[PUBLISHED_PROPERTY] = stix_time(stamp)
+        comments = {
+            a["uuid"]: a["comment"]
+            for a in self.event.get("Attribute", ())
+            if isinstance(a.get("comment"), str) and a["comment"]
+        }
         members = {
             o["uuid"]: [
-                [a.get("object_relation"), a["value"], a["uuid"], a["timestamp"]]
+                [a.get("object_relation"), a["value"], a["uuid"], a["timestamp"], a.get("comment")]
                 for a in o["Attribute"]
             ]
             for o in self.event.get("Object", ())
         }
-        if not members:
+        if not members and not comments:
             return
+        described = {uuid_of(o["id"]) for o in self.objects if o.get("description")}
         for obj in self.objects:
             kind, _, item = obj["id"].partition("--")
             if item in members and kind not in ("relationship", "sighting", "opinion", "note"):
                 obj[OBJECT_ATTRIBUTES_PROPERTY] = members[item]
+            if kind == "observed-data" and item in comments and item not in described:
+                obj[COMMENT_PROPERTY] = comments[item]
 
     def _convert_item_by_item(self, first: Exception) -> None:
         shell = {k: v for k, v in self.event.items() if k not in _CONTAINER_KEYS}
@@ -380,6 +395,47 @@ class _Export:
                 _drop_refs(obj, dropped)
         self.objects = kept
 
+    # -- what does not come back ------------------------------------------------------------
+
+    def verify(self, fast: set[str]) -> None:
+        """Name as a loss each attribute misp-stix's parser does not give back as it was.
+
+        The objects of the fast path are left out: they are misp-stix's own output for types
+        whose round trip is proven (``_compact``), and reading them back would cost as much as
+        writing them.
+        """
+        lost = {loss.item for loss in self.losses}
+        checked = [
+            a
+            for a in attributes({"Attribute": self.event.get("Attribute", ())})
+            if a["uuid"] not in fast and a["uuid"] not in lost
+        ] + [
+            a
+            for o in self.event.get("Object", ())
+            if o["uuid"] not in lost
+            for a in o["Attribute"]
+            if a["uuid"] not in lost
+        ]
+        if not checked:
+            return
+        grouping = next(o for o in self.objects if o["type"] == "grouping")
+        members = [o for o in self.objects if o is not grouping and uuid_of(o["id"]) not in fast]
+        try:
+            back = stix_to_event(grouping, members, scope=_no_scope)
+        except Exception as exc:  # noqa: BLE001 - a reader would meet the same failure
+            self.lose(None, "the event", f"misp-stix cannot read it back: {_reason(exc)}")
+            return
+        returned = {a.get("uuid"): a for a in attributes(back)}
+        for attribute in checked:
+            diff = differences(attribute, returned.get(attribute["uuid"]))
+            if diff == ["missing"]:
+                reason = "misp-stix does not carry it to STIX and back"
+            elif diff:
+                reason = f"misp-stix does not carry its {', '.join(diff)} to STIX and back"
+            else:
+                continue
+            self.lose(attribute["uuid"], describe(attribute), reason)
+
     # -- versions ---------------------------------------------------------------------------
 
     def stamp_identities(self) -> None:
@@ -409,6 +465,10 @@ def _drop_refs(obj: dict[str, Any], dropped: set[str]) -> None:
         value = obj[key]
         if key.endswith("_refs") and isinstance(value, list):
             obj[key] = [v for v in value if v not in dropped]
+
+
+def _no_scope(level: TLP, recipients: tuple[str, ...]) -> tuple[int, list[str]]:
+    return 0, []
 
 
 def _int(value: Any) -> int | None:
@@ -443,6 +503,7 @@ def event_to_stix(event: Mapping[str, Any], *, place: Placer, fast: bool = True)
     export.objects = _compact.compact(export.objects, clean)
     export.place(place)
     export.stamp_identities()
+    export.verify(export.fast)
     return Converted(
         uuid=export.uuid,
         timestamp=export.timestamp,

@@ -44,7 +44,10 @@ def _placement(obj: Mapping[str, Any]) -> tuple[TLP, tuple[str, ...]]:
 
 PUBLISHED_PROPERTY: Final = "x_varsel_published"
 OBJECT_ATTRIBUTES_PROPERTY: Final = "x_varsel_misp_attributes"
-_OURS: Final = frozenset({RECIPIENTS_PROPERTY, PUBLISHED_PROPERTY, OBJECT_ATTRIBUTES_PROPERTY})
+COMMENT_PROPERTY: Final = "x_varsel_misp_comment"
+_OURS: Final = frozenset(
+    {RECIPIENTS_PROPERTY, PUBLISHED_PROPERTY, OBJECT_ATTRIBUTES_PROPERTY, COMMENT_PROPERTY}
+)
 
 
 def _unmarked(obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -152,6 +155,8 @@ def stix_to_event(
     _restore_timestamps(event, misp_event)
     _finish(event, grouping, event_uuid, places, misp_made)
     _restore_object_attributes(event, present.values())
+    _restore_comments(event, present.values())
+    _restore_sighting_uuids(event, present.values())
     published = grouping.get(PUBLISHED_PROPERTY)
     if isinstance(published, str):
         event["published"] = True
@@ -179,14 +184,70 @@ def _restore_object_attributes(event: dict[str, Any], members: Iterable[Mapping[
         rows = kept.get(str(misp_object.get("uuid")))
         if not rows:
             continue
-        by_key: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        by_key: dict[tuple[str, str], list[list[Any]]] = {}
         for row in rows:
-            if isinstance(row, list) and len(row) == 4:
-                by_key.setdefault((str(row[0]), str(row[1])), []).append((str(row[2]), str(row[3])))
+            if isinstance(row, list) and len(row) >= 4:
+                by_key.setdefault((str(row[0]), str(row[1])), []).append(row)
         for attribute in misp_object.get("Attribute", ()):
             found = by_key.get((str(attribute.get("object_relation")), str(attribute.get("value"))))
             if found:
-                attribute["uuid"], attribute["timestamp"] = found.pop(0)
+                row = found.pop(0)
+                attribute["uuid"], attribute["timestamp"] = str(row[2]), str(row[3])
+                if len(row) > 4 and isinstance(row[4], str) and not attribute.get("comment"):
+                    attribute["comment"] = row[4]
+
+
+def _restore_comments(event: dict[str, Any], members: Iterable[Mapping[str, Any]]) -> None:
+    """Give back the comment of an attribute written as observables, which have none."""
+    comments = {
+        _uuid(obj["id"]): obj[COMMENT_PROPERTY]
+        for obj in members
+        if isinstance(obj.get(COMMENT_PROPERTY), str)
+    }
+    for attribute in event.get("Attribute", ()):
+        comment = comments.get(str(attribute.get("uuid")))
+        if comment and not attribute.get("comment"):
+            attribute["comment"] = comment
+
+
+def _restore_sighting_uuids(event: dict[str, Any], members: Iterable[Mapping[str, Any]]) -> None:
+    """Give each sighting back its uuid, which misp-stix's parser does not keep.
+
+    A MISP sighting is a STIX ``sighting`` (type 0) or ``opinion`` (type 1, false positive) whose
+    id carries its uuid; it is found again by what it sighted, who sighted it and when.
+    """
+    found: dict[tuple[str, str, str, str], list[str]] = {}
+    for obj in members:
+        if obj.get("type") == "sighting":
+            refs = [obj.get("sighting_of_ref")]
+            who = (obj.get("where_sighted_refs") or [None])[0]
+            kind = "0"
+        elif obj.get("type") == "opinion":
+            refs = list(obj.get("object_refs") or ())
+            who = obj.get("x_misp_author_ref")
+            kind = "1"
+        else:
+            continue
+        when = _epoch(str(obj.get("modified", "")))
+        for ref in refs:
+            key = (_uuid(str(ref)), _uuid(str(who)), str(when), kind)
+            found.setdefault(key, []).append(_uuid(obj["id"]))
+    if not found:
+        return
+    for attribute in [*event.get("Attribute", ())] + [
+        a for o in event.get("Object", ()) for a in o.get("Attribute", ())
+    ]:
+        for sighting in attribute.get("Sighting", ()):
+            org = sighting.get("Organisation") or {}
+            key = (
+                str(attribute.get("uuid")),
+                str(org.get("uuid")),
+                str(sighting.get("date_sighting")),
+                str(sighting.get("type")),
+            )
+            uuids = found.get(key)
+            if uuids and "uuid" not in sighting:
+                sighting["uuid"] = uuids.pop(0)
 
 
 def _seconds(value: Any) -> str | None:
