@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import uuid as uuidlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, Final
 
 from misp_stix_converter import ExternalSTIX2toMISPParser, InternalSTIX2toMISPParser
@@ -41,8 +42,16 @@ def _placement(obj: Mapping[str, Any]) -> tuple[TLP, tuple[str, ...]]:
     return level, tuple(str(r) for r in recipients)
 
 
+PUBLISHED_PROPERTY: Final = "x_varsel_published"
+OBJECT_ATTRIBUTES_PROPERTY: Final = "x_varsel_misp_attributes"
+COMMENT_PROPERTY: Final = "x_varsel_misp_comment"
+_OURS: Final = frozenset(
+    {RECIPIENTS_PROPERTY, PUBLISHED_PROPERTY, OBJECT_ATTRIBUTES_PROPERTY, COMMENT_PROPERTY}
+)
+
+
 def _unmarked(obj: Mapping[str, Any]) -> dict[str, Any]:
-    copy = {k: v for k, v in obj.items() if k != RECIPIENTS_PROPERTY}
+    copy = {k: v for k, v in obj.items() if k not in _OURS}
     refs = [r for r in copy.get("object_marking_refs") or () if level_of_marking(str(r)) is None]
     if refs:
         copy["object_marking_refs"] = refs
@@ -145,7 +154,100 @@ def stix_to_event(
     event: dict[str, Any] = json.loads(misp_event.to_json())
     _restore_timestamps(event, misp_event)
     _finish(event, grouping, event_uuid, places, misp_made)
+    _restore_object_attributes(event, present.values())
+    _restore_comments(event, present.values())
+    _restore_sighting_uuids(event, present.values())
+    published = grouping.get(PUBLISHED_PROPERTY)
+    if isinstance(published, str):
+        event["published"] = True
+        stamp = _epoch(published)
+        if stamp is not None:
+            event["publish_timestamp"] = str(stamp)
     return {"Event": event}
+
+
+def _epoch(stamp: str) -> int | None:
+    try:
+        return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        return None
+
+
+def _restore_object_attributes(event: dict[str, Any], members: Iterable[Mapping[str, Any]]) -> None:
+    """Give each object attribute back the uuid and timestamp it had in MISP."""
+    kept: dict[str, list[Any]] = {}
+    for obj in members:
+        listed = obj.get(OBJECT_ATTRIBUTES_PROPERTY)
+        if isinstance(listed, list):
+            kept.setdefault(_uuid(obj["id"]), listed)
+    for misp_object in event.get("Object", ()):
+        rows = kept.get(str(misp_object.get("uuid")))
+        if not rows:
+            continue
+        by_key: dict[tuple[str, str], list[list[Any]]] = {}
+        for row in rows:
+            if isinstance(row, list) and len(row) >= 4:
+                by_key.setdefault((str(row[0]), str(row[1])), []).append(row)
+        for attribute in misp_object.get("Attribute", ()):
+            found = by_key.get((str(attribute.get("object_relation")), str(attribute.get("value"))))
+            if found:
+                row = found.pop(0)
+                attribute["uuid"], attribute["timestamp"] = str(row[2]), str(row[3])
+                if len(row) > 4 and isinstance(row[4], str) and not attribute.get("comment"):
+                    attribute["comment"] = row[4]
+
+
+def _restore_comments(event: dict[str, Any], members: Iterable[Mapping[str, Any]]) -> None:
+    """Give back the comment of an attribute written as observables, which have none."""
+    comments = {
+        _uuid(obj["id"]): obj[COMMENT_PROPERTY]
+        for obj in members
+        if isinstance(obj.get(COMMENT_PROPERTY), str)
+    }
+    for attribute in event.get("Attribute", ()):
+        comment = comments.get(str(attribute.get("uuid")))
+        if comment and not attribute.get("comment"):
+            attribute["comment"] = comment
+
+
+def _restore_sighting_uuids(event: dict[str, Any], members: Iterable[Mapping[str, Any]]) -> None:
+    """Give each sighting back its uuid, which misp-stix's parser does not keep.
+
+    A MISP sighting is a STIX ``sighting`` (type 0) or ``opinion`` (type 1, false positive) whose
+    id carries its uuid; it is found again by what it sighted, who sighted it and when.
+    """
+    found: dict[tuple[str, str, str, str], list[str]] = {}
+    for obj in members:
+        if obj.get("type") == "sighting":
+            refs = [obj.get("sighting_of_ref")]
+            who = (obj.get("where_sighted_refs") or [None])[0]
+            kind = "0"
+        elif obj.get("type") == "opinion":
+            refs = list(obj.get("object_refs") or ())
+            who = obj.get("x_misp_author_ref")
+            kind = "1"
+        else:
+            continue
+        when = _epoch(str(obj.get("modified", "")))
+        for ref in refs:
+            key = (_uuid(str(ref)), _uuid(str(who)), str(when), kind)
+            found.setdefault(key, []).append(_uuid(obj["id"]))
+    if not found:
+        return
+    for attribute in [*event.get("Attribute", ())] + [
+        a for o in event.get("Object", ()) for a in o.get("Attribute", ())
+    ]:
+        for sighting in attribute.get("Sighting", ()):
+            org = sighting.get("Organisation") or {}
+            key = (
+                str(attribute.get("uuid")),
+                str(org.get("uuid")),
+                str(sighting.get("date_sighting")),
+                str(sighting.get("type")),
+            )
+            uuids = found.get(key)
+            if uuids and "uuid" not in sighting:
+                sighting["uuid"] = uuids.pop(0)
 
 
 def _seconds(value: Any) -> str | None:
@@ -205,15 +307,17 @@ def _finish(
 
 
 def _report_as_event_report(event: dict[str, Any], report: Mapping[str, Any]) -> None:
-    reports = event.setdefault("EventReport", [])
+    description = str(report.get("description", ""))
+    # misp-stix's external parser makes an event report of the description under a name of
+    # its own: the hub's report is that event report, under the report's own name and uuid.
+    reports = [r for r in event.get("EventReport", ()) if r.get("content") != description]
+    event["EventReport"] = reports
     report_uuid = _uuid(str(report["id"]))
-    if any(r.get("uuid") == report_uuid for r in reports):
-        return
     reports.append(
         {
             "uuid": report_uuid,
             "name": str(report.get("name", "")),
-            "content": str(report.get("description", "")),
+            "content": description,
             "distribution": "5",
             "timestamp": event.get("timestamp"),
         }

@@ -1,0 +1,142 @@
+"""The indicator ``misp-stix`` makes of a plain to_ids attribute, built without ``misp-stix``.
+
+For the common simple types (IP addresses, domains, hostnames, URLs, MD5/SHA-1/SHA-256,
+e-mail addresses, file names) with a plain value, a valid category and nothing else attached
+(no tags, galaxies, sightings, first/last seen), the indicator ``misp-stix`` writes is a
+template: the same id, pattern, labels, kill chain phase and timestamps. Building that JSON
+directly skips PyMISP's and stix2's object models, which is most of the conversion's time.
+``tests/misp/convert/test_fast.py`` checks, over many generated attributes and the corpus, that
+the result equals what ``misp-stix`` writes; anything else goes through ``misp-stix``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from pymisp.abstract import describe_types
+
+_HOST: Final = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
+_URL: Final = re.compile(r"https?://[A-Za-z0-9._~:/?#\[\]@!$&()*+,;=%-]+")
+_EMAIL: Final = re.compile(r"[a-z0-9._%+-]+@" + _HOST.pattern)
+_FILENAME: Final = re.compile(r"[A-Za-z0-9._-]{1,200}")
+_HEX: Final = {
+    32: re.compile(r"[0-9a-f]{32}"),
+    40: re.compile(r"[0-9a-f]{40}"),
+    64: re.compile(r"[0-9a-f]{64}"),
+}
+
+
+def _ip(side: str) -> Callable[[str], str | None]:
+    def pattern(value: str) -> str | None:
+        try:
+            address = ipaddress.ip_address(value)
+        except ValueError:
+            return None
+        if str(address) != value:
+            return None
+        kind = "ipv4-addr" if address.version == 4 else "ipv6-addr"
+        return (
+            f"[network-traffic:{side}_ref.type = '{kind}' AND "
+            f"network-traffic:{side}_ref.value = '{value}']"
+        )
+
+    return pattern
+
+
+def _matching(regex: re.Pattern[str], template: str) -> Callable[[str], str | None]:
+    def pattern(value: str) -> str | None:
+        return template.format(value) if regex.fullmatch(value) else None
+
+    return pattern
+
+
+PATTERNS: Final[dict[str, Callable[[str], str | None]]] = {
+    "ip-src": _ip("src"),
+    "ip-dst": _ip("dst"),
+    "domain": _matching(_HOST, "[domain-name:value = '{}']"),
+    "hostname": _matching(_HOST, "[domain-name:value = '{}']"),
+    "url": _matching(_URL, "[url:value = '{}']"),
+    "md5": _matching(_HEX[32], "[file:hashes.MD5 = '{}']"),
+    "sha1": _matching(_HEX[40], "[file:hashes.'SHA-1' = '{}']"),
+    "sha256": _matching(_HEX[64], "[file:hashes.'SHA-256' = '{}']"),
+    "email": _matching(_EMAIL, "[email-addr:value = '{}']"),
+    "email-src": _matching(_EMAIL, "[email-message:from_ref.value = '{}']"),
+    "email-dst": _matching(_EMAIL, "[email-message:to_refs[*].value = '{}']"),
+    "filename": _matching(_FILENAME, "[file:name = '{}']"),
+}
+"""The fast types and the pattern of a value ``misp-stix`` would write as it is (else None)."""
+
+_CATEGORIES: Final[dict[str, frozenset[str]]] = {
+    kind: frozenset(
+        category
+        for category, kinds in describe_types["category_type_mappings"].items()
+        if kind in kinds
+    )
+    for kind in PATTERNS
+}
+# Anything attached that misp-stix turns into more than the template (or PyMISP would check).
+_ATTACHED: Final = (
+    "Tag",
+    "Galaxy",
+    "Sighting",
+    "first_seen",
+    "last_seen",
+    "data",
+    "object_relation",
+    "Note",
+    "Opinion",
+    "Relationship",
+    "AttributeTag",
+)
+_UUID: Final = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+)  # RFC 4122
+
+
+def _stamps(seconds: int) -> tuple[str, str]:
+    moment = datetime.fromtimestamp(seconds, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.000Z"), moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def indicator(attribute: Mapping[str, Any], creator: str | None) -> dict[str, Any] | None:
+    """Return the indicator ``misp-stix`` makes of a to_ids ``attribute``, or None when the
+    attribute is not one the fast path takes (then it goes through ``misp-stix``)."""
+    if attribute.get("to_ids") not in (True, "1", "true", "True", 1):
+        return None
+    kind = attribute.get("type")
+    make = PATTERNS.get(kind)  # type: ignore[arg-type]
+    category = attribute.get("category")
+    if make is None or category not in _CATEGORIES[kind]:  # type: ignore[index]
+        return None
+    if any(attribute.get(key) for key in _ATTACHED):
+        return None
+    comment = attribute.get("comment") or ""
+    value = attribute["value"]
+    if not isinstance(comment, str) or not _UUID.fullmatch(attribute["uuid"]):
+        return None
+    pattern = make(value)
+    if pattern is None:
+        return None
+    created, valid_from = _stamps(int(attribute["timestamp"]))
+    obj: dict[str, Any] = {
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": f"indicator--{attribute['uuid']}",
+    }
+    if creator is not None:
+        obj["created_by_ref"] = creator
+    obj["created"] = created
+    obj["modified"] = created
+    if comment:
+        obj["description"] = comment
+    obj["pattern"] = pattern
+    obj["pattern_type"] = "stix"
+    obj["pattern_version"] = "2.1"
+    obj["valid_from"] = valid_from
+    obj["kill_chain_phases"] = [{"kill_chain_name": "misp-category", "phase_name": category}]
+    obj["labels"] = [f'misp:type="{kind}"', f'misp:category="{category}"']
+    return obj
