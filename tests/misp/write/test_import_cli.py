@@ -81,7 +81,7 @@ def test_every_input_form_is_imported(setup: Setup, tmp_path: Path) -> None:
 
 
 def test_bad_input_is_reported_item_by_item(setup: Setup, tmp_path: Path) -> None:
-    good = event([attribute("203.0.113.50"), attribute("odd", kind="no-such-misp-type")])
+    good = event([attribute("30.250.0.50"), attribute("odd", kind="no-such-misp-type")])
     newer = event(addresses(2), timestamp=1_700_000_900)
     older = json.loads(json.dumps(newer))
     older["Event"]["timestamp"] = "1700000100"
