@@ -1,0 +1,397 @@
+"""MISP event → STIX 2.1 objects through ``misp-stix``, then placed, compacted and checked.
+
+The whole event goes through ``misp-stix`` in one call. When that call raises, the event is
+converted again item by item (the event's own part, then each attribute, object and report on
+its own), so one item ``misp-stix`` cannot take costs that item alone, named as a loss. After
+conversion every attribute, object, report, sighting and galaxy cluster is looked for among the
+objects made (their ids carry the item's uuid); whatever is missing is a loss with the reason
+``misp-stix`` gave, or "made nothing of it". Nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from misp_stix_converter import MISPtoSTIX21Parser
+
+from varsel.misp.convert import _compact
+from varsel.misp.convert._placing import (
+    Unplaceable,
+    is_tlp_definition,
+    mark,
+    narrower,
+    scope_of,
+    tag_names,
+)
+from varsel.misp.convert._reading import describe, read_event
+from varsel.misp.convert._types import Converted, Loss, Placer
+from varsel.misp.sharing import Placement, Scope
+
+_CONTAINER_KEYS = ("Attribute", "Object", "EventReport")
+
+
+def stix_time(seconds: int) -> str:
+    """Return ``seconds`` since the epoch as the STIX timestamp ``misp-stix`` writes."""
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def _as_dict(obj: Any) -> dict[str, Any]:
+    if isinstance(obj, dict):
+        return obj
+    loaded: dict[str, Any] = json.loads(obj.serialize())
+    return loaded
+
+
+def _messages(parser: MISPtoSTIX21Parser) -> list[str]:
+    found: list[str] = []
+    for store in (parser.errors, parser.warnings):
+        for messages in store.values():
+            found.extend(str(m) for m in messages)
+    return found
+
+
+# What misp-stix does not convert (placement does), or converts in a way the hub cannot keep:
+# PyMISP refuses a sharing group named by uuid alone, and a published event becomes a STIX
+# report instead of the grouping (its id would change when the event is published).
+_SCOPE_KEYS = ("distribution", "sharing_group_id", "SharingGroup", "published")
+PUBLISHED_PROPERTY = "x_varsel_published"
+"""The grouping of a published event carries the time it was published."""
+OBJECT_ATTRIBUTES_PROPERTY = "x_varsel_misp_attributes"
+"""Each MISP object's STIX object carries its attributes' ``[relation, value, uuid, timestamp]``,
+which misp-stix does not keep (it derives new uuids on the way back)."""
+
+
+def _unscoped(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in item.items() if k not in _SCOPE_KEYS}
+
+
+def _without_scopes(event: Mapping[str, Any]) -> dict[str, Any]:
+    """Return ``event`` without MISP's distribution and sharing groups, which ``misp-stix``
+    does not convert (placement does) but PyMISP checks, refusing a sharing group by uuid."""
+    bare = _unscoped(event)
+    bare["Attribute"] = [_unscoped(a) for a in event.get("Attribute", ())]
+    bare["Object"] = [
+        dict(_unscoped(o), Attribute=[_unscoped(a) for a in o["Attribute"]])
+        for o in event.get("Object", ())
+    ]
+    bare["EventReport"] = [_unscoped(r) for r in event.get("EventReport", ())]
+    return bare
+
+
+def run_misp_stix(event: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Return the STIX objects ``misp-stix`` makes of one bare event, and what it reported."""
+    parser = MISPtoSTIX21Parser()
+    parser.parse_misp_event({"Event": _without_scopes(event)})
+    return [_as_dict(obj) for obj in parser.stix_objects], _messages(parser)
+
+
+def uuid_of(stix_id: str) -> str:
+    """Return the uuid part of a STIX id."""
+    return stix_id.partition("--")[2]
+
+
+class _Export:
+    """One event's conversion: the objects, the losses, and whose each object is."""
+
+    def __init__(self, event: dict[str, Any], losses: list[Loss]) -> None:
+        self.event = event
+        self.uuid: str = event["uuid"]
+        self.timestamp = int(event["timestamp"])
+        self.losses = losses
+        self.messages: list[str] = []
+        self.objects: list[dict[str, Any]] = []
+
+    def lose(self, item: str | None, what: str, reason: str) -> None:
+        self.losses.append(Loss(self.uuid, item, what, reason))
+
+    # -- conversion -------------------------------------------------------------------------
+
+    def convert(self) -> None:
+        try:
+            self.objects, self.messages = run_misp_stix(self.event)
+        except Exception as exc:  # noqa: BLE001 - misp-stix raises anything; it becomes a reason
+            self._convert_item_by_item(exc)
+        self._keep_what_misp_stix_drops()
+
+    def _keep_what_misp_stix_drops(self) -> None:
+        grouping = next(obj for obj in self.objects if obj["type"] == "grouping")
+        published = self.event.get("published")
+        if published is True or str(published).lower() in ("1", "true"):
+            stamp = _int(self.event.get("publish_timestamp")) or self.timestamp
+            grouping[PUBLISHED_PROPERTY] = stix_time(stamp)
+        members = {
+            o["uuid"]: [
+                [a.get("object_relation"), a["value"], a["uuid"], a["timestamp"]]
+                for a in o["Attribute"]
+            ]
+            for o in self.event.get("Object", ())
+        }
+        if not members:
+            return
+        for obj in self.objects:
+            kind, _, item = obj["id"].partition("--")
+            if item in members and kind not in ("relationship", "sighting", "opinion", "note"):
+                obj[OBJECT_ATTRIBUTES_PROPERTY] = members[item]
+
+    def _convert_item_by_item(self, first: Exception) -> None:
+        shell = {k: v for k, v in self.event.items() if k not in _CONTAINER_KEYS}
+        try:
+            objects, self.messages = run_misp_stix(shell)
+        except Exception as exc:  # noqa: BLE001
+            from varsel.errors import InvalidInput
+
+            raise InvalidInput(
+                f"event {self.uuid}: misp-stix cannot convert the event itself: "
+                f"{_reason(exc)} (first failure: {_reason(first)})"
+            ) from exc
+        by_id = {obj["id"]: obj for obj in objects}
+        grouping = next(obj for obj in objects if obj["type"] == "grouping")
+        refs: list[str] = [
+            ref for ref in grouping["object_refs"] if not ref.startswith("note--" + self.uuid)
+        ]
+        for key, what in (
+            ("Attribute", describe),
+            ("Object", _object_what),
+            ("EventReport", _report_what),
+        ):
+            for item in self.event.get(key, ()):
+                alone = dict(shell, **{key: [item]})
+                try:
+                    made, messages = run_misp_stix(alone)
+                except Exception as exc:  # noqa: BLE001
+                    self.lose(item["uuid"], what(item), f"misp-stix failed on it: {_reason(exc)}")
+                    continue
+                self.messages.extend(messages)
+                for obj in made:
+                    if obj["type"] == "grouping":
+                        refs.extend(r for r in obj["object_refs"] if r not in by_id)
+                    elif obj["id"] not in by_id:
+                        by_id[obj["id"]] = obj
+        grouping["object_refs"] = list(dict.fromkeys(r for r in refs if r in by_id))
+        self.objects = list(by_id.values())
+
+    # -- what did not become STIX -----------------------------------------------------------
+
+    def check_coverage(self) -> None:
+        made = {uuid_of(obj["id"]) for obj in self.objects}
+        labels = {label for obj in self.objects for label in obj.get("labels", ())}
+
+        def missing(item: str, what: str) -> None:
+            said = next((m for m in self.messages if item in m), None)
+            reason = f"misp-stix: {said}" if said else "misp-stix made no STIX object of it"
+            self.lose(item, what, reason)
+
+        for attribute in self.event.get("Attribute", ()):
+            if attribute["uuid"] not in made:
+                missing(attribute["uuid"], describe(attribute))
+            else:
+                self._check_sightings(attribute, made)
+            self._check_galaxies(attribute.get("Galaxy"), made, labels)
+        for misp_object in self.event.get("Object", ()):
+            if misp_object["uuid"] not in made:
+                missing(misp_object["uuid"], _object_what(misp_object))
+                continue
+            for attribute in misp_object["Attribute"]:
+                self._check_sightings(attribute, made)
+                self._check_galaxies(attribute.get("Galaxy"), made, labels)
+        for report in self.event.get("EventReport", ()):
+            if report["uuid"] not in made:
+                missing(report["uuid"], _report_what(report))
+        self._check_galaxies(self.event.get("Galaxy"), made, labels)
+
+    def _check_sightings(self, attribute: Mapping[str, Any], made: set[str]) -> None:
+        for sighting in attribute.get("Sighting", ()):
+            if sighting["uuid"] not in made:
+                self.lose(
+                    sighting["uuid"],
+                    f"sighting of {describe(attribute)}",
+                    "misp-stix made no STIX sighting or opinion of it",
+                )
+
+    def _check_galaxies(self, galaxies: Any, made: set[str], labels: set[str]) -> None:
+        for galaxy in galaxies or ():
+            if not isinstance(galaxy, Mapping):
+                self.lose(None, "a galaxy", "it is not a JSON object")
+                continue
+            for cluster in galaxy.get("GalaxyCluster") or ():
+                if not isinstance(cluster, Mapping):
+                    continue
+                cluster_uuid = str(cluster.get("uuid", ""))
+                tag = cluster.get("tag_name")
+                if cluster_uuid in made or (isinstance(tag, str) and tag in labels):
+                    continue
+                name = f"galaxy cluster {galaxy.get('type', '?')} {cluster.get('value', '?')}"
+                self.lose(cluster_uuid or None, name, "misp-stix made nothing of it")
+
+    # -- placement --------------------------------------------------------------------------
+
+    def place(self, place: Placer) -> None:
+        orgc = self.event.get("Orgc") or self.event.get("Org") or {}
+        producer = str(orgc.get("name", "")) if isinstance(orgc, Mapping) else ""
+        event_scope = scope_of(self.event, Scope(0, None, (), producer))
+        event_place = place(event_scope)
+        placements: dict[str, Placement] = {self.uuid: event_place}
+        unplaceable: set[str] = set()
+
+        def item_place(
+            item: Mapping[str, Any], parent_scope: Scope, parent: Placement, what: str
+        ) -> tuple[Scope, Placement] | None:
+            scope = scope_of(item, parent_scope)
+            try:
+                own = narrower(place(scope), parent)
+            except Unplaceable as exc:
+                self.lose(item["uuid"], what, f"cannot be placed: {exc}")
+                unplaceable.add(item["uuid"])
+                return None
+            placements[item["uuid"]] = own
+            return scope, own
+
+        for attribute in self.event.get("Attribute", ()):
+            placed = item_place(attribute, event_scope, event_place, describe(attribute))
+            if placed is not None:
+                for sighting in attribute.get("Sighting", ()):
+                    placements[sighting["uuid"]] = placed[1]
+        for misp_object in self.event.get("Object", ()):
+            object_scope = scope_of(
+                misp_object,
+                event_scope,
+                extra_tags=tuple(t for a in misp_object["Attribute"] for t in tag_names(a)),
+            )
+            try:
+                object_place = narrower(place(object_scope), event_place)
+                for attribute in misp_object["Attribute"]:
+                    own = narrower(place(scope_of(attribute, object_scope)), object_place)
+                    object_place = narrower(object_place, own)
+            except Unplaceable as exc:
+                self.lose(
+                    misp_object["uuid"], _object_what(misp_object), f"cannot be placed: {exc}"
+                )
+                unplaceable.add(misp_object["uuid"])
+                continue
+            placements[misp_object["uuid"]] = object_place
+            for attribute in misp_object["Attribute"]:
+                placements[attribute["uuid"]] = object_place
+                for sighting in attribute.get("Sighting", ()):
+                    placements[sighting["uuid"]] = object_place
+        for report in self.event.get("EventReport", ()):
+            item_place(report, event_scope, event_place, _report_what(report))
+        self._apply(event_place, placements, unplaceable)
+
+    def _apply(
+        self, event_place: Placement, placements: dict[str, Placement], unplaceable: set[str]
+    ) -> None:
+        kept: list[dict[str, Any]] = []
+        dropped: set[str] = set()
+        for obj in self.objects:
+            if is_tlp_definition(obj):
+                continue
+            if uuid_of(obj["id"]) in unplaceable:
+                dropped.add(obj["id"])
+                continue
+            kept.append(obj)
+        by_id: dict[str, Placement] = {}
+        for obj in kept:
+            found = placements.get(uuid_of(obj["id"]))
+            if found is not None:
+                by_id[obj["id"]] = found
+        # Whatever is not an item's own (galaxy clusters, identities, relationships) is placed
+        # as narrowly as the narrowest item it is tied to, and never broader than the event.
+        for obj in kept:
+            if obj["id"] in by_id or obj["type"] == "marking-definition":
+                continue
+            tied = [by_id[ref] for ref in _refs(obj) if ref in by_id]
+            placement: Placement | None = event_place
+            for other in tied:
+                try:
+                    placement = narrower(placement, other) if placement else None
+                except Unplaceable:
+                    placement = None
+            if placement is None:
+                self.lose(
+                    None,
+                    f"{obj['type']} {obj['id']}",
+                    "it is tied to items that have no reader in common, so no placement fits it",
+                )
+                dropped.add(obj["id"])
+                continue
+            by_id[obj["id"]] = placement
+        kept = [obj for obj in kept if obj["id"] not in dropped]
+        for obj in kept:
+            if obj["type"] == "marking-definition":
+                continue
+            mark(obj, by_id[obj["id"]])
+        if dropped:
+            for obj in kept:
+                _drop_refs(obj, dropped)
+        self.objects = kept
+
+    # -- versions ---------------------------------------------------------------------------
+
+    def stamp_identities(self) -> None:
+        # misp-stix stamps the identities of sighting organisations with the time of
+        # conversion; the event's timestamp keeps a re-import of the same event identical.
+        stamp = stix_time(self.timestamp)
+        for obj in self.objects:
+            if obj["type"] == "identity" and obj.get("created", "") > stamp:
+                obj["created"] = obj["modified"] = stamp
+
+    def order(self) -> list[dict[str, Any]]:
+        grouping = [obj for obj in self.objects if obj["type"] == "grouping"]
+        rest = [obj for obj in self.objects if obj["type"] != "grouping"]
+        return grouping + rest
+
+
+def _refs(obj: Mapping[str, Any]) -> Iterable[str]:
+    for key, value in obj.items():
+        if key.endswith("_ref") and isinstance(value, str):
+            yield value
+        elif key.endswith("_refs") and isinstance(value, list) and key != "object_marking_refs":
+            yield from (v for v in value if isinstance(v, str))
+
+
+def _drop_refs(obj: dict[str, Any], dropped: set[str]) -> None:
+    for key in list(obj):
+        value = obj[key]
+        if key.endswith("_refs") and isinstance(value, list):
+            obj[key] = [v for v in value if v not in dropped]
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _object_what(misp_object: Mapping[str, Any]) -> str:
+    return f"object {misp_object.get('name', '?')}"
+
+
+def _report_what(report: Mapping[str, Any]) -> str:
+    return f"event report {str(report.get('name', '?'))[:60]}"
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "…"
+
+
+def event_to_stix(event: Mapping[str, Any], *, place: Placer) -> Converted:
+    """Return ``event`` as STIX 2.1 objects, each placed by ``place``; name every loss."""
+    clean, losses, attributes = read_event(event)
+    export = _Export(clean, losses)
+    export.convert()
+    export.check_coverage()
+    export.objects = _compact.compact(export.objects, clean)
+    export.place(place)
+    export.stamp_identities()
+    return Converted(
+        uuid=export.uuid,
+        timestamp=export.timestamp,
+        objects=export.order(),
+        losses=export.losses,
+        attributes=attributes,
+    )

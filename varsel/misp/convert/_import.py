@@ -1,0 +1,261 @@
+"""STIX 2.1 objects a reader may read → the MISP event, through ``misp-stix``'s parsers.
+
+The grouping ``misp-stix`` made of a MISP event goes back through ``InternalSTIX2toMISPParser``;
+any other grouping or a hub-native ``report`` (shared over TAXII, not from MISP) through
+``ExternalSTIX2toMISPParser``, and a ``report``'s description becomes an event report. The hub's
+markings never reach ``misp-stix``: each object's TLP 2.0 level and recipients become MISP's
+distribution and ``tlp:*`` tags through ``misp_scope`` (never broader); an item placed as its
+event is, inherits (distribution 5) as it did in MISP.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid as uuidlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Final
+
+from misp_stix_converter import ExternalSTIX2toMISPParser, InternalSTIX2toMISPParser
+from misp_stix_converter.tools import load_stix2_content
+
+from varsel.errors import InvalidInput
+from varsel.sharing.ingest import RECIPIENTS_PROPERTY
+from varsel.sharing.tlp import TLP, level_of_marking
+
+Scoper = Callable[[TLP, tuple[str, ...]], tuple[int, list[str]]]
+"""Maps a hub item's TLP level and recipients to MISP's distribution and ``tlp:*`` tags."""
+
+MISP_TOOL_LABEL: Final = 'misp:tool="MISP-STIX-Converter"'
+# What misp-stix adds on the way out and reads back as event tags; not the event's own.
+_CONVERTER_TAGS: Final = frozenset({"Threat-Report", MISP_TOOL_LABEL})
+_PRODUCER_TAG: Final = "misp-galaxy:producer="
+_CONTAINERS: Final = ("grouping", "report")
+
+
+def _placement(obj: Mapping[str, Any]) -> tuple[TLP, tuple[str, ...]]:
+    refs = obj.get("object_marking_refs") or ()
+    levels = [lvl for ref in refs if isinstance(ref, str) and (lvl := level_of_marking(ref))]
+    # An object stored without a TLP marking is read as RED: never broader than stored.
+    level = max(levels, key=lambda lvl: lvl.rank) if levels else TLP.RED
+    recipients = obj.get(RECIPIENTS_PROPERTY) or ()
+    return level, tuple(str(r) for r in recipients)
+
+
+PUBLISHED_PROPERTY: Final = "x_varsel_published"
+OBJECT_ATTRIBUTES_PROPERTY: Final = "x_varsel_misp_attributes"
+_OURS: Final = frozenset({RECIPIENTS_PROPERTY, PUBLISHED_PROPERTY, OBJECT_ATTRIBUTES_PROPERTY})
+
+
+def _unmarked(obj: Mapping[str, Any]) -> dict[str, Any]:
+    copy = {k: v for k, v in obj.items() if k not in _OURS}
+    refs = [r for r in copy.get("object_marking_refs") or () if level_of_marking(str(r)) is None]
+    if refs:
+        copy["object_marking_refs"] = refs
+    else:
+        copy.pop("object_marking_refs", None)
+    return copy
+
+
+def _uuid(stix_id: str) -> str:
+    return stix_id.partition("--")[2]
+
+
+def _is_misp_made(objects: Iterable[Mapping[str, Any]]) -> bool:
+    return any(MISP_TOOL_LABEL in (obj.get("labels") or ()) for obj in objects)
+
+
+class _Places:
+    """Each item's distribution and tags from the markings of the STIX objects made of it."""
+
+    def __init__(self, scope: Scoper, event: tuple[TLP, tuple[str, ...]]) -> None:
+        self._scope = scope
+        self.event = event
+        self.by_uuid: dict[str, tuple[TLP, tuple[str, ...]]] = {}
+
+    def add(self, obj: Mapping[str, Any]) -> None:
+        found = _placement(obj)
+        known = self.by_uuid.get(_uuid(obj["id"]))
+        if known is None or found[0].rank > known[0].rank:
+            self.by_uuid[_uuid(obj["id"])] = found
+
+    def apply(self, item: dict[str, Any]) -> None:
+        """Set ``item``'s distribution and tlp tags: 5 (inherit) when placed as its event."""
+        place = self.by_uuid.get(str(item.get("uuid")), self.event)
+        tags = [t for t in item.get("Tag", ()) if not _is_tlp_tag(t)]
+        if place == self.event:
+            item["distribution"] = "5"
+        else:
+            spread, names = self._scope(*place)
+            item["distribution"] = str(spread)
+            tags.extend({"name": name} for name in names)
+        if tags or "Tag" in item:
+            item["Tag"] = tags
+
+
+def _is_tlp_tag(tag: Any) -> bool:
+    name = tag.get("name") if isinstance(tag, Mapping) else tag
+    return isinstance(name, str) and name.lower().startswith("tlp:")
+
+
+def _checked(grouping: Mapping[str, Any], members: Sequence[Mapping[str, Any]]) -> str:
+    if not isinstance(grouping, Mapping) or grouping.get("type") not in _CONTAINERS:
+        raise InvalidInput("a MISP event is read from a STIX grouping or report")
+    stix_id = grouping.get("id")
+    try:
+        event_uuid = str(uuidlib.UUID(_uuid(str(stix_id))))
+    except ValueError:
+        raise InvalidInput(f"{str(stix_id)[:80]!r} is not a STIX id") from None
+    for obj in members:
+        if not isinstance(obj, Mapping) or not isinstance(obj.get("id"), str):
+            raise InvalidInput(f"grouping {stix_id}: a member is not a STIX object")
+    return event_uuid
+
+
+def stix_to_event(
+    grouping: Mapping[str, Any],
+    members: Sequence[Mapping[str, Any]],
+    *,
+    scope: Scoper | None = None,
+) -> dict[str, Any]:
+    """Return the MISP event (``{"Event": {…}}``) of ``grouping`` and the ``members`` one reads.
+
+    ``scope`` maps a TLP level and recipients to MISP's distribution and tags
+    (:func:`varsel.misp.sharing.misp_scope` unless given).
+    """
+    if scope is None:
+        from varsel.misp.sharing import misp_scope
+
+        scope = misp_scope
+    event_uuid = _checked(grouping, members)
+    present = {obj["id"]: obj for obj in members if obj["id"] != grouping["id"]}
+    container = _unmarked(grouping)
+    refs = [ref for ref in grouping.get("object_refs") or () if ref in present]
+    # Relationships, sightings and notes the reader may read belong to the event as well.
+    refs.extend(ref for ref in present if ref not in set(refs))
+    container["object_refs"] = refs
+    places = _Places(scope, _placement(grouping))
+    for obj in present.values():
+        places.add(obj)
+    objects = [container, *(_unmarked(obj) for obj in present.values())]
+    misp_made = _is_misp_made([grouping])
+    parser: InternalSTIX2toMISPParser | ExternalSTIX2toMISPParser = (
+        InternalSTIX2toMISPParser() if misp_made else ExternalSTIX2toMISPParser()
+    )
+    bundle = load_stix2_content(
+        {"type": "bundle", "id": f"bundle--{event_uuid}", "objects": objects}
+    )
+    parser.load_stix_bundle(bundle)
+    parser.parse_stix_bundle(single_event=True)
+    misp_event = parser.misp_event
+    event: dict[str, Any] = json.loads(misp_event.to_json())
+    _restore_timestamps(event, misp_event)
+    _finish(event, grouping, event_uuid, places, misp_made)
+    _restore_object_attributes(event, present.values())
+    published = grouping.get(PUBLISHED_PROPERTY)
+    if isinstance(published, str):
+        event["published"] = True
+        stamp = _epoch(published)
+        if stamp is not None:
+            event["publish_timestamp"] = str(stamp)
+    return {"Event": event}
+
+
+def _epoch(stamp: str) -> int | None:
+    try:
+        return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        return None
+
+
+def _restore_object_attributes(event: dict[str, Any], members: Iterable[Mapping[str, Any]]) -> None:
+    """Give each object attribute back the uuid and timestamp it had in MISP."""
+    kept: dict[str, list[Any]] = {}
+    for obj in members:
+        listed = obj.get(OBJECT_ATTRIBUTES_PROPERTY)
+        if isinstance(listed, list):
+            kept.setdefault(_uuid(obj["id"]), listed)
+    for misp_object in event.get("Object", ()):
+        rows = kept.get(str(misp_object.get("uuid")))
+        if not rows:
+            continue
+        by_key: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        for row in rows:
+            if isinstance(row, list) and len(row) == 4:
+                by_key.setdefault((str(row[0]), str(row[1])), []).append((str(row[2]), str(row[3])))
+        for attribute in misp_object.get("Attribute", ()):
+            found = by_key.get((str(attribute.get("object_relation")), str(attribute.get("value"))))
+            if found:
+                attribute["uuid"], attribute["timestamp"] = found.pop(0)
+
+
+def _seconds(value: Any) -> str | None:
+    stamp = getattr(value, "timestamp", None)
+    return str(int(stamp())) if callable(stamp) else None
+
+
+def _restore_timestamps(event: dict[str, Any], misp_event: Any) -> None:
+    """Put back the timestamps PyMISP leaves out of the JSON of an item it counts as edited."""
+    known: dict[str, str] = {}
+    for attribute in misp_event.attributes:
+        if (stamp := _seconds(getattr(attribute, "timestamp", None))) is not None:
+            known[str(attribute.uuid)] = stamp
+    for misp_object in misp_event.objects:
+        if (stamp := _seconds(getattr(misp_object, "timestamp", None))) is not None:
+            known[str(misp_object.uuid)] = stamp
+        for attribute in misp_object.attributes:
+            if (stamp := _seconds(getattr(attribute, "timestamp", None))) is not None:
+                known[str(attribute.uuid)] = stamp
+    items = [*event.get("Attribute", ()), *event.get("Object", ())]
+    items += [a for o in event.get("Object", ()) for a in o.get("Attribute", ())]
+    for item in items:
+        if "timestamp" not in item and str(item.get("uuid")) in known:
+            item["timestamp"] = known[str(item["uuid"])]
+
+
+def _finish(
+    event: dict[str, Any],
+    grouping: Mapping[str, Any],
+    event_uuid: str,
+    places: _Places,
+    misp_made: bool,
+) -> None:
+    event["uuid"] = event_uuid
+    event["info"] = str(grouping.get("name") or event.get("info") or "")
+    spread, tlp_tags = places._scope(*places.event)
+    event["distribution"] = str(spread)
+    tags = [
+        t
+        for t in event.get("Tag", ())
+        if not _is_tlp_tag(t)
+        and not (misp_made and (t.get("name") in _CONVERTER_TAGS))
+        and not str(t.get("name", "")).startswith(_PRODUCER_TAG)
+    ]
+    event["Tag"] = tags + [{"name": name} for name in tlp_tags]
+    for attribute in event.get("Attribute", ()):
+        places.apply(attribute)
+    for misp_object in event.get("Object", ()):
+        places.apply(misp_object)
+        for attribute in misp_object.get("Attribute", ()):
+            attribute["distribution"] = "5"
+            attribute["Tag"] = [t for t in attribute.get("Tag", ()) if not _is_tlp_tag(t)]
+    for report in event.get("EventReport", ()):
+        places.apply(report)
+    if grouping.get("type") == "report" and not misp_made:
+        _report_as_event_report(event, grouping)
+
+
+def _report_as_event_report(event: dict[str, Any], report: Mapping[str, Any]) -> None:
+    reports = event.setdefault("EventReport", [])
+    report_uuid = _uuid(str(report["id"]))
+    if any(r.get("uuid") == report_uuid for r in reports):
+        return
+    reports.append(
+        {
+            "uuid": report_uuid,
+            "name": str(report.get("name", "")),
+            "content": str(report.get("description", "")),
+            "distribution": "5",
+            "timestamp": event.get("timestamp"),
+        }
+    )
