@@ -15,6 +15,12 @@ from varsel.incidents.models import (
     Task,
     TimelineEntry,
 )
+from varsel.misp.models import (
+    MispCeiling,
+    MispOrgCollection,
+    MispSharingGroup,
+    MispSharingGroupOrg,
+)
 from varsel.orgs.models import (
     ApiToken,
     AuthFailure,
@@ -54,6 +60,10 @@ __all__ = [
     "PeerLink",
     "Peer",
     "Lease",
+    "MispCeiling",
+    "MispOrgCollection",
+    "MispSharingGroup",
+    "MispSharingGroupOrg",
     "ApiToken",
     "AuditEvent",
     "AuditHead",

@@ -10,9 +10,48 @@ so that the hub never lets more organisations read an item than MISP's side allo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from varsel.sharing.tlp import TLP
+
+# The ``tlp`` taxonomy of MISP (misp-taxonomies, ``tlp/machinetag.json`` version 10, read with
+# pytaxonomies): each tag's TLP 2.0 level. ``tlp:white`` is TLP 1.0's name for CLEAR.
+TAG_LEVELS: dict[str, TLP] = {
+    "tlp:clear": TLP.CLEAR,
+    "tlp:white": TLP.CLEAR,
+    "tlp:green": TLP.GREEN,
+    "tlp:amber": TLP.AMBER,
+    "tlp:amber+strict": TLP.AMBER_STRICT,
+    "tlp:red": TLP.RED,
+}
+# Tags of the taxonomy that say nothing about who may read: the Chatham House Rule is about
+# attribution. Any other ``tlp:`` tag (``tlp:unclear``, a misspelling) is read as TLP:RED.
+_NOT_A_LEVEL = frozenset({"tlp:ex:chr"})
+# The hub level's tag, in the taxonomy's own spelling (misp_scope).
+LEVEL_TAGS: dict[TLP, str] = {
+    TLP.CLEAR: "tlp:clear",
+    TLP.GREEN: "tlp:green",
+    TLP.AMBER: "tlp:amber",
+    TLP.AMBER_STRICT: "tlp:amber+strict",
+    TLP.RED: "tlp:red",
+}
+
+DEFAULT_CEILINGS: dict[int, TLP] = {0: TLP.RED, 1: TLP.GREEN, 2: TLP.GREEN, 3: TLP.CLEAR}
+"""The least restrictive level per distribution 0–3 unless the administrator narrows it.
+
+0 (your organisation only) is the producer's alone: TLP:RED. 1 (this community only) is the
+collection's community: never TLP:CLEAR. 2 (connected communities) reaches past this hub's
+communities in MISP but not the world: at most TLP:GREEN. 3 (all communities): TLP:CLEAR.
+"""
+
+DISTRIBUTIONS: dict[int, str] = {
+    0: "your organisation only",
+    1: "this community only",
+    2: "connected communities",
+    3: "all communities",
+    4: "a sharing group",
+}
+"""MISP's distribution levels by number, as MISP names them (5, inherit, is resolved first)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,18 +88,117 @@ class Mapping:
     can only be made narrower than the defaults (:data:`DEFAULT_CEILINGS`), never broader.
     """
 
-    ceilings: dict[int, TLP]
-    groups: dict[str, tuple[str, ...]]
+    ceilings: dict[int, TLP] = field(default_factory=lambda: dict(DEFAULT_CEILINGS))
+    groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def ceiling(self, distribution: int) -> TLP:
+        """Return the ceiling of ``distribution``: the administrator's, never above the default."""
+        default = DEFAULT_CEILINGS[distribution]
+        chosen = self.ceilings.get(distribution, default)
+        return narrowest(chosen, default)
+
+
+def narrowest(*levels: TLP) -> TLP:
+    """Return the most restrictive of ``levels``."""
+    return max(levels, key=lambda level: level.rank)
+
+
+def ceiling_problem(distribution: int, level: TLP) -> str | None:
+    """Return why ``level`` may not be the ceiling of ``distribution``, or None if it may."""
+    if distribution not in DEFAULT_CEILINGS:
+        return f"distribution {distribution} has no ceiling; expected 0, 1, 2 or 3"
+    default = DEFAULT_CEILINGS[distribution]
+    if level.rank < default.rank:
+        return (
+            f"distribution {distribution} ({DISTRIBUTIONS[distribution]}) may be at most "
+            f"{default.label}; {level.label} would be broader than MISP allowed"
+        )
+    return None
+
+
+def tag_level(tags: tuple[str, ...]) -> tuple[TLP | None, str | None]:
+    """Return the most restrictive level the ``tlp:*`` tags give (None: no tag), and a note.
+
+    An unknown ``tlp:`` tag counts as TLP:RED (fail closed), with a note naming it.
+    """
+    found: list[TLP] = []
+    unknown: list[str] = []
+    for tag in tags:
+        name = tag.strip().lower().replace('"', "")
+        if not name.startswith("tlp:") or name in _NOT_A_LEVEL:
+            continue
+        level = TAG_LEVELS.get(name)
+        if level is None:
+            unknown.append(tag)
+            level = TLP.RED
+        found.append(level)
+    note = None
+    if unknown:
+        note = f"unknown TLP tag {', '.join(repr(t) for t in unknown)} read as TLP:RED"
+    return (narrowest(*found) if found else None), note
+
+
+def _to_producer(scope: Scope, notes: list[str], why: str) -> Placement:
+    notes.append(why)
+    return Placement(TLP.RED, (scope.producer,), "; ".join(notes))
 
 
 def place(scope: Scope, mapping: Mapping, *, default: TLP) -> Placement:
     """Return where the hub puts an item MISP scoped as ``scope``; never broader than MISP.
 
     ``default`` is the collection's default TLP, used when the item carries no ``tlp:*`` tag.
+    The table is in docs/misp.md ("Sharing"): distribution 0 is TLP:RED to the producer;
+    1–3 the tag's level capped by the distribution's ceiling; 4 TLP:AMBER+STRICT (TLP:RED if
+    tagged so) to the sharing group's organisations. Whatever is not understood goes to the
+    producer alone.
     """
-    raise NotImplementedError("issue 16: varsel.misp.sharing")
+    notes: list[str] = []
+    tagged, note = tag_level(scope.tags)
+    if note:
+        notes.append(note)
+    level = tagged if tagged is not None else default
+    if scope.distribution == 0:
+        return Placement(TLP.RED, (scope.producer,), "; ".join(notes) or None)
+    if scope.distribution == 4:
+        members = mapping.groups.get(scope.sharing_group or "", ())
+        if not members:
+            return _to_producer(
+                scope,
+                notes,
+                f"sharing group {scope.sharing_group!r} is not mapped to hub organisations: "
+                "TLP:RED to the producer only",
+            )
+        group_level = TLP.RED if level is TLP.RED else TLP.AMBER_STRICT
+        return Placement(group_level, tuple(members), "; ".join(notes) or None)
+    if scope.distribution not in DEFAULT_CEILINGS:
+        return _to_producer(
+            scope,
+            notes,
+            f"unknown distribution {scope.distribution!r}: TLP:RED to the producer only",
+        )
+    ceiling = mapping.ceiling(scope.distribution)
+    if ceiling.rank > level.rank:
+        notes.append(
+            f"{level.label} capped at {ceiling.label} for distribution {scope.distribution} "
+            f"({DISTRIBUTIONS[scope.distribution]})"
+        )
+        level = ceiling
+    if level is TLP.RED:
+        return _to_producer(scope, notes, "TLP:RED names no recipients: the producer only")
+    return Placement(level, (), "; ".join(notes) or None)
 
 
 def misp_scope(level: TLP, recipients: tuple[str, ...]) -> tuple[int, list[str]]:
-    """Return the MISP distribution and ``tlp:*`` tags for a hub item, never broader."""
-    raise NotImplementedError("issue 16: varsel.misp.sharing")
+    """Return the MISP distribution and ``tlp:*`` tags for a hub item, never broader.
+
+    TLP:CLEAR is "all communities" (3); TLP:GREEN "this community only" (1), since MISP's
+    connected communities reach past the hub's; every other level "your organisation only" (0):
+    the hub's named recipients and community have no MISP equivalent a receiving MISP would
+    keep. ``recipients`` do not widen anything, so they change nothing here.
+    """
+    del recipients  # named or not, the narrowest MISP distribution already applies
+    if level is TLP.CLEAR:
+        return 3, [LEVEL_TAGS[level]]
+    if level is TLP.GREEN:
+        return 1, [LEVEL_TAGS[level]]
+    return 0, [LEVEL_TAGS[level]]

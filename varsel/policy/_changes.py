@@ -20,6 +20,10 @@ Separation of duties (the design the rules encode):
   (a second party, neither the requester's organisation nor the one added);
 * whether a community is listed (seen by every user) or unlisted (seen by its members only) is
   decided by those it exposes — an org-admin of a member organisation — or a hub-admin;
+* where an organisation's MISP events land is decided by that organisation's org-admins or a
+  hub-admin (the organisation must be able to write there: :mod:`varsel.misp.service` checks it
+  with :func:`varsel.policy.restrict`); how MISP's sharing groups and distribution levels map
+  to the hub's readers decides reach for every organisation, so it is the hub-admins';
 * a read-only token changes nothing; the local operator (the hub's command line) may make
   every change, since it holds the database already.
 """
@@ -55,6 +59,10 @@ class Change(StrEnum):
     MEMBER_APPROVE = "community.member.approve"
     MEMBER_REMOVE = "community.member.remove"
     COLLECTION_CREATE = "collection.create"
+    MISP_COLLECTION = "misp.collection"
+    """Where an organisation's events added through MISP's API land (docs/misp.md)."""
+    MISP_MAPPING = "misp.mapping"
+    """MISP sharing groups ⇄ hub organisations, and the distribution ceilings."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +241,14 @@ def _community_visibility(session: Session, principal: Principal, target: Target
     return "only a hub-admin or an org-admin of a member organisation may change its visibility"
 
 
+def _misp_collection(session: Session, principal: Principal, target: Target) -> str | None:
+    if principal.role is Role.HUB_ADMIN:
+        return None
+    if principal.role is Role.ORG_ADMIN and target.org_id == principal.org_id:
+        return None
+    return "only a hub-admin or the organisation's own org-admin sets where its MISP events land"
+
+
 # One rule per kind of change; a change missing from this table is refused.
 _RULES: dict[Change, Rule] = {
     Change.ORG_CREATE: _hub_admin_only,
@@ -249,6 +265,8 @@ _RULES: dict[Change, Rule] = {
     Change.MEMBER_APPROVE: _member_approve,
     Change.MEMBER_REMOVE: _member_remove,
     Change.COLLECTION_CREATE: _hub_admin_only,
+    Change.MISP_COLLECTION: _misp_collection,
+    Change.MISP_MAPPING: _hub_admin_only,
 }
 
 
