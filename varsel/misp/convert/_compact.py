@@ -13,7 +13,80 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-INDICATOR_ALONE: Final[frozenset[str]] = frozenset()
+INDICATOR_ALONE: Final[frozenset[str]] = frozenset(
+    {
+        "attachment",
+        "authentihash",
+        "btc",
+        "domain",
+        "domain|ip",
+        "email",
+        "email-attachment",
+        "email-body",
+        "email-dst",
+        "email-header",
+        "email-message-id",
+        "email-reply-to",
+        "email-src",
+        "email-subject",
+        "email-x-mailer",
+        "filename",
+        "filename|authentihash",
+        "filename|imphash",
+        "filename|md5",
+        "filename|pehash",
+        "filename|sha1",
+        "filename|sha224",
+        "filename|sha256",
+        "filename|sha3-224",
+        "filename|sha3-256",
+        "filename|sha3-384",
+        "filename|sha3-512",
+        "filename|sha384",
+        "filename|sha512",
+        "filename|sha512/224",
+        "filename|sha512/256",
+        "filename|ssdeep",
+        "filename|tlsh",
+        "filename|vhash",
+        "hostname",
+        "hostname|port",
+        "iban",
+        "imphash",
+        "ip-dst",
+        "ip-dst|port",
+        "ip-src",
+        "ip-src|port",
+        "link",
+        "md5",
+        "mutex",
+        "pattern-in-file",
+        "pehash",
+        "regkey",
+        "regkey|value",
+        "sha1",
+        "sha224",
+        "sha256",
+        "sha3-224",
+        "sha3-256",
+        "sha3-384",
+        "sha3-512",
+        "sha384",
+        "sha512",
+        "sha512/224",
+        "sha512/256",
+        "ssdeep",
+        "telfhash",
+        "tlsh",
+        "uri",
+        "url",
+        "user-agent",
+        "vhash",
+        "x509-fingerprint-md5",
+        "x509-fingerprint-sha1",
+        "x509-fingerprint-sha256",
+    }
+)
 """Attribute types whose indicator alone round-trips through misp-stix (proven by a test)."""
 
 _SDO_LIKE: Final = frozenset({"observed-data", "relationship", "indicator", "sighting", "opinion"})
@@ -37,7 +110,7 @@ def compact(objects: list[dict[str, Any]], event: Mapping[str, Any]) -> list[dic
     alone = {
         a["uuid"]
         for a in event.get("Attribute", ())
-        if compactable(a) and f"indicator--{a['uuid']}" in ids and not a.get("Sighting")
+        if compactable(a) and f"indicator--{a['uuid']}" in ids
     }
     if not alone:
         return objects

@@ -53,7 +53,15 @@ def _messages(parser: MISPtoSTIX21Parser) -> list[str]:
     return found
 
 
-_SCOPE_KEYS = ("distribution", "sharing_group_id", "SharingGroup")
+# What misp-stix does not convert (placement does), or converts in a way the hub cannot keep:
+# PyMISP refuses a sharing group named by uuid alone, and a published event becomes a STIX
+# report instead of the grouping (its id would change when the event is published).
+_SCOPE_KEYS = ("distribution", "sharing_group_id", "SharingGroup", "published")
+PUBLISHED_PROPERTY = "x_varsel_published"
+"""The grouping of a published event carries the time it was published."""
+OBJECT_ATTRIBUTES_PROPERTY = "x_varsel_misp_attributes"
+"""Each MISP object's STIX object carries its attributes' ``[relation, value, uuid, timestamp]``,
+which misp-stix does not keep (it derives new uuids on the way back)."""
 
 
 def _unscoped(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -106,6 +114,27 @@ class _Export:
             self.objects, self.messages = run_misp_stix(self.event)
         except Exception as exc:  # noqa: BLE001 - misp-stix raises anything; it becomes a reason
             self._convert_item_by_item(exc)
+        self._keep_what_misp_stix_drops()
+
+    def _keep_what_misp_stix_drops(self) -> None:
+        grouping = next(obj for obj in self.objects if obj["type"] == "grouping")
+        published = self.event.get("published")
+        if published is True or str(published).lower() in ("1", "true"):
+            stamp = _int(self.event.get("publish_timestamp")) or self.timestamp
+            grouping[PUBLISHED_PROPERTY] = stix_time(stamp)
+        members = {
+            o["uuid"]: [
+                [a.get("object_relation"), a["value"], a["uuid"], a["timestamp"]]
+                for a in o["Attribute"]
+            ]
+            for o in self.event.get("Object", ())
+        }
+        if not members:
+            return
+        for obj in self.objects:
+            kind, _, item = obj["id"].partition("--")
+            if item in members and kind not in ("relationship", "sighting", "opinion", "note"):
+                obj[OBJECT_ATTRIBUTES_PROPERTY] = members[item]
 
     def _convert_item_by_item(self, first: Exception) -> None:
         shell = {k: v for k, v in self.event.items() if k not in _CONTAINER_KEYS}
@@ -328,6 +357,13 @@ def _drop_refs(obj: dict[str, Any], dropped: set[str]) -> None:
         value = obj[key]
         if key.endswith("_refs") and isinstance(value, list):
             obj[key] = [v for v in value if v not in dropped]
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _object_what(misp_object: Mapping[str, Any]) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import uuid as uuidlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, Final
 
 from misp_stix_converter import ExternalSTIX2toMISPParser, InternalSTIX2toMISPParser
@@ -41,8 +42,13 @@ def _placement(obj: Mapping[str, Any]) -> tuple[TLP, tuple[str, ...]]:
     return level, tuple(str(r) for r in recipients)
 
 
+PUBLISHED_PROPERTY: Final = "x_varsel_published"
+OBJECT_ATTRIBUTES_PROPERTY: Final = "x_varsel_misp_attributes"
+_OURS: Final = frozenset({RECIPIENTS_PROPERTY, PUBLISHED_PROPERTY, OBJECT_ATTRIBUTES_PROPERTY})
+
+
 def _unmarked(obj: Mapping[str, Any]) -> dict[str, Any]:
-    copy = {k: v for k, v in obj.items() if k != RECIPIENTS_PROPERTY}
+    copy = {k: v for k, v in obj.items() if k not in _OURS}
     refs = [r for r in copy.get("object_marking_refs") or () if level_of_marking(str(r)) is None]
     if refs:
         copy["object_marking_refs"] = refs
@@ -145,7 +151,42 @@ def stix_to_event(
     event: dict[str, Any] = json.loads(misp_event.to_json())
     _restore_timestamps(event, misp_event)
     _finish(event, grouping, event_uuid, places, misp_made)
+    _restore_object_attributes(event, present.values())
+    published = grouping.get(PUBLISHED_PROPERTY)
+    if isinstance(published, str):
+        event["published"] = True
+        stamp = _epoch(published)
+        if stamp is not None:
+            event["publish_timestamp"] = str(stamp)
     return {"Event": event}
+
+
+def _epoch(stamp: str) -> int | None:
+    try:
+        return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        return None
+
+
+def _restore_object_attributes(event: dict[str, Any], members: Iterable[Mapping[str, Any]]) -> None:
+    """Give each object attribute back the uuid and timestamp it had in MISP."""
+    kept: dict[str, list[Any]] = {}
+    for obj in members:
+        listed = obj.get(OBJECT_ATTRIBUTES_PROPERTY)
+        if isinstance(listed, list):
+            kept.setdefault(_uuid(obj["id"]), listed)
+    for misp_object in event.get("Object", ()):
+        rows = kept.get(str(misp_object.get("uuid")))
+        if not rows:
+            continue
+        by_key: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        for row in rows:
+            if isinstance(row, list) and len(row) == 4:
+                by_key.setdefault((str(row[0]), str(row[1])), []).append((str(row[2]), str(row[3])))
+        for attribute in misp_object.get("Attribute", ()):
+            found = by_key.get((str(attribute.get("object_relation")), str(attribute.get("value"))))
+            if found:
+                attribute["uuid"], attribute["timestamp"] = found.pop(0)
 
 
 def _seconds(value: Any) -> str | None:
