@@ -66,6 +66,7 @@ PAGES = [
     Page("admin-users", "/admin/users"),
     Page("admin-communities", "/admin/communities"),
     Page("admin-collections", "/admin/collections"),
+    Page("admin-misp", "/admin/misp"),
     Page("admin-audit", "/admin/audit"),
     Page("admin-federation", "/admin/federation"),
     Page("search", "/search?q=198.51.100.1", "alice"),

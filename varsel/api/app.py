@@ -22,6 +22,7 @@ from varsel.http.deps import HubState
 from varsel.incidents import views as incident_views
 from varsel.matching import views as matching_views
 from varsel.misp import views as misp_views
+from varsel.misp.views import root as misp_root
 from varsel.orgs import service as orgs
 from varsel.sharing import ingest as ingesting
 from varsel.sharing.ingest.helper import WarningListHelper, helper_enabled
@@ -101,6 +102,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Outermost of the application's own middleware: bodies are limited (and anonymous ones
     # refused) before anything reads them.
     limits.install(app)
+    # Outside even that: PyMISP("http://HUB/misp") asks for /events/… (varsel.misp.views.root).
+    app.add_middleware(misp_root.MispAtRoot)
     # Every router is listed here explicitly (no registration by import side effects).
     app.include_router(taxii.router)
     app.include_router(rest.router)

@@ -123,6 +123,12 @@ LABELS: dict[str, dict[str, str]] = {
         "community_created": N_("The community was created."),
         "visibility_changed": N_("The community's visibility was changed."),
         "collection_created": N_("The collection was created."),
+        "misp_collection_set": N_("Where the organisation's MISP events land was set."),
+        "misp_group_set": N_("The sharing group was mapped."),
+        "misp_group_removed": N_(
+            "The sharing group's mapping was removed; its items go to their producer only."
+        ),
+        "misp_ceilings_set": N_("The distribution ceilings were saved."),
         "incident_created": N_("The incident was opened; your organisation leads it."),
         "incident_updated": N_("The incident was changed."),
         "participant_added": N_("The participant was added."),

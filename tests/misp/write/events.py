@@ -54,8 +54,11 @@ def event(
 def addresses(
     count: int, *, start: int = 0, timestamp: int = 1_700_000_000
 ) -> list[dict[str, Any]]:
-    """Return ``count`` ip-dst attributes of distinct documentation-range addresses."""
+    """Return ``count`` ip-dst attributes of distinct addresses on no warning list (30/8)."""
     return [
-        attribute(f"198.51.{(start + i) // 250 % 250}.{(start + i) % 250 + 1}", timestamp=timestamp)
+        attribute(
+            f"30.{(start + i) // 62500 % 250}.{(start + i) // 250 % 250}.{(start + i) % 250 + 1}",
+            timestamp=timestamp,
+        )
         for i in range(count)
     ]

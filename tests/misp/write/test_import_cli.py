@@ -81,7 +81,7 @@ def test_every_input_form_is_imported(setup: Setup, tmp_path: Path) -> None:
 
 
 def test_bad_input_is_reported_item_by_item(setup: Setup, tmp_path: Path) -> None:
-    good = event([attribute("203.0.113.50"), attribute("odd", kind="no-such-misp-type")])
+    good = event([attribute("30.250.0.50"), attribute("odd", kind="no-such-misp-type")])
     newer = event(addresses(2), timestamp=1_700_000_900)
     older = json.loads(json.dumps(newer))
     older["Event"]["timestamp"] = "1700000100"
@@ -109,7 +109,7 @@ def test_bad_input_is_reported_item_by_item(setup: Setup, tmp_path: Path) -> Non
     assert "a newer version of this event, timestamp 1700000900, is already here" in report
     assert "not a MISP event" in report
     assert good["Event"]["Attribute"][1]["uuid"] in report  # the unknown type, named
-    assert "4 events: 1 new, 0 new versions, 0 unchanged, 3 refused" in report
+    assert "5 events: 1 new, 0 new versions, 0 unchanged, 4 refused" in report
     # Only the good event was written.
     assert _groupings(setup) == {newer["Event"]["uuid"], good["Event"]["uuid"]}
     assert rows(setup.hub) > before

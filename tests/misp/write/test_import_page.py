@@ -39,7 +39,7 @@ def test_upload_json_gz_and_zip_and_read_the_report(setup: Setup) -> None:
     assert 'href="/share/misp"' in page.text
     good = event(addresses(2))
     strange = attribute("odd", kind="no-such-misp-type")
-    lossy = event([attribute("203.0.113.61"), strange])
+    lossy = event([attribute("30.250.0.61"), strange])
     answer = _upload(client, setup, "events.json", json.dumps([good, lossy, 7]).encode())
     assert answer.status_code == 200, answer.text
     assert 'id="misp-report"' in answer.text

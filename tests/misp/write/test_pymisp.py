@@ -35,11 +35,11 @@ def test_pymisp_adds_edits_and_sights(setup: Setup, live: str) -> None:
     new.info = "C2 addresses seen by acme"
     new.distribution = 1
     new.add_tag("tlp:green")
-    first = new.add_attribute("ip-dst", "203.0.113.20", to_ids=True)
+    first = new.add_attribute("ip-dst", "30.250.0.20", to_ids=True)
     added = misp.add_event(new, pythonify=True)
     assert isinstance(added, MISPEvent), added
     assert added.uuid == new.uuid
-    assert "203.0.113.20" in [a.value for a in added.attributes]
+    assert "30.250.0.20" in [a.value for a in added.attributes]
     assert len(_versions(setup, f"grouping--{new.uuid}")) == 1
 
     # Edited as PyMISP scripts do: the loaded event, changed, sent back.
@@ -47,7 +47,7 @@ def test_pymisp_adds_edits_and_sights(setup: Setup, live: str) -> None:
     added.add_attribute("domain", "c2.bad.example", to_ids=True)
     updated = misp.update_event(added, pythonify=True)
     assert isinstance(updated, MISPEvent), updated
-    assert {a.value for a in updated.attributes} >= {"203.0.113.20", "c2.bad.example"}
+    assert {a.value for a in updated.attributes} >= {"30.250.0.20", "c2.bad.example"}
     assert len(_versions(setup, f"grouping--{new.uuid}")) == 2
 
     sighting = misp.add_sighting({"source": "acme sensors"}, first.uuid)

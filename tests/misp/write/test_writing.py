@@ -59,7 +59,7 @@ def test_new_version_unchanged_and_older(setup: Setup) -> None:
 
     # A newer one, without the last attribute and with one changed: a new version.
     newer = event(
-        [attrs[0], {**attrs[1], "value": "203.0.113.77", "timestamp": "1700000500"}],
+        [attrs[0], {**attrs[1], "value": "30.250.0.77", "timestamp": "1700000500"}],
         uid=uid,
         timestamp=1_700_000_500,
     )
@@ -86,7 +86,7 @@ def test_a_refused_attribute_is_named_and_left_out_of_the_event(
     configure(warninglist_mode="refuse")
     hub = setup.hub
     resolver = attribute("8.8.8.8")
-    ordinary = attribute("203.0.113.9")
+    ordinary = attribute("30.250.0.9")
     evt = event([resolver, ordinary])
     outcome = _share(hub, setup, evt)
     assert outcome.status is writing.Status.NEW, outcome
@@ -119,7 +119,7 @@ def test_an_unreadable_event_is_refused_whole(setup: Setup) -> None:
 def test_an_unknown_attribute_type_is_a_named_loss(setup: Setup) -> None:
     hub = setup.hub
     strange = attribute("whatever", kind="no-such-misp-type")
-    fine = attribute("203.0.113.10")
+    fine = attribute("30.250.0.10")
     outcome = _share(hub, setup, event([strange, fine]))
     assert outcome.status is writing.Status.NEW, outcome
     assert any(n.item == strange["uuid"] for n in outcome.notes), outcome.notes

@@ -167,9 +167,6 @@ def _post_all(
 
 def _report(outcomes: "list[tuple[Item, EventOutcome]]", elapsed: float) -> bool:
     """Print the summary and every item not stored as sent; return whether nothing was refused."""
-    from rich.table import Table
-    from rich.text import Text
-
     from varsel.misp.flows.writing import NoteKind, Status
 
     counts = dict.fromkeys(Status, 0)
@@ -183,26 +180,24 @@ def _report(outcomes: "list[tuple[Item, EventOutcome]]", elapsed: float) -> bool
         f"versions, {counts[Status.UNCHANGED]:,} unchanged, {counts[Status.REFUSED]:,} refused; "
         f"{attributes:,} attributes in {elapsed:.1f} s ({rate:,.0f} attributes/s)"
     )
-    table = Table("source", "event", "item", "what", "outcome", "reason", title="Report")
     refused = False
-    rows = 0
     for item, outcome in outcomes:
+        event = f"event {outcome.uuid}" + (f" ({outcome.info})" if outcome.info else "")
         if outcome.status is Status.REFUSED:
             refused = True
         if outcome.status in (Status.REFUSED, Status.UNCHANGED):
-            cells = (item.source, outcome.uuid, "", outcome.info, outcome.status.value)
-            # Text, not markup: names and reasons come from the files.
-            table.add_row(*map(Text, cells), Text(outcome.reason or ""))
-            rows += 1
+            _line(f"{outcome.status.value}: {item.source}: {event}: {outcome.reason or ''}")
         for note in outcome.notes:
             refused = refused or note.kind is NoteKind.REFUSED
-            cells = (item.source, outcome.uuid, note.item or "", note.what, note.kind.value)
-            table.add_row(*map(Text, cells), Text(note.reason))
-            rows += 1
-    if rows:
-        # Every line, however many: nothing not stored as sent goes unsaid.
-        Console(stderr=True, width=max(err.width, 160)).print(table)
+            what = f"item {note.item} ({note.what})" if note.item else note.what
+            _line(f"{note.kind.value}: {item.source}: {event}: {what}: {note.reason}")
     return not refused
+
+
+def _line(text: str) -> None:
+    # One line per item, never wrapped or styled (names and reasons come from the files), so
+    # that the report can be searched and counted line by line.
+    err.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

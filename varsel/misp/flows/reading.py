@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from varsel.audit import service as audit
@@ -162,21 +162,28 @@ def collection_for_feed(
     return found
 
 
-def _rows(session: Session, principal: Principal, collection_ids: Sequence[str]) -> list[_Row]:
-    """Return the latest versions the reader may read in these collections, oldest first."""
-    if not collection_ids:
-        return []
+_COLUMNS: Final = (
+    StixObject.id,
+    StixObject.stix_id,
+    StixObject.type,
+    StixObject.collection_id,
+    StixObject.producer_org_id,
+    StixObject.date_added_us,
+    StixObject.version_key,
+    StixObject.tlp,
+)
+
+
+def _rows(
+    session: Session, principal: Principal, collection_ids: Sequence[str] | None
+) -> list[_Row]:
+    """Return the latest versions the reader may read in these collections (None: in any),
+    oldest first."""
+    where: list[ColumnElement[bool]] = [StixObject.is_latest.is_(True)]
+    if collection_ids is not None:
+        where.append(StixObject.collection_id.in_(list(collection_ids)))
     query = restrict(
-        select(
-            StixObject.id,
-            StixObject.stix_id,
-            StixObject.type,
-            StixObject.collection_id,
-            StixObject.producer_org_id,
-            StixObject.date_added_us,
-            StixObject.version_key,
-            StixObject.tlp,
-        ).where(StixObject.collection_id.in_(list(collection_ids)), StixObject.is_latest.is_(True)),
+        select(*_COLUMNS).where(*where),
         principal,
         Action.READ,
     ).order_by(StixObject.date_added_us, StixObject.id)
@@ -194,7 +201,7 @@ def _raw(session: Session, principal: Principal, pks: Sequence[int]) -> dict[int
             principal,
             Action.READ,
         )
-        out.update({int(pk): str(raw) for pk, raw in session.execute(query).tuples()})
+        out.update({int(pk): str(raw) for pk, raw in session.execute(query)})
     return out
 
 
@@ -207,19 +214,49 @@ def _org_names(session: Session, principal: Principal, ids: Iterable[int]) -> di
         principal,
         Action.READ,
     )
-    return {int(i): str(n) for i, n in session.execute(query).tuples()}
+    return {int(i): str(n) for i, n in session.execute(query)}
+
+
+def _container_meta(
+    box: _Row, refs: Sequence[Any], by_id: Mapping[tuple[str, str], list[_Row]]
+) -> EventMeta:
+    """Return the event of container ``box`` with the readable rows its ``refs`` name."""
+    members: list[_Row] = []
+    for ref in dict.fromkeys(r for r in refs if isinstance(r, str)):
+        found = by_id.get((box.collection_id, ref))
+        if found:
+            # An object shared by value is kept once per producer: the container's own first.
+            same = [r for r in found if r.producer_org_id == box.producer_org_id]
+            members.append((same or found)[0])
+    timestamp = max(
+        [_seconds(box.version_key, box.date_added_us)]
+        + [_seconds(m.version_key, m.date_added_us) for m in members]
+    )
+    return EventMeta(
+        uuid=box.stix_id.split("--", 1)[1],
+        collection_id=box.collection_id,
+        producer_org_id=box.producer_org_id,
+        producer="",
+        info="",
+        date=_day(box.date_added_us),
+        timestamp=timestamp,
+        level=TLP(box.tlp),
+        container=box,
+        members=members,
+    )
 
 
 def catalog(
-    *, session: Session, principal: Principal, collections: Sequence[Collection]
+    *, session: Session, principal: Principal, collection: Collection | None = None
 ) -> list[EventMeta]:
-    """Return every event ``principal`` may read in ``collections``, oldest first.
+    """Return every event ``principal`` may read in ``collection`` (None: anywhere), oldest first.
 
-    Two queries of metadata through ``restrict()`` and one of the containers' JSON, whatever
-    the number of events: no query per event.
+    A few queries through ``restrict()`` whatever the number of events: no query per event.
+    A day event names its collection only to readers who may see the collection (an unlisted
+    community's is need-to-know, while a TLP:CLEAR object in it is everyone's).
     """
-    rows = _rows(session, principal, [c.id for c in collections])
-    titles = {c.id: c.title for c in collections}
+    rows = _rows(session, principal, None if collection is None else [collection.id])
+    titles = {c.id: c.title for c in readable_collections(session=session, principal=principal)}
     containers = [r for r in rows if r.type in CONTAINERS]
     raws = _raw(session, principal, [r.pk for r in containers])
     by_id: dict[tuple[str, str], list[_Row]] = defaultdict(list)
@@ -235,33 +272,8 @@ def catalog(
             refs = json.loads(raw).get("object_refs") or []
         except ValueError:
             refs = []
-        members: list[_Row] = []
-        for ref in dict.fromkeys(r for r in refs if isinstance(r, str)):
-            key = (box.collection_id, ref)
-            named.add(key)
-            found = by_id.get(key)
-            if found:
-                # An object shared by value is kept once per producer: the container's own first.
-                same = [r for r in found if r.producer_org_id == box.producer_org_id]
-                members.append((same or found)[0])
-        timestamp = max(
-            [_seconds(box.version_key, box.date_added_us)]
-            + [_seconds(m.version_key, m.date_added_us) for m in members]
-        )
-        events.append(
-            EventMeta(
-                uuid=box.stix_id.split("--", 1)[1],
-                collection_id=box.collection_id,
-                producer_org_id=box.producer_org_id,
-                producer="",
-                info="",
-                date=_day(box.date_added_us),
-                timestamp=timestamp,
-                level=TLP(box.tlp),
-                container=box,
-                members=members,
-            )
-        )
+        named.update((box.collection_id, r) for r in refs if isinstance(r, str))
+        events.append(_container_meta(box, refs, by_id))
     days: dict[tuple[str, int, str], list[_Row]] = defaultdict(list)
     for row in rows:
         if row.type in CONTAINERS or row.type in _NOT_CONTENT:
@@ -277,7 +289,8 @@ def catalog(
                 collection_id=collection_id,
                 producer_org_id=org_id,
                 producer=names.get(org_id, ""),
-                info=f"{titles.get(collection_id, collection_id)}: {names.get(org_id, '?')}, {day}",
+                info=(f"{titles[collection_id]}: " if collection_id in titles else "")
+                + f"{names.get(org_id, '?')}, {day}",
                 date=day,
                 timestamp=max(m.date_added_us for m in members) // 1_000_000,
                 level=_broadest(m.tlp for m in members),
@@ -408,13 +421,70 @@ def one_event(
     The two answers are the same on purpose: a reader learns nothing of events it may not read.
     """
     wanted = ref.strip().lower()
-    collections = readable_collections(session=session, principal=principal)
+    meta = _container_event(session, principal, wanted, collection_id)
+    if meta is None:
+        collection = (
+            None
+            if collection_id is None
+            else collection_for_feed(
+                session=session, principal=principal, collection_id=collection_id
+            )
+        )
+        metas = catalog(session=session, principal=principal, collection=collection)
+        meta = next((m for m in metas if wanted in (m.uuid, m.id)), None)
+    if meta is None:
+        raise NotFound("Invalid event")
+    return meta, next(events(session=session, principal=principal, metas=[meta]))
+
+
+def _container_event(
+    session: Session, principal: Principal, wanted: str, collection_id: str | None
+) -> EventMeta | None:
+    """Return the event of the container ``grouping--wanted``/``report--wanted``, if readable.
+
+    Two queries, whatever the collection's size: what MISP's pull asks once per event.
+    """
+    try:
+        uuid.UUID(wanted)
+    except ValueError:
+        return None
+    where: list[ColumnElement[bool]] = [
+        StixObject.stix_id.in_([f"{t}--{wanted}" for t in CONTAINERS]),
+        StixObject.is_latest.is_(True),
+    ]
     if collection_id is not None:
-        collections = [c for c in collections if c.id == collection_id]
-    for meta in catalog(session=session, principal=principal, collections=collections):
-        if wanted in (meta.uuid, meta.id):
-            return meta, next(events(session=session, principal=principal, metas=[meta]))
-    raise NotFound("Invalid event")
+        where.append(StixObject.collection_id == collection_id)
+    found = session.execute(
+        restrict(select(*_COLUMNS, StixObject.raw).where(*where), principal, Action.READ)
+        .order_by(StixObject.date_added_us)
+        .limit(1)
+    ).first()
+    if found is None:
+        return None
+    box = _Row(*found[:-1])
+    try:
+        refs = [r for r in json.loads(found[-1]).get("object_refs") or [] if isinstance(r, str)]
+    except (ValueError, AttributeError):
+        refs = []
+    members: list[_Row] = []
+    for start in range(0, len(refs), 5_000):
+        rows = session.execute(
+            restrict(
+                select(*_COLUMNS).where(
+                    StixObject.collection_id == box.collection_id,
+                    StixObject.stix_id.in_(refs[start : start + 5_000]),
+                    StixObject.is_latest.is_(True),
+                ),
+                principal,
+                Action.READ,
+            )
+        )
+        members += [_Row(*r) for r in rows]
+    meta = _container_meta(box, refs, {(m.collection_id, m.stix_id): [m] for m in members})
+    meta.producer = _org_names(session, principal, [box.producer_org_id]).get(
+        box.producer_org_id, ""
+    )
+    return meta
 
 
 # Filters -----------------------------------------------------------------------------------
@@ -619,8 +689,7 @@ def _paged(items: list[Any], q: Query) -> list[Any]:
 
 
 def _scope(session: Session, principal: Principal) -> list[EventMeta]:
-    collections = readable_collections(session=session, principal=principal)
-    return catalog(session=session, principal=principal, collections=collections)
+    return catalog(session=session, principal=principal)
 
 
 def index(*, session: Session, principal: Principal, q: Query) -> list[dict[str, Any]]:
@@ -808,7 +877,7 @@ def feed_manifest(*, session: Session, principal: Principal, collection_id: str)
     collection = collection_for_feed(
         session=session, principal=principal, collection_id=collection_id
     )
-    metas = catalog(session=session, principal=principal, collections=[collection])
+    metas = catalog(session=session, principal=principal, collection=collection)
     manifest: dict[str, Any] = {}
     for meta, event in zip(
         metas, events(session=session, principal=principal, metas=metas), strict=True
@@ -836,7 +905,7 @@ def feed_hashes(*, session: Session, principal: Principal, collection_id: str) -
     collection = collection_for_feed(
         session=session, principal=principal, collection_id=collection_id
     )
-    metas = catalog(session=session, principal=principal, collections=[collection])
+    metas = catalog(session=session, principal=principal, collection=collection)
     lines: list[str] = []
     for event in events(session=session, principal=principal, metas=metas):
         event_uuid = event["Event"]["uuid"]

@@ -374,7 +374,8 @@ def _share(
         if _item(oid) not in items:
             items[_item(oid) or oid] = reason
             outcome.notes.append(Note(NoteKind.REFUSED, _item(oid), _what(by_id.get(oid)), reason))
-    # … and one per object left out because it needed one of them.
+    # … and one per object left out because it needed one of them, unless all it linked was
+    # of refused items (the converter's own link between an indicator and its observation).
     if outcome.status is not Status.REFUSED:
         outcome.notes.extend(
             Note(
@@ -384,7 +385,9 @@ def _share(
                 "left out with " + _why(oid, by_id, refused),
             )
             for oid in sorted(dropped)
-            if _item(oid) not in items and oid != grouping["id"]
+            if _item(oid) not in items
+            and oid != grouping["id"]
+            and not _within(by_id.get(oid, {}), items)
         )
 
 
@@ -417,6 +420,13 @@ def _with_dependants(members: list[dict[str, Any]], refused: set[str]) -> set[st
         if ref not in wanted_by_kept
     }
     return out
+
+
+def _within(obj: Mapping[str, Any], items: Mapping[str, str]) -> bool:
+    """Return whether everything ``obj`` refers to is of the refused items (said already)."""
+    refs = [obj.get(key) for key in _REFS if obj.get(key)]
+    refs += list(obj.get("object_refs", ()) or ())
+    return bool(refs) and all(_item(str(r)) in items for r in refs)
 
 
 def _why(oid: str, by_id: Mapping[str, Mapping[str, Any]], refused: Mapping[str, str]) -> str:
