@@ -31,6 +31,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import logging
 import re
 import threading
 import time
@@ -39,7 +40,8 @@ from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final
+from functools import lru_cache
+from typing import Any, Final, NamedTuple
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
@@ -54,6 +56,9 @@ from varsel.policy import Action, restrict
 from varsel.policy.principal import Principal
 from varsel.sharing.models import Collection, StixObject
 from varsel.sharing.tlp import TLP
+from varsel.sharing.validation import parse_timestamp
+
+log = logging.getLogger("varsel.misp")
 
 DAY_NAMESPACE: Final = uuid.UUID("5d0b3f7e-8c1a-5a64-9e0f-76617273656c")
 """The namespace of day events' uuids (fixed: a day event keeps its uuid across requests)."""
@@ -70,8 +75,9 @@ DEFAULT_LIMIT: Final = 60
 MAX_LIMIT: Final = 100_000
 
 
-@dataclass(frozen=True, slots=True)
-class _Row:
+class _Row(NamedTuple):
+    """The facts of one readable version an event is made of (no JSON)."""
+
     pk: int
     stix_id: str
     type: str
@@ -131,8 +137,17 @@ def _seconds(key: str, fallback_us: int) -> int:
     return fallback_us // 1_000_000
 
 
+_US_PER_DAY: Final = 86_400_000_000
+
+
+@lru_cache(maxsize=4096)
+def _day_of(number: int) -> str:
+    return datetime.fromtimestamp(number * 86_400, UTC).strftime("%Y-%m-%d")
+
+
 def _day(us: int) -> str:
-    return datetime.fromtimestamp(us / 1_000_000, UTC).strftime("%Y-%m-%d")
+    """Return the UTC day (``YYYY-MM-DD``) of a moment in µs since the epoch."""
+    return _day_of(us // _US_PER_DAY)
 
 
 def _broadest(levels: Iterable[str]) -> TLP:
@@ -187,7 +202,7 @@ def _rows(
         principal,
         Action.READ,
     ).order_by(StixObject.date_added_us, StixObject.id)
-    return [_Row(*r) for r in session.execute(query)]
+    return [_Row._make(r) for r in session.execute(query)]
 
 
 def _raw(session: Session, principal: Principal, pks: Sequence[int]) -> dict[int, str]:
@@ -215,6 +230,46 @@ def _org_names(session: Session, principal: Principal, ids: Iterable[int]) -> di
         Action.READ,
     )
     return {int(i): str(n) for i, n in session.execute(query)}
+
+
+# Objects that belong to the event of what they refer to, when no container names them.
+_ATTACHED: Final = ("relationship", "sighting", "note", "opinion")
+
+
+def _refs_of(raw: str) -> set[str]:
+    """Return the ids an attached object (relationship, sighting, note) refers to."""
+    try:
+        obj = json.loads(raw)
+    except ValueError:
+        return set()
+    if not isinstance(obj, dict):
+        return set()
+    refs = {obj.get("source_ref"), obj.get("target_ref"), obj.get("sighting_of_ref")}
+    refs.update(obj.get("object_refs") or [])
+    return {r for r in refs if isinstance(r, str)}
+
+
+def _attach(
+    events: Sequence[EventMeta],
+    attached: Sequence[tuple[_Row, set[str]]],
+    named: set[tuple[str, str]],
+) -> None:
+    """Add to each container event the attached objects that refer to its content."""
+    holders: dict[tuple[str, str], list[EventMeta]] = defaultdict(list)
+    for event in events:
+        if event.container is None:
+            continue
+        for row in [event.container, *event.members]:
+            holders[(row.collection_id, row.stix_id)].append(event)
+    for row, refs in attached:
+        if (row.collection_id, row.stix_id) in named:
+            continue
+        owners = {id(e): e for ref in refs for e in holders.get((row.collection_id, ref), [])}
+        for event in owners.values():
+            event.members.append(row)
+            event.timestamp = max(event.timestamp, _seconds(row.version_key, row.date_added_us))
+        if owners:
+            named.add((row.collection_id, row.stix_id))
 
 
 def _container_meta(
@@ -258,10 +313,12 @@ def catalog(
     rows = _rows(session, principal, None if collection is None else [collection.id])
     titles = {c.id: c.title for c in readable_collections(session=session, principal=principal)}
     containers = [r for r in rows if r.type in CONTAINERS]
-    raws = _raw(session, principal, [r.pk for r in containers])
+    attached_rows = [r for r in rows if r.type in _ATTACHED]
+    raws = _raw(session, principal, [r.pk for r in containers + attached_rows])
     by_id: dict[tuple[str, str], list[_Row]] = defaultdict(list)
-    for row in rows:
-        by_id[(row.collection_id, row.stix_id)].append(row)
+    if containers:  # only containers look members up
+        for row in rows:
+            by_id[(row.collection_id, row.stix_id)].append(row)
     named: set[tuple[str, str]] = set()
     events: list[EventMeta] = []
     for box in containers:
@@ -274,15 +331,16 @@ def catalog(
             refs = []
         named.update((box.collection_id, r) for r in refs if isinstance(r, str))
         events.append(_container_meta(box, refs, by_id))
-    days: dict[tuple[str, int, str], list[_Row]] = defaultdict(list)
+    _attach(events, [(r, _refs_of(raws[r.pk])) for r in attached_rows if r.pk in raws], named)
+    days: dict[tuple[str, int, int], list[_Row]] = defaultdict(list)
+    skipped = {*CONTAINERS, *_NOT_CONTENT}
     for row in rows:
-        if row.type in CONTAINERS or row.type in _NOT_CONTENT:
+        if row.type in skipped or (named and (row.collection_id, row.stix_id) in named):
             continue
-        if (row.collection_id, row.stix_id) in named:
-            continue
-        days[(row.collection_id, row.producer_org_id, _day(row.date_added_us))].append(row)
+        days[(row.collection_id, row.producer_org_id, row.date_added_us // _US_PER_DAY)].append(row)
     names = _org_names(session, principal, {r.producer_org_id for r in rows})
-    for (collection_id, org_id, day), members in days.items():
+    for (collection_id, org_id, number), members in days.items():
+        day = _day_of(number)
         events.append(
             EventMeta(
                 uuid=day_uuid(collection_id, org_id, day),
@@ -292,7 +350,7 @@ def catalog(
                 info=(f"{titles[collection_id]}: " if collection_id in titles else "")
                 + f"{names.get(org_id, '?')}, {day}",
                 date=day,
-                timestamp=max(m.date_added_us for m in members) // 1_000_000,
+                timestamp=members[-1].date_added_us // 1_000_000,  # rows come oldest first
                 level=_broadest(m.tlp for m in members),
                 container=None,
                 members=members,
@@ -316,6 +374,7 @@ def cache_clear() -> None:
     """Forget every converted event (tests use this)."""
     with _CACHE_LOCK:
         _CACHE.clear()
+        _FILES.clear()
 
 
 def _with_level(obj: dict[str, Any], level: str) -> dict[str, Any]:
@@ -354,6 +413,163 @@ def _day_grouping(event: EventMeta) -> dict[str, Any]:
     }
 
 
+def _converted(grouping: dict[str, Any], members: list[dict[str, Any]]) -> dict[str, Any]:
+    """Return ``stix_to_event`` of the event; members it cannot take are left out, by name.
+
+    A stored object the converter refuses must not take the whole event (or a whole feed)
+    with it: the event is converted without the members that fail alone, which are logged.
+    """
+    try:
+        return stix_to_event(grouping, members)
+    except Exception:  # the converter's refusal of one odd member, whatever its kind
+        kept = []
+        for member in members:
+            try:
+                stix_to_event(grouping, [member])
+            except Exception:
+                log.warning(
+                    "MISP event %s: left out %s (not convertible)",
+                    grouping.get("id"),
+                    member.get("id"),
+                )
+            else:
+                kept.append(member)
+        return stix_to_event(grouping, kept)
+
+
+# Indicators of one comparison (``[ipv4-addr:value = '…']``): misp-stix parses each pattern
+# with ANTLR, about 2 ms an indicator, so a feed of 100,000 would take minutes. Such
+# indicators differ only in the values misp-stix copies through; so one of each *shape* is
+# converted by misp-stix, and the others are its output with their own values put in, once
+# that substitution has reproduced misp-stix's output exactly for two of them.
+_SIMPLE: Final = re.compile(r"^\[([a-z0-9-]+):([A-Za-z0-9_.'-]+) = '([^'\\]*)'\]$")
+_SUBSTITUTED: Final = frozenset(
+    {"id", "created", "modified", "name", "description", "pattern", "valid_from", "valid_until"}
+)
+_KEPT: Final = (
+    "type",
+    "spec_version",
+    "object_marking_refs",
+    "x_varsel_recipients",
+    "indicator_types",
+    "created_by_ref",
+    "pattern_type",
+    "pattern_version",
+)
+_PLAIN: Final = _SUBSTITUTED | frozenset(_KEPT)
+# shape -> the attribute template, or None when the shape must go through misp-stix each time.
+_SHAPES: dict[str, dict[str, Any] | None] = {}
+_SHAPES_SEEN: dict[str, dict[str, Any]] = {}
+_SHAPES_LOCK: Final = threading.Lock()
+
+
+def _shape(grouping: Mapping[str, Any], member: Mapping[str, Any]) -> tuple[str, str] | None:
+    """Return (shape key, value) of a one-comparison indicator, or None."""
+    if member.get("type") != "indicator" or not set(member) <= _PLAIN:
+        return None
+    pattern = member.get("pattern")
+    match = _SIMPLE.match(pattern) if isinstance(pattern, str) else None
+    if match is None:
+        return None
+    facts = [
+        match[1],
+        match[2],
+        [member.get(k) for k in _KEPT],
+        [grouping.get("object_marking_refs"), grouping.get("x_varsel_recipients")],
+        "description" in member,
+        "valid_until" in member,
+        member.get("valid_from") == member.get("modified"),
+    ]
+    return json.dumps(facts, sort_keys=True), match[3]
+
+
+def _iso(value: Any) -> str:
+    return parse_timestamp(str(value)).isoformat()
+
+
+def _fill(template: Mapping[str, Any], member: Mapping[str, Any], value: str) -> dict[str, Any]:
+    """Return ``template`` with the uuid, value, time and comment of ``member``."""
+    out = dict(template)
+    out["uuid"] = str(member["id"]).split("--", 1)[1]
+    out["value"] = value
+    out["timestamp"] = str(calendar.timegm(parse_timestamp(str(member["modified"])).timetuple()))
+    if "comment" in template:
+        out["comment"] = member.get("description")
+    if "first_seen" in template:
+        out["first_seen"] = _iso(member.get("valid_from"))
+    if "last_seen" in template:
+        out["last_seen"] = _iso(member.get("valid_until"))
+    return out
+
+
+# What _fill writes per member (besides uuid, value and timestamp).
+_PER_MEMBER: Final = ("comment", "first_seen", "last_seen")
+
+
+def _fixed(template: Mapping[str, Any]) -> dict[str, Any]:
+    """Return what a template copies to every member (and which per-member fields it has)."""
+    return {k: (True if k in _PER_MEMBER else v) for k, v in template.items()}
+
+
+def _alone(grouping: dict[str, Any], member: dict[str, Any]) -> dict[str, Any] | None:
+    """Return misp-stix's one attribute for ``member`` alone, or None if it makes more."""
+    try:
+        body = stix_to_event(grouping, [member]).get("Event", {})
+    except Exception:  # a member misp-stix refuses goes the slow way, and is named there
+        return None
+    attributes = body.get("Attribute") or []
+    if len(attributes) != 1 or body.get("Object") or body.get("EventReport"):
+        return None
+    return dict(attributes[0])
+
+
+def _templated(
+    grouping: dict[str, Any], members: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Return (attributes made from proven templates, members misp-stix must convert)."""
+    made: list[dict[str, Any]] = []
+    slow: list[dict[str, Any]] = []
+    for member in members:
+        found = _shape(grouping, member)
+        if found is None:
+            slow.append(member)
+            continue
+        key, value = found
+        with _SHAPES_LOCK:
+            known = key in _SHAPES
+            template = _SHAPES.get(key)
+        if known and template is None:
+            slow.append(member)
+            continue
+        if template is not None:
+            made.append(_fill(template, member, value))
+            continue
+        actual = _alone(grouping, member)
+        if actual is None:
+            with _SHAPES_LOCK:
+                _SHAPES[key] = None
+            slow.append(member)
+            continue
+        candidate = {k: v for k, v in actual.items() if k not in ("uuid", "value", "timestamp")}
+        # Proven when the substitution reproduces misp-stix's output, and nothing else of the
+        # member (its name) shows in what would be copied to the others.
+        name = str(member.get("name") or "\0")
+        proven = _fill(candidate, member, value) == actual and not any(
+            name in str(v) for k, v in candidate.items() if k not in _PER_MEMBER
+        )
+        with _SHAPES_LOCK:
+            first = _SHAPES_SEEN.get(key)
+            if not proven:
+                _SHAPES[key] = None
+            elif first is None:
+                _SHAPES_SEEN[key] = candidate
+            else:
+                # Two members of the shape reproduced exactly by one template: use it.
+                _SHAPES[key] = candidate if _fixed(first) == _fixed(candidate) else None
+        made.append(actual)
+    return made, slow
+
+
 def _convert(event: EventMeta, raws: Mapping[int, str]) -> dict[str, Any]:
     """Return the MISP event (``{"Event": …}``) of ``event`` from the members' stored JSON."""
     members = [_with_level(json.loads(raws[m.pk]), m.tlp) for m in event.members if m.pk in raws]
@@ -361,8 +577,11 @@ def _convert(event: EventMeta, raws: Mapping[int, str]) -> dict[str, Any]:
         grouping = _with_level(json.loads(raws[event.container.pk]), event.container.tlp)
     else:
         grouping = _day_grouping(event)
-    converted = stix_to_event(grouping, members)
+    made, slow = _templated(grouping, members)
+    converted = _converted(grouping, slow)
     body = converted.get("Event", converted)
+    if made:
+        body["Attribute"] = [*(body.get("Attribute") or []), *made]
     distribution, tags = misp_scope(event.level, ())
     body["uuid"] = event.uuid
     body["id"] = event.id
@@ -480,7 +699,26 @@ def _container_event(
             )
         )
         members += [_Row(*r) for r in rows]
-    meta = _container_meta(box, refs, {(m.collection_id, m.stix_id): [m] for m in members})
+    by_id: dict[tuple[str, str], list[_Row]] = defaultdict(list)
+    for m in members:
+        by_id[(m.collection_id, m.stix_id)].append(m)
+    meta = _container_meta(box, refs, by_id)
+    attached = session.execute(
+        restrict(
+            select(*_COLUMNS, StixObject.raw).where(
+                StixObject.collection_id == box.collection_id,
+                StixObject.type.in_(_ATTACHED),
+                StixObject.is_latest.is_(True),
+            ),
+            principal,
+            Action.READ,
+        )
+    )
+    _attach(
+        [meta],
+        [(_Row(*a[:-1]), _refs_of(a[-1])) for a in attached],
+        {(box.collection_id, r) for r in refs if isinstance(r, str)},
+    )
     meta.producer = _org_names(session, principal, [box.producer_org_id]).get(
         box.producer_org_id, ""
     )
@@ -925,7 +1163,27 @@ def feed_event(
     meta, event = one_event(
         session=session, principal=principal, ref=event_uuid, collection_id=collection_id
     )
-    return meta, _file(json.dumps(event, sort_keys=True), "application/json")
+    return meta, event_file(meta, event)
+
+
+_FILES: OrderedDict[str, FeedFile] = OrderedDict()
+_FILES_SIZE: Final = 64
+
+
+def event_file(meta: EventMeta, event: Mapping[str, Any]) -> FeedFile:
+    """Return ``event`` as JSON text with its ETag, kept for the event's current versions."""
+    key = meta.fingerprint()
+    with _CACHE_LOCK:
+        found = _FILES.get(key)
+        if found is not None:
+            _FILES.move_to_end(key)
+            return found
+    file = _file(json.dumps(event, ensure_ascii=False, separators=(",", ":")), "application/json")
+    with _CACHE_LOCK:
+        _FILES[key] = file
+        while len(_FILES) > _FILES_SIZE:
+            _FILES.popitem(last=False)
+    return file
 
 
 def audit_red(
