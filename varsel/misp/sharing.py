@@ -169,6 +169,11 @@ def place(scope: Scope, mapping: Mapping, *, default: TLP) -> Placement:
                 "TLP:RED to the producer only",
             )
         group_level = TLP.RED if level is TLP.RED else TLP.AMBER_STRICT
+        if group_level is not level:
+            notes.append(
+                f"{level.label} shared with sharing group {scope.sharing_group}: "
+                f"{group_level.label} to its organisations"
+            )
         return Placement(group_level, tuple(members), "; ".join(notes) or None)
     if scope.distribution not in DEFAULT_CEILINGS:
         return _to_producer(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -111,6 +111,23 @@ def test_placing_never_lets_more_organisations_read_than_misp_allowed(hub: Hub) 
             suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
         )
         @given(scope=_SCOPES, mapping=_MAPPINGS, default=_LEVELS)
+        # Every level, and both kinds of AMBER+STRICT, always among the examples.
+        @example(scope=Scope(3, None, ("tlp:clear",), PRODUCER), mapping=Mapping(), default=TLP.RED)
+        @example(scope=Scope(1, None, ("tlp:green",), PRODUCER), mapping=Mapping(), default=TLP.RED)
+        @example(scope=Scope(2, None, (), PRODUCER), mapping=Mapping(), default=TLP.AMBER)
+        @example(
+            scope=Scope(1, None, ("tlp:amber+strict",), PRODUCER),
+            mapping=Mapping(),
+            default=TLP.CLEAR,
+        )
+        @example(
+            scope=Scope(4, MAPPED, ("tlp:clear",), PRODUCER),
+            mapping=Mapping(groups={MAPPED: ("Svea", "Ålands Kraft")}),
+            default=TLP.CLEAR,
+        )
+        @example(
+            scope=Scope(0, None, ("tlp:clear",), PRODUCER), mapping=Mapping(), default=TLP.CLEAR
+        )
         def check(scope: Scope, mapping: Mapping, default: TLP) -> None:
             placed = place(scope, mapping, default=default)
             oid = f"indicator--{uuid.uuid4()}"
@@ -130,5 +147,5 @@ def test_placing_never_lets_more_organisations_read_than_misp_allowed(hub: Hub) 
 
         check()
         s.rollback()
-    # The examples reached every level, so the property was tested where it matters.
+    # The examples reached every level (the explicit ones see to it).
     assert seen_levels == set(TLP)
