@@ -113,10 +113,12 @@ def test_tiny_run_measures_every_figure(tmp_path: Path) -> None:
         _positive(alone, "wall_s", "peak_rss_mib", "attributes_per_s", "stix_objects")
     hub = report["hubs"]["sqlite"]
     assert misp_bench.failures(report) == [], hub
-    for phase in ("import_cold", "import_warm", "big_cold", "big_warm"):
-        _positive(hub[phase], "wall_s", "peak_rss_mib", "attributes_per_s")
-        assert hub[phase]["stored"].get("indicator", 0) > 0, hub[phase]["stored"]
-    assert hub["import_unchanged"]["stored"] == hub["import_cold"]["stored"]
+    assert set(report["parameters"]["skipped"]) == {"import_warm", "import_unchanged", "big_warm"}
+    for phase, events in (("import_cold", 6), ("big_cold", 1)):
+        _positive(hub[phase], "wall_s", "cpu_s", "peak_rss_mib", "attributes_per_s")
+        assert hub[phase]["stored"]["grouping"] == events, hub[phase]["stored"]
+        assert hub[phase]["stored"]["indicator"] > 0, hub[phase]["stored"]
+        assert hub[phase]["summary"].startswith(f"{events} events: {events} new"), hub[phase]
     # The producer reads every event it shared; the reader of another organisation does not
     # read the RED one (docs/access-policy.md), so fewer attributes.
     producer, consumer = hub["feed_producer"], hub["feed_consumer"]
