@@ -701,7 +701,8 @@ def import_command(hub: Hub, path: Path, key: str, attributes: int) -> dict[str,
             "--as",
             "producer",
         ],  # fmt: skip
-        hub.env,
+        # Wide, so that rich never wraps the command's summary or report lines.
+        {**hub.env, "COLUMNS": "1000"},
         hub.workdir,
     )
     stderr = run.pop("_stderr")
@@ -916,11 +917,19 @@ def _targets_met(entry: dict[str, Any]) -> dict[str, bool]:
     return met
 
 
-def run_hub(backend: str, args: argparse.Namespace, data: Data) -> dict[str, Any]:
-    """Set up one hub, run every workload on it as a user would, tear it down."""
+def run_hub(
+    backend: str,
+    args: argparse.Namespace,
+    data: Data,
+    entry: dict[str, Any],
+    checkpoint: Callable[[], None],
+) -> None:
+    """Set up one hub, run every workload on it as a user would, tear it down.
+
+    Figures go into ``entry`` as they are taken; ``checkpoint`` saves the report after each.
+    """
     workdir = Path(tempfile.mkdtemp(prefix=f"varsel-misp-bench-{backend}-"))
     hub = Hub(backend=backend, workdir=workdir, pg_admin_url=args.pg_admin_url)
-    entry: dict[str, Any] = {}
     largest = max(len(json.dumps(e)) for e in data.add_events)
     try:
         hub.create_database()
@@ -931,7 +940,7 @@ def run_hub(backend: str, args: argparse.Namespace, data: Data) -> dict[str, Any
         entry["error"] = f"setting up: {type(exc).__name__}: {exc}"
         _say(f"varsel ({backend}) FAILED: {entry['error']}")
         hub.close(args.keep)
-        return entry
+        return
     main, warm = data.main, data.warm
     big_cold = next(data.big_cold.files.glob("*.json"))
     big_warm = next(data.big_warm.files.glob("*.json"))
@@ -950,11 +959,14 @@ def run_hub(backend: str, args: argparse.Namespace, data: Data) -> dict[str, Any
             if name in args.skip:
                 continue
             _say(f"varsel ({backend}): {name}")
+            load = [round(v, 2) for v in os.getloadavg()]
             try:
                 entry[name] = phase()
             except Exception as exc:  # record it, run the rest
                 entry[name] = {"error": f"{type(exc).__name__}: {exc}"}
+            entry[name]["loadavg_at_start"] = load
                 _say(f"varsel ({backend}) {name} FAILED: {entry[name]['error'][:600]}")
+            checkpoint()
         entry["server_peak_rss_mib"] = hub.server_peak_rss_mib()
         entry["targets_met"] = _targets_met(entry)
         if any("error" in v for v in entry.values() if isinstance(v, dict)):
@@ -964,11 +976,14 @@ def run_hub(backend: str, args: argparse.Namespace, data: Data) -> dict[str, Any
         hub.close(args.keep)
         if args.keep:
             entry["workdir"] = str(workdir)
-    return entry
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Generate the data, run misp-stix alone, then every hub; return every figure."""
+def run(args: argparse.Namespace, save: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """Generate the data, run misp-stix alone, then every hub; return every figure.
+
+    ``save`` is called with the report so far after every measurement, so that a run cut
+    short keeps what it measured.
+    """
     report: dict[str, Any] = {
         "benchmark": "MISP interoperability (issue 16)",
         "date": common.utc_now(),
@@ -1014,9 +1029,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 report["misp_stix_alone"][name] = measure_baseline(name, source, directory)
             except Exception as exc:  # record it, run the rest
                 report["misp_stix_alone"][name] = {"error": f"{type(exc).__name__}: {exc}"}
+            save(report)
         if not args.no_hub:
             for backend in args.backends:
-                report["hubs"][backend] = run_hub(backend, args, data)
+                report["hubs"][backend] = {}
+                run_hub(backend, args, data, report["hubs"][backend], lambda: save(report))
     report["load_after"] = common.load_snapshot()
     return report
 
@@ -1212,10 +1229,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.baseline_child:
         baseline_child(Path(args.baseline_child[0]), Path(args.baseline_child[1]))
         return 0
-    report = run(args)
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+    def save(report: dict[str, Any]) -> None:
+        output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+    report = run(args, save)
+    save(report)
     if not args.no_table:
         print_report(report)
     _say(f"results written to {output}")
