@@ -964,8 +964,8 @@ def run_hub(
                 entry[name] = phase()
             except Exception as exc:  # record it, run the rest
                 entry[name] = {"error": f"{type(exc).__name__}: {exc}"}
-            entry[name]["loadavg_at_start"] = load
                 _say(f"varsel ({backend}) {name} FAILED: {entry[name]['error'][:600]}")
+            entry[name]["loadavg_at_start"] = load
             checkpoint()
         entry["server_peak_rss_mib"] = hub.server_peak_rss_mib()
         entry["targets_met"] = _targets_met(entry)
