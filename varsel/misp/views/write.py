@@ -139,12 +139,11 @@ def _share(
 
 
 def _target(session: Session, principal: Principal, collection_ref: str | None) -> Collection:
-    """Return the collection ``events/add`` shares into: ``?collection=``, or the org's."""
+    """Return the collection ``events/add`` shares into: ``?collection=`` (id, alias or title,
+    as ``varsel misp import --collection`` takes it), or the organisation's."""
     if collection_ref:
         # Writability is the ingest's to decide (Forbidden, 403); an unreadable one is unknown.
-        return sharing.readable_collection(
-            session=session, principal=principal, collection_id=collection_ref
-        )
+        return sharing.find_collection(session=session, principal=principal, ref=collection_ref)
     found = service.collection_for(session, principal.org_id)
     if found is None:
         raise Forbidden(
