@@ -126,9 +126,9 @@ def test_import_over_http_with_a_token(setup: Setup, live: str, tmp_path: Path) 
     assert done.returncode == 0, done.stderr
     assert "3 events: 3 new" in done.stderr
     assert _groupings(setup) == {e["Event"]["uuid"] for e in events}
-    # The same, again: unchanged over HTTP too.
+    # The same, again (the collection named by its title): unchanged over HTTP too.
     again = _run(
-        setup, tmp_path, str(listed), "--collection", setup.collection_id,
+        setup, tmp_path, str(listed), "--collection", "misp",
         "--url", live, "--token", setup.bob_token,
     )  # fmt: skip
     assert "3 unchanged" in again.stderr, again.stderr

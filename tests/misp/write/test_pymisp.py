@@ -57,6 +57,22 @@ def test_pymisp_adds_edits_and_sights(setup: Setup, live: str) -> None:
         sightings = [json.loads(r) for r in raws]
     assert [x["sighting_of_ref"] for x in sightings] == [f"indicator--{first.uuid}"]
 
+    # By value, as MISP sights every attribute with it: the indicator that names it.
+    domain = next(a for a in updated.attributes if a.value == "c2.bad.example")
+    by_value = misp.add_sighting({"value": "c2.bad.example", "source": "acme dns"})
+    assert "errors" not in by_value, by_value
+    with setup.hub.session() as s:
+        sighted = {
+            json.loads(r)["sighting_of_ref"]
+            for r in s.execute(
+                select(StixObject.raw).where(StixObject.type == "sighting")
+            ).scalars()
+        }
+    assert sighted == {f"indicator--{first.uuid}", f"indicator--{domain.uuid}"}
+    # A false positive has no STIX sighting: refused with the reason, as MISP errors read.
+    refused = misp.add_sighting({"type": "1"}, first.uuid)
+    assert refused["errors"][0] == 400
+
 
 def test_refusals_answer_as_misp_does(setup: Setup, live: str) -> None:
     hub = setup.hub

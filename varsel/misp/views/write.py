@@ -139,12 +139,11 @@ def _share(
 
 
 def _target(session: Session, principal: Principal, collection_ref: str | None) -> Collection:
-    """Return the collection ``events/add`` shares into: ``?collection=``, or the org's."""
+    """Return the collection ``events/add`` shares into: ``?collection=`` (id, alias or title,
+    as ``varsel misp import --collection`` takes it), or the organisation's."""
     if collection_ref:
         # Writability is the ingest's to decide (Forbidden, 403); an unreadable one is unknown.
-        return sharing.readable_collection(
-            session=session, principal=principal, collection_id=collection_ref
-        )
+        return sharing.find_collection(session=session, principal=principal, ref=collection_ref)
     found = service.collection_for(session, principal.org_id)
     if found is None:
         raise Forbidden(
@@ -213,8 +212,10 @@ async def edit_event(
         return _answer(request, exc)
 
 
-def _sighting_fields(payload: Any, attribute: str | None) -> tuple[str, str | None, int | None]:
-    """Return the attribute uuid, the sighting's uuid and time from a MISP sighting body."""
+def _sighting_fields(
+    payload: Any, attribute: str | None
+) -> tuple[str | None, str | None, str | None, int | None]:
+    """Return the attribute uuid or value, the sighting's uuid and time of a MISP sighting."""
     body = payload.get("Sighting", payload) if isinstance(payload, dict) else None
     if not isinstance(body, dict):
         raise InvalidInput('send a MISP sighting: {"uuid": "<attribute uuid>", …}')
@@ -224,16 +225,27 @@ def _sighting_fields(payload: Any, attribute: str | None) -> tuple[str, str | No
             "only sightings (type 0) are shared: a false positive (1) or an expiration (2) has "
             "no STIX sighting"
         )
-    target = attribute or body.get("attribute_uuid") or body.get("uuid") or body.get("id")
-    if not isinstance(target, str) or not _UUID.fullmatch(target):
-        raise InvalidInput(
-            "name the sighted attribute by its uuid: POST /misp/sightings/add/<attribute uuid>, "
-            'or "uuid" in the body'
-        )
-    own = body.get("sighting_uuid") if attribute is None else body.get("uuid")
     moment = body.get("date_sighting") or body.get("timestamp")
     seen_at = int(moment) if isinstance(moment, int | str) and str(moment).isdigit() else None
-    return target.lower(), own if isinstance(own, str) and own else None, seen_at
+    if attribute is not None:
+        if not _UUID.fullmatch(attribute):
+            raise InvalidInput("name the sighted attribute by its uuid, not its MISP id")
+        own = body.get("uuid")
+        # The body's uuid is the sighting's own only when it is not the attribute's.
+        key = own if isinstance(own, str) and own.lower() != attribute.lower() else None
+        return attribute.lower(), None, key, seen_at
+    target = body.get("uuid")
+    if isinstance(target, str) and _UUID.fullmatch(target):
+        return target.lower(), None, None, seen_at
+    values = body.get("values") or body.get("value")
+    if isinstance(values, list) and len(values) == 1:
+        values = values[0]
+    if isinstance(values, str) and values.strip():
+        return None, values.strip(), None, seen_at
+    raise InvalidInput(
+        "name the sighted attribute: POST /misp/sightings/add/<attribute uuid>, or "
+        '"uuid" (the attribute\'s) or "value" in the body'
+    )
 
 
 @router.post("/sightings/add")
@@ -252,35 +264,37 @@ async def add_sighting(
 
         def work() -> JSONResponse:
             try:
-                attribute, own, seen_at = _sighting_fields(payload, attribute_id)
-                key = own or str(uuid.uuid4())
+                attribute, value, own, seen_at = _sighting_fields(payload, attribute_id)
                 now = int(time.time())
-                outcome = writing.share_sighting(
+                outcomes = writing.share_sighting(
                     session=session,
                     principal=principal,
                     collection=service.collection_for(session, principal.org_id),
                     attribute_uuid=attribute,
-                    key=key,
+                    value=value,
+                    key=own or str(uuid.uuid4()),
                     seen_at=seen_at,
                 )
             except VarselError as exc:
                 session.rollback()
                 raise _from_domain(name, exc) from None
             session.commit()
-            return JSONResponse(
+            sightings = [
                 {
-                    "Sighting": {
-                        "uuid": outcome.sighting_id.partition("--")[2],
-                        "attribute_uuid": outcome.attribute_uuid,
-                        "date_sighting": str(seen_at if seen_at is not None else now),
-                        "org_id": str(principal.org_id),
-                        "source": "",
-                        "type": "0",
-                        "stix_id": outcome.sighting_id,
-                        "stored": outcome.stored,
-                    }
+                    "uuid": o.sighting_id.partition("--")[2],
+                    "attribute_uuid": o.attribute_uuid,
+                    "date_sighting": str(seen_at if seen_at is not None else now),
+                    "org_id": str(principal.org_id),
+                    "source": "",
+                    "type": "0",
+                    "stix_id": o.sighting_id,
+                    "stored": o.stored,
                 }
-            )
+                for o in outcomes
+            ]
+            if len(sightings) == 1:
+                return JSONResponse({"Sighting": sightings[0]})
+            return JSONResponse([{"Sighting": x} for x in sightings])
 
         return await run_in_threadpool(work)
     except _MispError as exc:
