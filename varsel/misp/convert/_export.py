@@ -65,6 +65,8 @@ PUBLISHED_PROPERTY = "x_varsel_published"
 OBJECT_ATTRIBUTES_PROPERTY = "x_varsel_misp_attributes"
 """Each MISP object's STIX object carries its attributes' ``[relation, value, uuid, timestamp,
 comment]``, which misp-stix does not keep (it derives new uuids on the way back)."""
+CREATOR_PROPERTY = "x_varsel_misp_orgc"
+"""The grouping carries the event's creator as MISP names it (``Orgc``: name and uuid)."""
 COMMENT_PROPERTY = "x_varsel_misp_comment"
 """The comment of an attribute misp-stix writes as observables, which have no description."""
 
@@ -436,6 +438,24 @@ class _Export:
                 continue
             self.lose(attribute["uuid"], describe(attribute), reason)
 
+    def unclaim_creator(self) -> None:
+        """Leave the MISP creator out as ``created_by_ref``: the hub takes that only for an
+        identity registered to the sharing organisation, and the creator of an event shared by
+        another organisation is not; the grouping names it instead."""
+        grouping = next(o for o in self.objects if o["type"] == "grouping")
+        creator = grouping.get("created_by_ref")
+        if not isinstance(creator, str):
+            return
+        orgc = self.event.get("Orgc")
+        if isinstance(orgc, Mapping):
+            grouping[CREATOR_PROPERTY] = {"name": str(orgc["name"]), "uuid": str(orgc["uuid"])}
+        for obj in self.objects:
+            if obj.get("created_by_ref") == creator:
+                del obj["created_by_ref"]
+        still = any(creator in _refs(obj) for obj in self.objects)
+        if not still:
+            self.objects = [obj for obj in self.objects if obj["id"] != creator]
+
     # -- versions ---------------------------------------------------------------------------
 
     def stamp_identities(self) -> None:
@@ -499,6 +519,7 @@ def event_to_stix(event: Mapping[str, Any], *, place: Placer, fast: bool = True)
     clean, losses, attributes = read_event(event)
     export = _Export(clean, losses)
     export.convert(fast=fast)
+    export.unclaim_creator()
     export.check_coverage()
     export.objects = _compact.compact(export.objects, clean)
     export.place(place)

@@ -45,8 +45,15 @@ def _placement(obj: Mapping[str, Any]) -> tuple[TLP, tuple[str, ...]]:
 PUBLISHED_PROPERTY: Final = "x_varsel_published"
 OBJECT_ATTRIBUTES_PROPERTY: Final = "x_varsel_misp_attributes"
 COMMENT_PROPERTY: Final = "x_varsel_misp_comment"
+CREATOR_PROPERTY: Final = "x_varsel_misp_orgc"
 _OURS: Final = frozenset(
-    {RECIPIENTS_PROPERTY, PUBLISHED_PROPERTY, OBJECT_ATTRIBUTES_PROPERTY, COMMENT_PROPERTY}
+    {
+        RECIPIENTS_PROPERTY,
+        PUBLISHED_PROPERTY,
+        OBJECT_ATTRIBUTES_PROPERTY,
+        COMMENT_PROPERTY,
+        CREATOR_PROPERTY,
+    }
 )
 
 
@@ -157,6 +164,9 @@ def stix_to_event(
     _restore_object_attributes(event, present.values())
     _restore_comments(event, present.values())
     _restore_sighting_uuids(event, present.values())
+    creator = grouping.get(CREATOR_PROPERTY)
+    if isinstance(creator, Mapping) and "Orgc" not in event:
+        event["Orgc"] = {"name": str(creator.get("name")), "uuid": str(creator.get("uuid"))}
     published = grouping.get(PUBLISHED_PROPERTY)
     if isinstance(published, str):
         event["published"] = True
