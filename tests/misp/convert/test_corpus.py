@@ -61,8 +61,16 @@ def test_sightings_and_event_reports_come_back() -> None:
     kinds = [o["type"] for o in converted.objects]
     assert kinds.count("sighting") == 4 and kinds.count("opinion") == 4
     back = stix_to_event(converted.objects[0], converted.objects[1:], scope=tag_scope)
-    sightings = [s for a in back["Event"]["Attribute"] for s in a["Sighting"]]
-    assert sorted(s["type"] for s in sightings) == ["0", "0", "0", "0", "1", "1", "1", "1"]
+    sightings = {
+        s["uuid"]: (s["type"], s["date_sighting"], s["Organisation"]["uuid"])
+        for a in back["Event"]["Attribute"]
+        for s in a["Sighting"]
+    }
+    assert sightings == {
+        s["uuid"]: (s["type"], s["date_sighting"], s["Organisation"]["uuid"])
+        for a in sample["Event"]["Attribute"]
+        for s in a["Sighting"]
+    }
     reported = json.loads((CORPUS / "event_with_event_report.json").read_text(encoding="utf-8"))
     converted = event_to_stix(reported, place=tag_placer)
     assert any(o["type"] == "note" for o in converted.objects)

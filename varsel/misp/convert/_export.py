@@ -118,7 +118,7 @@ class _Export:
     # -- conversion -------------------------------------------------------------------------
 
     def convert(self, *, fast: bool = True) -> None:
-        built = self._fast_indicators() if fast else {}
+        built = self._fast_objects() if fast else {}
         self.fast = set(built)
         whole = self.event
         if built:
@@ -134,7 +134,7 @@ class _Export:
             self._merge_fast(built)
         self._keep_what_misp_stix_drops()
 
-    def _fast_indicators(self) -> dict[str, dict[str, Any]]:
+    def _fast_objects(self) -> dict[str, list[dict[str, Any]]]:
         if self.event.get("EventReport"):
             return {}  # misp-stix's notes refer to the objects of the attributes they name
         orgc = self.event.get("Orgc")
@@ -143,14 +143,14 @@ class _Export:
             creator = f"identity--{orgc['uuid']}"
         built = {}
         for attribute in self.event.get("Attribute", ()):
-            if _compact.compactable(attribute):
-                made = _fast.indicator(attribute, creator)
+            if _compact.compactable(attribute) or not _compact.truthy(attribute.get("to_ids")):
+                made = _fast.build(attribute, creator)
                 if made is not None:
                     built[attribute["uuid"]] = made
         return built
 
-    def _merge_fast(self, built: dict[str, dict[str, Any]]) -> None:
-        """Put the indicators built directly where misp-stix would have put them."""
+    def _merge_fast(self, built: dict[str, list[dict[str, Any]]]) -> None:
+        """Put the objects built directly where misp-stix would have put them."""
         empty_note = f"note--{self.uuid}"
         if not self.event.get("Attribute") or len(built) < len(self.event["Attribute"]):
             empty_note = ""  # misp-stix saw attributes, so it wrote no "empty event" note
@@ -170,12 +170,13 @@ class _Export:
         refs: list[str] = []
         for attribute in self.event.get("Attribute", ()):
             if attribute["uuid"] in built:
-                refs.append(built[attribute["uuid"]]["id"])
+                refs.extend(obj["id"] for obj in built[attribute["uuid"]])
             else:
                 refs.extend(by_item.get(attribute["uuid"], ()))
         grouping["object_refs"] = refs + rest
         at = objects.index(grouping) + 1
-        self.objects = objects[:at] + list(built.values()) + objects[at:]
+        made = [obj for objs in built.values() for obj in objs]
+        self.objects = objects[:at] + made + objects[at:]
 
     def _keep_what_misp_stix_drops(self) -> None:
         grouping = next(obj for obj in self.objects if obj["type"] == "grouping")
@@ -248,7 +249,11 @@ class _Export:
         made = {uuid_of(obj["id"]) for obj in self.objects}
         labels = {label for obj in self.objects for label in obj.get("labels", ())}
 
+        lost = {loss.item for loss in self.losses}
+
         def missing(item: str, what: str) -> None:
+            if item in lost:
+                return
             said = next((m for m in self.messages if item in m), None)
             reason = f"misp-stix: {said}" if said else "misp-stix made no STIX object of it"
             self.lose(item, what, reason)

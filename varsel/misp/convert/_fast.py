@@ -1,9 +1,11 @@
-"""The indicator ``misp-stix`` makes of a plain to_ids attribute, built without ``misp-stix``.
+"""What ``misp-stix`` makes of a plain attribute of a common type, built without ``misp-stix``.
 
 For the common simple types (IP addresses, domains, hostnames, URLs, MD5/SHA-1/SHA-256,
 e-mail addresses, file names) with a plain value, a valid category and nothing else attached
-(no tags, galaxies, sightings, first/last seen), the indicator ``misp-stix`` writes is a
-template: the same id, pattern, labels, kill chain phase and timestamps. Building that JSON
+(no tags, galaxies, sightings, first/last seen), what ``misp-stix`` writes is a template: for
+a to_ids attribute the indicator (its other four objects are left out anyway, ``_compact``),
+for another the observed-data and its observables, with the same ids, pattern, labels, kill
+chain phase and timestamps. Building that JSON
 directly skips PyMISP's and stix2's object models, which is most of the conversion's time.
 ``tests/misp/convert/test_fast.py`` checks, over many generated attributes and the corpus, that
 the result equals what ``misp-stix`` writes; anything else goes through ``misp-stix``.
@@ -102,23 +104,95 @@ def _stamps(seconds: int) -> tuple[str, str]:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.000Z"), moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _sco(kind: str, uuid: str, **fields: Any) -> dict[str, Any]:
+    return {"type": kind, "spec_version": "2.1", "id": f"{kind}--{uuid}", **fields}
+
+
+def _observables(kind: str, value: str, uuid: str) -> list[dict[str, Any]]:
+    """Return the observables ``misp-stix`` writes for a value of ``kind``, first referred first."""
+    if kind in ("ip-src", "ip-dst"):
+        address = "ipv4-addr" if ":" not in value else "ipv6-addr"
+        side = "src_ref" if kind == "ip-src" else "dst_ref"
+        traffic = _sco("network-traffic", uuid, **{side: f"{address}--{uuid}"})
+        traffic["protocols"] = ["tcp"]
+        return [traffic, _sco(address, uuid, value=value)]
+    if kind in ("domain", "hostname"):
+        return [_sco("domain-name", uuid, value=value)]
+    if kind == "url":
+        return [_sco("url", uuid, value=value)]
+    if kind in _HASHES:
+        return [_sco("file", uuid, hashes={_HASHES[kind]: value})]
+    if kind == "filename":
+        return [_sco("file", uuid, name=value)]
+    if kind == "email":
+        return [_sco("email-addr", uuid, value=value)]
+    address = f"email-addr--{uuid}"
+    refs = {"from_ref": address} if kind == "email-src" else {"to_refs": [address]}
+    message = _sco("email-message", uuid, is_multipart=False, **refs)
+    return [message, _sco("email-addr", uuid, value=value)]
+
+
+_HASHES: Final = {"md5": "MD5", "sha1": "SHA-1", "sha256": "SHA-256"}
+_TRUE: Final = (True, "1", "true", "True", 1)
+_FALSE: Final = (False, "0", "false", "False", 0)
+
+
+def build(attribute: Mapping[str, Any], creator: str | None) -> list[dict[str, Any]] | None:
+    """Return what ``misp-stix`` makes of ``attribute`` — the indicator of a to_ids one, the
+    observed-data and its observables of another — or None when the attribute is not one the
+    fast path takes (then it goes through ``misp-stix``)."""
+    flag = attribute.get("to_ids", False)
+    if flag in _TRUE:
+        made = indicator(attribute, creator)
+        return None if made is None else [made]
+    if flag not in _FALSE or not _plain(attribute):
+        return None
+    value = attribute["value"]
+    kind = attribute["type"]
+    if PATTERNS[kind](value) is None:
+        return None
+    uuid = attribute["uuid"]
+    created, observed = _stamps(int(attribute["timestamp"]))
+    scos = _observables(kind, value, uuid)
+    obj: dict[str, Any] = {
+        "type": "observed-data",
+        "spec_version": "2.1",
+        "id": f"observed-data--{uuid}",
+    }
+    if creator is not None:
+        obj["created_by_ref"] = creator
+    obj["created"] = created
+    obj["modified"] = created
+    obj["first_observed"] = observed
+    obj["last_observed"] = observed
+    obj["number_observed"] = 1
+    obj["object_refs"] = [sco["id"] for sco in scos]
+    obj["labels"] = [f'misp:type="{kind}"', f'misp:category="{attribute["category"]}"']
+    return [obj, *scos]
+
+
+def _plain(attribute: Mapping[str, Any]) -> bool:
+    """Return whether an attribute is of a fast type with nothing misp-stix would add."""
+    kind = attribute.get("type")
+    if kind not in PATTERNS or attribute.get("category") not in _CATEGORIES[kind]:
+        return False
+    if any(attribute.get(key) for key in _ATTACHED):
+        return False
+    comment = attribute.get("comment")
+    if comment is not None and not isinstance(comment, str):
+        return False
+    return _UUID.fullmatch(attribute["uuid"]) is not None
+
+
 def indicator(attribute: Mapping[str, Any], creator: str | None) -> dict[str, Any] | None:
     """Return the indicator ``misp-stix`` makes of a to_ids ``attribute``, or None when the
     attribute is not one the fast path takes (then it goes through ``misp-stix``)."""
-    if attribute.get("to_ids") not in (True, "1", "true", "True", 1):
+    if attribute.get("to_ids") not in _TRUE or not _plain(attribute):
         return None
-    kind = attribute.get("type")
-    make = PATTERNS.get(kind)  # type: ignore[arg-type]
-    category = attribute.get("category")
-    if make is None or category not in _CATEGORIES[kind]:  # type: ignore[index]
-        return None
-    if any(attribute.get(key) for key in _ATTACHED):
-        return None
+    kind = attribute["type"]
+    category = attribute["category"]
     comment = attribute.get("comment") or ""
-    value = attribute["value"]
-    if not isinstance(comment, str) or not _UUID.fullmatch(attribute["uuid"]):
-        return None
-    pattern = make(value)
+    pattern = PATTERNS[kind](attribute["value"])
     if pattern is None:
         return None
     created, valid_from = _stamps(int(attribute["timestamp"]))
