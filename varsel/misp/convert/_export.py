@@ -67,6 +67,8 @@ OBJECT_ATTRIBUTES_PROPERTY = "x_varsel_misp_attributes"
 comment]``, which misp-stix does not keep (it derives new uuids on the way back)."""
 CREATOR_PROPERTY = "x_varsel_misp_orgc"
 """The grouping carries the event's creator as MISP names it (``Orgc``: name and uuid)."""
+REFERENCE_PROPERTY = "x_varsel_misp_reference"
+"""The uuid of the MISP object reference a relationship stands for (misp-stix derives another)."""
 COMMENT_PROPERTY = "x_varsel_misp_comment"
 """The comment of an attribute misp-stix writes as observables, which have no description."""
 
@@ -198,6 +200,21 @@ class _Export:
         }
         if not members and not comments:
             return
+        references = {
+            (o["uuid"], str(r.get("referenced_uuid")), str(r.get("relationship_type"))): r["uuid"]
+            for o in self.event.get("Object", ())
+            for r in o.get("ObjectReference", ())
+            if isinstance(r.get("uuid"), str)
+        }
+        for obj in self.objects:
+            if obj["type"] == "relationship" and references:
+                key = (
+                    uuid_of(str(obj.get("source_ref"))),
+                    uuid_of(str(obj.get("target_ref"))),
+                    str(obj.get("relationship_type")),
+                )
+                if key in references:
+                    obj[REFERENCE_PROPERTY] = references[key]
         described = {uuid_of(o["id"]) for o in self.objects if o.get("description")}
         for obj in self.objects:
             kind, _, item = obj["id"].partition("--")

@@ -214,3 +214,92 @@ def indicator(attribute: Mapping[str, Any], creator: str | None) -> dict[str, An
     obj["kill_chain_phases"] = [{"kill_chain_name": "misp-category", "phase_name": category}]
     obj["labels"] = [f'misp:type="{kind}"', f'misp:category="{category}"']
     return obj
+
+
+# -- the way back ------------------------------------------------------------------------------
+
+_LABEL: Final = re.compile(r'misp:(type|category)="([^"]*)"')
+_IGNORED: Final = ("object_marking_refs", "granular_markings", "created_by_ref")
+
+
+def _bare(obj: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if k not in _IGNORED and not k.startswith("x_varsel_")}
+
+
+def _seconds(stamp: Any) -> int | None:
+    if not isinstance(stamp, str) or not stamp.endswith(".000Z"):
+        return None
+    try:
+        moment = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.000Z").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    return int(moment.timestamp())
+
+
+def _value_of(kind: str, obj: Mapping[str, Any], members: Mapping[str, Any]) -> str | None:
+    if obj["type"] == "indicator":
+        pattern = obj.get("pattern")
+        if not isinstance(pattern, str):
+            return None
+        if kind in ("ip-src", "ip-dst"):
+            start = pattern.rfind(".value = '")
+            return pattern[start + 10 : -2] if start >= 0 else None
+        start = pattern.find(" = '")
+        return pattern[start + 4 : -2] if start >= 0 else None
+    refs = obj.get("object_refs") or ()
+    last = members.get(refs[-1]) if refs else None
+    if not isinstance(last, Mapping):
+        return None
+    if kind in _HASHES:
+        hashes = last.get("hashes")
+        return hashes.get(_HASHES[kind]) if isinstance(hashes, Mapping) else None
+    found = last.get("name" if kind == "filename" else "value")
+    return found if isinstance(found, str) else None
+
+
+def read_back(
+    obj: Mapping[str, Any], members: Mapping[str, Mapping[str, Any]]
+) -> tuple[dict[str, Any], list[str]] | None:
+    """Return the MISP attribute ``misp-stix``'s parser gives back from ``obj`` (an indicator,
+    or an observed-data and its observables, as :func:`build` makes them) and the ids read, or
+    None when ``obj`` is not exactly what :func:`build` makes of some attribute.
+
+    The attribute is read from the object's labels and value, then built again: only when the
+    result equals the stored objects (markings and the hub's own properties aside) is it taken.
+    """
+    if obj.get("type") not in ("indicator", "observed-data"):
+        return None
+    labels: dict[str, str] = {}
+    for label in obj.get("labels") or ():
+        matched = _LABEL.fullmatch(str(label))
+        if matched is not None:
+            labels[matched[1]] = matched[2]
+    kind, category = labels.get("type"), labels.get("category")
+    if kind not in PATTERNS or category is None:
+        return None
+    value = _value_of(kind, obj, members)
+    stamp = _seconds(obj.get("modified"))
+    if value is None or stamp is None:
+        return None
+    uuid = str(obj["id"]).partition("--")[2]
+    to_ids = obj["type"] == "indicator"
+    attribute: dict[str, Any] = {
+        "uuid": uuid,
+        "type": kind,
+        "value": value,
+        "category": category,
+        "to_ids": to_ids,
+        "timestamp": str(stamp),
+        "disable_correlation": False,
+    }
+    description = obj.get("description")
+    if to_ids and isinstance(description, str) and description:
+        attribute["comment"] = description
+    made = build(attribute, None)
+    if made is None:
+        return None
+    ids = [o["id"] for o in made]
+    stored = [members.get(i) for i in ids]
+    if any(s is None or _bare(s) != m for s, m in zip(stored, made, strict=True)):
+        return None
+    return attribute, ids
