@@ -150,7 +150,8 @@ def stix_to_event(
     container = _unmarked(grouping)
     refs = [ref for ref in grouping.get("object_refs") or () if ref in present]
     # Relationships, sightings and notes the reader may read belong to the event as well.
-    refs.extend(ref for ref in present if ref not in set(refs))
+    listed = set(refs)
+    refs.extend(ref for ref in present if ref not in listed)
     places = _Places(scope, _placement(grouping))
     for obj in present.values():
         places.add(obj)
@@ -317,7 +318,8 @@ def _read_quickly(
     One is always left to misp-stix, which reads the event itself from the grouping."""
     referred: set[str] = set()
     for obj in present.values():
-        if obj.get("type") in ("observed-data", "grouping"):
+        # An observed-data and its observables (which have no 'created') refer to their own.
+        if obj.get("type") in ("observed-data", "grouping") or "created" not in obj:
             continue
         for key, value in obj.items():
             if key.endswith("_ref") and isinstance(value, str):
@@ -332,8 +334,10 @@ def _read_quickly(
         read = _fast.read_back(obj, present)
         if read is not None and not referred.intersection(read[1]):
             found[read[0]["uuid"]] = read
-    if found and all(ref in {i for _, ids in found.values() for i in ids} for ref in refs):
-        found.pop(next(iter(found)))
+    if found:
+        taken = {i for _, ids in found.values() for i in ids}
+        if all(ref in taken for ref in refs):
+            found.pop(next(iter(found)))
     return found
 
 
