@@ -21,6 +21,27 @@ def test_the_corpus_round_trip_counts() -> None:
     assert not tally.unnamed, "every attribute that does not come back equal is a named loss"
 
 
+EVENT_FIELDS = ("info", "uuid", "timestamp", "date", "threat_level_id", "analysis", "published")
+
+
+def test_the_event_itself_comes_back() -> None:
+    different: list[str] = []
+    for path in sorted(CORPUS.glob("*.json")):
+        sample = json.loads(path.read_text(encoding="utf-8"))
+        converted = event_to_stix(sample, place=tag_placer)
+        back = stix_to_event(converted.objects[0], converted.objects[1:], scope=tag_scope)
+        before, after = sample["Event"], back["Event"]
+        for name in EVENT_FIELDS:
+            if name in before and str(before[name]).lower() != str(after.get(name)).lower():
+                different.append(f"{path.stem}: {name} {before[name]!r} -> {after.get(name)!r}")
+        if before["Orgc"] != after["Orgc"]:
+            different.append(f"{path.stem}: Orgc")
+        reports = [r["uuid"] for r in before.get("EventReport", ())]
+        if reports != [r["uuid"] for r in after.get("EventReport", ())]:
+            different.append(f"{path.stem}: event reports")
+    assert not different, "\n".join(different)
+
+
 def test_a_report_from_the_hub_becomes_an_event_with_an_event_report() -> None:
     report = {
         "type": "report",

@@ -65,6 +65,9 @@ PUBLISHED_PROPERTY = "x_varsel_published"
 OBJECT_ATTRIBUTES_PROPERTY = "x_varsel_misp_attributes"
 """Each MISP object's STIX object carries its attributes' ``[relation, value, uuid, timestamp,
 comment]``, which misp-stix does not keep (it derives new uuids on the way back)."""
+EVENT_PROPERTY = "x_varsel_misp_event"
+"""The grouping carries the event fields misp-stix does not convert (date, threat level, …)."""
+EVENT_FIELDS = ("date", "threat_level_id", "analysis", "extends_uuid")
 CREATOR_PROPERTY = "x_varsel_misp_orgc"
 """The grouping carries the event's creator as MISP names it (``Orgc``: name and uuid)."""
 REFERENCE_PROPERTY = "x_varsel_misp_reference"
@@ -182,6 +185,13 @@ class _Export:
 
     def _keep_what_misp_stix_drops(self) -> None:
         grouping = next(obj for obj in self.objects if obj["type"] == "grouping")
+        kept = {
+            key: str(self.event[key])
+            for key in EVENT_FIELDS
+            if isinstance(self.event.get(key), (str, int)) and str(self.event[key])
+        }
+        if kept:
+            grouping[EVENT_PROPERTY] = kept
         published = self.event.get("published")
         if published is True or str(published).lower() in ("1", "true"):
             stamp = _int(self.event.get("publish_timestamp")) or self.timestamp

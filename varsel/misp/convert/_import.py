@@ -48,12 +48,15 @@ OBJECT_ATTRIBUTES_PROPERTY: Final = "x_varsel_misp_attributes"
 COMMENT_PROPERTY: Final = "x_varsel_misp_comment"
 CREATOR_PROPERTY: Final = "x_varsel_misp_orgc"
 REFERENCE_PROPERTY: Final = "x_varsel_misp_reference"
+EVENT_PROPERTY: Final = "x_varsel_misp_event"
+_EVENT_FIELDS: Final = ("date", "threat_level_id", "analysis", "extends_uuid")
 # misp-stix gives each object reference it reads a new random uuid; one derived from what the
 # reference says keeps a reading of the same objects the same.
 _REFERENCES: Final = uuidlib.UUID("c7d0f8a4-52c1-4f5e-8b1e-3f5d2f9a6b20")
 _OURS: Final = frozenset(
     {
         REFERENCE_PROPERTY,
+        EVENT_PROPERTY,
         RECIPIENTS_PROPERTY,
         PUBLISHED_PROPERTY,
         OBJECT_ATTRIBUTES_PROPERTY,
@@ -186,6 +189,11 @@ def stix_to_event(
     _restore_comments(event, present.values())
     _restore_sighting_uuids(event, present.values())
     _restore_reference_uuids(event, present.values())
+    kept = grouping.get(EVENT_PROPERTY)
+    if isinstance(kept, Mapping):
+        for key in _EVENT_FIELDS:
+            if isinstance(kept.get(key), str):
+                event[key] = kept[key]
     creator = grouping.get(CREATOR_PROPERTY)
     if isinstance(creator, Mapping) and "Orgc" not in event:
         event["Orgc"] = {"name": str(creator.get("name")), "uuid": str(creator.get("uuid"))}
