@@ -81,6 +81,20 @@ def test_sightings_and_event_reports_come_back() -> None:
     converted = event_to_stix(sample, place=tag_placer)
     kinds = [o["type"] for o in converted.objects]
     assert kinds.count("sighting") == 4 and kinds.count("opinion") == 4
+    seen = next(
+        o for o in converted.objects if o["id"] == "sighting--5125aa81-ab95-4cdf-83f9-3c467207307d"
+    )
+    assert seen["sighting_of_ref"] == "observed-data--91ae0a21-c7ae-4c7f-b84b-b84a7ce53d1f"
+    assert (seen["count"], seen["first_seen"], seen["last_seen"]) == (
+        1,
+        "2020-10-25T16:22:05.000Z",
+        "2020-10-25T16:22:05.000Z",
+    )
+    seen = next(
+        o for o in converted.objects if o["id"] == "sighting--5533d0db-b952-4609-b82d-59017f2454fc"
+    )
+    assert seen["sighting_of_ref"] == "indicator--518b4bcb-a86b-4783-9457-391d548b605b"
+    assert "observed_data_refs" not in seen, "the compact indicator stands alone"
     back = stix_to_event(converted.objects[0], converted.objects[1:], scope=tag_scope)
     sightings = {
         s["uuid"]: (s["type"], s["date_sighting"], s["Organisation"]["uuid"])

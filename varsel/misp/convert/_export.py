@@ -185,6 +185,10 @@ class _Export:
 
     def _keep_what_misp_stix_drops(self) -> None:
         grouping = next(obj for obj in self.objects if obj["type"] == "grouping")
+        for obj in self.objects:
+            if obj["type"] == "sighting" and "count" not in obj:
+                # One MISP sighting is one sighting, at its date: the hub's sightings say so.
+                obj.update(count=1, first_seen=obj["created"], last_seen=obj["created"])
         kept = {
             key: str(self.event[key])
             for key in EVENT_FIELDS
