@@ -10,9 +10,16 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.misp.convert.conftest import CORPUS, EVENT_TIME, attribute, event, tag_placer
+from tests.misp.convert.conftest import (
+    CORPUS,
+    EVENT_TIME,
+    attribute,
+    event,
+    tag_placer,
+    tag_scope,
+)
 from tests.misp.convert.roundtrip import Tally, round_trip
-from varsel.misp.convert import _compact, _fast, event_to_stix
+from varsel.misp.convert import _compact, _fast, event_to_stix, stix_to_event
 from varsel.misp.convert._fidelity import attributes, differences
 
 _LABEL = st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=12)
@@ -54,6 +61,10 @@ def _same(sample: dict[str, Any]) -> None:
     assert fast.objects[0] == slow.objects[0], "the grouping, object_refs in the same order"
     assert {o["id"]: o for o in fast.objects} == {o["id"]: o for o in slow.objects}
     assert fast.losses == slow.losses
+    grouping, members = fast.objects[0], fast.objects[1:]
+    quick = stix_to_event(grouping, members, scope=tag_scope)
+    thorough = stix_to_event(grouping, members, scope=tag_scope, fast=False)
+    assert quick == thorough, "the way back reads what misp-stix's parser reads"
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -11,7 +11,7 @@ objects made (their ids carry the item's uuid); whatever is missing is a loss wi
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,6 +65,13 @@ PUBLISHED_PROPERTY = "x_varsel_published"
 OBJECT_ATTRIBUTES_PROPERTY = "x_varsel_misp_attributes"
 """Each MISP object's STIX object carries its attributes' ``[relation, value, uuid, timestamp,
 comment]``, which misp-stix does not keep (it derives new uuids on the way back)."""
+EVENT_PROPERTY = "x_varsel_misp_event"
+"""The grouping carries the event fields misp-stix does not convert (date, threat level, …)."""
+EVENT_FIELDS = ("date", "threat_level_id", "analysis", "extends_uuid")
+CREATOR_PROPERTY = "x_varsel_misp_orgc"
+"""The grouping carries the event's creator as MISP names it (``Orgc``: name and uuid)."""
+REFERENCE_PROPERTY = "x_varsel_misp_reference"
+"""The uuid of the MISP object reference a relationship stands for (misp-stix derives another)."""
 COMMENT_PROPERTY = "x_varsel_misp_comment"
 """The comment of an attribute misp-stix writes as observables, which have no description."""
 
@@ -116,7 +123,7 @@ class _Export:
     # -- conversion -------------------------------------------------------------------------
 
     def convert(self, *, fast: bool = True) -> None:
-        built = self._fast_indicators() if fast else {}
+        built = self._fast_objects() if fast else {}
         self.fast = set(built)
         whole = self.event
         if built:
@@ -132,7 +139,7 @@ class _Export:
             self._merge_fast(built)
         self._keep_what_misp_stix_drops()
 
-    def _fast_indicators(self) -> dict[str, dict[str, Any]]:
+    def _fast_objects(self) -> dict[str, list[dict[str, Any]]]:
         if self.event.get("EventReport"):
             return {}  # misp-stix's notes refer to the objects of the attributes they name
         orgc = self.event.get("Orgc")
@@ -141,14 +148,14 @@ class _Export:
             creator = f"identity--{orgc['uuid']}"
         built = {}
         for attribute in self.event.get("Attribute", ()):
-            if _compact.compactable(attribute):
-                made = _fast.indicator(attribute, creator)
+            if _compact.compactable(attribute) or not _compact.truthy(attribute.get("to_ids")):
+                made = _fast.build(attribute, creator)
                 if made is not None:
                     built[attribute["uuid"]] = made
         return built
 
-    def _merge_fast(self, built: dict[str, dict[str, Any]]) -> None:
-        """Put the indicators built directly where misp-stix would have put them."""
+    def _merge_fast(self, built: dict[str, list[dict[str, Any]]]) -> None:
+        """Put the objects built directly where misp-stix would have put them."""
         empty_note = f"note--{self.uuid}"
         if not self.event.get("Attribute") or len(built) < len(self.event["Attribute"]):
             empty_note = ""  # misp-stix saw attributes, so it wrote no "empty event" note
@@ -168,15 +175,27 @@ class _Export:
         refs: list[str] = []
         for attribute in self.event.get("Attribute", ()):
             if attribute["uuid"] in built:
-                refs.append(built[attribute["uuid"]]["id"])
+                refs.extend(obj["id"] for obj in built[attribute["uuid"]])
             else:
                 refs.extend(by_item.get(attribute["uuid"], ()))
         grouping["object_refs"] = refs + rest
         at = objects.index(grouping) + 1
-        self.objects = objects[:at] + list(built.values()) + objects[at:]
+        made = [obj for objs in built.values() for obj in objs]
+        self.objects = objects[:at] + made + objects[at:]
 
     def _keep_what_misp_stix_drops(self) -> None:
         grouping = next(obj for obj in self.objects if obj["type"] == "grouping")
+        for obj in self.objects:
+            if obj["type"] == "sighting" and "count" not in obj:
+                # One MISP sighting is one sighting, at its date: the hub's sightings say so.
+                obj.update(count=1, first_seen=obj["created"], last_seen=obj["created"])
+        kept = {
+            key: str(self.event[key])
+            for key in EVENT_FIELDS
+            if isinstance(self.event.get(key), (str, int)) and str(self.event[key])
+        }
+        if kept:
+            grouping[EVENT_PROPERTY] = kept
         published = self.event.get("published")
         if published is True or str(published).lower() in ("1", "true"):
             stamp = _int(self.event.get("publish_timestamp")) or self.timestamp
@@ -195,6 +214,21 @@ class _Export:
         }
         if not members and not comments:
             return
+        references = {
+            (o["uuid"], str(r.get("referenced_uuid")), str(r.get("relationship_type"))): r["uuid"]
+            for o in self.event.get("Object", ())
+            for r in o.get("ObjectReference", ())
+            if isinstance(r.get("uuid"), str)
+        }
+        for obj in self.objects:
+            if obj["type"] == "relationship" and references:
+                key = (
+                    uuid_of(str(obj.get("source_ref"))),
+                    uuid_of(str(obj.get("target_ref"))),
+                    str(obj.get("relationship_type")),
+                )
+                if key in references:
+                    obj[REFERENCE_PROPERTY] = references[key]
         described = {uuid_of(o["id"]) for o in self.objects if o.get("description")}
         for obj in self.objects:
             kind, _, item = obj["id"].partition("--")
@@ -246,7 +280,11 @@ class _Export:
         made = {uuid_of(obj["id"]) for obj in self.objects}
         labels = {label for obj in self.objects for label in obj.get("labels", ())}
 
+        lost = {loss.item for loss in self.losses}
+
         def missing(item: str, what: str) -> None:
+            if item in lost:
+                return
             said = next((m for m in self.messages if item in m), None)
             reason = f"misp-stix: {said}" if said else "misp-stix made no STIX object of it"
             self.lose(item, what, reason)
@@ -302,22 +340,39 @@ class _Export:
         event_place = place(event_scope)
         placements: dict[str, Placement] = {self.uuid: event_place}
         unplaceable: set[str] = set()
+        # Most items of an event share a scope: place each scope once (a Scope is a value).
+        known: dict[tuple[Scope, Placement], Placement | Unplaceable] = {}
+
+        def within(scope: Scope, parent: Placement) -> Placement:
+            found = known.get((scope, parent))
+            if found is None:
+                try:
+                    found = narrower(place(scope), parent)
+                except Unplaceable as exc:
+                    found = exc
+                known[(scope, parent)] = found
+            if isinstance(found, Unplaceable):
+                raise found
+            return found
 
         def item_place(
-            item: Mapping[str, Any], parent_scope: Scope, parent: Placement, what: str
+            item: Mapping[str, Any],
+            parent_scope: Scope,
+            parent: Placement,
+            what: Callable[[Mapping[str, Any]], str],
         ) -> tuple[Scope, Placement] | None:
             scope = scope_of(item, parent_scope)
             try:
-                own = narrower(place(scope), parent)
+                own = within(scope, parent)
             except Unplaceable as exc:
-                self.lose(item["uuid"], what, f"cannot be placed: {exc}")
+                self.lose(item["uuid"], what(item), f"cannot be placed: {exc}")
                 unplaceable.add(item["uuid"])
                 return None
             placements[item["uuid"]] = own
             return scope, own
 
         for attribute in self.event.get("Attribute", ()):
-            placed = item_place(attribute, event_scope, event_place, describe(attribute))
+            placed = item_place(attribute, event_scope, event_place, describe)
             if placed is not None:
                 for sighting in attribute.get("Sighting", ()):
                     placements[sighting["uuid"]] = placed[1]
@@ -344,7 +399,7 @@ class _Export:
                 for sighting in attribute.get("Sighting", ()):
                     placements[sighting["uuid"]] = object_place
         for report in self.event.get("EventReport", ()):
-            item_place(report, event_scope, event_place, _report_what(report))
+            item_place(report, event_scope, event_place, _report_what)
         self._apply(event_place, placements, unplaceable)
 
     def _apply(
@@ -436,6 +491,24 @@ class _Export:
                 continue
             self.lose(attribute["uuid"], describe(attribute), reason)
 
+    def unclaim_creator(self) -> None:
+        """Leave the MISP creator out as ``created_by_ref``: the hub takes that only for an
+        identity registered to the sharing organisation, and the creator of an event shared by
+        another organisation is not; the grouping names it instead."""
+        grouping = next(o for o in self.objects if o["type"] == "grouping")
+        creator = grouping.get("created_by_ref")
+        if not isinstance(creator, str):
+            return
+        orgc = self.event.get("Orgc")
+        if isinstance(orgc, Mapping):
+            grouping[CREATOR_PROPERTY] = {"name": str(orgc["name"]), "uuid": str(orgc["uuid"])}
+        for obj in self.objects:
+            if obj.get("created_by_ref") == creator:
+                del obj["created_by_ref"]
+        still = any(creator in _refs(obj) for obj in self.objects if obj["type"] in _REFERRERS)
+        if not still:
+            self.objects = [obj for obj in self.objects if obj["id"] != creator]
+
     # -- versions ---------------------------------------------------------------------------
 
     def stamp_identities(self) -> None:
@@ -450,6 +523,10 @@ class _Export:
         grouping = [obj for obj in self.objects if obj["type"] == "grouping"]
         rest = [obj for obj in self.objects if obj["type"] != "grouping"]
         return grouping + rest
+
+
+# What may refer to an identity other than as its creator: who sighted, who holds an opinion.
+_REFERRERS = frozenset({"sighting", "opinion", "relationship", "note", "report", "grouping"})
 
 
 def _refs(obj: Mapping[str, Any]) -> Iterable[str]:
@@ -499,6 +576,7 @@ def event_to_stix(event: Mapping[str, Any], *, place: Placer, fast: bool = True)
     clean, losses, attributes = read_event(event)
     export = _Export(clean, losses)
     export.convert(fast=fast)
+    export.unclaim_creator()
     export.check_coverage()
     export.objects = _compact.compact(export.objects, clean)
     export.place(place)
