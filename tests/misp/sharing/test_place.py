@@ -15,6 +15,7 @@ from varsel.misp.sharing import (
     ceiling_problem,
     misp_scope,
     place,
+    within,
 )
 from varsel.sharing.tlp import TLP
 
@@ -168,3 +169,44 @@ def test_the_tags_are_spelt_as_misps_tlp_taxonomy_spells_them() -> None:
     known = set(Taxonomies()["tlp"].machinetags())
     assert set(LEVEL_TAGS.values()) <= known
     assert set(TAG_LEVELS) <= known
+
+
+K = ("Fjordnett", "Svea")
+
+
+def _within(item: Placement, parent: Placement) -> Placement:
+    return within(item, parent, community=K, producer=PRODUCER)
+
+
+def test_within_keeps_the_narrower_level_when_neither_names_anyone() -> None:
+    assert _within(Placement(TLP.CLEAR), Placement(TLP.GREEN)) == Placement(TLP.GREEN)
+    assert _within(Placement(TLP.AMBER), Placement(TLP.CLEAR)) == Placement(TLP.AMBER)
+
+
+def test_within_drops_recipients_the_parent_does_not_let_read() -> None:
+    # A sharing group's attribute in an event for this community only: the group's
+    # organisations outside the community must not read it.
+    group = Placement(TLP.AMBER_STRICT, ("Svea", "CERT-SE"))
+    placed = _within(group, Placement(TLP.GREEN))
+    assert (placed.level, placed.recipients) == (TLP.AMBER_STRICT, ("Svea",))
+    assert placed.note is not None and "CERT-SE" in placed.note
+    # Everyone may read the parent: the group stands.
+    assert _within(group, Placement(TLP.CLEAR)) == group
+    # The other way round: a community attribute in a sharing group's event.
+    placed = _within(Placement(TLP.GREEN), group)
+    assert (placed.level, placed.recipients) == (TLP.AMBER_STRICT, ("Svea",))
+
+
+def test_within_two_named_placements_keep_whom_both_name() -> None:
+    a = Placement(TLP.AMBER_STRICT, ("Svea", "CERT-SE"))
+    b = Placement(TLP.RED, ("CERT-SE", "Ålands Kraft"))
+    assert _within(a, b).recipients == ("CERT-SE",)
+    assert _within(a, b).level is TLP.RED
+
+
+def test_within_no_one_in_common_goes_to_the_producer() -> None:
+    placed = _within(Placement(TLP.RED, ("CERT-SE",)), Placement(TLP.GREEN))
+    assert (placed.level, placed.recipients) == (TLP.RED, (PRODUCER,))
+    assert placed.note is not None
+    producer_only = Placement(TLP.RED, (PRODUCER,))
+    assert _within(producer_only, Placement(TLP.CLEAR)) == producer_only
