@@ -377,15 +377,18 @@ def cache_clear() -> None:
         _FILES.clear()
 
 
+_TLP_IDS: Final = frozenset(t.stix_id for t in TLP)
+_TLP_ID_OF: Final = {t.value: t.stix_id for t in TLP}
+
+
 def _with_level(obj: dict[str, Any], level: str) -> dict[str, Any]:
     """Return ``obj`` marked with the TLP the hub stored for it (the default's, if unmarked).
 
     The converter reads a member's distribution from its markings: an object shared without
     one took its collection's default, which must travel with it, never read as "no marking".
     """
-    tlp_ids = {t.stix_id for t in TLP}
-    refs = [r for r in obj.get("object_marking_refs") or [] if r not in tlp_ids]
-    return {**obj, "object_marking_refs": [*refs, TLP(level).stix_id]}
+    refs = [r for r in obj.get("object_marking_refs") or [] if r not in _TLP_IDS]
+    return {**obj, "object_marking_refs": [*refs, _TLP_ID_OF[level]]}
 
 
 def _org(event: EventMeta) -> dict[str, Any]:
@@ -471,7 +474,7 @@ def _shape(grouping: Mapping[str, Any], member: Mapping[str, Any]) -> tuple[str,
     match = _SIMPLE.match(pattern) if isinstance(pattern, str) else None
     if match is None:
         return None
-    facts = [
+    facts = (
         match[1],
         match[2],
         [member.get(k) for k in _KEPT],
@@ -479,12 +482,18 @@ def _shape(grouping: Mapping[str, Any], member: Mapping[str, Any]) -> tuple[str,
         "description" in member,
         "valid_until" in member,
         member.get("valid_from") == member.get("modified"),
-    ]
-    return json.dumps(facts, sort_keys=True), match[3]
+    )
+    return repr(facts), match[3]
 
 
-def _iso(value: Any) -> str:
-    return parse_timestamp(str(value)).isoformat()
+@lru_cache(maxsize=65536)
+def _iso(value: str) -> str:
+    return parse_timestamp(value).isoformat()
+
+
+@lru_cache(maxsize=65536)
+def _epoch(value: str) -> str:
+    return str(calendar.timegm(parse_timestamp(value).timetuple()))
 
 
 def _fill(template: Mapping[str, Any], member: Mapping[str, Any], value: str) -> dict[str, Any]:
@@ -492,13 +501,13 @@ def _fill(template: Mapping[str, Any], member: Mapping[str, Any], value: str) ->
     out = dict(template)
     out["uuid"] = str(member["id"]).split("--", 1)[1]
     out["value"] = value
-    out["timestamp"] = str(calendar.timegm(parse_timestamp(str(member["modified"])).timetuple()))
+    out["timestamp"] = _epoch(str(member["modified"]))
     if "comment" in template:
         out["comment"] = member.get("description")
     if "first_seen" in template:
-        out["first_seen"] = _iso(member.get("valid_from"))
+        out["first_seen"] = _iso(str(member.get("valid_from")))
     if "last_seen" in template:
-        out["last_seen"] = _iso(member.get("valid_until"))
+        out["last_seen"] = _iso(str(member.get("valid_until")))
     return out
 
 
