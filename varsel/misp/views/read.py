@@ -22,7 +22,6 @@ from urllib.parse import unquote
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
 
 from varsel.errors import InvalidInput, NotFound
 from varsel.http.deps import CurrentPrincipal, DbSession
@@ -237,11 +236,11 @@ async def event_index(
     return _etagged(request, _json(found), "application/json")
 
 
-def _view(db: DbSession, principal: Principal, ref: str) -> dict[str, Any]:
+def _view(db: DbSession, principal: Principal, ref: str) -> reading.FeedFile:
     meta, event = reading.one_event(session=db, principal=principal, ref=ref)
     reading.audit_red(session=db, principal=principal, metas=[meta], target=f"misp:{meta.uuid}")
     db.commit()
-    return event
+    return reading.event_file(meta, event)
 
 
 @router.api_route("/events/view/{ref:path}", methods=["GET", "HEAD"])
@@ -250,10 +249,10 @@ async def view_event(
 ) -> Response:
     """Return one event by uuid or MISP id (HEAD: whether it exists for the caller)."""
     uuid, _ = _named(ref)
-    event = await _run(lambda: _view(db, principal, uuid))
+    file = await _run(lambda: _view(db, principal, uuid))
     if request.method == "HEAD":
         return Response(status_code=200)
-    return JSONResponse(event)
+    return Response(content=file.body, media_type=file.media_type)
 
 
 # Searches ------------------------------------------------------------------------------------
@@ -405,7 +404,7 @@ async def view_event_short(
     ref: str, request: Request, db: DbSession, principal: CurrentPrincipal
 ) -> Response:
     """Return one event by uuid or MISP id (``events/<uuid>``, as older PyMISP asks)."""
-    event = await _run(lambda: _view(db, principal, ref.removesuffix(".json")))
+    file = await _run(lambda: _view(db, principal, ref.removesuffix(".json")))
     if request.method == "HEAD":
         return Response(status_code=200)
-    return JSONResponse(event)
+    return Response(content=file.body, media_type=file.media_type)
