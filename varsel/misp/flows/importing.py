@@ -258,7 +258,11 @@ def _read_tar(path: Path, limit: int) -> Iterator[Item]:
 def unreadable(item: Item) -> writing.EventOutcome:
     """Return the outcome of an item that was not an event: refused, with its reason."""
     return writing.EventOutcome(
-        "?", item.source, writing.Status.REFUSED, item.error or "not a MISP event"
+        "?",
+        item.source,
+        writing.Status.REFUSED,
+        item.error or "not a MISP event",
+        writing.Refusal.INVALID,
     )
 
 
@@ -308,7 +312,11 @@ def share_items(
                 except VarselError as exc:
                     session.rollback()
                     outcome = writing.EventOutcome(
-                        prepared.uuid, prepared.info, writing.Status.REFUSED, exc.message
+                        prepared.uuid,
+                        prepared.info,
+                        writing.Status.REFUSED,
+                        exc.message,
+                        writing.Refusal.DENIED,
                     )
             session.commit()
             outcomes.append(outcome)
@@ -407,6 +415,10 @@ def outcome_of(report: dict[str, Any], uid: str, info: str) -> writing.EventOutc
         status = writing.Status(report.get("status"))
     except ValueError:
         status = writing.Status.REFUSED
+    try:
+        refusal = writing.Refusal(report["refusal"]) if report.get("refusal") else None
+    except ValueError:
+        refusal = writing.Refusal.DENIED
     notes = []
     for note in report.get("notes") or []:
         if not isinstance(note, dict):
@@ -423,6 +435,7 @@ def outcome_of(report: dict[str, Any], uid: str, info: str) -> writing.EventOutc
         str(report.get("info") or info),
         status,
         report.get("reason"),
+        refusal,
         attributes=int(report.get("attributes") or 0),
         stored=int(report.get("stored") or 0),
         notes=notes,

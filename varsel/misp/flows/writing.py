@@ -62,6 +62,17 @@ class Status(enum.Enum):
     REFUSED = "refused"
 
 
+class Refusal(enum.Enum):
+    """Why an event was refused whole: its content, its version, or the hub's rules."""
+
+    INVALID = "invalid"
+    """Not an event the hub can read (malformed, no uuid, nothing convertible)."""
+    STALE = "stale"
+    """An older version than the one already here."""
+    DENIED = "denied"
+    """The hub's rules refused it (another organisation's event, every item refused, …)."""
+
+
 class NoteKind(enum.Enum):
     """Why an item of an event is named in the report."""
 
@@ -90,6 +101,8 @@ class EventOutcome:
     status: Status
     reason: str | None = None
     """Why the event was refused (or left unchanged); None when it was stored."""
+    refusal: Refusal | None = None
+    """What kind of refusal, when the event was refused."""
     attributes: int = 0
     """How many attributes the event held (object attributes included)."""
     stored: int = 0
@@ -108,6 +121,7 @@ class EventOutcome:
             "info": self.info,
             "status": self.status.value,
             "reason": self.reason,
+            "refusal": self.refusal.value if self.refusal is not None else None,
             "attributes": self.attributes,
             "stored": self.stored,
             "notes": [
@@ -219,7 +233,9 @@ def share_converted(
 ) -> EventOutcome:
     """Store an event :func:`convert_event` converted: decide its version, then ingest it."""
     if converted.converted is None:
-        return EventOutcome(converted.uuid, converted.info, Status.REFUSED, converted.refusal)
+        return EventOutcome(
+            converted.uuid, converted.info, Status.REFUSED, converted.refusal, Refusal.INVALID
+        )
     done = converted.converted
     outcome = EventOutcome(done.uuid, converted.info, Status.NEW, attributes=done.attributes)
     outcome.notes.extend(
@@ -229,6 +245,7 @@ def share_converted(
     grouping = next((o for o in done.objects if o.get("id") == grouping_id), None)
     if grouping is None:
         outcome.status, outcome.reason = Status.REFUSED, "the converter made no grouping of it"
+        outcome.refusal = Refusal.INVALID
         return outcome
 
     known = _latest_version(session, collection, principal, grouping_id)
@@ -238,7 +255,7 @@ def share_converted(
             outcome.reason = f"this version of the event, timestamp {known}, is already here"
             return outcome
         if done.timestamp < known:
-            outcome.status = Status.REFUSED
+            outcome.status, outcome.refusal = Status.REFUSED, Refusal.STALE
             outcome.reason = (
                 f"a newer version of this event, timestamp {known}, is already here "
                 f"(this one has timestamp {done.timestamp})"
@@ -369,8 +386,8 @@ def _share(
         kept = [m for m in members if str(m.get("id")) not in dropped]
         refs = [r for r in grouping.get("object_refs", []) if r not in dropped]
         if not refs:
-            outcome.status = Status.REFUSED
-            outcome.reason = "nothing of the event could be stored"
+            outcome.status, outcome.refusal = Status.REFUSED, Refusal.DENIED
+            outcome.reason = "nothing of the event could be stored (each item's reason follows)"
             break
         objects = [{**grouping, "object_refs": refs}, *kept]
         savepoint = session.begin_nested()
@@ -391,7 +408,7 @@ def _share(
         failed = {f.id or "": f.message or "refused" for f in result.failures}
         if grouping["id"] in failed:
             savepoint.rollback()
-            outcome.status = Status.REFUSED
+            outcome.status, outcome.refusal = Status.REFUSED, Refusal.DENIED
             outcome.reason = failed[grouping["id"]]
             break
         if failed:
@@ -409,7 +426,7 @@ def _share(
         )
         break
     else:
-        outcome.status = Status.REFUSED
+        outcome.status, outcome.refusal = Status.REFUSED, Refusal.DENIED
         outcome.reason = "the hub kept refusing parts of the event; nothing of it was stored"
     # One line per MISP item refused (its indicator, observation, … share its uuid) …
     items: dict[str, str] = {}
