@@ -75,6 +75,7 @@ PAGES = [
     Page("match", "/match", "alice"),
     Page("notifications", "/notifications", "alice"),
     Page("notification-settings", "/notifications/settings", "alice"),
+    Page("connect-misp", "/connect/misp", "alice"),
 ]
 
 # Elements sticking out of the window, outside any box that scrolls or clips them; hidden

@@ -201,7 +201,7 @@ def test_the_api_ignores_the_web_session(hub: Hub, world: World) -> None:
         assert client.get("/api/v1/me").status_code == 401
 
 
-PAGES = ["/", "/objects", "/share", "/admin/tokens"]
+PAGES = ["/", "/objects", "/share", "/share/misp", "/admin/tokens"]
 ADMIN_PAGES = [
     "/admin",
     "/admin/users",

@@ -21,7 +21,6 @@ import pytest
 from tests import factories as f
 from tests.conftest import Hub
 from varsel.matching import exports
-from varsel.misp import convert
 from varsel.misp.flows import reading
 from varsel.sharing import ingest
 from varsel.sharing import service as sharing
@@ -79,22 +78,9 @@ class World:
         assert not result.failures, result.failures
 
 
-def _converter_present() -> bool:
-    """Return whether varsel.misp.convert.stix_to_event is built (the conversion part)."""
-    try:
-        convert.stix_to_event(grouping("probe", [], TLP.CLEAR), [])
-    except NotImplementedError:
-        return False
-    except Exception:  # any other answer (a refusal of the probe) means it is there
-        return True
-    return True
-
-
 @pytest.fixture
 def world(hub: Hub) -> Iterator[World]:
     """Create the world and share alice's events and loose objects."""
-    if reading.stix_to_event is convert.stix_to_event and not _converter_present():
-        pytest.skip("varsel.misp.convert.stix_to_event is not built in this branch yet")
     reading.cache_clear()
     exports.cache_clear()
     with hub.session() as s:

@@ -2,7 +2,7 @@
 
 misp-stix parses every pattern (about 2 ms each); the reading flow converts one indicator of
 each shape through it and fills the others' values into that output once two of them proved
-the substitution exact (``varsel.misp.flows.reading._templated``). Here the whole event is
+the substitution exact (``varsel.misp.flows._templated``). Here the whole event is
 converted both ways, and every attribute must be equal, field for field.
 """
 
@@ -18,6 +18,7 @@ import pytest
 from tests import factories as f
 from varsel.misp.convert import stix_to_event
 from varsel.misp.flows import reading
+from varsel.misp.flows.reading._convert import _templated
 from varsel.sharing.tlp import TLP
 
 SHAPES = [
@@ -80,11 +81,11 @@ def test_templates_equal_misp_stix(event_level: TLP, level: TLP) -> None:
         "object_marking_refs": [event_level.stix_id],
     }
     expected = stix_to_event(grouping, members)["Event"]["Attribute"]
-    made, slow = reading._templated(grouping, members)
+    made, slow = _templated(grouping, members)
     assert not slow  # every shape here is one comparison
     assert canonical(made) == canonical(expected)
     # The second pass is filled from the proven templates alone, and is equal all the same.
-    again, slow = reading._templated(grouping, members)
+    again, slow = _templated(grouping, members)
     assert not slow and canonical(again) == canonical(expected)
 
 
@@ -101,5 +102,5 @@ def test_other_patterns_go_through_misp_stix() -> None:
         "object_refs": [],
         "object_marking_refs": [TLP.GREEN.stix_id],
     }
-    made, slow = reading._templated(grouping, [both, escaped, custom])
+    made, slow = _templated(grouping, [both, escaped, custom])
     assert made == [] and slow == [both, escaped, custom]

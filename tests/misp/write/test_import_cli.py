@@ -65,7 +65,7 @@ def test_every_input_form_is_imported(setup: Setup, tmp_path: Path) -> None:
 
     done = _run(
         setup, tmp_path, str(one), str(listed), str(feed), str(gz), str(archive),
-        "--collection", "misp", "--as", "alice",
+        "--collection", "misp", "--as", "alice", "--workers", "2",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "8 events: 8 new" in done.stderr

@@ -121,7 +121,17 @@ def test_refusals_answer_as_misp_does(setup: Setup, live: str) -> None:
         answer = client.post(
             "/misp/events/add", json=older, headers={"Authorization": setup.alice_token}
         )
-        assert 400 <= answer.status_code < 500, answer.text
+        assert answer.status_code == 403, answer.text
+        assert answer.json()["errors"]["refusal"] == "denied"
+        # bob's own older version: stale, 409, with the timestamp here.
+        answer = client.post(
+            "/misp/events/add",
+            params={"collection": "misp"},
+            json=older,
+            headers={"Authorization": setup.bob_token},
+        )
+        assert answer.status_code == 409, answer.text
+        assert "a newer version of this event" in answer.json()["message"]
         # Editing an event nobody of acme shared.
         answer = client.post(
             f"/misp/events/edit/{evt['Event']['uuid']}",

@@ -78,6 +78,14 @@ def import_(
             help="Largest event file or archive member read, in bytes (decompressed).", min=1
         ),
     ] = 256 * 1024 * 1024,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Processes that convert events (with --as); default: the cores left, at most 4.",
+            min=1,
+            max=64,
+        ),
+    ] = None,
     database_url: Annotated[
         str | None,
         typer.Option(
@@ -110,7 +118,14 @@ def import_(
         if url:
             _post_all(items, url=url, token=token or "", collection=collection, seen=seen)
         else:
-            _share_all(items, as_user or "", collection, database_url, seen)
+            _share_all(
+                items,
+                as_user or "",
+                collection,
+                database_url,
+                seen,
+                workers or importing.default_workers(),
+            )
         progress.update(task, total=len(outcomes), completed=len(outcomes))
     elapsed = time.perf_counter() - started
     if not _report(outcomes, elapsed):
@@ -123,6 +138,7 @@ def _share_all(
     collection: str,
     database_url: str | None,
     seen: "Callable[[Item, EventOutcome], None]",
+    workers: int,
 ) -> None:
     from varsel.console import unit_of_work
     from varsel.misp.flows import importing
@@ -139,6 +155,7 @@ def _share_all(
             collection=row,
             items=items,
             on_outcome=seen,
+            workers=workers,
         )
 
 

@@ -62,6 +62,17 @@ class Status(enum.Enum):
     REFUSED = "refused"
 
 
+class Refusal(enum.Enum):
+    """Why an event was refused whole: its content, its version, or the hub's rules."""
+
+    INVALID = "invalid"
+    """Not an event the hub can read (malformed, no uuid, nothing convertible)."""
+    STALE = "stale"
+    """An older version than the one already here."""
+    DENIED = "denied"
+    """The hub's rules refused it (another organisation's event, every item refused, …)."""
+
+
 class NoteKind(enum.Enum):
     """Why an item of an event is named in the report."""
 
@@ -90,6 +101,8 @@ class EventOutcome:
     status: Status
     reason: str | None = None
     """Why the event was refused (or left unchanged); None when it was stored."""
+    refusal: Refusal | None = None
+    """What kind of refusal, when the event was refused."""
     attributes: int = 0
     """How many attributes the event held (object attributes included)."""
     stored: int = 0
@@ -108,6 +121,7 @@ class EventOutcome:
             "info": self.info,
             "status": self.status.value,
             "reason": self.reason,
+            "refusal": self.refusal.value if self.refusal is not None else None,
             "attributes": self.attributes,
             "stored": self.stored,
             "notes": [
@@ -134,19 +148,6 @@ def describe(event: Any) -> tuple[str, str]:
     return (uid if isinstance(uid, str) and uid else "?"), (info if isinstance(info, str) else "")
 
 
-def placer_for(
-    *, collection: Collection, principal: Principal, mapping: sharing.Mapping
-) -> convert.Placer:
-    """Return the placer of items shared by ``principal`` into ``collection``."""
-    default = TLP(collection.default_tlp)
-
-    def place(scope: sharing.Scope) -> sharing.Placement:
-        # The producer is whoever shares, never what the event says of itself.
-        return sharing.place(replace(scope, producer=principal.org_name), mapping, default=default)
-
-    return place
-
-
 def share_event(
     *,
     session: Session,
@@ -162,50 +163,107 @@ def share_event(
     here when None). Writes in a savepoint of the caller's transaction; the caller commits.
     Raises :class:`varsel.errors.Forbidden` when ``principal`` may not write ``collection``.
     """
-    uid, info = describe(event)
-    body = event_body(event)
-    if body is None:
-        return EventOutcome(uid, info, Status.REFUSED, "not a MISP event: expected a JSON object")
+    uid, _ = describe(event)
     known = (
         _latest_version(session, collection, principal, f"grouping--{uid}") if uid != "?" else None
     )
-    _stamp_missing(body, known)
-    placer = placer_for(
-        collection=collection,
-        principal=principal,
+    converted = convert_event(
+        event,
         mapping=mapping if mapping is not None else service.mapping_of(session),
+        default=TLP(collection.default_tlp),
+        producer=principal.org_name,
+        known=known,
     )
+    return share_converted(
+        session=session,
+        principal=principal,
+        collection=collection,
+        converted=converted,
+        warnings_helper=warnings_helper,
+    )
+
+
+@dataclass
+class Prepared:
+    """One event converted (no database needed): what :func:`share_converted` stores."""
+
+    uuid: str
+    info: str
+    converted: convert.Converted | None
+    refusal: str | None = None
+
+
+def convert_event(
+    event: Any,
+    *,
+    mapping: sharing.Mapping,
+    default: TLP,
+    producer: str,
+    known: int | None = None,
+) -> Prepared:
+    """Return ``event`` converted, each item placed for ``producer`` (pure: a worker may run it).
+
+    Missing timestamps are set as a MISP server sets them (:func:`_stamp_missing`), past
+    ``known``, the timestamp of the latest version here when the caller knows it.
+    """
+    uid, info = describe(event)
+    body = event_body(event)
+    if body is None:
+        return Prepared(uid, info, None, "not a MISP event: expected a JSON object")
+    _stamp_missing(body, known)
+
+    def place(scope: sharing.Scope) -> sharing.Placement:
+        # The producer is whoever shares, never what the event says of itself.
+        return sharing.place(replace(scope, producer=producer), mapping, default=default)
+
     try:
-        converted = convert.event_to_stix(event, place=placer)
+        converted = convert.event_to_stix(event, place=place)
     except InvalidInput as exc:
-        return EventOutcome(uid, info, Status.REFUSED, exc.message)
-    outcome = EventOutcome(converted.uuid, info, Status.NEW, attributes=converted.attributes)
+        return Prepared(uid, info, None, exc.message)
+    return Prepared(converted.uuid, info, converted)
+
+
+def share_converted(
+    *,
+    session: Session,
+    principal: Principal,
+    collection: Collection,
+    converted: Prepared,
+    warnings_helper: WarningListHelper | None = None,
+) -> EventOutcome:
+    """Store an event :func:`convert_event` converted: decide its version, then ingest it."""
+    if converted.converted is None:
+        return EventOutcome(
+            converted.uuid, converted.info, Status.REFUSED, converted.refusal, Refusal.INVALID
+        )
+    done = converted.converted
+    outcome = EventOutcome(done.uuid, converted.info, Status.NEW, attributes=done.attributes)
     outcome.notes.extend(
-        Note(NoteKind.LOSS, loss.item, loss.what, loss.reason) for loss in converted.losses
+        Note(NoteKind.LOSS, loss.item, loss.what, loss.reason) for loss in done.losses
     )
-    grouping_id = f"grouping--{converted.uuid}"
-    grouping = next((o for o in converted.objects if o.get("id") == grouping_id), None)
+    grouping_id = f"grouping--{done.uuid}"
+    grouping = next((o for o in done.objects if o.get("id") == grouping_id), None)
     if grouping is None:
         outcome.status, outcome.reason = Status.REFUSED, "the converter made no grouping of it"
+        outcome.refusal = Refusal.INVALID
         return outcome
 
-    if converted.uuid != uid:
-        known = _latest_version(session, collection, principal, grouping_id)
+    known = _latest_version(session, collection, principal, grouping_id)
     if known is not None:
-        if converted.timestamp == known:
+        if done.timestamp == known:
             outcome.status = Status.UNCHANGED
             outcome.reason = f"this version of the event, timestamp {known}, is already here"
             return outcome
-        if converted.timestamp < known:
-            outcome.status = Status.REFUSED
+        if done.timestamp < known:
+            outcome.status, outcome.refusal = Status.REFUSED, Refusal.STALE
             outcome.reason = (
                 f"a newer version of this event, timestamp {known}, is already here "
-                f"(this one has timestamp {converted.timestamp})"
+                f"(this one has timestamp {done.timestamp})"
             )
             return outcome
         outcome.status = Status.VERSION
 
-    members = _speaking_for_itself(session, principal, converted.objects, grouping_id, outcome)
+    members = _speaking_for_itself(session, principal, done.objects, grouping_id, outcome)
     _share(session, principal, collection, grouping, members, outcome, warnings_helper)
     return outcome
 
@@ -328,8 +386,8 @@ def _share(
         kept = [m for m in members if str(m.get("id")) not in dropped]
         refs = [r for r in grouping.get("object_refs", []) if r not in dropped]
         if not refs:
-            outcome.status = Status.REFUSED
-            outcome.reason = "nothing of the event could be stored"
+            outcome.status, outcome.refusal = Status.REFUSED, Refusal.DENIED
+            outcome.reason = "nothing of the event could be stored (each item's reason follows)"
             break
         objects = [{**grouping, "object_refs": refs}, *kept]
         savepoint = session.begin_nested()
@@ -350,7 +408,7 @@ def _share(
         failed = {f.id or "": f.message or "refused" for f in result.failures}
         if grouping["id"] in failed:
             savepoint.rollback()
-            outcome.status = Status.REFUSED
+            outcome.status, outcome.refusal = Status.REFUSED, Refusal.DENIED
             outcome.reason = failed[grouping["id"]]
             break
         if failed:
@@ -368,7 +426,7 @@ def _share(
         )
         break
     else:
-        outcome.status = Status.REFUSED
+        outcome.status, outcome.refusal = Status.REFUSED, Refusal.DENIED
         outcome.reason = "the hub kept refusing parts of the event; nothing of it was stored"
     # One line per MISP item refused (its indicator, observation, … share its uuid) …
     items: dict[str, str] = {}

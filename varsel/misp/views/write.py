@@ -39,6 +39,14 @@ router = APIRouter(route_class=MispRoute, tags=["misp"])
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
+# Stale: MISP refuses an older version of an event it holds (MISP/MISP#8125); 409 says why.
+_REFUSAL_STATUS: dict[writing.Refusal | None, int] = {
+    writing.Refusal.INVALID: 400,
+    writing.Refusal.STALE: 409,
+    writing.Refusal.DENIED: 403,
+}
+
+
 class _MispError(Exception):
     """An answer in MISP's error shape."""
 
@@ -98,7 +106,7 @@ def _event_answer(
     report = outcome.as_json()
     if outcome.status is writing.Status.REFUSED:
         session.rollback()
-        status = 403 if "version" in (outcome.reason or "") else 400
+        status = _REFUSAL_STATUS.get(outcome.refusal, 400)
         raise _MispError(status, name, outcome.reason or "the event was refused", report)
     session.commit()
     try:
