@@ -3,57 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from tests.misp.convert.conftest import tag_placer, tag_scope
 from varsel.misp.convert import event_to_stix, stix_to_event
-
-FIELDS = ("type", "category", "value", "to_ids", "comment", "uuid", "timestamp")
-
-
-def _norm(name: str, value: Any) -> Any:
-    if name == "to_ids":
-        return str(value).lower() in ("1", "true")
-    if name == "comment":
-        return value or ""
-    if name == "value":
-        return str(value)
-    if name == "timestamp":
-        return str(value)
-    return value
-
-
-def tags(attribute: Mapping[str, Any]) -> set[str]:
-    """Return the attribute's tag names but ``tlp:*`` (those go through the placement)."""
-    return {
-        str(t.get("name"))
-        for t in attribute.get("Tag") or ()
-        if not str(t.get("name")).lower().startswith("tlp:")
-    }
-
-
-def attributes(event: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
-    """Yield the event's attributes, object attributes included."""
-    bare = event.get("Event", event)
-    yield from bare.get("Attribute") or ()
-    for misp_object in bare.get("Object") or ():
-        yield from misp_object.get("Attribute") or ()
-
-
-def differences(before: Mapping[str, Any], after: Mapping[str, Any] | None) -> list[str]:
-    """Return the fields in which ``after`` differs from ``before``; ["missing"] if gone."""
-    if after is None:
-        return ["missing"]
-    found = [
-        name
-        for name in FIELDS
-        if name in before and _norm(name, before.get(name)) != _norm(name, after.get(name))
-    ]
-    if tags(before) != tags(after):
-        found.append("tags")
-    return found
+from varsel.misp.convert._fidelity import attributes, differences
 
 
 @dataclass

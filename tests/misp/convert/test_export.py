@@ -6,6 +6,7 @@ import copy
 from typing import Any
 
 import pytest
+from misp_stix_converter import MISPtoSTIX21Parser
 
 from tests.misp.convert.conftest import (
     EVENT_TIME,
@@ -14,9 +15,10 @@ from tests.misp.convert.conftest import (
     corpus_event,
     event,
     tag_placer,
+    tag_scope,
 )
 from varsel.errors import InvalidInput
-from varsel.misp.convert import event_to_stix
+from varsel.misp.convert import event_to_stix, stix_to_event
 from varsel.misp.sharing import Placement, Scope
 from varsel.sharing.ingest import RECIPIENTS_PROPERTY
 from varsel.sharing.tlp import TLP, level_of_marking
@@ -190,3 +192,54 @@ def test_an_expiration_sighting_is_a_named_loss() -> None:
     assert [(loss.item, loss.what) for loss in converted.losses] == [
         (A2, "expiration sighting of attribute ip-dst 203.0.113.7")
     ]
+
+
+def test_a_failure_inside_misp_stix_costs_only_that_attribute(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Fault injection: misp-stix raising on one attribute (it raises on none of the corpus)."""
+    resolve = MISPtoSTIX21Parser._resolve_attribute
+
+    def failing(self: MISPtoSTIX21Parser, attribute: Any) -> Any:
+        if attribute["uuid"] == A2:
+            raise KeyError("boom")
+        return resolve(self, attribute)
+
+    monkeypatch.setattr(MISPtoSTIX21Parser, "_resolve_attribute", failing)
+    sample = event(
+        attribute(A1, "ip-dst", "203.0.113.7", Tag=[{"name": "kept"}]),
+        attribute(A2, "domain", "example.org", Tag=[{"name": "kept"}]),
+    )
+    converted = event_to_stix(sample, place=tag_placer)
+    assert [(loss.item, loss.reason) for loss in converted.losses] == [
+        (A2, "misp-stix failed on it: 'boom'")
+    ]
+    objects = by_id(converted.objects)
+    assert f"indicator--{A1}" in objects and converted.objects[0]["object_refs"] == [
+        f"indicator--{A1}"
+    ]
+
+
+def test_object_references_become_relationships_and_galaxies_become_stix_objects() -> None:
+    converted = event_to_stix(corpus_event("event_with_object_references"), place=tag_placer)
+    kinds = [o["type"] for o in converted.objects]
+    relationships = {o["relationship_type"] for o in converted.objects if "relationship_type" in o}
+    assert {"threatens", "includes", "connected-to", "protected-with"} <= relationships
+    assert {"attack-pattern", "course-of-action", "vulnerability"} <= set(kinds)
+    galaxy = event_to_stix(corpus_event("event_with_attack_pattern_galaxy"), place=tag_placer)
+    assert any(o["type"] == "attack-pattern" for o in galaxy.objects)
+    assert galaxy.losses == []
+
+
+def test_the_creator_is_named_not_claimed_and_a_published_event_stays_a_grouping() -> None:
+    converted = event_to_stix(corpus_event("published_event"), place=tag_placer)
+    grouping = converted.objects[0]
+    assert grouping["type"] == "grouping"
+    assert grouping["x_varsel_published"] == "2020-10-25T16:22:00.000Z"
+    assert grouping["x_varsel_misp_orgc"] == {
+        "name": "MISP-Project",
+        "uuid": "a0c22599-9e58-4da4-96ac-7051603fa951",
+    }
+    assert not [o for o in converted.objects if "created_by_ref" in o]
+    back = stix_to_event(grouping, converted.objects[1:], scope=tag_scope)["Event"]
+    assert back["published"] is True and back["Orgc"]["name"] == "MISP-Project"

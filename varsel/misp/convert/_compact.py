@@ -17,7 +17,6 @@ INDICATOR_ALONE: Final[frozenset[str]] = frozenset(
     {
         "attachment",
         "authentihash",
-        "btc",
         "domain",
         "domain|ip",
         "email",
@@ -51,7 +50,6 @@ INDICATOR_ALONE: Final[frozenset[str]] = frozenset(
         "filename|vhash",
         "hostname",
         "hostname|port",
-        "iban",
         "imphash",
         "ip-dst",
         "ip-dst|port",
@@ -60,7 +58,6 @@ INDICATOR_ALONE: Final[frozenset[str]] = frozenset(
         "link",
         "md5",
         "mutex",
-        "pattern-in-file",
         "pehash",
         "regkey",
         "regkey|value",
@@ -92,7 +89,8 @@ INDICATOR_ALONE: Final[frozenset[str]] = frozenset(
 _SDO_LIKE: Final = frozenset({"observed-data", "relationship", "indicator", "sighting", "opinion"})
 
 
-def _truthy(value: Any) -> bool:
+def truthy(value: Any) -> bool:
+    """Return whether MISP would read ``value`` (bool, 0/1, "0"/"1", "true"/"false") as true."""
     if isinstance(value, str):
         return value.strip().lower() in ("1", "true")
     return bool(value)
@@ -100,7 +98,7 @@ def _truthy(value: Any) -> bool:
 
 def compactable(attribute: Mapping[str, Any]) -> bool:
     """Return whether a top-level attribute is kept as its indicator alone."""
-    return _truthy(attribute.get("to_ids")) and attribute.get("type") in INDICATOR_ALONE
+    return truthy(attribute.get("to_ids")) and attribute.get("type") in INDICATOR_ALONE
 
 
 def compact(objects: list[dict[str, Any]], event: Mapping[str, Any]) -> list[dict[str, Any]]:

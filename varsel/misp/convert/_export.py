@@ -17,7 +17,9 @@ from typing import Any
 
 from misp_stix_converter import MISPtoSTIX21Parser
 
-from varsel.misp.convert import _compact
+from varsel.misp.convert import _compact, _fast
+from varsel.misp.convert._fidelity import attributes, differences
+from varsel.misp.convert._import import stix_to_event
 from varsel.misp.convert._placing import (
     Unplaceable,
     is_tlp_definition,
@@ -29,6 +31,7 @@ from varsel.misp.convert._placing import (
 from varsel.misp.convert._reading import describe, read_event
 from varsel.misp.convert._types import Converted, Loss, Placer
 from varsel.misp.sharing import Placement, Scope
+from varsel.sharing.tlp import TLP
 
 _CONTAINER_KEYS = ("Attribute", "Object", "EventReport")
 
@@ -60,8 +63,14 @@ _SCOPE_KEYS = ("distribution", "sharing_group_id", "SharingGroup", "published")
 PUBLISHED_PROPERTY = "x_varsel_published"
 """The grouping of a published event carries the time it was published."""
 OBJECT_ATTRIBUTES_PROPERTY = "x_varsel_misp_attributes"
-"""Each MISP object's STIX object carries its attributes' ``[relation, value, uuid, timestamp]``,
-which misp-stix does not keep (it derives new uuids on the way back)."""
+"""Each MISP object's STIX object carries its attributes' ``[relation, value, uuid, timestamp,
+comment]``, which misp-stix does not keep (it derives new uuids on the way back)."""
+CREATOR_PROPERTY = "x_varsel_misp_orgc"
+"""The grouping carries the event's creator as MISP names it (``Orgc``: name and uuid)."""
+REFERENCE_PROPERTY = "x_varsel_misp_reference"
+"""The uuid of the MISP object reference a relationship stands for (misp-stix derives another)."""
+COMMENT_PROPERTY = "x_varsel_misp_comment"
+"""The comment of an attribute misp-stix writes as observables, which have no description."""
 
 
 def _unscoped(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -103,18 +112,73 @@ class _Export:
         self.losses = losses
         self.messages: list[str] = []
         self.objects: list[dict[str, Any]] = []
+        self.fast: set[str] = set()
 
     def lose(self, item: str | None, what: str, reason: str) -> None:
         self.losses.append(Loss(self.uuid, item, what, reason))
 
     # -- conversion -------------------------------------------------------------------------
 
-    def convert(self) -> None:
+    def convert(self, *, fast: bool = True) -> None:
+        built = self._fast_objects() if fast else {}
+        self.fast = set(built)
+        whole = self.event
+        if built:
+            self.event = dict(
+                whole, Attribute=[a for a in whole.get("Attribute", ()) if a["uuid"] not in built]
+            )
         try:
             self.objects, self.messages = run_misp_stix(self.event)
         except Exception as exc:  # noqa: BLE001 - misp-stix raises anything; it becomes a reason
             self._convert_item_by_item(exc)
+        self.event = whole
+        if built:
+            self._merge_fast(built)
         self._keep_what_misp_stix_drops()
+
+    def _fast_objects(self) -> dict[str, list[dict[str, Any]]]:
+        if self.event.get("EventReport"):
+            return {}  # misp-stix's notes refer to the objects of the attributes they name
+        orgc = self.event.get("Orgc")
+        creator = None
+        if isinstance(orgc, Mapping) and orgc.get("name") is not None and orgc.get("uuid"):
+            creator = f"identity--{orgc['uuid']}"
+        built = {}
+        for attribute in self.event.get("Attribute", ()):
+            if _compact.compactable(attribute) or not _compact.truthy(attribute.get("to_ids")):
+                made = _fast.build(attribute, creator)
+                if made is not None:
+                    built[attribute["uuid"]] = made
+        return built
+
+    def _merge_fast(self, built: dict[str, list[dict[str, Any]]]) -> None:
+        """Put the objects built directly where misp-stix would have put them."""
+        empty_note = f"note--{self.uuid}"
+        if not self.event.get("Attribute") or len(built) < len(self.event["Attribute"]):
+            empty_note = ""  # misp-stix saw attributes, so it wrote no "empty event" note
+        objects = [o for o in self.objects if o["id"] != empty_note]
+        grouping = next(o for o in objects if o["type"] == "grouping")
+        attribute_uuids = {a["uuid"] for a in self.event.get("Attribute", ())}
+        by_item: dict[str, list[str]] = {}
+        rest: list[str] = []
+        for ref in grouping["object_refs"]:
+            if ref == empty_note:
+                continue
+            item = uuid_of(ref)
+            if item in attribute_uuids:
+                by_item.setdefault(item, []).append(ref)
+            else:
+                rest.append(ref)
+        refs: list[str] = []
+        for attribute in self.event.get("Attribute", ()):
+            if attribute["uuid"] in built:
+                refs.extend(obj["id"] for obj in built[attribute["uuid"]])
+            else:
+                refs.extend(by_item.get(attribute["uuid"], ()))
+        grouping["object_refs"] = refs + rest
+        at = objects.index(grouping) + 1
+        made = [obj for objs in built.values() for obj in objs]
+        self.objects = objects[:at] + made + objects[at:]
 
     def _keep_what_misp_stix_drops(self) -> None:
         grouping = next(obj for obj in self.objects if obj["type"] == "grouping")
@@ -122,19 +186,42 @@ class _Export:
         if published is True or str(published).lower() in ("1", "true"):
             stamp = _int(self.event.get("publish_timestamp")) or self.timestamp
             grouping[PUBLISHED_PROPERTY] = stix_time(stamp)
+        comments = {
+            a["uuid"]: a["comment"]
+            for a in self.event.get("Attribute", ())
+            if isinstance(a.get("comment"), str) and a["comment"]
+        }
         members = {
             o["uuid"]: [
-                [a.get("object_relation"), a["value"], a["uuid"], a["timestamp"]]
+                [a.get("object_relation"), a["value"], a["uuid"], a["timestamp"], a.get("comment")]
                 for a in o["Attribute"]
             ]
             for o in self.event.get("Object", ())
         }
-        if not members:
+        if not members and not comments:
             return
+        references = {
+            (o["uuid"], str(r.get("referenced_uuid")), str(r.get("relationship_type"))): r["uuid"]
+            for o in self.event.get("Object", ())
+            for r in o.get("ObjectReference", ())
+            if isinstance(r.get("uuid"), str)
+        }
+        for obj in self.objects:
+            if obj["type"] == "relationship" and references:
+                key = (
+                    uuid_of(str(obj.get("source_ref"))),
+                    uuid_of(str(obj.get("target_ref"))),
+                    str(obj.get("relationship_type")),
+                )
+                if key in references:
+                    obj[REFERENCE_PROPERTY] = references[key]
+        described = {uuid_of(o["id"]) for o in self.objects if o.get("description")}
         for obj in self.objects:
             kind, _, item = obj["id"].partition("--")
             if item in members and kind not in ("relationship", "sighting", "opinion", "note"):
                 obj[OBJECT_ATTRIBUTES_PROPERTY] = members[item]
+            if kind == "observed-data" and item in comments and item not in described:
+                obj[COMMENT_PROPERTY] = comments[item]
 
     def _convert_item_by_item(self, first: Exception) -> None:
         shell = {k: v for k, v in self.event.items() if k not in _CONTAINER_KEYS}
@@ -179,7 +266,11 @@ class _Export:
         made = {uuid_of(obj["id"]) for obj in self.objects}
         labels = {label for obj in self.objects for label in obj.get("labels", ())}
 
+        lost = {loss.item for loss in self.losses}
+
         def missing(item: str, what: str) -> None:
+            if item in lost:
+                return
             said = next((m for m in self.messages if item in m), None)
             reason = f"misp-stix: {said}" if said else "misp-stix made no STIX object of it"
             self.lose(item, what, reason)
@@ -328,6 +419,65 @@ class _Export:
                 _drop_refs(obj, dropped)
         self.objects = kept
 
+    # -- what does not come back ------------------------------------------------------------
+
+    def verify(self, fast: set[str]) -> None:
+        """Name as a loss each attribute misp-stix's parser does not give back as it was.
+
+        The objects of the fast path are left out: they are misp-stix's own output for types
+        whose round trip is proven (``_compact``), and reading them back would cost as much as
+        writing them.
+        """
+        lost = {loss.item for loss in self.losses}
+        checked = [
+            a
+            for a in attributes({"Attribute": self.event.get("Attribute", ())})
+            if a["uuid"] not in fast and a["uuid"] not in lost
+        ] + [
+            a
+            for o in self.event.get("Object", ())
+            if o["uuid"] not in lost
+            for a in o["Attribute"]
+            if a["uuid"] not in lost
+        ]
+        if not checked:
+            return
+        grouping = next(o for o in self.objects if o["type"] == "grouping")
+        members = [o for o in self.objects if o is not grouping and uuid_of(o["id"]) not in fast]
+        try:
+            back = stix_to_event(grouping, members, scope=_no_scope)
+        except Exception as exc:  # noqa: BLE001 - a reader would meet the same failure
+            self.lose(None, "the event", f"misp-stix cannot read it back: {_reason(exc)}")
+            return
+        returned = {a.get("uuid"): a for a in attributes(back)}
+        for attribute in checked:
+            diff = differences(attribute, returned.get(attribute["uuid"]))
+            if diff == ["missing"]:
+                reason = "misp-stix does not carry it to STIX and back"
+            elif diff:
+                reason = f"misp-stix does not carry its {', '.join(diff)} to STIX and back"
+            else:
+                continue
+            self.lose(attribute["uuid"], describe(attribute), reason)
+
+    def unclaim_creator(self) -> None:
+        """Leave the MISP creator out as ``created_by_ref``: the hub takes that only for an
+        identity registered to the sharing organisation, and the creator of an event shared by
+        another organisation is not; the grouping names it instead."""
+        grouping = next(o for o in self.objects if o["type"] == "grouping")
+        creator = grouping.get("created_by_ref")
+        if not isinstance(creator, str):
+            return
+        orgc = self.event.get("Orgc")
+        if isinstance(orgc, Mapping):
+            grouping[CREATOR_PROPERTY] = {"name": str(orgc["name"]), "uuid": str(orgc["uuid"])}
+        for obj in self.objects:
+            if obj.get("created_by_ref") == creator:
+                del obj["created_by_ref"]
+        still = any(creator in _refs(obj) for obj in self.objects)
+        if not still:
+            self.objects = [obj for obj in self.objects if obj["id"] != creator]
+
     # -- versions ---------------------------------------------------------------------------
 
     def stamp_identities(self) -> None:
@@ -359,6 +509,10 @@ def _drop_refs(obj: dict[str, Any], dropped: set[str]) -> None:
             obj[key] = [v for v in value if v not in dropped]
 
 
+def _no_scope(level: TLP, recipients: tuple[str, ...]) -> tuple[int, list[str]]:
+    return 0, []
+
+
 def _int(value: Any) -> int | None:
     try:
         return int(value)
@@ -379,15 +533,20 @@ def _reason(exc: BaseException) -> str:
     return text if len(text) <= 300 else text[:297] + "…"
 
 
-def event_to_stix(event: Mapping[str, Any], *, place: Placer) -> Converted:
-    """Return ``event`` as STIX 2.1 objects, each placed by ``place``; name every loss."""
+def event_to_stix(event: Mapping[str, Any], *, place: Placer, fast: bool = True) -> Converted:
+    """Return ``event`` as STIX 2.1 objects, each placed by ``place``; name every loss.
+
+    ``fast=False`` sends every attribute through ``misp-stix`` (the fast path's reference).
+    """
     clean, losses, attributes = read_event(event)
     export = _Export(clean, losses)
-    export.convert()
+    export.convert(fast=fast)
+    export.unclaim_creator()
     export.check_coverage()
     export.objects = _compact.compact(export.objects, clean)
     export.place(place)
     export.stamp_identities()
+    export.verify(export.fast)
     return Converted(
         uuid=export.uuid,
         timestamp=export.timestamp,

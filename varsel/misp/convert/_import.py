@@ -20,6 +20,7 @@ from misp_stix_converter import ExternalSTIX2toMISPParser, InternalSTIX2toMISPPa
 from misp_stix_converter.tools import load_stix2_content
 
 from varsel.errors import InvalidInput
+from varsel.misp.convert import _fast
 from varsel.sharing.ingest import RECIPIENTS_PROPERTY
 from varsel.sharing.tlp import TLP, level_of_marking
 
@@ -44,7 +45,22 @@ def _placement(obj: Mapping[str, Any]) -> tuple[TLP, tuple[str, ...]]:
 
 PUBLISHED_PROPERTY: Final = "x_varsel_published"
 OBJECT_ATTRIBUTES_PROPERTY: Final = "x_varsel_misp_attributes"
-_OURS: Final = frozenset({RECIPIENTS_PROPERTY, PUBLISHED_PROPERTY, OBJECT_ATTRIBUTES_PROPERTY})
+COMMENT_PROPERTY: Final = "x_varsel_misp_comment"
+CREATOR_PROPERTY: Final = "x_varsel_misp_orgc"
+REFERENCE_PROPERTY: Final = "x_varsel_misp_reference"
+# misp-stix gives each object reference it reads a new random uuid; one derived from what the
+# reference says keeps a reading of the same objects the same.
+_REFERENCES: Final = uuidlib.UUID("c7d0f8a4-52c1-4f5e-8b1e-3f5d2f9a6b20")
+_OURS: Final = frozenset(
+    {
+        REFERENCE_PROPERTY,
+        RECIPIENTS_PROPERTY,
+        PUBLISHED_PROPERTY,
+        OBJECT_ATTRIBUTES_PROPERTY,
+        COMMENT_PROPERTY,
+        CREATOR_PROPERTY,
+    }
+)
 
 
 def _unmarked(obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -117,11 +133,13 @@ def stix_to_event(
     members: Sequence[Mapping[str, Any]],
     *,
     scope: Scoper | None = None,
+    fast: bool = True,
 ) -> dict[str, Any]:
     """Return the MISP event (``{"Event": {…}}``) of ``grouping`` and the ``members`` one reads.
 
     ``scope`` maps a TLP level and recipients to MISP's distribution and tags
-    (:func:`varsel.misp.sharing.misp_scope` unless given).
+    (:func:`varsel.misp.sharing.misp_scope` unless given). ``fast=False`` reads every object
+    through ``misp-stix`` (the fast path's reference).
     """
     if scope is None:
         from varsel.misp.sharing import misp_scope
@@ -133,12 +151,17 @@ def stix_to_event(
     refs = [ref for ref in grouping.get("object_refs") or () if ref in present]
     # Relationships, sightings and notes the reader may read belong to the event as well.
     refs.extend(ref for ref in present if ref not in set(refs))
-    container["object_refs"] = refs
     places = _Places(scope, _placement(grouping))
     for obj in present.values():
         places.add(obj)
-    objects = [container, *(_unmarked(obj) for obj in present.values())]
     misp_made = _is_misp_made([grouping])
+    quick = _read_quickly(refs, present) if misp_made and fast else {}
+    if quick:
+        taken = {i for _, ids in quick.values() for i in ids}
+        refs = [ref for ref in refs if ref not in taken]
+        present = {i: obj for i, obj in present.items() if i not in taken}
+    container["object_refs"] = refs
+    objects = [container, *(_unmarked(obj) for obj in present.values())]
     parser: InternalSTIX2toMISPParser | ExternalSTIX2toMISPParser = (
         InternalSTIX2toMISPParser() if misp_made else ExternalSTIX2toMISPParser()
     )
@@ -150,8 +173,21 @@ def stix_to_event(
     misp_event = parser.misp_event
     event: dict[str, Any] = json.loads(misp_event.to_json())
     _restore_timestamps(event, misp_event)
+    if quick:
+        event["Attribute"] = _in_order(
+            grouping, [a for a, _ in quick.values()], event.get("Attribute") or []
+        )
+        present.update(
+            {i: o for i, o in _all(members).items() if i not in present and i != grouping["id"]}
+        )
     _finish(event, grouping, event_uuid, places, misp_made)
     _restore_object_attributes(event, present.values())
+    _restore_comments(event, present.values())
+    _restore_sighting_uuids(event, present.values())
+    _restore_reference_uuids(event, present.values())
+    creator = grouping.get(CREATOR_PROPERTY)
+    if isinstance(creator, Mapping) and "Orgc" not in event:
+        event["Orgc"] = {"name": str(creator.get("name")), "uuid": str(creator.get("uuid"))}
     published = grouping.get(PUBLISHED_PROPERTY)
     if isinstance(published, str):
         event["published"] = True
@@ -179,14 +215,137 @@ def _restore_object_attributes(event: dict[str, Any], members: Iterable[Mapping[
         rows = kept.get(str(misp_object.get("uuid")))
         if not rows:
             continue
-        by_key: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        by_key: dict[tuple[str, str], list[list[Any]]] = {}
         for row in rows:
-            if isinstance(row, list) and len(row) == 4:
-                by_key.setdefault((str(row[0]), str(row[1])), []).append((str(row[2]), str(row[3])))
+            if isinstance(row, list) and len(row) >= 4:
+                by_key.setdefault((str(row[0]), str(row[1])), []).append(row)
         for attribute in misp_object.get("Attribute", ()):
             found = by_key.get((str(attribute.get("object_relation")), str(attribute.get("value"))))
             if found:
-                attribute["uuid"], attribute["timestamp"] = found.pop(0)
+                row = found.pop(0)
+                attribute["uuid"], attribute["timestamp"] = str(row[2]), str(row[3])
+                if len(row) > 4 and isinstance(row[4], str) and not attribute.get("comment"):
+                    attribute["comment"] = row[4]
+
+
+def _restore_comments(event: dict[str, Any], members: Iterable[Mapping[str, Any]]) -> None:
+    """Give back the comment of an attribute written as observables, which have none."""
+    comments = {
+        _uuid(obj["id"]): obj[COMMENT_PROPERTY]
+        for obj in members
+        if isinstance(obj.get(COMMENT_PROPERTY), str)
+    }
+    for attribute in event.get("Attribute", ()):
+        comment = comments.get(str(attribute.get("uuid")))
+        if comment and not attribute.get("comment"):
+            attribute["comment"] = comment
+
+
+def _restore_reference_uuids(event: dict[str, Any], members: Iterable[Mapping[str, Any]]) -> None:
+    """Give each object reference the uuid it had in MISP, or one derived from what it says."""
+    kept = {
+        (
+            _uuid(str(o.get("source_ref"))),
+            _uuid(str(o.get("target_ref"))),
+            o.get("relationship_type"),
+        ): o[REFERENCE_PROPERTY]
+        for o in members
+        if o.get("type") == "relationship" and isinstance(o.get(REFERENCE_PROPERTY), str)
+    }
+    for misp_object in event.get("Object", ()):
+        for reference in misp_object.get("ObjectReference", ()):
+            key = (
+                str(misp_object.get("uuid")),
+                str(reference.get("referenced_uuid")),
+                reference.get("relationship_type"),
+            )
+            reference["uuid"] = kept.get(key) or str(
+                uuidlib.uuid5(_REFERENCES, "|".join(str(part) for part in key))
+            )
+
+
+def _restore_sighting_uuids(event: dict[str, Any], members: Iterable[Mapping[str, Any]]) -> None:
+    """Give each sighting back its uuid, which misp-stix's parser does not keep.
+
+    A MISP sighting is a STIX ``sighting`` (type 0) or ``opinion`` (type 1, false positive) whose
+    id carries its uuid; it is found again by what it sighted, who sighted it and when.
+    """
+    found: dict[tuple[str, str, str, str], list[str]] = {}
+    for obj in members:
+        if obj.get("type") == "sighting":
+            refs = [obj.get("sighting_of_ref")]
+            who = (obj.get("where_sighted_refs") or [None])[0]
+            kind = "0"
+        elif obj.get("type") == "opinion":
+            refs = list(obj.get("object_refs") or ())
+            who = obj.get("x_misp_author_ref")
+            kind = "1"
+        else:
+            continue
+        when = _epoch(str(obj.get("modified", "")))
+        for ref in refs:
+            key = (_uuid(str(ref)), _uuid(str(who)), str(when), kind)
+            found.setdefault(key, []).append(_uuid(obj["id"]))
+    if not found:
+        return
+    for attribute in [*event.get("Attribute", ())] + [
+        a for o in event.get("Object", ()) for a in o.get("Attribute", ())
+    ]:
+        for sighting in attribute.get("Sighting", ()):
+            org = sighting.get("Organisation") or {}
+            key = (
+                str(attribute.get("uuid")),
+                str(org.get("uuid")),
+                str(sighting.get("date_sighting")),
+                str(sighting.get("type")),
+            )
+            uuids = found.get(key)
+            if uuids and "uuid" not in sighting:
+                sighting["uuid"] = uuids.pop(0)
+
+
+def _all(members: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    return {obj["id"]: obj for obj in members}
+
+
+def _read_quickly(
+    refs: list[str], present: Mapping[str, Mapping[str, Any]]
+) -> dict[str, tuple[dict[str, Any], list[str]]]:
+    """Return the attributes read without misp-stix: those the fast path makes (proven to be
+    what misp-stix's parser gives back), that no relationship, sighting or note refers to.
+
+    One is always left to misp-stix, which reads the event itself from the grouping."""
+    referred: set[str] = set()
+    for obj in present.values():
+        if obj.get("type") in ("observed-data", "grouping"):
+            continue
+        for key, value in obj.items():
+            if key.endswith("_ref") and isinstance(value, str):
+                referred.add(value)
+            elif key.endswith("_refs") and isinstance(value, list):
+                referred.update(v for v in value if isinstance(v, str))
+    found: dict[str, tuple[dict[str, Any], list[str]]] = {}
+    for ref in refs:
+        obj = present[ref]
+        if ref in referred or obj.get("type") not in ("indicator", "observed-data"):
+            continue
+        read = _fast.read_back(obj, present)
+        if read is not None and not referred.intersection(read[1]):
+            found[read[0]["uuid"]] = read
+    if found and all(ref in {i for _, ids in found.values() for i in ids} for ref in refs):
+        found.pop(next(iter(found)))
+    return found
+
+
+def _in_order(
+    grouping: Mapping[str, Any], quick: list[dict[str, Any]], slow: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Return the attributes in the order of the grouping's references, as misp-stix reads."""
+    position = {
+        _uuid(ref): i for i, ref in reversed(list(enumerate(grouping.get("object_refs") or ())))
+    }
+    end = len(position)
+    return sorted([*quick, *slow], key=lambda a: position.get(str(a.get("uuid")), end))
 
 
 def _seconds(value: Any) -> str | None:
@@ -246,15 +405,17 @@ def _finish(
 
 
 def _report_as_event_report(event: dict[str, Any], report: Mapping[str, Any]) -> None:
-    reports = event.setdefault("EventReport", [])
+    description = str(report.get("description", ""))
+    # misp-stix's external parser makes an event report of the description under a name of
+    # its own: the hub's report is that event report, under the report's own name and uuid.
+    reports = [r for r in event.get("EventReport", ()) if r.get("content") != description]
+    event["EventReport"] = reports
     report_uuid = _uuid(str(report["id"]))
-    if any(r.get("uuid") == report_uuid for r in reports):
-        return
     reports.append(
         {
             "uuid": report_uuid,
             "name": str(report.get("name", "")),
-            "content": str(report.get("description", "")),
+            "content": description,
             "distribution": "5",
             "timestamp": event.get("timestamp"),
         }
