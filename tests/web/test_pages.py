@@ -202,7 +202,13 @@ def test_the_api_ignores_the_web_session(hub: Hub, world: World) -> None:
 
 
 PAGES = ["/", "/objects", "/share", "/admin/tokens"]
-ADMIN_PAGES = ["/admin", "/admin/users", "/admin/communities", "/admin/collections"]
+ADMIN_PAGES = [
+    "/admin",
+    "/admin/users",
+    "/admin/communities",
+    "/admin/collections",
+    "/admin/misp",
+]
 
 
 def test_every_page_renders_for_each_role(hub: Hub, world: World) -> None:

@@ -10,6 +10,7 @@ so that the hub never lets more organisations read an item than MISP's side allo
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from varsel.sharing.tlp import TLP
@@ -169,6 +170,11 @@ def place(scope: Scope, mapping: Mapping, *, default: TLP) -> Placement:
                 "TLP:RED to the producer only",
             )
         group_level = TLP.RED if level is TLP.RED else TLP.AMBER_STRICT
+        if group_level is not level:
+            notes.append(
+                f"{level.label} shared with sharing group {scope.sharing_group}: "
+                f"{group_level.label} to its organisations"
+            )
         return Placement(group_level, tuple(members), "; ".join(notes) or None)
     if scope.distribution not in DEFAULT_CEILINGS:
         return _to_producer(
@@ -186,6 +192,47 @@ def place(scope: Scope, mapping: Mapping, *, default: TLP) -> Placement:
     if level is TLP.RED:
         return _to_producer(scope, notes, "TLP:RED names no recipients: the producer only")
     return Placement(level, (), "; ".join(notes) or None)
+
+
+def _readers(placement: Placement, community: frozenset[str]) -> frozenset[str] | None:
+    """Return who may read ``placement`` besides the producer: None for everyone."""
+    if placement.recipients:
+        return frozenset(placement.recipients)
+    if placement.level is TLP.CLEAR:
+        return None
+    return community
+
+
+def within(
+    item: Placement, parent: Placement, *, community: Iterable[str], producer: str
+) -> Placement:
+    """Return the placement of an item under ``parent``: readable only by whom both let read.
+
+    MISP shows an attribute to those who may see both it and its event (or object), so the
+    hub's readers must be in both placements' readers. ``community`` names the members of the
+    collection's community (who reads a level without recipients), ``producer`` the producing
+    organisation (who reads everything it shared). Named recipients outside the other side's
+    readers are dropped; when none is left the item goes to the producer alone, with a note.
+    """
+    members = frozenset(community)
+    level = narrowest(item.level, parent.level)
+    notes = list(dict.fromkeys(n for n in (item.note, parent.note) if n))
+    mine, theirs = _readers(item, members), _readers(parent, members)
+    if not item.recipients and not parent.recipients:
+        # Both are "everyone" or "the community": the narrower level reads as the narrower.
+        return Placement(level, (), "; ".join(notes) or None)
+    named = item.recipients or parent.recipients
+    other = theirs if item.recipients else mine
+    kept = tuple(name for name in named if other is None or name in other or name == producer)
+    if not any(name != producer for name in kept) and any(name != producer for name in named):
+        notes.append(
+            "its recipients and its parent's readers have no one in common: the producer only"
+        )
+        return Placement(TLP.RED, (producer,), "; ".join(notes))
+    if len(kept) < len(named):
+        dropped = ", ".join(name for name in named if name not in kept)
+        notes.append(f"not readers of its parent, so left out: {dropped}")
+    return Placement(narrowest(level, TLP.AMBER_STRICT), kept, "; ".join(notes) or None)
 
 
 def misp_scope(level: TLP, recipients: tuple[str, ...]) -> tuple[int, list[str]]:

@@ -15,6 +15,7 @@ from varsel.misp.sharing import (
     ceiling_problem,
     misp_scope,
     place,
+    within,
 )
 from varsel.sharing.tlp import TLP
 
@@ -94,7 +95,9 @@ def test_a_mapped_sharing_group_is_amber_strict_to_its_organisations() -> None:
     mapping = Mapping(groups={GROUP: ("CERT-SE", "Svea Moln AB")})
     for tag in ("tlp:clear", "tlp:green", "tlp:amber", "tlp:amber+strict"):
         placed = _place(4, tag, group=GROUP, mapping=mapping)
-        assert placed == Placement(TLP.AMBER_STRICT, ("CERT-SE", "Svea Moln AB"))
+        assert (placed.level, placed.recipients) == (TLP.AMBER_STRICT, ("CERT-SE", "Svea Moln AB"))
+        # The narrowing is named for the import report, unless nothing was narrowed.
+        assert (placed.note is None) == (tag == "tlp:amber+strict")
     red = _place(4, "tlp:red", group=GROUP, mapping=mapping)
     assert red == Placement(TLP.RED, ("CERT-SE", "Svea Moln AB"))
 
@@ -166,3 +169,44 @@ def test_the_tags_are_spelt_as_misps_tlp_taxonomy_spells_them() -> None:
     known = set(Taxonomies()["tlp"].machinetags())
     assert set(LEVEL_TAGS.values()) <= known
     assert set(TAG_LEVELS) <= known
+
+
+K = ("Fjordnett", "Svea")
+
+
+def _within(item: Placement, parent: Placement) -> Placement:
+    return within(item, parent, community=K, producer=PRODUCER)
+
+
+def test_within_keeps_the_narrower_level_when_neither_names_anyone() -> None:
+    assert _within(Placement(TLP.CLEAR), Placement(TLP.GREEN)) == Placement(TLP.GREEN)
+    assert _within(Placement(TLP.AMBER), Placement(TLP.CLEAR)) == Placement(TLP.AMBER)
+
+
+def test_within_drops_recipients_the_parent_does_not_let_read() -> None:
+    # A sharing group's attribute in an event for this community only: the group's
+    # organisations outside the community must not read it.
+    group = Placement(TLP.AMBER_STRICT, ("Svea", "CERT-SE"))
+    placed = _within(group, Placement(TLP.GREEN))
+    assert (placed.level, placed.recipients) == (TLP.AMBER_STRICT, ("Svea",))
+    assert placed.note is not None and "CERT-SE" in placed.note
+    # Everyone may read the parent: the group stands.
+    assert _within(group, Placement(TLP.CLEAR)) == group
+    # The other way round: a community attribute in a sharing group's event.
+    placed = _within(Placement(TLP.GREEN), group)
+    assert (placed.level, placed.recipients) == (TLP.AMBER_STRICT, ("Svea",))
+
+
+def test_within_two_named_placements_keep_whom_both_name() -> None:
+    a = Placement(TLP.AMBER_STRICT, ("Svea", "CERT-SE"))
+    b = Placement(TLP.RED, ("CERT-SE", "Ålands Kraft"))
+    assert _within(a, b).recipients == ("CERT-SE",)
+    assert _within(a, b).level is TLP.RED
+
+
+def test_within_no_one_in_common_goes_to_the_producer() -> None:
+    placed = _within(Placement(TLP.RED, ("CERT-SE",)), Placement(TLP.GREEN))
+    assert (placed.level, placed.recipients) == (TLP.RED, (PRODUCER,))
+    assert placed.note is not None
+    producer_only = Placement(TLP.RED, (PRODUCER,))
+    assert _within(producer_only, Placement(TLP.CLEAR)) == producer_only

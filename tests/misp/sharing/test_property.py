@@ -4,23 +4,25 @@ MISP's side allowed (issue 16, "Proof").
 A real hub — a producer and another organisation in the collection's community K, an
 organisation outside K, and a peer hub (an organisation of kind ``hub``) inside K — takes random
 MISP scopes, mappings (ceilings broader than the defaults included: the table could be edited
-behind the service's back) and collection defaults. Each item is placed, stored through
-:func:`varsel.sharing.ingest.ingest` and read back through :func:`varsel.policy.restrict` as a
-user of every organisation; the organisations that read it must be among those MISP allowed.
+behind the service's back) and collection defaults. An item may sit under a parent (an attribute
+in an event): both are placed and combined with :func:`within`, and MISP allows only those both
+scopes allow. Each item is placed, stored through :func:`varsel.sharing.ingest.ingest` and read
+back through :func:`varsel.policy.restrict` as a user of every organisation; the organisations
+that read it must be among those MISP allowed.
 """
 
 from __future__ import annotations
 
 import uuid
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests import factories as f
 from tests.conftest import Hub
-from varsel.misp.sharing import Mapping, Scope, place
+from varsel.misp.sharing import Mapping, Scope, place, within
 from varsel.policy import Action, restrict
 from varsel.policy.principal import Principal
 from varsel.sharing import ingest as ingesting
@@ -106,13 +108,60 @@ def test_placing_never_lets_more_organisations_read_than_misp_allowed(hub: Hub) 
         seen_levels: set[TLP] = set()
 
         @settings(
-            max_examples=80,
+            max_examples=100,
             deadline=None,
             suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
         )
-        @given(scope=_SCOPES, mapping=_MAPPINGS, default=_LEVELS)
-        def check(scope: Scope, mapping: Mapping, default: TLP) -> None:
+        @given(scope=_SCOPES, mapping=_MAPPINGS, default=_LEVELS, parent=st.none() | _SCOPES)
+        # Every level, and both kinds of AMBER+STRICT, always among the examples.
+        @example(
+            scope=Scope(3, None, ("tlp:clear",), PRODUCER),
+            mapping=Mapping(),
+            default=TLP.RED,
+            parent=None,
+        )
+        @example(
+            scope=Scope(1, None, ("tlp:green",), PRODUCER),
+            mapping=Mapping(),
+            default=TLP.RED,
+            parent=None,
+        )
+        @example(
+            scope=Scope(2, None, (), PRODUCER), mapping=Mapping(), default=TLP.AMBER, parent=None
+        )
+        @example(
+            scope=Scope(1, None, ("tlp:amber+strict",), PRODUCER),
+            mapping=Mapping(),
+            default=TLP.CLEAR,
+            parent=None,
+        )
+        @example(
+            scope=Scope(4, MAPPED, ("tlp:clear",), PRODUCER),
+            mapping=Mapping(groups={MAPPED: ("Svea", "Ålands Kraft")}),
+            default=TLP.CLEAR,
+            parent=None,
+        )
+        @example(
+            scope=Scope(0, None, ("tlp:clear",), PRODUCER),
+            mapping=Mapping(),
+            default=TLP.CLEAR,
+            parent=None,
+        )
+        # A sharing group's attribute in an event for this community only.
+        @example(
+            scope=Scope(4, MAPPED, (), PRODUCER),
+            mapping=Mapping(groups={MAPPED: ("Svea", "Ålands Kraft")}),
+            default=TLP.GREEN,
+            parent=Scope(1, None, (), PRODUCER),
+        )
+        def check(scope: Scope, mapping: Mapping, default: TLP, parent: Scope | None) -> None:
             placed = place(scope, mapping, default=default)
+            allowed = _allowed(scope, mapping)
+            if parent is not None:
+                # An attribute of an event: read by those who may read both (within()).
+                above = place(parent, mapping, default=default)
+                placed = within(placed, above, community=IN_K, producer=PRODUCER)
+                allowed &= _allowed(parent, mapping)
             oid = f"indicator--{uuid.uuid4()}"
             obj = f.indicator(
                 oid=oid,
@@ -126,9 +175,9 @@ def test_placing_never_lets_more_organisations_read_than_misp_allowed(hub: Hub) 
             seen_levels.add(placed.level)
             can_read = _readers(s, oid, readers)
             assert PRODUCER in can_read
-            assert can_read <= _allowed(scope, mapping), (scope, mapping, placed, can_read)
+            assert can_read <= allowed, (scope, parent, mapping, placed, can_read)
 
         check()
         s.rollback()
-    # The examples reached every level, so the property was tested where it matters.
+    # The examples reached every level (the explicit ones see to it).
     assert seen_levels == set(TLP)
