@@ -47,9 +47,12 @@ def feed_manifest(*, session: Session, principal: Principal, collection_id: str)
     return _file(json.dumps(manifest, sort_keys=True), "application/json")
 
 
-def feed_hashes(*, session: Session, principal: Principal, collection_id: str) -> FeedFile:
+def feed_hashes(
+    *, session: Session, principal: Principal, collection_id: str
+) -> tuple[list[EventMeta], FeedFile]:
     """Return ``hashes.csv``: ``md5(value),event uuid`` per attribute value (each part of a
-    composite ``a|b`` value on a line of its own), as MISP's feed generator writes it."""
+    composite ``a|b`` value on a line of its own), as MISP's feed generator writes it; and
+    the events it hashed (their TLP:RED values are audited as read)."""
     collection = collection_for_feed(
         session=session, principal=principal, collection_id=collection_id
     )
@@ -62,7 +65,7 @@ def feed_hashes(*, session: Session, principal: Principal, collection_id: str) -
             parts = value.split("|") if "|" in str(attribute.get("type", "")) else [value]
             for part in parts:
                 lines.append(f"{hashlib.md5(part.encode()).hexdigest()},{event_uuid}\n")
-    return _file("".join(lines), "text/csv")
+    return metas, _file("".join(lines), "text/csv")
 
 
 def feed_event(
