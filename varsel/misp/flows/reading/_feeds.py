@@ -15,7 +15,14 @@ from varsel.misp.flows.reading._catalog import (
     catalog,
     collection_for_feed,
 )
-from varsel.misp.flows.reading._convert import FeedFile, _file, event_file, events, one_event
+from varsel.misp.flows.reading._convert import (
+    FeedFile,
+    _file,
+    day_manifest_entry,
+    event_file,
+    events,
+    one_event,
+)
 from varsel.misp.flows.reading._search import _flat
 from varsel.policy.principal import Principal
 
@@ -26,9 +33,11 @@ def feed_manifest(*, session: Session, principal: Principal, collection_id: str)
         session=session, principal=principal, collection_id=collection_id
     )
     metas = catalog(session=session, principal=principal, collection=collection)
-    manifest: dict[str, Any] = {}
+    manifest: dict[str, Any] = {m.uuid: day_manifest_entry(m) for m in metas if not m.container}
+    # Containers are converted for what they say of themselves (info, tags); day events not.
+    boxes = [m for m in metas if m.container is not None]
     for meta, event in zip(
-        metas, events(session=session, principal=principal, metas=metas), strict=True
+        boxes, events(session=session, principal=principal, metas=boxes), strict=True
     ):
         body = event["Event"]
         manifest[meta.uuid] = {
