@@ -375,10 +375,18 @@ async def feed_hashes(
     collection_id: str, request: Request, db: DbSession, principal: CurrentPrincipal
 ) -> Response:
     """Return a collection's ``hashes.csv``: ``md5 of a value,event uuid`` a line."""
-    file = await _run(
-        lambda: reading.feed_hashes(session=db, principal=principal, collection_id=collection_id)
-    )
-    return _feed_file(request, file)
+
+    def work() -> reading.FeedFile:
+        metas, file = reading.feed_hashes(
+            session=db, principal=principal, collection_id=collection_id
+        )
+        reading.audit_red(
+            session=db, principal=principal, metas=metas, target=f"misp:feed:{collection_id}"
+        )
+        db.commit()
+        return file
+
+    return _feed_file(request, await _run(work))
 
 
 @router.api_route("/feeds/{collection_id}/{name}.json", methods=["GET", "HEAD"])
