@@ -11,6 +11,7 @@ event is, inherits (distribution 5) as it did in MISP.
 from __future__ import annotations
 
 import json
+import logging
 import uuid as uuidlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
@@ -23,6 +24,8 @@ from varsel.errors import InvalidInput
 from varsel.misp.convert import _fast
 from varsel.sharing.ingest import RECIPIENTS_PROPERTY
 from varsel.sharing.tlp import TLP, level_of_marking
+
+_log = logging.getLogger(__name__)
 
 Scoper = Callable[[TLP, tuple[str, ...]], tuple[int, list[str]]]
 """Maps a hub item's TLP level and recipients to MISP's distribution and ``tlp:*`` tags."""
@@ -342,7 +345,8 @@ def _parse_one_by_one(
         near = [by_id[r] for r in _referred(obj) if r in by_id and r != ref]
         try:
             part = _parse(dict(shell, object_refs=[ref]), [obj, *near], event_uuid, misp_made)
-        except Exception:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001
+            _log.warning("misp-stix cannot read %s of grouping--%s: %r", ref, event_uuid, exc)
             continue
         if event is None:
             event = part
