@@ -11,7 +11,7 @@ objects made (their ids carry the item's uuid); whatever is missing is a loss wi
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,6 +65,9 @@ PUBLISHED_PROPERTY = "x_varsel_published"
 OBJECT_ATTRIBUTES_PROPERTY = "x_varsel_misp_attributes"
 """Each MISP object's STIX object carries its attributes' ``[relation, value, uuid, timestamp,
 comment]``, which misp-stix does not keep (it derives new uuids on the way back)."""
+EVENT_PROPERTY = "x_varsel_misp_event"
+"""The grouping carries the event fields misp-stix does not convert (date, threat level, …)."""
+EVENT_FIELDS = ("date", "threat_level_id", "analysis", "extends_uuid")
 CREATOR_PROPERTY = "x_varsel_misp_orgc"
 """The grouping carries the event's creator as MISP names it (``Orgc``: name and uuid)."""
 REFERENCE_PROPERTY = "x_varsel_misp_reference"
@@ -182,6 +185,17 @@ class _Export:
 
     def _keep_what_misp_stix_drops(self) -> None:
         grouping = next(obj for obj in self.objects if obj["type"] == "grouping")
+        for obj in self.objects:
+            if obj["type"] == "sighting" and "count" not in obj:
+                # One MISP sighting is one sighting, at its date: the hub's sightings say so.
+                obj.update(count=1, first_seen=obj["created"], last_seen=obj["created"])
+        kept = {
+            key: str(self.event[key])
+            for key in EVENT_FIELDS
+            if isinstance(self.event.get(key), (str, int)) and str(self.event[key])
+        }
+        if kept:
+            grouping[EVENT_PROPERTY] = kept
         published = self.event.get("published")
         if published is True or str(published).lower() in ("1", "true"):
             stamp = _int(self.event.get("publish_timestamp")) or self.timestamp
@@ -326,22 +340,39 @@ class _Export:
         event_place = place(event_scope)
         placements: dict[str, Placement] = {self.uuid: event_place}
         unplaceable: set[str] = set()
+        # Most items of an event share a scope: place each scope once (a Scope is a value).
+        known: dict[tuple[Scope, Placement], Placement | Unplaceable] = {}
+
+        def within(scope: Scope, parent: Placement) -> Placement:
+            found = known.get((scope, parent))
+            if found is None:
+                try:
+                    found = narrower(place(scope), parent)
+                except Unplaceable as exc:
+                    found = exc
+                known[(scope, parent)] = found
+            if isinstance(found, Unplaceable):
+                raise found
+            return found
 
         def item_place(
-            item: Mapping[str, Any], parent_scope: Scope, parent: Placement, what: str
+            item: Mapping[str, Any],
+            parent_scope: Scope,
+            parent: Placement,
+            what: Callable[[Mapping[str, Any]], str],
         ) -> tuple[Scope, Placement] | None:
             scope = scope_of(item, parent_scope)
             try:
-                own = narrower(place(scope), parent)
+                own = within(scope, parent)
             except Unplaceable as exc:
-                self.lose(item["uuid"], what, f"cannot be placed: {exc}")
+                self.lose(item["uuid"], what(item), f"cannot be placed: {exc}")
                 unplaceable.add(item["uuid"])
                 return None
             placements[item["uuid"]] = own
             return scope, own
 
         for attribute in self.event.get("Attribute", ()):
-            placed = item_place(attribute, event_scope, event_place, describe(attribute))
+            placed = item_place(attribute, event_scope, event_place, describe)
             if placed is not None:
                 for sighting in attribute.get("Sighting", ()):
                     placements[sighting["uuid"]] = placed[1]
@@ -368,7 +399,7 @@ class _Export:
                 for sighting in attribute.get("Sighting", ()):
                     placements[sighting["uuid"]] = object_place
         for report in self.event.get("EventReport", ()):
-            item_place(report, event_scope, event_place, _report_what(report))
+            item_place(report, event_scope, event_place, _report_what)
         self._apply(event_place, placements, unplaceable)
 
     def _apply(
@@ -474,7 +505,7 @@ class _Export:
         for obj in self.objects:
             if obj.get("created_by_ref") == creator:
                 del obj["created_by_ref"]
-        still = any(creator in _refs(obj) for obj in self.objects)
+        still = any(creator in _refs(obj) for obj in self.objects if obj["type"] in _REFERRERS)
         if not still:
             self.objects = [obj for obj in self.objects if obj["id"] != creator]
 
@@ -492,6 +523,10 @@ class _Export:
         grouping = [obj for obj in self.objects if obj["type"] == "grouping"]
         rest = [obj for obj in self.objects if obj["type"] != "grouping"]
         return grouping + rest
+
+
+# What may refer to an identity other than as its creator: who sighted, who holds an opinion.
+_REFERRERS = frozenset({"sighting", "opinion", "relationship", "note", "report", "grouping"})
 
 
 def _refs(obj: Mapping[str, Any]) -> Iterable[str]:

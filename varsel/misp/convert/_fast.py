@@ -17,6 +17,7 @@ import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Final
 
 from pymisp.abstract import describe_types
@@ -99,6 +100,7 @@ _UUID: Final = re.compile(
 )  # RFC 4122
 
 
+@lru_cache(maxsize=4096)
 def _stamps(seconds: int) -> tuple[str, str]:
     moment = datetime.fromtimestamp(seconds, UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.000Z"), moment.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -222,12 +224,17 @@ _LABEL: Final = re.compile(r'misp:(type|category)="([^"]*)"')
 _IGNORED: Final = ("object_marking_refs", "granular_markings", "created_by_ref")
 
 
-def _bare(obj: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in obj.items() if k not in _IGNORED and not k.startswith("x_varsel_")}
+def _same(stored: Mapping[str, Any], made: Mapping[str, Any]) -> bool:
+    """Return whether ``stored`` is ``made``, markings and the hub's own properties aside."""
+    for key in stored:
+        if key not in made and key not in _IGNORED and not key.startswith("x_varsel_"):
+            return False
+    return all(stored.get(key) == value for key, value in made.items())
 
 
-def _seconds(stamp: Any) -> int | None:
-    if not isinstance(stamp, str) or not stamp.endswith(".000Z"):
+@lru_cache(maxsize=4096)
+def _seconds(stamp: str) -> int | None:
+    if not stamp.endswith(".000Z"):
         return None
     try:
         moment = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.000Z").replace(tzinfo=UTC)
@@ -278,7 +285,8 @@ def read_back(
     if kind not in PATTERNS or category is None:
         return None
     value = _value_of(kind, obj, members)
-    stamp = _seconds(obj.get("modified"))
+    modified = obj.get("modified")
+    stamp = _seconds(modified) if isinstance(modified, str) else None
     if value is None or stamp is None:
         return None
     uuid = str(obj["id"]).partition("--")[2]
@@ -300,6 +308,6 @@ def read_back(
         return None
     ids = [o["id"] for o in made]
     stored = [members.get(i) for i in ids]
-    if any(s is None or _bare(s) != m for s, m in zip(stored, made, strict=True)):
+    if any(s is None or not _same(s, m) for s, m in zip(stored, made, strict=True)):
         return None
     return attribute, ids
