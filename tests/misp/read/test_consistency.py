@@ -72,3 +72,30 @@ def test_unknown_refs_are_not_found(world: World, ref: str) -> None:
     with world.hub.session() as s:
         with pytest.raises(NotFound):
             reading.one_event(session=s, principal=f.principal(s, "bob"), ref=ref)
+
+
+def test_a_hub_report_is_an_event(world: World) -> None:
+    ind = f.indicator(tlp=TLP.GREEN, value="203.0.113.44", created=CREATED)
+    report = {
+        "type": "report",
+        "spec_version": "2.1",
+        "id": f"report--{uuid.uuid4()}",
+        "created": CREATED,
+        "modified": CREATED,
+        "name": "Weekly report",
+        "published": CREATED,
+        "object_refs": [ind["id"]],
+        "object_marking_refs": [TLP.GREEN.stix_id],
+    }
+    world.share("bob", ind, report)
+    with world.hub.session() as s:
+        meta, event = reading.one_event(
+            session=s, principal=f.principal(s, "dag"), ref=report["id"].split("--")[1]
+        )
+    body = event["Event"]
+    assert body["uuid"] == report["id"].split("--")[1]
+    assert body["info"] == "Weekly report"
+    values = {a["value"] for a in body.get("Attribute", [])}
+    values |= {a["value"] for o in body.get("Object", []) for a in o.get("Attribute", [])}
+    assert values == {"203.0.113.44"}
+    assert body["Orgc"]["name"] == "Svea"

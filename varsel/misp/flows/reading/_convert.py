@@ -252,6 +252,20 @@ def _templated(
     return made, slow
 
 
+def day_manifest_entry(event: EventMeta) -> dict[str, Any]:
+    """Return a day event's feed manifest entry, as its converted event states it."""
+    _, tags = misp_scope(event.level, ())
+    return {
+        "Orgc": {"name": event.producer, "uuid": org_uuid(event.producer_org_id)},
+        "Tag": [{"name": t} for t in tags],
+        "info": event.info,
+        "date": event.date,
+        "analysis": int(_ANALYSIS),
+        "threat_level_id": int(_THREAT_LEVEL),
+        "timestamp": event.timestamp,
+    }
+
+
 def _convert(event: EventMeta, raws: Mapping[int, str]) -> dict[str, Any]:
     """Return the MISP event (``{"Event": …}``) of ``event`` from the members' stored JSON."""
     members = [_with_level(json.loads(raws[m.pk]), m.tlp) for m in event.members if m.pk in raws]
@@ -270,6 +284,17 @@ def _convert(event: EventMeta, raws: Mapping[int, str]) -> dict[str, Any]:
     body["timestamp"] = str(event.timestamp)
     body["publish_timestamp"] = str(event.timestamp)
     body["published"] = True
+    if event.container is None:
+        # A day event is the hub's own: what it says of itself is decided here, so that a
+        # feed's manifest can say the same without converting it (day_manifest_entry).
+        body.update(
+            date=event.date,
+            info=event.info,
+            analysis=_ANALYSIS,
+            threat_level_id=_THREAT_LEVEL,
+            distribution=str(distribution),
+            Tag=[{"name": t} for t in tags],
+        )
     body.setdefault("date", event.date)
     body.setdefault("info", event.info)
     body.setdefault("analysis", _ANALYSIS)

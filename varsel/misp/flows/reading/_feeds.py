@@ -15,7 +15,14 @@ from varsel.misp.flows.reading._catalog import (
     catalog,
     collection_for_feed,
 )
-from varsel.misp.flows.reading._convert import FeedFile, _file, event_file, events, one_event
+from varsel.misp.flows.reading._convert import (
+    FeedFile,
+    _file,
+    day_manifest_entry,
+    event_file,
+    events,
+    one_event,
+)
 from varsel.misp.flows.reading._search import _flat
 from varsel.policy.principal import Principal
 
@@ -26,9 +33,11 @@ def feed_manifest(*, session: Session, principal: Principal, collection_id: str)
         session=session, principal=principal, collection_id=collection_id
     )
     metas = catalog(session=session, principal=principal, collection=collection)
-    manifest: dict[str, Any] = {}
+    manifest: dict[str, Any] = {m.uuid: day_manifest_entry(m) for m in metas if not m.container}
+    # Containers are converted for what they say of themselves (info, tags); day events not.
+    boxes = [m for m in metas if m.container is not None]
     for meta, event in zip(
-        metas, events(session=session, principal=principal, metas=metas), strict=True
+        boxes, events(session=session, principal=principal, metas=boxes), strict=True
     ):
         body = event["Event"]
         manifest[meta.uuid] = {
@@ -47,9 +56,12 @@ def feed_manifest(*, session: Session, principal: Principal, collection_id: str)
     return _file(json.dumps(manifest, sort_keys=True), "application/json")
 
 
-def feed_hashes(*, session: Session, principal: Principal, collection_id: str) -> FeedFile:
+def feed_hashes(
+    *, session: Session, principal: Principal, collection_id: str
+) -> tuple[list[EventMeta], FeedFile]:
     """Return ``hashes.csv``: ``md5(value),event uuid`` per attribute value (each part of a
-    composite ``a|b`` value on a line of its own), as MISP's feed generator writes it."""
+    composite ``a|b`` value on a line of its own), as MISP's feed generator writes it; and
+    the events it hashed (their TLP:RED values are audited as read)."""
     collection = collection_for_feed(
         session=session, principal=principal, collection_id=collection_id
     )
@@ -62,7 +74,7 @@ def feed_hashes(*, session: Session, principal: Principal, collection_id: str) -
             parts = value.split("|") if "|" in str(attribute.get("type", "")) else [value]
             for part in parts:
                 lines.append(f"{hashlib.md5(part.encode()).hexdigest()},{event_uuid}\n")
-    return _file("".join(lines), "text/csv")
+    return metas, _file("".join(lines), "text/csv")
 
 
 def feed_event(
