@@ -11,6 +11,7 @@ event is, inherits (distribution 5) as it did in MISP.
 from __future__ import annotations
 
 import json
+import logging
 import uuid as uuidlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
@@ -23,6 +24,8 @@ from varsel.errors import InvalidInput
 from varsel.misp.convert import _fast
 from varsel.sharing.ingest import RECIPIENTS_PROPERTY
 from varsel.sharing.tlp import TLP, level_of_marking
+
+_log = logging.getLogger(__name__)
 
 Scoper = Callable[[TLP, tuple[str, ...]], tuple[int, list[str]]]
 """Maps a hub item's TLP level and recipients to MISP's distribution and ``tlp:*`` tags."""
@@ -165,18 +168,11 @@ def stix_to_event(
         refs = [ref for ref in refs if ref not in taken]
         present = {i: obj for i, obj in present.items() if i not in taken}
     container["object_refs"] = refs
-    objects = [container, *(_unmarked(obj) for obj in present.values())]
-    parser: InternalSTIX2toMISPParser | ExternalSTIX2toMISPParser = (
-        InternalSTIX2toMISPParser() if misp_made else ExternalSTIX2toMISPParser()
-    )
-    bundle = load_stix2_content(
-        {"type": "bundle", "id": f"bundle--{event_uuid}", "objects": objects}
-    )
-    parser.load_stix_bundle(bundle)
-    parser.parse_stix_bundle(single_event=True)
-    misp_event = parser.misp_event
-    event: dict[str, Any] = json.loads(misp_event.to_json())
-    _restore_timestamps(event, misp_event)
+    objects = [_unmarked(obj) for obj in present.values()]
+    try:
+        event = _parse(container, objects, event_uuid, misp_made)
+    except Exception:  # noqa: BLE001 - misp-stix raises anything; read what it can
+        event = _parse_one_by_one(container, objects, event_uuid, misp_made)
     if quick:
         event["Attribute"] = _in_order(
             grouping, [a for a, _ in quick.values()], event.get("Attribute") or []
@@ -311,6 +307,68 @@ def _restore_sighting_uuids(event: dict[str, Any], members: Iterable[Mapping[str
             uuids = found.get(key)
             if uuids and "uuid" not in sighting:
                 sighting["uuid"] = uuids.pop(0)
+
+
+def _parse(
+    container: dict[str, Any], objects: list[dict[str, Any]], event_uuid: str, misp_made: bool
+) -> dict[str, Any]:
+    """Return the MISP event misp-stix's parser reads from ``container`` and ``objects``."""
+    parser: InternalSTIX2toMISPParser | ExternalSTIX2toMISPParser = (
+        InternalSTIX2toMISPParser() if misp_made else ExternalSTIX2toMISPParser()
+    )
+    bundle = load_stix2_content(
+        {"type": "bundle", "id": f"bundle--{event_uuid}", "objects": [container, *objects]}
+    )
+    parser.load_stix_bundle(bundle)
+    parser.parse_stix_bundle(single_event=True)
+    misp_event = parser.misp_event
+    event: dict[str, Any] = json.loads(misp_event.to_json())
+    _restore_timestamps(event, misp_event)
+    return event
+
+
+def _parse_one_by_one(
+    container: dict[str, Any], objects: list[dict[str, Any]], event_uuid: str, misp_made: bool
+) -> dict[str, Any]:
+    """Return the event read object by object, when misp-stix fails on them all together.
+
+    Each referenced object is read with the objects it refers to; one misp-stix cannot read is
+    left out of what the reader sees (as anything it may not read is), the rest is read.
+    """
+    by_id = {obj["id"]: obj for obj in objects}
+    shell = dict(container, object_refs=[])
+    event: dict[str, Any] | None = None
+    for ref in container.get("object_refs") or ():
+        obj = by_id.get(ref)
+        if obj is None:
+            continue
+        near = [by_id[r] for r in _referred(obj) if r in by_id and r != ref]
+        try:
+            part = _parse(dict(shell, object_refs=[ref]), [obj, *near], event_uuid, misp_made)
+        except Exception as exc:  # noqa: BLE001
+            _log.warning("misp-stix cannot read %s of grouping--%s: %r", ref, event_uuid, exc)
+            continue
+        if event is None:
+            event = part
+            continue
+        for key in ("Attribute", "Object", "EventReport", "Galaxy"):
+            known = {item.get("uuid") for item in event.get(key, ())}
+            event.setdefault(key, []).extend(
+                item for item in part.get(key, ()) if item.get("uuid") not in known
+            )
+    if event is None:
+        raise InvalidInput(f"grouping--{event_uuid}: misp-stix cannot read any of its objects")
+    return event
+
+
+def _referred(obj: Mapping[str, Any]) -> list[str]:
+    found: list[str] = []
+    for key, value in obj.items():
+        if key.endswith("_ref") and isinstance(value, str):
+            found.append(value)
+        elif key.endswith("_refs") and key != "object_marking_refs" and isinstance(value, list):
+            found.extend(v for v in value if isinstance(v, str))
+    return found
 
 
 def _all(members: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:

@@ -259,7 +259,7 @@ def unreadable(item: Item) -> writing.EventOutcome:
     """Return the outcome of an item that was not an event: refused, with its reason."""
     return writing.EventOutcome(
         "?",
-        item.source,
+        "",
         writing.Status.REFUSED,
         item.error or "not a MISP event",
         writing.Refusal.INVALID,
