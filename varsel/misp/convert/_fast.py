@@ -218,6 +218,41 @@ def indicator(attribute: Mapping[str, Any], creator: str | None) -> dict[str, An
     return obj
 
 
+def merge(
+    event: Mapping[str, Any],
+    objects: list[dict[str, Any]],
+    built: dict[str, list[dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """Return ``objects`` (misp-stix's of the rest of ``event``) with those ``built`` directly
+    where misp-stix would have put them: the grouping refers to them in attribute order."""
+    empty_note = f"note--{event['uuid']}"
+    if not event.get("Attribute") or len(built) < len(event["Attribute"]):
+        empty_note = ""  # misp-stix saw attributes, so it wrote no "empty event" note
+    kept = [o for o in objects if o["id"] != empty_note]
+    grouping = next(o for o in kept if o["type"] == "grouping")
+    attribute_uuids = {a["uuid"] for a in event.get("Attribute", ())}
+    by_item: dict[str, list[str]] = {}
+    rest: list[str] = []
+    for ref in grouping["object_refs"]:
+        if ref == empty_note:
+            continue
+        item = ref.partition("--")[2]
+        if item in attribute_uuids:
+            by_item.setdefault(item, []).append(ref)
+        else:
+            rest.append(ref)
+    refs: list[str] = []
+    for attribute in event.get("Attribute", ()):
+        if attribute["uuid"] in built:
+            refs.extend(obj["id"] for obj in built[attribute["uuid"]])
+        else:
+            refs.extend(by_item.get(attribute["uuid"], ()))
+    grouping["object_refs"] = refs + rest
+    at = kept.index(grouping) + 1
+    made = [obj for objs in built.values() for obj in objs]
+    return kept[:at] + made + kept[at:]
+
+
 # -- the way back ------------------------------------------------------------------------------
 
 _LABEL: Final = re.compile(r'misp:(type|category)="([^"]*)"')
