@@ -21,6 +21,27 @@ def test_the_corpus_round_trip_counts() -> None:
     assert not tally.unnamed, "every attribute that does not come back equal is a named loss"
 
 
+EVENT_FIELDS = ("info", "uuid", "timestamp", "date", "threat_level_id", "analysis", "published")
+
+
+def test_the_event_itself_comes_back() -> None:
+    different: list[str] = []
+    for path in sorted(CORPUS.glob("*.json")):
+        sample = json.loads(path.read_text(encoding="utf-8"))
+        converted = event_to_stix(sample, place=tag_placer)
+        back = stix_to_event(converted.objects[0], converted.objects[1:], scope=tag_scope)
+        before, after = sample["Event"], back["Event"]
+        for name in EVENT_FIELDS:
+            if name in before and str(before[name]).lower() != str(after.get(name)).lower():
+                different.append(f"{path.stem}: {name} {before[name]!r} -> {after.get(name)!r}")
+        if before["Orgc"] != after["Orgc"]:
+            different.append(f"{path.stem}: Orgc")
+        reports = [r["uuid"] for r in before.get("EventReport", ())]
+        if reports != [r["uuid"] for r in after.get("EventReport", ())]:
+            different.append(f"{path.stem}: event reports")
+    assert not different, "\n".join(different)
+
+
 def test_a_report_from_the_hub_becomes_an_event_with_an_event_report() -> None:
     report = {
         "type": "report",
@@ -60,6 +81,20 @@ def test_sightings_and_event_reports_come_back() -> None:
     converted = event_to_stix(sample, place=tag_placer)
     kinds = [o["type"] for o in converted.objects]
     assert kinds.count("sighting") == 4 and kinds.count("opinion") == 4
+    seen = next(
+        o for o in converted.objects if o["id"] == "sighting--5125aa81-ab95-4cdf-83f9-3c467207307d"
+    )
+    assert seen["sighting_of_ref"] == "observed-data--91ae0a21-c7ae-4c7f-b84b-b84a7ce53d1f"
+    assert (seen["count"], seen["first_seen"], seen["last_seen"]) == (
+        1,
+        "2020-10-25T16:22:05.000Z",
+        "2020-10-25T16:22:05.000Z",
+    )
+    seen = next(
+        o for o in converted.objects if o["id"] == "sighting--5533d0db-b952-4609-b82d-59017f2454fc"
+    )
+    assert seen["sighting_of_ref"] == "indicator--518b4bcb-a86b-4783-9457-391d548b605b"
+    assert "observed_data_refs" not in seen, "the compact indicator stands alone"
     back = stix_to_event(converted.objects[0], converted.objects[1:], scope=tag_scope)
     sightings = {
         s["uuid"]: (s["type"], s["date_sighting"], s["Organisation"]["uuid"])

@@ -17,6 +17,7 @@ import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Final
 
 from pymisp.abstract import describe_types
@@ -99,6 +100,7 @@ _UUID: Final = re.compile(
 )  # RFC 4122
 
 
+@lru_cache(maxsize=4096)
 def _stamps(seconds: int) -> tuple[str, str]:
     moment = datetime.fromtimestamp(seconds, UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.000Z"), moment.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -216,18 +218,58 @@ def indicator(attribute: Mapping[str, Any], creator: str | None) -> dict[str, An
     return obj
 
 
+def merge(
+    event: Mapping[str, Any],
+    objects: list[dict[str, Any]],
+    built: dict[str, list[dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """Return ``objects`` (misp-stix's of the rest of ``event``) with those ``built`` directly
+    where misp-stix would have put them: the grouping refers to them in attribute order."""
+    empty_note = f"note--{event['uuid']}"
+    if not event.get("Attribute") or len(built) < len(event["Attribute"]):
+        empty_note = ""  # misp-stix saw attributes, so it wrote no "empty event" note
+    kept = [o for o in objects if o["id"] != empty_note]
+    grouping = next(o for o in kept if o["type"] == "grouping")
+    attribute_uuids = {a["uuid"] for a in event.get("Attribute", ())}
+    by_item: dict[str, list[str]] = {}
+    rest: list[str] = []
+    for ref in grouping["object_refs"]:
+        if ref == empty_note:
+            continue
+        item = ref.partition("--")[2]
+        if item in attribute_uuids:
+            by_item.setdefault(item, []).append(ref)
+        else:
+            rest.append(ref)
+    refs: list[str] = []
+    for attribute in event.get("Attribute", ()):
+        if attribute["uuid"] in built:
+            refs.extend(obj["id"] for obj in built[attribute["uuid"]])
+        else:
+            refs.extend(by_item.get(attribute["uuid"], ()))
+    grouping["object_refs"] = refs + rest
+    at = kept.index(grouping) + 1
+    made = [obj for objs in built.values() for obj in objs]
+    return kept[:at] + made + kept[at:]
+
+
 # -- the way back ------------------------------------------------------------------------------
 
 _LABEL: Final = re.compile(r'misp:(type|category)="([^"]*)"')
 _IGNORED: Final = ("object_marking_refs", "granular_markings", "created_by_ref")
 
 
-def _bare(obj: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in obj.items() if k not in _IGNORED and not k.startswith("x_varsel_")}
+def _same(stored: Mapping[str, Any], made: Mapping[str, Any]) -> bool:
+    """Return whether ``stored`` is ``made``, markings and the hub's own properties aside."""
+    for key in stored:
+        if key not in made and key not in _IGNORED and not key.startswith("x_varsel_"):
+            return False
+    return all(stored.get(key) == value for key, value in made.items())
 
 
-def _seconds(stamp: Any) -> int | None:
-    if not isinstance(stamp, str) or not stamp.endswith(".000Z"):
+@lru_cache(maxsize=4096)
+def _seconds(stamp: str) -> int | None:
+    if not stamp.endswith(".000Z"):
         return None
     try:
         moment = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.000Z").replace(tzinfo=UTC)
@@ -278,7 +320,8 @@ def read_back(
     if kind not in PATTERNS or category is None:
         return None
     value = _value_of(kind, obj, members)
-    stamp = _seconds(obj.get("modified"))
+    modified = obj.get("modified")
+    stamp = _seconds(modified) if isinstance(modified, str) else None
     if value is None or stamp is None:
         return None
     uuid = str(obj["id"]).partition("--")[2]
@@ -300,6 +343,6 @@ def read_back(
         return None
     ids = [o["id"] for o in made]
     stored = [members.get(i) for i in ids]
-    if any(s is None or _bare(s) != m for s, m in zip(stored, made, strict=True)):
+    if any(s is None or not _same(s, m) for s, m in zip(stored, made, strict=True)):
         return None
     return attribute, ids

@@ -9,6 +9,7 @@ item with a uuid already seen …) is left out of the copy handed to the convert
 
 from __future__ import annotations
 
+import re
 import uuid as uuidlib
 from collections.abc import Mapping
 from typing import Any, Final
@@ -75,6 +76,12 @@ def _list(event: Mapping[str, Any], key: str, where: str) -> list[Any]:
     return value
 
 
+def _deleted(item: Mapping[str, Any]) -> bool:
+    """Return whether MISP marks ``item`` deleted (a soft delete a sync or search may carry)."""
+    flag = item.get("deleted")
+    return flag is True or (isinstance(flag, (str, int)) and str(flag).lower() in ("1", "true"))
+
+
 def describe(attribute: Mapping[str, Any]) -> str:
     """Return ``attribute TYPE VALUE`` (the value shortened) for a loss or an error."""
     value = attribute.get("value")
@@ -82,6 +89,21 @@ def describe(attribute: Mapping[str, Any]) -> str:
     if len(shown) > 80:
         shown = shown[:77] + "…"
     return f"attribute {attribute.get('type', '?')} {shown}"
+
+
+class _What:
+    """An attribute's description, made only when a loss names it (most attributes are fine)."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: Mapping[str, Any]) -> None:
+        self.raw = raw
+
+    def __str__(self) -> str:
+        return describe(self.raw)
+
+
+_CANONICAL: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 class _Reader:
@@ -94,11 +116,12 @@ class _Reader:
         self.seen: set[str] = set()
         self.attributes = 0
 
-    def lose(self, item: str | None, what: str, reason: str) -> None:
-        self.losses.append(Loss(self.event, item, what, reason))
+    def lose(self, item: str | None, what: str | _What, reason: str) -> None:
+        self.losses.append(Loss(self.event, item, str(what), reason))
 
-    def _item_uuid(self, raw: Mapping[str, Any], what: str) -> str | None:
-        item = _uuid(raw.get("uuid"))
+    def _item_uuid(self, raw: Mapping[str, Any], what: str | _What) -> str | None:
+        given = raw.get("uuid")
+        item = given if isinstance(given, str) and _CANONICAL.fullmatch(given) else _uuid(given)
         if item is None:
             self.lose(None, what, "it has no valid uuid")
             return None
@@ -108,8 +131,8 @@ class _Reader:
         self.seen.add(item)
         return item
 
-    def tags(self, raw: Any, item: str | None, what: str) -> list[dict[str, Any]]:
-        if raw is None:
+    def tags(self, raw: Any, item: str | None, what: str | _What) -> list[dict[str, Any]]:
+        if not raw:
             return []
         if not isinstance(raw, list):
             self.lose(item, f"tags of {what}", "'Tag' is not a list")
@@ -127,9 +150,12 @@ class _Reader:
         if not isinstance(raw, Mapping):
             self.lose(None, f"attribute #{index + 1}", "it is not a JSON object")
             return None
-        what = describe(raw)
+        what = _What(raw)
         item = self._item_uuid(raw, what)
         if item is None:
+            return None
+        if _deleted(raw):
+            self.lose(item, what, "it is deleted in MISP")
             return None
         kind = raw.get("type")
         if not isinstance(kind, str) or kind not in KNOWN_TYPES:
@@ -166,8 +192,8 @@ class _Reader:
         copy["Sighting"] = self.sightings(raw.get("Sighting"), item, what)
         return copy
 
-    def sightings(self, raw: Any, item: str, what: str) -> list[dict[str, Any]]:
-        if raw is None:
+    def sightings(self, raw: Any, item: str, what: str | _What) -> list[dict[str, Any]]:
+        if not raw:
             return []
         if not isinstance(raw, list):
             self.lose(item, f"sightings of {what}", "'Sighting' is not a list")
@@ -209,6 +235,9 @@ class _Reader:
             return None
         if not isinstance(name, str) or not name:
             self.lose(item, what, "it has no name (its template)")
+            return None
+        if _deleted(raw):
+            self.lose(item, what, "it is deleted in MISP")
             return None
         spread = distribution(raw.get("distribution"), default=5)
         if spread is None:
