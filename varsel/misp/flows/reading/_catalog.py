@@ -37,8 +37,6 @@ _NOT_CONTENT: Final = frozenset({"marking-definition", "identity", "extension-de
 # MISP's ``analysis`` (2: completed) and ``threat_level_id`` (4: undefined) for hub events.
 _ANALYSIS: Final = "2"
 _THREAT_LEVEL: Final = "4"
-# The MISP page size when a client asks for a page without a limit.
-DEFAULT_LIMIT: Final = 60
 MAX_LIMIT: Final = 100_000
 
 
