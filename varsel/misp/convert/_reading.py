@@ -76,6 +76,12 @@ def _list(event: Mapping[str, Any], key: str, where: str) -> list[Any]:
     return value
 
 
+def _deleted(item: Mapping[str, Any]) -> bool:
+    """Return whether MISP marks ``item`` deleted (a soft delete a sync or search may carry)."""
+    flag = item.get("deleted")
+    return flag is True or (isinstance(flag, (str, int)) and str(flag).lower() in ("1", "true"))
+
+
 def describe(attribute: Mapping[str, Any]) -> str:
     """Return ``attribute TYPE VALUE`` (the value shortened) for a loss or an error."""
     value = attribute.get("value")
@@ -147,6 +153,9 @@ class _Reader:
         what = _What(raw)
         item = self._item_uuid(raw, what)
         if item is None:
+            return None
+        if _deleted(raw):
+            self.lose(item, what, "it is deleted in MISP")
             return None
         kind = raw.get("type")
         if not isinstance(kind, str) or kind not in KNOWN_TYPES:
@@ -226,6 +235,9 @@ class _Reader:
             return None
         if not isinstance(name, str) or not name:
             self.lose(item, what, "it has no name (its template)")
+            return None
+        if _deleted(raw):
+            self.lose(item, what, "it is deleted in MISP")
             return None
         spread = distribution(raw.get("distribution"), default=5)
         if spread is None:
