@@ -33,15 +33,23 @@ _HEX: Final = {
 }
 
 
+_OCTET: Final = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4: Final = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
+"""An IPv4 address as ``ipaddress`` writes it (no leading zeros): checked without parsing."""
+
+
 def _ip(side: str) -> Callable[[str], str | None]:
     def pattern(value: str) -> str | None:
-        try:
-            address = ipaddress.ip_address(value)
-        except ValueError:
-            return None
-        if str(address) != value:
-            return None
-        kind = "ipv4-addr" if address.version == 4 else "ipv6-addr"
+        if _IPV4.fullmatch(value):
+            kind = "ipv4-addr"
+        else:
+            try:
+                address = ipaddress.ip_address(value)
+            except ValueError:
+                return None
+            if str(address) != value or address.version != 6:
+                return None
+            kind = "ipv6-addr"
         return (
             f"[network-traffic:{side}_ref.type = '{kind}' AND "
             f"network-traffic:{side}_ref.value = '{value}']"

@@ -68,7 +68,12 @@ def run_misp_stix(event: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[
     """Return the STIX objects ``misp-stix`` makes of one bare event, and what it reported."""
     parser = MISPtoSTIX21Parser()
     parser.parse_misp_event({"Event": _without_scopes(event)})
-    return [_as_dict(obj) for obj in parser.stix_objects], _messages(parser)
+    objects = [_as_dict(obj) for obj in parser.stix_objects]
+    messages = _messages(parser)
+    if not any(obj["type"] == "grouping" for obj in objects):
+        # PyMISP could not load the event at all; misp-stix says why and writes nothing.
+        raise ValueError("; ".join(messages[:3]) or "misp-stix wrote nothing of the event")
+    return objects, messages
 
 
 def uuid_of(stix_id: str) -> str:
