@@ -25,7 +25,6 @@ from __future__ import annotations
 import functools
 import gzip
 import json
-import os
 import tarfile
 import zipfile
 import zlib
@@ -264,11 +263,6 @@ def unreadable(item: Item) -> writing.EventOutcome:
         item.error or "not a MISP event",
         writing.Refusal.INVALID,
     )
-
-
-def default_workers() -> int:
-    """Return how many processes convert events by default: the cores the writer leaves, <= 4."""
-    return max(1, min(4, (os.cpu_count() or 1) - 1))
 
 
 def share_items(

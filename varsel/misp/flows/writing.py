@@ -283,16 +283,21 @@ def _stamp_missing(body: Mapping[str, Any], known: int | None) -> bool:
         body["timestamp"] = str(max(now, known + 1) if known is not None else now)
         changed = True
     stamp = body["timestamp"]
-    items: list[Any] = list(body.get("Attribute") or [])
-    for obj in body.get("Object") or []:
+    # Only what has the shape of MISP's lists: anything else is the converter's to refuse.
+    items: list[Any] = _listed(body.get("Attribute"))
+    for obj in _listed(body.get("Object")):
         if isinstance(obj, dict):
             items.append(obj)
-            items.extend(obj.get("Attribute") or [])
+            items.extend(_listed(obj.get("Attribute")))
     for item in items:
         if isinstance(item, dict) and not _has_timestamp(item):
             item["timestamp"] = stamp
             changed = True
     return changed
+
+
+def _listed(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list) else []
 
 
 def _has_timestamp(item: Mapping[str, Any]) -> bool:
