@@ -24,6 +24,6 @@ from __future__ import annotations
 
 from varsel.misp.convert._export import event_to_stix
 from varsel.misp.convert._import import stix_to_event
-from varsel.misp.convert._types import Converted, Loss, Placer
+from varsel.misp.convert._types import Combiner, Converted, Loss, Placer
 
-__all__ = ["Converted", "Loss", "Placer", "event_to_stix", "stix_to_event"]
+__all__ = ["Combiner", "Converted", "Loss", "Placer", "event_to_stix", "stix_to_event"]

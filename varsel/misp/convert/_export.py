@@ -31,7 +31,7 @@ from varsel.misp.convert._properties import (
     CREATOR_PROPERTY,
 )
 from varsel.misp.convert._reading import describe, read_event
-from varsel.misp.convert._types import Converted, Loss, Placer
+from varsel.misp.convert._types import Combiner, Converted, Loss, Placer
 from varsel.misp.sharing import Placement, Scope
 from varsel.sharing.tlp import TLP
 
@@ -181,7 +181,7 @@ class _Export:
 
     # -- placement --------------------------------------------------------------------------
 
-    def place(self, place: Placer) -> None:
+    def place(self, place: Placer, combine: Combiner = narrower) -> None:
         orgc = self.event.get("Orgc") or self.event.get("Org") or {}
         producer = str(orgc.get("name", "")) if isinstance(orgc, Mapping) else ""
         event_scope = scope_of(self.event, Scope(0, None, (), producer))
@@ -195,7 +195,7 @@ class _Export:
             found = known.get((scope, parent))
             if found is None:
                 try:
-                    found = narrower(place(scope), parent)
+                    found = combine(place(scope), parent)
                 except Unplaceable as exc:
                     found = exc
                 known[(scope, parent)] = found
@@ -231,10 +231,10 @@ class _Export:
                 extra_tags=tuple(t for a in misp_object["Attribute"] for t in tag_names(a)),
             )
             try:
-                object_place = narrower(place(object_scope), event_place)
+                object_place = combine(place(object_scope), event_place)
                 for attribute in misp_object["Attribute"]:
-                    own = narrower(place(scope_of(attribute, object_scope)), object_place)
-                    object_place = narrower(object_place, own)
+                    own = combine(place(scope_of(attribute, object_scope)), object_place)
+                    object_place = combine(object_place, own)
             except Unplaceable as exc:
                 self.lose(
                     misp_object["uuid"], _object_what(misp_object), f"cannot be placed: {exc}"
@@ -248,10 +248,14 @@ class _Export:
                     placements[sighting["uuid"]] = object_place
         for report in self.event.get("EventReport", ()):
             item_place(report, event_scope, event_place, _report_what)
-        self._apply(event_place, placements, unplaceable)
+        self._apply(event_place, placements, unplaceable, combine)
 
     def _apply(
-        self, event_place: Placement, placements: dict[str, Placement], unplaceable: set[str]
+        self,
+        event_place: Placement,
+        placements: dict[str, Placement],
+        unplaceable: set[str],
+        combine: Combiner,
     ) -> None:
         kept: list[dict[str, Any]] = []
         dropped: set[str] = set()
@@ -276,7 +280,7 @@ class _Export:
             placement: Placement | None = event_place
             for other in tied:
                 try:
-                    placement = narrower(placement, other) if placement else None
+                    placement = combine(placement, other) if placement else None
                 except Unplaceable:
                     placement = None
             if placement is None:
@@ -409,10 +413,20 @@ def _reason(exc: BaseException) -> str:
     return text if len(text) <= 300 else text[:297] + "…"
 
 
-def event_to_stix(event: Mapping[str, Any], *, place: Placer, fast: bool = True) -> Converted:
+def event_to_stix(
+    event: Mapping[str, Any],
+    *,
+    place: Placer,
+    fast: bool = True,
+    combine: Combiner = narrower,
+) -> Converted:
     """Return ``event`` as STIX 2.1 objects, each placed by ``place``; name every loss.
 
     ``fast=False`` sends every attribute through ``misp-stix`` (the fast path's reference).
+    ``combine`` places an item under its parent (event or object): readable only by whom both
+    let read. The default, :func:`narrower`, knows no community, so it is exact only where
+    neither side or both name recipients; a sharer passes
+    :func:`varsel.misp.sharing.within` with the collection's community (flows.writing).
     """
     clean, losses, attributes = read_event(event)
     export = _Export(clean, losses)
@@ -420,7 +434,7 @@ def event_to_stix(event: Mapping[str, Any], *, place: Placer, fast: bool = True)
     export.unclaim_creator()
     export.check_coverage()
     export.objects = _compact.compact(export.objects, clean, done=frozenset(export.fast))
-    export.place(place)
+    export.place(place, combine)
     export.stamp_identities()
     export.verify(export.fast)
     return Converted(

@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from varsel.errors import InvalidInput
 from varsel.misp.sharing import Placement, Scope
 from varsel.sharing.ingest import RECIPIENTS_PROPERTY
 from varsel.sharing.tlp import level_of_marking
 
 
-class Unplaceable(Exception):
+class Unplaceable(InvalidInput):
     """Two scopes an item is under leave no reader in common (fail closed: a loss)."""
 
 

@@ -39,3 +39,6 @@ class Converted:
 
 Placer = Callable[[Scope], Placement]
 """Decides an item's TLP level and recipients from its MISP distribution, sharing group and tags."""
+
+Combiner = Callable[[Placement, Placement], Placement]
+"""Places an item (first) under its parent (second): readable only by whom both let read."""
