@@ -38,6 +38,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
 import httpx
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 
 from varsel.errors import Forbidden, VarselError
@@ -311,6 +312,17 @@ def share_items(
                         writing.Status.REFUSED,
                         exc.message,
                         writing.Refusal.DENIED,
+                    )
+                except DataError:
+                    # A value the database cannot store (out of range, a NUL on PostgreSQL):
+                    # this event is refused, the import goes on.
+                    session.rollback()
+                    outcome = writing.EventOutcome(
+                        prepared.uuid,
+                        prepared.info,
+                        writing.Status.REFUSED,
+                        "the database refused a value of this event (out of range or not storable)",
+                        writing.Refusal.INVALID,
                     )
             session.commit()
             outcomes.append(outcome)
