@@ -184,6 +184,18 @@ def test_each_unreadable_attribute_is_a_named_loss_and_the_rest_converts() -> No
     assert f"indicator--{A1}" in by_id(converted.objects)
 
 
+def test_a_deleted_attribute_is_not_shared() -> None:
+    sample = event(
+        attribute(A1, "ip-dst", "203.0.113.7", deleted=True),
+        attribute(A2, "ip-dst", "203.0.113.8", deleted="0"),
+    )
+    converted = event_to_stix(sample, place=tag_placer)
+    assert [(loss.item, loss.reason) for loss in converted.losses] == [
+        (A1, "it is deleted in MISP")
+    ]
+    assert converted.objects[0]["object_refs"] == [f"indicator--{A2}"]
+
+
 def test_an_expiration_sighting_is_a_named_loss() -> None:
     sighting = {"uuid": A2, "type": "2", "date_sighting": str(EVENT_TIME)}
     converted = event_to_stix(
