@@ -54,6 +54,7 @@ def share_items(
         mapping=service.mapping_of(session),
         default=TLP(collection.default_tlp),
         producer=principal.org_name,
+        community=writing.community_of(session, collection),
     )
     outcomes = []
     with _converter(workers) as pool:

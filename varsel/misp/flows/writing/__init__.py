@@ -22,6 +22,7 @@ is left out, with a note, rather than letting one organisation speak as another.
 
 from varsel.misp.flows.writing._event import (
     Prepared,
+    community_of,
     convert_event,
     event_home,
     share_converted,
@@ -46,6 +47,7 @@ __all__ = [
     "Refusal",
     "SightingOutcome",
     "Status",
+    "community_of",
     "convert_event",
     "describe",
     "event_body",

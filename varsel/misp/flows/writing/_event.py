@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -23,6 +24,7 @@ from varsel.misp.flows.writing._outcome import (
     describe,
     event_body,
 )
+from varsel.orgs.models import CommunityMember, Organisation
 from varsel.policy.principal import Principal
 from varsel.sharing.ingest.helper import WarningListHelper
 from varsel.sharing.models import Collection, OrgIdentity, StixObject
@@ -53,6 +55,7 @@ def share_event(
         mapping=mapping if mapping is not None else service.mapping_of(session),
         default=TLP(collection.default_tlp),
         producer=principal.org_name,
+        community=community_of(session, collection),
         known=known,
     )
     return share_converted(
@@ -62,6 +65,16 @@ def share_event(
         converted=converted,
         warnings_helper=warnings_helper,
     )
+
+
+def community_of(session: Session, collection: Collection) -> frozenset[str]:
+    """Return the names of the organisations in ``collection``'s community (who read GREEN)."""
+    names = session.scalars(
+        select(Organisation.name)
+        .join(CommunityMember, CommunityMember.org_id == Organisation.id)
+        .where(CommunityMember.community_id == collection.community_id)
+    )
+    return frozenset(names)
 
 
 @dataclass
@@ -80,9 +93,14 @@ def convert_event(
     mapping: sharing.Mapping,
     default: TLP,
     producer: str,
+    community: frozenset[str],
     known: int | None = None,
 ) -> Prepared:
     """Return ``event`` converted, each item placed for ``producer`` (pure: a worker may run it).
+
+    ``community`` names the member organisations of the collection's community
+    (:func:`community_of`): an item is placed under its event or object with
+    :func:`varsel.misp.sharing.within`, which needs them to keep only readers both allow.
 
     Missing timestamps are set as a MISP server sets them (:func:`_stamp_missing`), past
     ``known``, the timestamp of the latest version here when the caller knows it.
@@ -98,7 +116,11 @@ def convert_event(
         return sharing.place(replace(scope, producer=producer), mapping, default=default)
 
     try:
-        converted = convert.event_to_stix(event, place=place)
+        converted = convert.event_to_stix(
+            event,
+            place=place,
+            combine=functools.partial(sharing.within, community=community, producer=producer),
+        )
     except InvalidInput as exc:
         return Prepared(uid, info, None, exc.message)
     return Prepared(converted.uuid, info, converted)
