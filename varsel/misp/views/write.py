@@ -48,8 +48,8 @@ _REFUSAL_STATUS: dict[writing.Refusal | None, int] = {
 }
 
 
-class _MispError(Exception):
-    """An answer in MISP's error shape."""
+class _MispError(InvalidInput):
+    """An answer in MISP's error shape, with its own status (answered by the route itself)."""
 
     def __init__(self, status: int, name: str, message: str, errors: Any = None) -> None:
         super().__init__(message)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
+from varsel.errors import TooLarge
+
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 """The largest event file or archive member read, decompressed (``--max-file-size``)."""
 
@@ -28,8 +30,8 @@ class Item:
     error: str | None = None
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(TooLarge):
+    """A file or archive member grew past the import's per-file limit while it was read."""
 
 
 class _Readable(Protocol):
@@ -46,7 +48,7 @@ def _read_bounded(stream: _Readable, limit: int) -> bytes:
             return b"".join(chunks)
         size += len(chunk)
         if size > limit:
-            raise _TooLarge
+            raise _TooLarge(f"more than {limit} bytes")
         chunks.append(chunk)
 
 
