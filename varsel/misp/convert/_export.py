@@ -50,8 +50,8 @@ class _Export:
         self.objects: list[dict[str, Any]] = []
         self.fast: set[str] = set()
 
-    def lose(self, item: str | None, what: str, reason: str) -> None:
-        self.losses.append(Loss(self.uuid, item, what, reason))
+    def lose(self, item: str | None, what: str, reason: str, *, partial: bool = False) -> None:
+        self.losses.append(Loss(self.uuid, item, what, reason, partial))
 
     # -- conversion -------------------------------------------------------------------------
 
@@ -341,7 +341,7 @@ class _Export:
                 reason = f"misp-stix does not carry its {', '.join(diff)} to STIX and back"
             else:
                 continue
-            self.lose(attribute["uuid"], describe(attribute), reason)
+            self.lose(attribute["uuid"], describe(attribute), reason, partial=True)
 
     def unclaim_creator(self) -> None:
         """Leave the MISP creator out as ``created_by_ref``: the hub takes that only for an

@@ -20,6 +20,8 @@ class Loss:
     what: str
     """What it was, for people: ``attribute ip-dst 203.0.113.7``, ``galaxy cluster …``."""
     reason: str
+    partial: bool = False
+    """The item was converted and is stored, but misp-stix does not carry all of it back."""
 
 
 @dataclass(slots=True)

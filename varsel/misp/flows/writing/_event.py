@@ -142,7 +142,8 @@ def share_converted(
     done = converted.converted
     outcome = EventOutcome(done.uuid, converted.info, Status.NEW, attributes=done.attributes)
     outcome.notes.extend(
-        Note(NoteKind.LOSS, loss.item, loss.what, loss.reason) for loss in done.losses
+        Note(NoteKind.PARTIAL if loss.partial else NoteKind.LOSS, loss.item, loss.what, loss.reason)
+        for loss in done.losses
     )
     grouping_id = f"grouping--{done.uuid}"
     grouping = next((o for o in done.objects if o.get("id") == grouping_id), None)

@@ -32,6 +32,8 @@ class NoteKind(enum.Enum):
     """Why an item of an event is named in the report."""
 
     LOSS = "not converted"
+    PARTIAL = "converted in part"
+    """Stored, but part of it (named in the reason) does not come back to MISP."""
     REFUSED = "refused"
     WARNING = "warning"
 
