@@ -4,10 +4,13 @@
 
 import os
 import secrets
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 from varsel.console import (
     DatabaseOpt,
@@ -146,6 +149,7 @@ def demo(
                 progress.update(task, completed=done, total=total)
 
             summary = demo_data.seed(session=session, password=password, progress=step)
+        landed = _demo_misp_collections(session)
     creds = default_data_dir() / "demo-credentials.txt"
     creds.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(creds, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -164,6 +168,29 @@ def demo(
         f"{summary.organisations} organisations, {summary.communities} communities, "
         f"{summary.collections} collections, {summary.objects} objects"
     )
+    out.print(f"MISP: {landed} organisations' pushed events land in a collection (docs/misp.md)")
+
+
+def _demo_misp_collections(session: "Session") -> int:
+    """Give each demo organisation a MISP landing collection: the first demo one it may write.
+
+    So that PyMISP and a MISP server can push to the demo hub at once (varsel.misp.service).
+    """
+    from varsel import demo as demo_data
+    from varsel.errors import Forbidden
+    from varsel.misp import service as misp
+    from varsel.policy.principal import local_operator
+
+    operator, landed = local_operator(), 0
+    for name, *_ in demo_data.ORGS:
+        for title, *_ in demo_data.COLLECTIONS:
+            try:
+                misp.set_collection(session=session, principal=operator, org=name, collection=title)
+            except Forbidden:
+                continue
+            landed += 1
+            break
+    return landed
 
 
 def audit_verify(database_url: DatabaseOpt = None) -> None:
