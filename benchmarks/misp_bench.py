@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import importlib.metadata
 import json
 import os
 import secrets
@@ -1009,6 +1010,9 @@ def run(args: argparse.Namespace, save: Callable[[dict[str, Any]], None]) -> dic
         "targets": TARGETS,
         "hubs": {},
     }
+    for name in ("misp-stix", "pymisp", "stix2", "stix2-patterns", "pymispwarninglists"):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            report["machine"]["packages"][name] = importlib.metadata.version(name)
     with tempfile.TemporaryDirectory(prefix="varsel-misp-data-") as tmp:
         directory = Path(tmp)
         _say(f"generating {args.attributes:,} + {args.attributes:,} attributes, 2 × {args.big:,}")
