@@ -6,7 +6,7 @@ import copy
 from typing import Any
 
 import pytest
-from misp_stix_converter import MISPtoSTIX21Parser
+from misp_stix_converter import InternalSTIX2toMISPParser, MISPtoSTIX21Parser
 
 from tests.misp.convert.conftest import (
     EVENT_TIME,
@@ -184,6 +184,18 @@ def test_each_unreadable_attribute_is_a_named_loss_and_the_rest_converts() -> No
     assert f"indicator--{A1}" in by_id(converted.objects)
 
 
+def test_a_deleted_attribute_is_not_shared() -> None:
+    sample = event(
+        attribute(A1, "ip-dst", "203.0.113.7", deleted=True),
+        attribute(A2, "ip-dst", "203.0.113.8", deleted="0"),
+    )
+    converted = event_to_stix(sample, place=tag_placer)
+    assert [(loss.item, loss.reason) for loss in converted.losses] == [
+        (A1, "it is deleted in MISP")
+    ]
+    assert converted.objects[0]["object_refs"] == [f"indicator--{A2}"]
+
+
 def test_an_expiration_sighting_is_a_named_loss() -> None:
     sighting = {"uuid": A2, "type": "2", "date_sighting": str(EVENT_TIME)}
     converted = event_to_stix(
@@ -243,3 +255,25 @@ def test_the_creator_is_named_not_claimed_and_a_published_event_stays_a_grouping
     assert not [o for o in converted.objects if "created_by_ref" in o]
     back = stix_to_event(grouping, converted.objects[1:], scope=tag_scope)["Event"]
     assert back["published"] is True and back["Orgc"]["name"] == "MISP-Project"
+
+
+def test_a_failure_inside_misp_stix_on_the_way_back_costs_only_that_object(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Fault injection: misp-stix's parser raising when one indicator is in the bundle."""
+    sample = event(
+        attribute(A1, "ip-dst", "203.0.113.7", Tag=[{"name": "kept"}]),
+        attribute(A2, "domain", "example.org", Tag=[{"name": "kept"}]),
+    )
+    converted = event_to_stix(sample, place=tag_placer)
+    parse = InternalSTIX2toMISPParser.parse_stix_bundle
+
+    def failing(self: InternalSTIX2toMISPParser, **kwargs: Any) -> Any:
+        if f"indicator--{A2}" in self._loaded_object_ids:
+            raise ValueError("boom")
+        return parse(self, **kwargs)
+
+    monkeypatch.setattr(InternalSTIX2toMISPParser, "parse_stix_bundle", failing)
+    back = stix_to_event(converted.objects[0], converted.objects[1:], scope=tag_scope)
+    assert [a["uuid"] for a in back["Event"]["Attribute"]] == [A1]
+    assert back["Event"]["info"] == "a test event"

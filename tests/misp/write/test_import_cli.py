@@ -81,38 +81,59 @@ def test_every_input_form_is_imported(setup: Setup, tmp_path: Path) -> None:
 
 
 def test_bad_input_is_reported_item_by_item(setup: Setup, tmp_path: Path) -> None:
-    good = event([attribute("30.250.0.50"), attribute("odd", kind="no-such-misp-type")])
     newer = event(addresses(2), timestamp=1_700_000_900)
     older = json.loads(json.dumps(newer))
     older["Event"]["timestamp"] = "1700000100"
     first = tmp_path / "newer.json"
     first.write_text(json.dumps(newer))
-    assert (
-        _run(setup, tmp_path, str(first), "--collection", "misp", "--as", "alice").returncode == 0
-    )
+    done = _run(setup, tmp_path, str(first), "--collection", "misp", "--as", "alice")
+    assert done.returncode == 0, done.stderr
     before = rows(setup.hub)
+
+    # Only bad items: each named with its reason, exit 1, and nothing written.
     broken = tmp_path / "broken.json"
     broken.write_text('{"Event": {"uuid": "x", ')
     huge = tmp_path / "huge.json"
     huge.write_text(json.dumps(event(addresses(2000))))
-    mixed = tmp_path / "mixed.json"
-    mixed.write_text(json.dumps([good, older, "nonsense"]))
-
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([older, "nonsense", {"Event": {"info": "no uuid"}}]))
     done = _run(
-        setup, tmp_path, str(broken), str(huge), str(mixed),
+        setup, tmp_path, str(broken), str(huge), str(bad),
         "--collection", "misp", "--as", "alice", "--max-file-size", "100000",
     )  # fmt: skip
     assert done.returncode == 1, done.stderr
     report = done.stderr
-    assert "malformed JSON" in report
-    assert "larger than 100,000 bytes" in report
-    assert "a newer version of this event, timestamp 1700000900, is already here" in report
-    assert "not a MISP event" in report
-    assert good["Event"]["Attribute"][1]["uuid"] in report  # the unknown type, named
-    assert "5 events: 1 new, 0 new versions, 0 unchanged, 4 refused" in report
-    # Only the good event was written.
-    assert _groupings(setup) == {newer["Event"]["uuid"], good["Event"]["uuid"]}
-    assert rows(setup.hub) > before
+    assert f"refused: {broken}: event ?: malformed JSON" in report
+    assert f"refused: {huge}: event ?: larger than 100,000 bytes" in report
+    assert (
+        f"refused: {bad}[0]: event {newer['Event']['uuid']} (write test): a newer version of "
+        "this event, timestamp 1700000900, is already here"
+    ) in report
+    assert f"refused: {bad}[1]: event ?: not a MISP event" in report
+    assert f"refused: {bad}[2]: " in report
+    assert "5 events: 0 new, 0 new versions, 0 unchanged, 5 refused" in report
+    assert rows(setup.hub) == before
+
+    # Good and bad together: the good event whole, its unknown attribute type named; in one
+    # file, a duplicate uuid with an older timestamp after the newer one is refused.
+    strange = attribute("odd", kind="no-such-misp-type")
+    good = event([attribute("30.250.0.50"), strange])
+    twice_new = event(addresses(1, start=900), timestamp=1_700_000_500)
+    twice_old = json.loads(json.dumps(twice_new))
+    twice_old["Event"]["timestamp"] = "1700000400"
+    mixed = tmp_path / "mixed.json"
+    mixed.write_text(json.dumps([good, twice_new, twice_old]))
+    done = _run(setup, tmp_path, str(mixed), "--collection", "misp", "--as", "alice")
+    assert done.returncode == 1, done.stderr
+    report = done.stderr
+    assert "3 events: 2 new, 0 new versions, 0 unchanged, 1 refused" in report
+    assert f"item {strange['uuid']}" in report
+    assert f"refused: {mixed}[2]: event {twice_new['Event']['uuid']}" in report
+    assert _groupings(setup) == {
+        newer["Event"]["uuid"],
+        good["Event"]["uuid"],
+        twice_new["Event"]["uuid"],
+    }
 
 
 def test_import_over_http_with_a_token(setup: Setup, live: str, tmp_path: Path) -> None:

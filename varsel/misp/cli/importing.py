@@ -79,13 +79,13 @@ def import_(
         ),
     ] = 256 * 1024 * 1024,
     workers: Annotated[
-        int | None,
+        int,
         typer.Option(
-            help="Processes that convert events (with --as); default: the cores left, at most 4.",
+            help="Processes that convert events ahead of storing them (with --as).",
             min=1,
             max=64,
         ),
-    ] = None,
+    ] = 1,
     database_url: Annotated[
         str | None,
         typer.Option(
@@ -124,7 +124,7 @@ def import_(
                 collection,
                 database_url,
                 seen,
-                workers or importing.default_workers(),
+                workers,
             )
         progress.update(task, total=len(outcomes), completed=len(outcomes))
     elapsed = time.perf_counter() - started

@@ -8,10 +8,13 @@ the hub's mapping of MISP's distribution, sharing groups and ``tlp:*`` tags
 dropped silently. :func:`stix_to_event` is the way back, for the objects a reader may see.
 
 The private modules, in the order an event goes through them: ``_reading`` (refuse what is no
-event, name each unreadable item), ``_export`` (``misp-stix``, item by item when it fails, and
-the check that every item became STIX), ``_compact`` (a to_ids attribute as its indicator
-alone), ``_placing`` (TLP 2.0 markings and recipients, never broader than MISP said) and
-``_import`` (the way back).
+event, name each unreadable item), ``_fast`` (what misp-stix would write of a plain attribute,
+built directly, both ways), ``_misp_stix`` (the calls into misp-stix), ``_annotate`` and
+``_properties`` (what misp-stix drops, kept in the hub's own properties), ``_export`` (the
+conversion, item by item when misp-stix fails, and the checks that every item became STIX and
+comes back), ``_compact`` (a to_ids attribute as its indicator alone), ``_placing`` (TLP 2.0
+markings and recipients, never broader than MISP said), ``_import`` and ``_restore`` (the way
+back) and ``_fidelity`` (what "comes back equal" means).
 
 ``Scope.producer`` is the event's creator as MISP names it (``Orgc.name``); a ``place`` that
 places for a hub organisation puts that organisation there (``dataclasses.replace``).

@@ -101,14 +101,18 @@ def compactable(attribute: Mapping[str, Any]) -> bool:
     return truthy(attribute.get("to_ids")) and attribute.get("type") in INDICATOR_ALONE
 
 
-def compact(objects: list[dict[str, Any]], event: Mapping[str, Any]) -> list[dict[str, Any]]:
+def compact(
+    objects: list[dict[str, Any]], event: Mapping[str, Any], *, done: frozenset[str] = frozenset()
+) -> list[dict[str, Any]]:
     """Return ``objects`` without the observed-data, observables and based-on relationship of
-    each compactable to_ids attribute of ``event`` whose indicator is among them."""
+    each compactable to_ids attribute of ``event`` whose indicator is among them.
+
+    ``done`` are the uuids of attributes already written compact (the fast path's)."""
     ids = {obj["id"] for obj in objects}
     alone = {
         a["uuid"]
         for a in event.get("Attribute", ())
-        if compactable(a) and f"indicator--{a['uuid']}" in ids
+        if a["uuid"] not in done and compactable(a) and f"indicator--{a['uuid']}" in ids
     }
     if not alone:
         return objects

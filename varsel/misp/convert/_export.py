@@ -10,16 +10,15 @@ objects made (their ids carry the item's uuid); whatever is missing is a loss wi
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
-from misp_stix_converter import MISPtoSTIX21Parser
-
+from varsel.errors import InvalidInput
 from varsel.misp.convert import _compact, _fast
+from varsel.misp.convert._annotate import annotate
 from varsel.misp.convert._fidelity import attributes, differences
 from varsel.misp.convert._import import stix_to_event
+from varsel.misp.convert._misp_stix import run_misp_stix, stix_time, uuid_of
 from varsel.misp.convert._placing import (
     Unplaceable,
     is_tlp_definition,
@@ -28,81 +27,15 @@ from varsel.misp.convert._placing import (
     scope_of,
     tag_names,
 )
+from varsel.misp.convert._properties import (
+    CREATOR_PROPERTY,
+)
 from varsel.misp.convert._reading import describe, read_event
 from varsel.misp.convert._types import Converted, Loss, Placer
 from varsel.misp.sharing import Placement, Scope
 from varsel.sharing.tlp import TLP
 
 _CONTAINER_KEYS = ("Attribute", "Object", "EventReport")
-
-
-def stix_time(seconds: int) -> str:
-    """Return ``seconds`` since the epoch as the STIX timestamp ``misp-stix`` writes."""
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-
-
-def _as_dict(obj: Any) -> dict[str, Any]:
-    if isinstance(obj, dict):
-        return obj
-    loaded: dict[str, Any] = json.loads(obj.serialize())
-    return loaded
-
-
-def _messages(parser: MISPtoSTIX21Parser) -> list[str]:
-    found: list[str] = []
-    for store in (parser.errors, parser.warnings):
-        for messages in store.values():
-            found.extend(str(m) for m in messages)
-    return found
-
-
-# What misp-stix does not convert (placement does), or converts in a way the hub cannot keep:
-# PyMISP refuses a sharing group named by uuid alone, and a published event becomes a STIX
-# report instead of the grouping (its id would change when the event is published).
-_SCOPE_KEYS = ("distribution", "sharing_group_id", "SharingGroup", "published")
-PUBLISHED_PROPERTY = "x_varsel_published"
-"""The grouping of a published event carries the time it was published."""
-OBJECT_ATTRIBUTES_PROPERTY = "x_varsel_misp_attributes"
-"""Each MISP object's STIX object carries its attributes' ``[relation, value, uuid, timestamp,
-comment]``, which misp-stix does not keep (it derives new uuids on the way back)."""
-EVENT_PROPERTY = "x_varsel_misp_event"
-"""The grouping carries the event fields misp-stix does not convert (date, threat level, …)."""
-EVENT_FIELDS = ("date", "threat_level_id", "analysis", "extends_uuid")
-CREATOR_PROPERTY = "x_varsel_misp_orgc"
-"""The grouping carries the event's creator as MISP names it (``Orgc``: name and uuid)."""
-REFERENCE_PROPERTY = "x_varsel_misp_reference"
-"""The uuid of the MISP object reference a relationship stands for (misp-stix derives another)."""
-COMMENT_PROPERTY = "x_varsel_misp_comment"
-"""The comment of an attribute misp-stix writes as observables, which have no description."""
-
-
-def _unscoped(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in item.items() if k not in _SCOPE_KEYS}
-
-
-def _without_scopes(event: Mapping[str, Any]) -> dict[str, Any]:
-    """Return ``event`` without MISP's distribution and sharing groups, which ``misp-stix``
-    does not convert (placement does) but PyMISP checks, refusing a sharing group by uuid."""
-    bare = _unscoped(event)
-    bare["Attribute"] = [_unscoped(a) for a in event.get("Attribute", ())]
-    bare["Object"] = [
-        dict(_unscoped(o), Attribute=[_unscoped(a) for a in o["Attribute"]])
-        for o in event.get("Object", ())
-    ]
-    bare["EventReport"] = [_unscoped(r) for r in event.get("EventReport", ())]
-    return bare
-
-
-def run_misp_stix(event: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
-    """Return the STIX objects ``misp-stix`` makes of one bare event, and what it reported."""
-    parser = MISPtoSTIX21Parser()
-    parser.parse_misp_event({"Event": _without_scopes(event)})
-    return [_as_dict(obj) for obj in parser.stix_objects], _messages(parser)
-
-
-def uuid_of(stix_id: str) -> str:
-    """Return the uuid part of a STIX id."""
-    return stix_id.partition("--")[2]
 
 
 class _Export:
@@ -136,8 +69,8 @@ class _Export:
             self._convert_item_by_item(exc)
         self.event = whole
         if built:
-            self._merge_fast(built)
-        self._keep_what_misp_stix_drops()
+            self.objects = _fast.merge(self.event, self.objects, built)
+        annotate(self.event, self.objects)
 
     def _fast_objects(self) -> dict[str, list[dict[str, Any]]]:
         if self.event.get("EventReport"):
@@ -154,96 +87,11 @@ class _Export:
                     built[attribute["uuid"]] = made
         return built
 
-    def _merge_fast(self, built: dict[str, list[dict[str, Any]]]) -> None:
-        """Put the objects built directly where misp-stix would have put them."""
-        empty_note = f"note--{self.uuid}"
-        if not self.event.get("Attribute") or len(built) < len(self.event["Attribute"]):
-            empty_note = ""  # misp-stix saw attributes, so it wrote no "empty event" note
-        objects = [o for o in self.objects if o["id"] != empty_note]
-        grouping = next(o for o in objects if o["type"] == "grouping")
-        attribute_uuids = {a["uuid"] for a in self.event.get("Attribute", ())}
-        by_item: dict[str, list[str]] = {}
-        rest: list[str] = []
-        for ref in grouping["object_refs"]:
-            if ref == empty_note:
-                continue
-            item = uuid_of(ref)
-            if item in attribute_uuids:
-                by_item.setdefault(item, []).append(ref)
-            else:
-                rest.append(ref)
-        refs: list[str] = []
-        for attribute in self.event.get("Attribute", ()):
-            if attribute["uuid"] in built:
-                refs.extend(obj["id"] for obj in built[attribute["uuid"]])
-            else:
-                refs.extend(by_item.get(attribute["uuid"], ()))
-        grouping["object_refs"] = refs + rest
-        at = objects.index(grouping) + 1
-        made = [obj for objs in built.values() for obj in objs]
-        self.objects = objects[:at] + made + objects[at:]
-
-    def _keep_what_misp_stix_drops(self) -> None:
-        grouping = next(obj for obj in self.objects if obj["type"] == "grouping")
-        for obj in self.objects:
-            if obj["type"] == "sighting" and "count" not in obj:
-                # One MISP sighting is one sighting, at its date: the hub's sightings say so.
-                obj.update(count=1, first_seen=obj["created"], last_seen=obj["created"])
-        kept = {
-            key: str(self.event[key])
-            for key in EVENT_FIELDS
-            if isinstance(self.event.get(key), (str, int)) and str(self.event[key])
-        }
-        if kept:
-            grouping[EVENT_PROPERTY] = kept
-        published = self.event.get("published")
-        if published is True or str(published).lower() in ("1", "true"):
-            stamp = _int(self.event.get("publish_timestamp")) or self.timestamp
-            grouping[PUBLISHED_PROPERTY] = stix_time(stamp)
-        comments = {
-            a["uuid"]: a["comment"]
-            for a in self.event.get("Attribute", ())
-            if isinstance(a.get("comment"), str) and a["comment"]
-        }
-        members = {
-            o["uuid"]: [
-                [a.get("object_relation"), a["value"], a["uuid"], a["timestamp"], a.get("comment")]
-                for a in o["Attribute"]
-            ]
-            for o in self.event.get("Object", ())
-        }
-        if not members and not comments:
-            return
-        references = {
-            (o["uuid"], str(r.get("referenced_uuid")), str(r.get("relationship_type"))): r["uuid"]
-            for o in self.event.get("Object", ())
-            for r in o.get("ObjectReference", ())
-            if isinstance(r.get("uuid"), str)
-        }
-        for obj in self.objects:
-            if obj["type"] == "relationship" and references:
-                key = (
-                    uuid_of(str(obj.get("source_ref"))),
-                    uuid_of(str(obj.get("target_ref"))),
-                    str(obj.get("relationship_type")),
-                )
-                if key in references:
-                    obj[REFERENCE_PROPERTY] = references[key]
-        described = {uuid_of(o["id"]) for o in self.objects if o.get("description")}
-        for obj in self.objects:
-            kind, _, item = obj["id"].partition("--")
-            if item in members and kind not in ("relationship", "sighting", "opinion", "note"):
-                obj[OBJECT_ATTRIBUTES_PROPERTY] = members[item]
-            if kind == "observed-data" and item in comments and item not in described:
-                obj[COMMENT_PROPERTY] = comments[item]
-
     def _convert_item_by_item(self, first: Exception) -> None:
         shell = {k: v for k, v in self.event.items() if k not in _CONTAINER_KEYS}
         try:
             objects, self.messages = run_misp_stix(shell)
         except Exception as exc:  # noqa: BLE001
-            from varsel.errors import InvalidInput
-
             raise InvalidInput(
                 f"event {self.uuid}: misp-stix cannot convert the event itself: "
                 f"{_reason(exc)} (first failure: {_reason(first)})"
@@ -548,13 +396,6 @@ def _no_scope(level: TLP, recipients: tuple[str, ...]) -> tuple[int, list[str]]:
     return 0, []
 
 
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def _object_what(misp_object: Mapping[str, Any]) -> str:
     return f"object {misp_object.get('name', '?')}"
 
@@ -578,7 +419,7 @@ def event_to_stix(event: Mapping[str, Any], *, place: Placer, fast: bool = True)
     export.convert(fast=fast)
     export.unclaim_creator()
     export.check_coverage()
-    export.objects = _compact.compact(export.objects, clean)
+    export.objects = _compact.compact(export.objects, clean, done=frozenset(export.fast))
     export.place(place)
     export.stamp_identities()
     export.verify(export.fast)

@@ -33,15 +33,23 @@ _HEX: Final = {
 }
 
 
+_OCTET: Final = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4: Final = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
+"""An IPv4 address as ``ipaddress`` writes it (no leading zeros): checked without parsing."""
+
+
 def _ip(side: str) -> Callable[[str], str | None]:
     def pattern(value: str) -> str | None:
-        try:
-            address = ipaddress.ip_address(value)
-        except ValueError:
-            return None
-        if str(address) != value:
-            return None
-        kind = "ipv4-addr" if address.version == 4 else "ipv6-addr"
+        if _IPV4.fullmatch(value):
+            kind = "ipv4-addr"
+        else:
+            try:
+                address = ipaddress.ip_address(value)
+            except ValueError:
+                return None
+            if str(address) != value or address.version != 6:
+                return None
+            kind = "ipv6-addr"
         return (
             f"[network-traffic:{side}_ref.type = '{kind}' AND "
             f"network-traffic:{side}_ref.value = '{value}']"
@@ -216,6 +224,41 @@ def indicator(attribute: Mapping[str, Any], creator: str | None) -> dict[str, An
     obj["kill_chain_phases"] = [{"kill_chain_name": "misp-category", "phase_name": category}]
     obj["labels"] = [f'misp:type="{kind}"', f'misp:category="{category}"']
     return obj
+
+
+def merge(
+    event: Mapping[str, Any],
+    objects: list[dict[str, Any]],
+    built: dict[str, list[dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """Return ``objects`` (misp-stix's of the rest of ``event``) with those ``built`` directly
+    where misp-stix would have put them: the grouping refers to them in attribute order."""
+    empty_note = f"note--{event['uuid']}"
+    if not event.get("Attribute") or len(built) < len(event["Attribute"]):
+        empty_note = ""  # misp-stix saw attributes, so it wrote no "empty event" note
+    kept = [o for o in objects if o["id"] != empty_note]
+    grouping = next(o for o in kept if o["type"] == "grouping")
+    attribute_uuids = {a["uuid"] for a in event.get("Attribute", ())}
+    by_item: dict[str, list[str]] = {}
+    rest: list[str] = []
+    for ref in grouping["object_refs"]:
+        if ref == empty_note:
+            continue
+        item = ref.partition("--")[2]
+        if item in attribute_uuids:
+            by_item.setdefault(item, []).append(ref)
+        else:
+            rest.append(ref)
+    refs: list[str] = []
+    for attribute in event.get("Attribute", ()):
+        if attribute["uuid"] in built:
+            refs.extend(obj["id"] for obj in built[attribute["uuid"]])
+        else:
+            refs.extend(by_item.get(attribute["uuid"], ()))
+    grouping["object_refs"] = refs + rest
+    at = kept.index(grouping) + 1
+    made = [obj for objs in built.values() for obj in objs]
+    return kept[:at] + made + kept[at:]
 
 
 # -- the way back ------------------------------------------------------------------------------

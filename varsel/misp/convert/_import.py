@@ -10,18 +10,28 @@ event is, inherits (distribution 5) as it did in MISP.
 
 from __future__ import annotations
 
-import json
 import uuid as uuidlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
 from typing import Any, Final
-
-from misp_stix_converter import ExternalSTIX2toMISPParser, InternalSTIX2toMISPParser
-from misp_stix_converter.tools import load_stix2_content
 
 from varsel.errors import InvalidInput
 from varsel.misp.convert import _fast
-from varsel.sharing.ingest import RECIPIENTS_PROPERTY
+from varsel.misp.convert._misp_stix import parse, parse_one_by_one
+from varsel.misp.convert._properties import (
+    CREATOR_PROPERTY,
+    EVENT_FIELDS,
+    EVENT_PROPERTY,
+    OURS,
+    PUBLISHED_PROPERTY,
+    RECIPIENTS_PROPERTY,
+)
+from varsel.misp.convert._restore import (
+    epoch,
+    restore_comments,
+    restore_object_attributes,
+    restore_reference_uuids,
+    restore_sighting_uuids,
+)
 from varsel.sharing.tlp import TLP, level_of_marking
 
 Scoper = Callable[[TLP, tuple[str, ...]], tuple[int, list[str]]]
@@ -43,31 +53,8 @@ def _placement(obj: Mapping[str, Any]) -> tuple[TLP, tuple[str, ...]]:
     return level, tuple(str(r) for r in recipients)
 
 
-PUBLISHED_PROPERTY: Final = "x_varsel_published"
-OBJECT_ATTRIBUTES_PROPERTY: Final = "x_varsel_misp_attributes"
-COMMENT_PROPERTY: Final = "x_varsel_misp_comment"
-CREATOR_PROPERTY: Final = "x_varsel_misp_orgc"
-REFERENCE_PROPERTY: Final = "x_varsel_misp_reference"
-EVENT_PROPERTY: Final = "x_varsel_misp_event"
-_EVENT_FIELDS: Final = ("date", "threat_level_id", "analysis", "extends_uuid")
-# misp-stix gives each object reference it reads a new random uuid; one derived from what the
-# reference says keeps a reading of the same objects the same.
-_REFERENCES: Final = uuidlib.UUID("c7d0f8a4-52c1-4f5e-8b1e-3f5d2f9a6b20")
-_OURS: Final = frozenset(
-    {
-        REFERENCE_PROPERTY,
-        EVENT_PROPERTY,
-        RECIPIENTS_PROPERTY,
-        PUBLISHED_PROPERTY,
-        OBJECT_ATTRIBUTES_PROPERTY,
-        COMMENT_PROPERTY,
-        CREATOR_PROPERTY,
-    }
-)
-
-
 def _unmarked(obj: Mapping[str, Any]) -> dict[str, Any]:
-    copy = {k: v for k, v in obj.items() if k not in _OURS}
+    copy = {k: v for k, v in obj.items() if k not in OURS}
     refs = [r for r in copy.get("object_marking_refs") or () if level_of_marking(str(r)) is None]
     if refs:
         copy["object_marking_refs"] = refs
@@ -165,18 +152,11 @@ def stix_to_event(
         refs = [ref for ref in refs if ref not in taken]
         present = {i: obj for i, obj in present.items() if i not in taken}
     container["object_refs"] = refs
-    objects = [container, *(_unmarked(obj) for obj in present.values())]
-    parser: InternalSTIX2toMISPParser | ExternalSTIX2toMISPParser = (
-        InternalSTIX2toMISPParser() if misp_made else ExternalSTIX2toMISPParser()
-    )
-    bundle = load_stix2_content(
-        {"type": "bundle", "id": f"bundle--{event_uuid}", "objects": objects}
-    )
-    parser.load_stix_bundle(bundle)
-    parser.parse_stix_bundle(single_event=True)
-    misp_event = parser.misp_event
-    event: dict[str, Any] = json.loads(misp_event.to_json())
-    _restore_timestamps(event, misp_event)
+    objects = [_unmarked(obj) for obj in present.values()]
+    try:
+        event = parse(container, objects, event_uuid, misp_made)
+    except Exception:  # noqa: BLE001 - misp-stix raises anything; read what it can
+        event = parse_one_by_one(container, objects, event_uuid, misp_made)
     if quick:
         event["Attribute"] = _in_order(
             grouping, [a for a, _ in quick.values()], event.get("Attribute") or []
@@ -185,13 +165,13 @@ def stix_to_event(
             {i: o for i, o in _all(members).items() if i not in present and i != grouping["id"]}
         )
     _finish(event, grouping, event_uuid, places, misp_made)
-    _restore_object_attributes(event, present.values())
-    _restore_comments(event, present.values())
-    _restore_sighting_uuids(event, present.values())
-    _restore_reference_uuids(event, present.values())
+    restore_object_attributes(event, present.values())
+    restore_comments(event, present.values())
+    restore_sighting_uuids(event, present.values())
+    restore_reference_uuids(event, present.values())
     kept = grouping.get(EVENT_PROPERTY)
     if isinstance(kept, Mapping):
-        for key in _EVENT_FIELDS:
+        for key in EVENT_FIELDS:
             if isinstance(kept.get(key), str):
                 event[key] = kept[key]
     creator = grouping.get(CREATOR_PROPERTY)
@@ -200,117 +180,10 @@ def stix_to_event(
     published = grouping.get(PUBLISHED_PROPERTY)
     if isinstance(published, str):
         event["published"] = True
-        stamp = _epoch(published)
+        stamp = epoch(published)
         if stamp is not None:
             event["publish_timestamp"] = str(stamp)
     return {"Event": event}
-
-
-def _epoch(stamp: str) -> int | None:
-    try:
-        return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp())
-    except ValueError:
-        return None
-
-
-def _restore_object_attributes(event: dict[str, Any], members: Iterable[Mapping[str, Any]]) -> None:
-    """Give each object attribute back the uuid and timestamp it had in MISP."""
-    kept: dict[str, list[Any]] = {}
-    for obj in members:
-        listed = obj.get(OBJECT_ATTRIBUTES_PROPERTY)
-        if isinstance(listed, list):
-            kept.setdefault(_uuid(obj["id"]), listed)
-    for misp_object in event.get("Object", ()):
-        rows = kept.get(str(misp_object.get("uuid")))
-        if not rows:
-            continue
-        by_key: dict[tuple[str, str], list[list[Any]]] = {}
-        for row in rows:
-            if isinstance(row, list) and len(row) >= 4:
-                by_key.setdefault((str(row[0]), str(row[1])), []).append(row)
-        for attribute in misp_object.get("Attribute", ()):
-            found = by_key.get((str(attribute.get("object_relation")), str(attribute.get("value"))))
-            if found:
-                row = found.pop(0)
-                attribute["uuid"], attribute["timestamp"] = str(row[2]), str(row[3])
-                if len(row) > 4 and isinstance(row[4], str) and not attribute.get("comment"):
-                    attribute["comment"] = row[4]
-
-
-def _restore_comments(event: dict[str, Any], members: Iterable[Mapping[str, Any]]) -> None:
-    """Give back the comment of an attribute written as observables, which have none."""
-    comments = {
-        _uuid(obj["id"]): obj[COMMENT_PROPERTY]
-        for obj in members
-        if isinstance(obj.get(COMMENT_PROPERTY), str)
-    }
-    for attribute in event.get("Attribute", ()):
-        comment = comments.get(str(attribute.get("uuid")))
-        if comment and not attribute.get("comment"):
-            attribute["comment"] = comment
-
-
-def _restore_reference_uuids(event: dict[str, Any], members: Iterable[Mapping[str, Any]]) -> None:
-    """Give each object reference the uuid it had in MISP, or one derived from what it says."""
-    kept = {
-        (
-            _uuid(str(o.get("source_ref"))),
-            _uuid(str(o.get("target_ref"))),
-            o.get("relationship_type"),
-        ): o[REFERENCE_PROPERTY]
-        for o in members
-        if o.get("type") == "relationship" and isinstance(o.get(REFERENCE_PROPERTY), str)
-    }
-    for misp_object in event.get("Object", ()):
-        for reference in misp_object.get("ObjectReference", ()):
-            key = (
-                str(misp_object.get("uuid")),
-                str(reference.get("referenced_uuid")),
-                reference.get("relationship_type"),
-            )
-            reference["uuid"] = kept.get(key) or str(
-                uuidlib.uuid5(_REFERENCES, "|".join(str(part) for part in key))
-            )
-
-
-def _restore_sighting_uuids(event: dict[str, Any], members: Iterable[Mapping[str, Any]]) -> None:
-    """Give each sighting back its uuid, which misp-stix's parser does not keep.
-
-    A MISP sighting is a STIX ``sighting`` (type 0) or ``opinion`` (type 1, false positive) whose
-    id carries its uuid; it is found again by what it sighted, who sighted it and when.
-    """
-    found: dict[tuple[str, str, str, str], list[str]] = {}
-    for obj in members:
-        if obj.get("type") == "sighting":
-            refs = [obj.get("sighting_of_ref")]
-            who = (obj.get("where_sighted_refs") or [None])[0]
-            kind = "0"
-        elif obj.get("type") == "opinion":
-            refs = list(obj.get("object_refs") or ())
-            who = obj.get("x_misp_author_ref")
-            kind = "1"
-        else:
-            continue
-        when = _epoch(str(obj.get("modified", "")))
-        for ref in refs:
-            key = (_uuid(str(ref)), _uuid(str(who)), str(when), kind)
-            found.setdefault(key, []).append(_uuid(obj["id"]))
-    if not found:
-        return
-    for attribute in [*event.get("Attribute", ())] + [
-        a for o in event.get("Object", ()) for a in o.get("Attribute", ())
-    ]:
-        for sighting in attribute.get("Sighting", ()):
-            org = sighting.get("Organisation") or {}
-            key = (
-                str(attribute.get("uuid")),
-                str(org.get("uuid")),
-                str(sighting.get("date_sighting")),
-                str(sighting.get("type")),
-            )
-            uuids = found.get(key)
-            if uuids and "uuid" not in sighting:
-                sighting["uuid"] = uuids.pop(0)
 
 
 def _all(members: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
@@ -358,30 +231,6 @@ def _in_order(
     }
     end = len(position)
     return sorted([*quick, *slow], key=lambda a: position.get(str(a.get("uuid")), end))
-
-
-def _seconds(value: Any) -> str | None:
-    stamp = getattr(value, "timestamp", None)
-    return str(int(stamp())) if callable(stamp) else None
-
-
-def _restore_timestamps(event: dict[str, Any], misp_event: Any) -> None:
-    """Put back the timestamps PyMISP leaves out of the JSON of an item it counts as edited."""
-    known: dict[str, str] = {}
-    for attribute in misp_event.attributes:
-        if (stamp := _seconds(getattr(attribute, "timestamp", None))) is not None:
-            known[str(attribute.uuid)] = stamp
-    for misp_object in misp_event.objects:
-        if (stamp := _seconds(getattr(misp_object, "timestamp", None))) is not None:
-            known[str(misp_object.uuid)] = stamp
-        for attribute in misp_object.attributes:
-            if (stamp := _seconds(getattr(attribute, "timestamp", None))) is not None:
-                known[str(attribute.uuid)] = stamp
-    items = [*event.get("Attribute", ()), *event.get("Object", ())]
-    items += [a for o in event.get("Object", ()) for a in o.get("Attribute", ())]
-    for item in items:
-        if "timestamp" not in item and str(item.get("uuid")) in known:
-            item["timestamp"] = known[str(item["uuid"])]
 
 
 def _finish(

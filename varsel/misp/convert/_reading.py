@@ -76,6 +76,49 @@ def _list(event: Mapping[str, Any], key: str, where: str) -> list[Any]:
     return value
 
 
+_TEXT_FIELDS: Final = ("category", "comment", "object_relation", "first_seen", "last_seen")
+_TRUE: Final = (True, 1, "1", "true", "True")
+_FLAGS: Final = (*_TRUE, False, 0, "0", "false", "False", None, "")
+_DATE: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
+_LEVELS: Final = {"threat_level_id": ("1", "2", "3", "4"), "analysis": ("0", "1", "2")}
+
+
+def _text_or_none(value: Any) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def _check_event_fields(bare: Mapping[str, Any], where: str) -> None:
+    """Refuse an event whose own fields PyMISP could not load (it would lose the event)."""
+    date = bare.get("date")
+    if date is not None and not (isinstance(date, str) and _DATE.fullmatch(date)):
+        raise InvalidInput(f"{where}: its date must be YYYY-MM-DD")
+    for key, allowed in _LEVELS.items():
+        value = bare.get(key)
+        if value is not None and (isinstance(value, bool) or str(value) not in allowed):
+            raise InvalidInput(f"{where}: its {key} must be one of {', '.join(allowed)}")
+    if bare.get("published") not in _FLAGS:
+        raise InvalidInput(f"{where}: 'published' must be true or false")
+    for key in ("Orgc", "Org"):
+        org = bare.get(key)
+        if org is None:
+            continue
+        if not (
+            isinstance(org, Mapping)
+            and isinstance(org.get("name"), str)
+            and _uuid(org.get("uuid")) is not None
+        ):
+            raise InvalidInput(f"{where}: '{key}' must be an object with a name and a uuid")
+    for key in ("publish_timestamp", "extends_uuid"):
+        if not isinstance(bare.get(key), (str, int, type(None))) or isinstance(bare.get(key), bool):
+            raise InvalidInput(f"{where}: its {key} must be text")
+
+
+def _deleted(item: Mapping[str, Any]) -> bool:
+    """Return whether MISP marks ``item`` deleted (a soft delete a sync or search may carry)."""
+    flag = item.get("deleted")
+    return flag is True or (isinstance(flag, (str, int)) and str(flag).lower() in ("1", "true"))
+
+
 def describe(attribute: Mapping[str, Any]) -> str:
     """Return ``attribute TYPE VALUE`` (the value shortened) for a loss or an error."""
     value = attribute.get("value")
@@ -148,9 +191,20 @@ class _Reader:
         item = self._item_uuid(raw, what)
         if item is None:
             return None
+        if _deleted(raw):
+            self.lose(item, what, "it is deleted in MISP")
+            return None
         kind = raw.get("type")
         if not isinstance(kind, str) or kind not in KNOWN_TYPES:
             self.lose(item, what, f"unknown attribute type {str(kind)[:60]!r}")
+            return None
+        wrong = next((key for key in _TEXT_FIELDS if not _text_or_none(raw.get(key))), None)
+        if wrong is not None:
+            self.lose(item, what, f"its {wrong} is not text")
+            return None
+        flag = raw.get("to_ids", False)
+        if flag not in _FLAGS:
+            self.lose(item, what, "its to_ids is neither true nor false")
             return None
         value = raw.get("value")
         if isinstance(value, bool) or not isinstance(value, (str, int)):
@@ -179,6 +233,10 @@ class _Reader:
             return None
         copy = dict(raw)
         copy.update(uuid=item, value=value, distribution=str(spread), timestamp=str(stamp))
+        copy["to_ids"] = flag in _TRUE
+        if not isinstance(raw.get("Galaxy"), (list, type(None))):
+            self.lose(item, f"galaxies of {what}", "'Galaxy' is not a list")
+            copy.pop("Galaxy")
         copy["Tag"] = self.tags(raw.get("Tag"), item, what)
         copy["Sighting"] = self.sightings(raw.get("Sighting"), item, what)
         return copy
@@ -226,6 +284,9 @@ class _Reader:
             return None
         if not isinstance(name, str) or not name:
             self.lose(item, what, "it has no name (its template)")
+            return None
+        if _deleted(raw):
+            self.lose(item, what, "it is deleted in MISP")
             return None
         spread = distribution(raw.get("distribution"), default=5)
         if spread is None:
@@ -304,6 +365,7 @@ def read_event(event: Any) -> tuple[dict[str, Any], list[Loss], int]:
     spread = distribution(bare.get("distribution"), default=0)
     if spread is None or spread == 5:
         raise InvalidInput(f"{where}: unknown distribution {str(bare.get('distribution'))[:20]!r}")
+    _check_event_fields(bare, where)
     lists = {key: _list(bare, key, where) for key in _LISTS}
     reader = _Reader(event_uuid, stamp)
     reader.seen.add(event_uuid)

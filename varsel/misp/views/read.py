@@ -214,7 +214,8 @@ async def describe_types(principal: CurrentPrincipal) -> Response:
 # Events --------------------------------------------------------------------------------------
 
 
-@router.api_route("/events/index", methods=["GET", "POST"])
+@router.get("/events/index")
+@router.post("/events/index")
 @router.api_route("/events/index.json", methods=["GET", "POST"], include_in_schema=False)
 @router.api_route("/events/index/{named:path}", methods=["GET", "POST"], include_in_schema=False)
 async def event_index(
@@ -243,7 +244,8 @@ def _view(db: DbSession, principal: Principal, ref: str) -> reading.FeedFile:
     return reading.event_file(meta, event)
 
 
-@router.api_route("/events/view/{ref:path}", methods=["GET", "HEAD"])
+@router.get("/events/view/{ref:path}")
+@router.head("/events/view/{ref:path}", include_in_schema=False)
 async def view_event(
     ref: str, request: Request, db: DbSession, principal: CurrentPrincipal
 ) -> Response:
@@ -323,7 +325,8 @@ async def _search(
     return await _run(work)
 
 
-@router.api_route("/events/restSearch", methods=["GET", "POST"])
+@router.get("/events/restSearch")
+@router.post("/events/restSearch")
 @router.api_route("/events/restSearch.json", methods=["GET", "POST"], include_in_schema=False)
 @router.api_route(
     "/events/restSearch/{named:path}", methods=["GET", "POST"], include_in_schema=False
@@ -335,7 +338,8 @@ async def search_events(
     return await _search(request, db, principal, named, attributes=False)
 
 
-@router.api_route("/attributes/restSearch", methods=["GET", "POST"])
+@router.get("/attributes/restSearch")
+@router.post("/attributes/restSearch")
 @router.api_route("/attributes/restSearch.json", methods=["GET", "POST"], include_in_schema=False)
 @router.api_route(
     "/attributes/restSearch/{named:path}", methods=["GET", "POST"], include_in_schema=False
@@ -359,7 +363,8 @@ def _feed_file(request: Request, file: reading.FeedFile) -> Response:
     return Response(content=file.body, media_type=file.media_type, headers=headers)
 
 
-@router.api_route("/feeds/{collection_id}/manifest.json", methods=["GET", "HEAD"])
+@router.get("/feeds/{collection_id}/manifest.json")
+@router.head("/feeds/{collection_id}/manifest.json", include_in_schema=False)
 async def feed_manifest(
     collection_id: str, request: Request, db: DbSession, principal: CurrentPrincipal
 ) -> Response:
@@ -370,7 +375,8 @@ async def feed_manifest(
     return _feed_file(request, file)
 
 
-@router.api_route("/feeds/{collection_id}/hashes.csv", methods=["GET", "HEAD"])
+@router.get("/feeds/{collection_id}/hashes.csv")
+@router.head("/feeds/{collection_id}/hashes.csv", include_in_schema=False)
 async def feed_hashes(
     collection_id: str, request: Request, db: DbSession, principal: CurrentPrincipal
 ) -> Response:
@@ -389,7 +395,8 @@ async def feed_hashes(
     return _feed_file(request, await _run(work))
 
 
-@router.api_route("/feeds/{collection_id}/{name}.json", methods=["GET", "HEAD"])
+@router.get("/feeds/{collection_id}/{name}.json")
+@router.head("/feeds/{collection_id}/{name}.json", include_in_schema=False)
 async def feed_event(
     collection_id: str, name: str, request: Request, db: DbSession, principal: CurrentPrincipal
 ) -> Response:
@@ -407,7 +414,8 @@ async def feed_event(
 
 
 # Last: ``events/<uuid>`` would otherwise answer for ``events/index`` and the searches.
-@router.api_route("/events/{ref}", methods=["GET", "HEAD"])
+@router.get("/events/{ref}")
+@router.head("/events/{ref}", include_in_schema=False)
 async def view_event_short(
     ref: str, request: Request, db: DbSession, principal: CurrentPrincipal
 ) -> Response:

@@ -36,6 +36,7 @@ from varsel.sharing.models import Collection
 # MISP answers too.
 router = APIRouter(route_class=MispRoute, tags=["misp"])
 
+_YEAR_10000 = 253_402_300_800  # seconds since the epoch
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
@@ -235,6 +236,8 @@ def _sighting_fields(
         )
     moment = body.get("date_sighting") or body.get("timestamp")
     seen_at = int(moment) if isinstance(moment, int | str) and str(moment).isdigit() else None
+    if seen_at is not None and seen_at >= _YEAR_10000:
+        raise InvalidInput(f"the sighting's time {seen_at} is past the year 9999")
     if attribute is not None:
         if not _UUID.fullmatch(attribute):
             raise InvalidInput("name the sighted attribute by its uuid, not its MISP id")

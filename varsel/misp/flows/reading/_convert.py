@@ -23,14 +23,13 @@ from varsel.misp.flows.reading._catalog import (
     _ANALYSIS,
     _THREAT_LEVEL,
     EventMeta,
-    _container_event,
-    _day_event,
     _raw,
     catalog,
     collection_for_feed,
     log,
     org_uuid,
 )
+from varsel.misp.flows.reading._lookup import _container_event, _day_event
 from varsel.misp.sharing import misp_scope
 from varsel.policy.principal import Principal
 from varsel.sharing.tlp import TLP

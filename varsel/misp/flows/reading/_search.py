@@ -86,6 +86,16 @@ def _many(value: Any) -> list[str]:
     return [str(v).strip() for v in items if str(v).strip()]
 
 
+def _values(value: Any) -> list[str]:
+    """Return MISP's ``value`` filter: one value or a list (``a|b`` is a composite value)."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, dict):
+        raise InvalidInput("OR/AND/NOT filters are not supported; give a list of values")
+    items = value if isinstance(value, list) else [value]
+    return [str(v).strip() for v in items if str(v).strip()]
+
+
 def _page(value: Any, name: str, default: int | None) -> int | None:
     if value is None or value == "":
         return default
@@ -146,7 +156,7 @@ def parse_query(body: Mapping[str, Any]) -> Query:
     for name in ("eventid", "uuid", "event_uuid", "eventuuid"):
         events += [e.lower() for e in _many(data.get(name))]
     return Query(
-        values=tuple(_many(data.get("value"))),
+        values=tuple(_values(data.get("value"))),
         types=tuple(t.lower() for t in _many(data.get("type"))),
         tags=tuple(tags),
         not_tags=tuple(not_tags),
@@ -206,10 +216,10 @@ def _narrow(event: dict[str, Any], q: Query) -> dict[str, Any] | None:
     """Return ``event`` with the attributes that match ``q``; None when none (or tags) match."""
     body = event["Event"]
     event_tags = _tag_names(body)
-    needs_attributes = q.filters_attributes or (q.tags and not event_tags & set(q.tags))
-    if not needs_attributes:
-        if q.not_tags and event_tags & set(q.not_tags):
-            return None
+    if q.not_tags and event_tags & set(q.not_tags):
+        return None  # an excluded tag on the event excludes all of it
+    tagged = bool(q.tags) and bool(event_tags & set(q.tags))
+    if not (q.filters_attributes or q.not_tags or (q.tags and not tagged)):
         return event
     attributes = [a for a in body.get("Attribute") or [] if _attribute_matches(a, q, event_tags)]
     objects = []
@@ -217,7 +227,7 @@ def _narrow(event: dict[str, Any], q: Query) -> dict[str, Any] | None:
         kept = [a for a in obj.get("Attribute") or [] if _attribute_matches(a, q, event_tags)]
         if kept:
             objects.append({**obj, "Attribute": kept})
-    if not attributes and not objects:
+    if not attributes and not objects and not (tagged and not q.filters_attributes):
         return None
     return {"Event": {**body, "Attribute": attributes, "Object": objects}}
 
