@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import importlib.metadata
 import json
 import os
 import secrets
@@ -64,7 +65,8 @@ DEFAULT_PG_ADMIN = os.environ.get(
 TARGETS = {
     "import_attributes_per_s": 10_000,
     "big_event_s": 10.0,
-    "big_event_peak_rss_mib": 1024,
+    # "≤ 1 GB": 10⁹ bytes, the stricter reading (1 GiB would be 1,024 MiB).
+    "big_event_peak_rss_mib": round(10**9 / 2**20, 1),
     "feed_s": 5.0,
 }
 PRODUCER_ORG, CONSUMER_ORG = "Bench CERT", "Bench Energy"
@@ -1008,6 +1010,9 @@ def run(args: argparse.Namespace, save: Callable[[dict[str, Any]], None]) -> dic
         "targets": TARGETS,
         "hubs": {},
     }
+    for name in ("misp-stix", "pymisp", "stix2", "stix2-patterns", "pymispwarninglists"):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            report["machine"]["packages"][name] = importlib.metadata.version(name)
     with tempfile.TemporaryDirectory(prefix="varsel-misp-data-") as tmp:
         directory = Path(tmp)
         _say(f"generating {args.attributes:,} + {args.attributes:,} attributes, 2 × {args.big:,}")
@@ -1106,9 +1111,9 @@ def print_report(report: dict[str, Any]) -> None:
         ("re-import, nothing changed", ("import_unchanged", "wall_s"), "s", None, ""),
         (f"one event of {big['attributes']:,}, cold", ("big_cold", "wall_s"), "s",
          _get(alone, "big", "wall_s"), "≤ 10 s"),
-        ("  peak RSS", ("big_cold",), "MiB", _rss(alone.get("big")), "≤ 1,024 MiB"),
+        ("  peak RSS", ("big_cold",), "MiB", _rss(alone.get("big")), "≤ 954 MiB (1 GB)"),
         (f"one event of {big['attributes']:,}, warm", ("big_warm", "wall_s"), "s", None, "≤ 10 s"),
-        ("  peak RSS", ("big_warm",), "MiB", None, "≤ 1,024 MiB"),
+        ("  peak RSS", ("big_warm",), "MiB", None, "≤ 954 MiB (1 GB)"),
         ("feed (consumer), cold", ("feed_consumer", "cold", "seconds"), "s", None, "≤ 5 s"),
         ("feed (consumer), warm", ("feed_consumer", "warm", "seconds"), "s", None, "≤ 5 s"),
         ("feed (consumer), ETags sent", ("feed_consumer", "revalidated", "seconds"), "s", None,
