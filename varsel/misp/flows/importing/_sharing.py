@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from multiprocessing import get_context
@@ -56,10 +56,28 @@ def share_items(
         producer=principal.org_name,
         community=writing.community_of(session, collection),
     )
+    # Events already here at their timestamp (a feed fetched again) are answered unconverted;
+    # the decision is stable, since an event's latest version here only ever grows.
+    settled: dict[int, writing.EventOutcome] = {}
+
+    def sorted_out(items: Iterable[Item]) -> Iterator[Item]:
+        for item in items:
+            if item.event is not None:
+                early = writing.settled_before_converting(
+                    session=session, principal=principal, collection=collection, event=item.event
+                )
+                if early is not None:
+                    settled[id(item)] = early
+            yield item
+
     outcomes = []
     with _converter(workers) as pool:
-        for item, prepared in _ahead(items, convert_one, pool, depth=2 * workers):
-            if prepared is None:
+        for item, prepared in _ahead(
+            sorted_out(items), convert_one, pool, depth=2 * workers, skip=settled
+        ):
+            if id(item) in settled:
+                outcome = settled.pop(id(item))
+            elif prepared is None:
                 outcome = unreadable(item)
             else:
                 try:
@@ -115,17 +133,22 @@ def _ahead(
     convert_one: Callable[[Any], writing.Prepared],
     pool: Executor | None,
     depth: int,
+    skip: Mapping[int, object],
 ) -> Iterator[tuple[Item, writing.Prepared | None]]:
-    """Yield each item with its event converted, in order, at most ``depth`` events ahead."""
+    """Yield each item with its event converted, in order, at most ``depth`` events ahead.
+
+    Items in ``skip`` (by ``id``: decided without converting) and items with no event are
+    yielded with None.
+    """
     if pool is None:
         for item in items:
-            yield item, (_converted(convert_one, item) if item.event is not None else None)
+            wanted = item.event is not None and id(item) not in skip
+            yield item, (_converted(convert_one, item) if wanted else None)
         return
     pending: deque[tuple[Item, Future[writing.Prepared] | None]] = deque()
     for item in items:
-        pending.append(
-            (item, pool.submit(convert_one, item.event) if item.event is not None else None)
-        )
+        wanted = item.event is not None and id(item) not in skip
+        pending.append((item, pool.submit(convert_one, item.event) if wanted else None))
         if len(pending) >= depth:
             yield _settled(*pending.popleft())
     while pending:

@@ -25,6 +25,7 @@ from varsel.misp.flows.writing._event import (
     community_of,
     convert_event,
     event_home,
+    settled_before_converting,
     share_converted,
     share_event,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "describe",
     "event_body",
     "event_home",
+    "settled_before_converting",
     "share_converted",
     "share_event",
     "share_sighting",

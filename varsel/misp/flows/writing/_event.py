@@ -46,6 +46,11 @@ def share_event(
     here when None). Writes in a savepoint of the caller's transaction; the caller commits.
     Raises :class:`varsel.errors.Forbidden` when ``principal`` may not write ``collection``.
     """
+    early = settled_before_converting(
+        session=session, principal=principal, collection=collection, event=event
+    )
+    if early is not None:
+        return early
     uid, _ = describe(event)
     known = (
         _latest_version(session, collection, principal, f"grouping--{uid}") if uid != "?" else None
@@ -154,22 +159,57 @@ def share_converted(
 
     known = _latest_version(session, collection, principal, grouping_id)
     if known is not None:
-        if done.timestamp == known:
-            outcome.status = Status.UNCHANGED
-            outcome.reason = f"this version of the event, timestamp {known}, is already here"
-            return outcome
-        if done.timestamp < known:
-            outcome.status, outcome.refusal = Status.REFUSED, Refusal.STALE
-            outcome.reason = (
-                f"a newer version of this event, timestamp {known}, is already here "
-                f"(this one has timestamp {done.timestamp})"
-            )
+        if _settle_version(outcome, done.timestamp, known):
             return outcome
         outcome.status = Status.VERSION
 
     members = _speaking_for_itself(session, principal, done.objects, grouping_id, outcome)
     share_whole(session, principal, collection, grouping, members, outcome, warnings_helper)
     return outcome
+
+
+def _settle_version(outcome: EventOutcome, timestamp: int, known: int) -> bool:
+    """Mark ``outcome`` unchanged or stale when ``timestamp`` is not past ``known``; say so."""
+    if timestamp == known:
+        outcome.status = Status.UNCHANGED
+        outcome.reason = f"this version of the event, timestamp {known}, is already here"
+        return True
+    if timestamp < known:
+        outcome.status, outcome.refusal = Status.REFUSED, Refusal.STALE
+        outcome.reason = (
+            f"a newer version of this event, timestamp {known}, is already here "
+            f"(this one has timestamp {timestamp})"
+        )
+        return True
+    return False
+
+
+def settled_before_converting(
+    *, session: Session, principal: Principal, collection: Collection, event: Any
+) -> EventOutcome | None:
+    """Return the outcome of an event already here at its timestamp or later, unconverted.
+
+    Converting is most of an import's work, and a feed fetched again holds mostly events the
+    hub has: those whose own ``timestamp`` is not past the sharer's latest version here are
+    answered as :func:`share_converted` would (unchanged, or refused as stale) without it.
+    Anything else — no uuid, no valid timestamp, not known here — returns None: convert it.
+    """
+    uid, info = describe(event)
+    body = event_body(event)
+    if uid == "?" or body is None or not _has_timestamp(body):
+        return None
+    known = _latest_version(session, collection, principal, f"grouping--{uid}")
+    if known is None:
+        return None
+    outcome = EventOutcome(uid, info, Status.NEW, attributes=_attribute_count(body))
+    return outcome if _settle_version(outcome, int(body["timestamp"]), known) else None
+
+
+def _attribute_count(body: Mapping[str, Any]) -> int:
+    objects = [o for o in _listed(body.get("Object")) if isinstance(o, Mapping)]
+    return len(_listed(body.get("Attribute"))) + sum(
+        len(_listed(o.get("Attribute"))) for o in objects
+    )
 
 
 def _stamp_missing(body: Mapping[str, Any], known: int | None) -> bool:
