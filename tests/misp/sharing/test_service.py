@@ -39,7 +39,9 @@ def _world(s: Session) -> None:
 
 def _audit(s: Session, action: str) -> list[tuple[str, str]]:
     rows = s.execute(
-        select(AuditEvent.actor, AuditEvent.target).where(AuditEvent.action == action)
+        select(AuditEvent.actor, AuditEvent.target)
+        .where(AuditEvent.action == action)
+        .order_by(AuditEvent.id)  # in the order written: no order is no order on PostgreSQL
     ).all()
     return [(actor, target) for actor, target in rows]
 
